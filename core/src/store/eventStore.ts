@@ -1,0 +1,99 @@
+import type { NewEvent, RecordedEvent } from '../events/events.js';
+import type { ProjectId } from '../events/projectId.js';
+
+/**
+ * The one seam between the project and where its history lives. Two backends implement it
+ * (embedded segment files, Redis Streams) and both must pass `eventStore.contract.ts`.
+ */
+export interface EventStore {
+  /** `embedded` or `redis`; shown in `/.bridge/status`. */
+  readonly kind: StoreKind;
+  /** Where it points, without credentials. */
+  readonly location: string;
+
+  /**
+   * Appends `events` atomically: all or none, with consecutive sequence numbers. With
+   * `expectedVersion`, the append happens only if the project's head is exactly that sequence
+   * (0 = empty project), else it throws `ConcurrencyError` and nothing is written. Resolves only
+   * once the events are durable (embedded: fsync'd; Redis: acknowledged by the server).
+   */
+  append(project: ProjectId, events: readonly NewEvent[], options?: AppendOptions): Promise<RecordedEvent[]>;
+
+  /** The sequence number of the last event, 0 when the project has none. */
+  head(project: ProjectId): Promise<number>;
+
+  /** Events with `from <= seq <= to` in ascending order, at most `limit` of them. */
+  read(project: ProjectId, options?: ReadOptions): Promise<RecordedEvent[]>;
+
+  /**
+   * Live tail: calls `onEvents` with every event after `afterSeq`, in order, each exactly once,
+   * including those appended by other processes or nodes, until `close()`. Errors that stop the
+   * tail go to `onError`; transient ones are retried inside.
+   */
+  subscribe(
+    project: ProjectId,
+    afterSeq: number,
+    onEvents: (events: RecordedEvent[]) => void,
+    onError?: (error: Error) => void,
+  ): Subscription;
+
+  /** Stores content by its sha256 (lowercase hex), which it returns. Idempotent. */
+  putBlob(project: ProjectId, content: Uint8Array): Promise<string>;
+  /** The content with that sha256, or undefined when there is none. */
+  getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined>;
+
+  /** Stores a snapshot atomically; several may be kept, each for its own `seq`. */
+  saveSnapshot(project: ProjectId, snapshot: Snapshot): Promise<void>;
+  /** The snapshot with the greatest `seq <= atOrBefore` (default: the latest), if any. */
+  loadSnapshot(project: ProjectId, atOrBefore?: number): Promise<Snapshot | undefined>;
+
+  /** Resolves when the backend answers; throws `StoreUnavailableError` otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StoreKind = 'embedded' | 'redis';
+
+export interface AppendOptions {
+  expectedVersion?: number;
+}
+
+export interface ReadOptions {
+  /** First sequence number wanted; default 1. */
+  from?: number;
+  /** Last sequence number wanted, inclusive; default the head. */
+  to?: number;
+  /** Default 1000. */
+  limit?: number;
+}
+
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** A serialized projection state as of event `seq` (whose time was `time`). */
+export interface Snapshot {
+  seq: number;
+  time: string;
+  data: Uint8Array;
+}
+
+export class ConcurrencyError extends Error {
+  override readonly name = 'ConcurrencyError';
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`expected project version ${expected} but it is ${actual}`);
+  }
+}
+
+/** The backend cannot be reached or refused to work (I/O error, lock held, connection lost). */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+}
+
+/** A store URL that cannot be used. */
+export class StoreUrlError extends Error {
+  override readonly name = 'StoreUrlError';
+}
