@@ -5,3 +5,4 @@ export * from './aggregate/commands.js';
 export * from './aggregate/limits.js';
 export * from './store/eventStore.js';
 export * from './store/open.js';
+export * from './config/projectConfig.js';
