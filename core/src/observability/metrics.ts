@@ -1,0 +1,118 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The process-wide registry every component registers into, so one `/metrics` endpoint shows the
+ * whole process. Metric names are shared here (not built ad hoc) so dashboards and alert rules
+ * shipped with the chart match what the code exports.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'lighthouse_bridge_' });
+
+/**
+ * Seconds. The speed layer's budget is well under a millisecond and FUSE ops sit around 100 µs, so
+ * the low end resolves 50-100 µs; the top covers slow store appends and escalation deadlines.
+ */
+export const LATENCY_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+export const fuseOpDuration = new Histogram({
+  name: 'lighthouse_bridge_fuse_op_duration_seconds',
+  help: 'Time to answer one FUSE operation',
+  labelNames: ['op'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const storeAppendDuration = new Histogram({
+  name: 'lighthouse_bridge_store_append_duration_seconds',
+  help: 'Time until appended events are durable',
+  labelNames: ['backend'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const storeReadDuration = new Histogram({
+  name: 'lighthouse_bridge_store_read_duration_seconds',
+  help: 'Time to read events or blobs from the store',
+  labelNames: ['backend'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const validationDuration = new Histogram({
+  name: 'lighthouse_bridge_validation_duration_seconds',
+  help: 'Time to answer one validation request, by the tier that answered',
+  labelNames: ['tier', 'decision'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const csiRpcDuration = new Histogram({
+  name: 'lighthouse_bridge_csi_rpc_duration_seconds',
+  help: 'Time to answer one CSI gRPC call',
+  labelNames: ['method', 'code'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const cacheRequests = new Counter({
+  name: 'lighthouse_bridge_cache_requests_total',
+  help: 'Cache lookups by tier and result (hit|miss)',
+  labelNames: ['tier', 'result'] as const,
+  registers: [registry],
+});
+
+export const escalations = new Counter({
+  name: 'lighthouse_bridge_escalations_total',
+  help: 'Validation requests sent to the expert, by outcome (allow|deny|deadline|unavailable)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const breakerTransitions = new Counter({
+  name: 'lighthouse_bridge_breaker_transitions_total',
+  help: 'Circuit breaker state changes, by breaker and new state',
+  labelNames: ['breaker', 'to'] as const,
+  registers: [registry],
+});
+
+export const eventsAppended = new Counter({
+  name: 'lighthouse_bridge_events_appended_total',
+  help: 'Events appended to the store',
+  labelNames: ['backend'] as const,
+  registers: [registry],
+});
+
+/** 0 closed, 1 half-open, 2 open: ordered by severity so `max()` in an alert finds the worst. */
+export const breakerState = new Gauge({
+  name: 'lighthouse_bridge_breaker_state',
+  help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+  labelNames: ['breaker'] as const,
+  registers: [registry],
+});
+
+export const cacheBytes = new Gauge({
+  name: 'lighthouse_bridge_cache_bytes',
+  help: 'Bytes held by a cache tier',
+  labelNames: ['tier'] as const,
+  registers: [registry],
+});
+
+export const mounts = new Gauge({
+  name: 'lighthouse_bridge_mounts',
+  help: 'FUSE mounts served by this process',
+  registers: [registry],
+});
+
+export const volumeHealth = new Gauge({
+  name: 'lighthouse_bridge_volume_health',
+  help: '1 when the volume is in the named condition, else 0',
+  labelNames: ['volume', 'condition'] as const,
+  registers: [registry],
+});
+
+/** Seconds elapsed since `start` (a `performance.now()` reading), for `histogram.observe`. */
+export function secondsSince(start: number): number {
+  return (performance.now() - start) / 1000;
+}
