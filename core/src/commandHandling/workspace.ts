@@ -1,0 +1,252 @@
+import { decide } from '../aggregate/decide.js';
+import { evolve } from '../aggregate/evolve.js';
+import { DomainError, type Command } from '../aggregate/commands.js';
+import { DEFAULT_LIMITS, type ProjectLimits } from '../aggregate/limits.js';
+import { normalizePath } from '../aggregate/paths.js';
+import type { ProjectState, TreeNode } from '../aggregate/state.js';
+import { LruCache } from '../cache/lruCache.js';
+import type { EpochMs, NewEvent, RecordedEvent } from '../events/events.js';
+import { formatProjectId, type ProjectId } from '../events/projectId.js';
+import { ConcurrencyError, type EventStore, type Subscription } from '../store/eventStore.js';
+import { REPLAY_PAGE, restore, seqAt, stateAt } from '../projection/replay.js';
+import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPolicy.js';
+import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
+
+export interface WorkspaceOptions {
+  store: EventStore;
+  project: ProjectId;
+  /** Recorded on every event this workspace appends unless a call names another. */
+  actor: string;
+  limits?: Partial<ProjectLimits>;
+  /** L1 blob cache budget; default 64 MiB. */
+  blobCacheBytes?: number;
+  /** Follow the tail so other writers' events reach `state`; default true. */
+  live?: boolean;
+  /** Save a snapshot every N events (0 = never); default 1000. */
+  snapshotEvery?: number;
+  /** Background failures (tail stopped, snapshot not saved). Default: ignored. */
+  onError?: (error: Error) => void;
+}
+
+/** Appends that lose the race this many times in a row give up with EBUSY. */
+const MAX_CONFLICT_RETRIES = 16;
+/** Recent history views kept, by seq; each is a whole tree, so the bound is a count. */
+const HISTORY_VIEWS = 8;
+
+/**
+ * One project as a live, writable workspace: the head state in memory, kept current from the
+ * store's tail, commands decided against it and appended with optimistic concurrency, blob reads
+ * through an L1 cache, and read-only views of history. The store is the caller's: `close()` does
+ * not close it.
+ */
+export class ProjectWorkspace {
+  readonly project: ProjectId;
+  readonly store: EventStore;
+  readonly limits: ProjectLimits;
+  private readonly actor: string;
+  private readonly current: ProjectState;
+  private readonly listeners = new Set<(events: RecordedEvent[]) => void>();
+  private readonly blobs: LruCache<string, Buffer>;
+  private readonly blobLoads = new Map<string, Promise<Buffer>>();
+  private readonly views = new LruCache<number, Promise<ProjectState>>(HISTORY_VIEWS, () => 1);
+  private readonly snapshots: SnapshotPolicy;
+  private readonly onError: (error: Error) => void;
+  private subscription: Subscription | undefined;
+  /** Commands run one at a time so this process never races itself on expectedVersion. */
+  private commands: Promise<unknown> = Promise.resolve();
+  private catchingUp: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(options: WorkspaceOptions, limits: ProjectLimits, state: ProjectState, snapshotSeq: number) {
+    this.store = options.store;
+    this.project = options.project;
+    this.actor = options.actor;
+    this.limits = limits;
+    this.current = state;
+    this.onError = options.onError ?? (() => {});
+    this.blobs = new LruCache(options.blobCacheBytes ?? 64 * 1024 * 1024, (b) => b.byteLength);
+    this.snapshots = new SnapshotPolicy(options.store, options.project, options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY, snapshotSeq, this.onError);
+  }
+
+  /** Latest snapshot plus replay to the head; then, unless `live: false`, follows the tail. */
+  static async open(options: WorkspaceOptions): Promise<ProjectWorkspace> {
+    const limits = { ...DEFAULT_LIMITS, ...options.limits };
+    const { state, snapshotSeq } = await restore(options.store, options.project);
+    const workspace = new ProjectWorkspace(options, limits, state, snapshotSeq);
+    workspace.snapshots.observe(state);
+    if (options.live ?? true) {
+      workspace.subscription = options.store.subscribe(
+        options.project,
+        state.seq,
+        (events) => workspace.apply(events),
+        (error) => workspace.onError(error),
+      );
+    }
+    return workspace;
+  }
+
+  /** The head state. Evolved in place as events arrive: read it, do not keep references across awaits. */
+  get state(): ProjectState {
+    return this.current;
+  }
+
+  get head(): number {
+    return this.current.seq;
+  }
+
+  /** The node at `path` (relative; `''` is the root). Throws DomainError for paths that cannot exist. */
+  lookup(path: string): TreeNode | undefined {
+    return this.current.nodes.get(normalizePath(path, this.limits));
+  }
+
+  /** Called with each batch of newly applied events, after `state` reflects them. Returns unsubscribe. */
+  onEvents(listener: (events: RecordedEvent[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Decides `command` on the current state and appends the result with expectedVersion = head.
+   * When another process got there first, catches up and decides again (bounded, then EBUSY).
+   * Resolves once the events are durable and applied to `state`; a refused command throws
+   * DomainError and appends nothing.
+   */
+  execute(command: Command, actor: string = this.actor): Promise<RecordedEvent[]> {
+    const run = this.commands.then(() => this.executeNow(command, actor));
+    this.commands = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stores `content` as a blob and records it at `path`. Oversized content is refused before it is stored. */
+  async writeFile(path: string, content: Uint8Array, options: { mode?: number; mtimeMs?: EpochMs; actor?: string } = {}): Promise<RecordedEvent[]> {
+    const normalized = normalizePath(path, this.limits);
+    if (content.byteLength > this.limits.maxFileBytes) {
+      throw new DomainError('EFBIG', `${normalized}: ${content.byteLength} bytes is over the ${this.limits.maxFileBytes}-byte file limit`);
+    }
+    const hash = await this.store.putBlob(this.project, content);
+    // Copied: the caller may reuse its buffer, and cached content must match its hash forever.
+    if (content.byteLength <= this.blobs.maxBytes) this.blobs.set(hash, Buffer.from(content));
+    const command: Command = { type: 'WriteFile', path: normalized, hash, size: content.byteLength };
+    if (options.mode !== undefined) command.mode = options.mode;
+    if (options.mtimeMs !== undefined) command.mtimeMs = options.mtimeMs;
+    return this.execute(command, options.actor ?? this.actor);
+  }
+
+  /** Content by hash: the L1 cache, else the store (concurrent misses share one read). Do not mutate the result. */
+  readBlob(hash: string): Promise<Buffer> {
+    const cached = this.blobs.get(hash);
+    if (cached) return Promise.resolve(cached);
+    let loading = this.blobLoads.get(hash);
+    if (!loading) {
+      loading = this.store
+        .getBlob(this.project, hash)
+        .then((content) => {
+          if (!content) throw new BlobNotFoundError(hash);
+          this.blobs.set(hash, content);
+          return content;
+        })
+        .finally(() => this.blobLoads.delete(hash));
+      this.blobLoads.set(hash, loading);
+    }
+    return loading;
+  }
+
+  get cacheStats(): LruCache<string, Buffer>['stats'] {
+    return this.blobs.stats;
+  }
+
+  /** A read-only view of the project as of `seq` (0 = empty). ENOENT past the head. Never evolve it. */
+  stateAt(seq: number): Promise<ProjectState> {
+    if (!Number.isSafeInteger(seq) || seq < 0) return Promise.reject(new DomainError('EINVAL', `invalid sequence ${seq}`));
+    if (seq > this.head) return Promise.reject(new DomainError('ENOENT', `${formatProjectId(this.project)} has no event ${seq} yet (head ${this.head})`));
+    let view = this.views.get(seq);
+    if (!view) {
+      view = stateAt(this.store, this.project, seq);
+      this.views.set(seq, view);
+      view.catch(() => this.views.delete(seq));
+    }
+    return view;
+  }
+
+  /** The last sequence recorded at or before `time`; 0 when the project is younger. */
+  seqAt(time: Date): Promise<number> {
+    const t = time.getTime();
+    if (Number.isNaN(t)) return Promise.reject(new DomainError('EINVAL', 'invalid time'));
+    if (this.head > 0 && Date.parse(this.current.time) <= t) return Promise.resolve(this.head);
+    return seqAt(this.store, this.project, time, this.head);
+  }
+
+  /** Stops following the tail and waits for commands and the snapshot in flight. Leaves the store open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.subscription?.close();
+    await this.commands;
+    await this.catchingUp;
+    await this.snapshots.idle();
+    this.listeners.clear();
+  }
+
+  private async executeNow(command: Command, actor: string): Promise<RecordedEvent[]> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`);
+      const decided = decide(command, this.current, this.limits, Date.now(), actor);
+      if (decided.length === 0) return [];
+      const events = decided.map((event): NewEvent => ({ ...event, actor }));
+      try {
+        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq });
+        this.apply(recorded);
+        return recorded;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        if (attempt >= MAX_CONFLICT_RETRIES) {
+          throw new DomainError('EBUSY', `${formatProjectId(this.project)} kept changing under ${command.type}; gave up after ${attempt + 1} attempts`);
+        }
+        await this.catchUp();
+      }
+    }
+  }
+
+  /** Reads what the store has beyond our head (other writers) and applies it. One at a time. */
+  private catchUp(): Promise<void> {
+    this.catchingUp ??= (async () => {
+      for (;;) {
+        const before = this.current.seq;
+        const page = await this.store.read(this.project, { from: before + 1, limit: REPLAY_PAGE });
+        this.apply(page);
+        if (this.current.seq === before) return;
+      }
+    })().finally(() => {
+      this.catchingUp = undefined;
+    });
+    return this.catchingUp;
+  }
+
+  /** Applies events in order, skipping those already applied (our own appends come back on the tail). */
+  private apply(events: RecordedEvent[]): void {
+    const fresh: RecordedEvent[] = [];
+    for (const event of events) {
+      if (event.seq <= this.current.seq) continue;
+      if (event.seq !== this.current.seq + 1) {
+        // A hole means we missed something; the store, not the tail, is the truth.
+        this.catchUp().catch((error: unknown) => this.onError(error instanceof Error ? error : new Error(String(error))));
+        break;
+      }
+      evolve(this.current, event);
+      fresh.push(event);
+    }
+    this.notify(fresh);
+  }
+
+  private notify(events: RecordedEvent[]): void {
+    if (events.length === 0) return;
+    this.snapshots.observe(this.current);
+    for (const listener of this.listeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        this.onError(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+}
