@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import type { ProjectId } from '../events/projectId.js';
+import { projectKeyPrefix } from '../config/projectConfig.js';
+import { parseStoreUrl } from '../store/open.js';
+import { cacheBytes, cacheRequests } from '../observability/metrics.js';
+import { CircuitBreaker } from '../resilience/circuitBreaker.js';
+import { ByteLru } from './lru.js';
+import type { Tier } from './request.js';
+
+/** A final decision worth reusing: what a rule, the risk scorer or the expert said. */
+export interface CachedDecision {
+  decision: 'allow' | 'deny';
+  reason: string;
+  rule?: string;
+  /** The tier that originally decided. */
+  source: Tier;
+}
+
+/**
+ * The cache key: policy version, tool, the agent's class under the policy and the WHOLE input in
+ * canonical form. Keying on less (the old system used tool + path) let a harmless and a dangerous
+ * edit of the same file share one answer.
+ */
+export function decisionKey(policyVersion: string, tool: string, agentClass: string, canonicalInput: string): string {
+  return createHash('sha256').update(policyVersion).update('\0').update(tool).update('\0').update(agentClass).update('\0').update(canonicalInput).digest('hex');
+}
+
+export function createL1(maxBytes: number): ByteLru<CachedDecision> {
+  return new ByteLru<CachedDecision>(
+    maxBytes,
+    // Strings are UTF-16 in V8; 96 bytes covers the entry object and Map slot.
+    (key, v) => 96 + 2 * (key.length + v.reason.length + (v.rule?.length ?? 0) + v.source.length),
+    (bytes) => cacheBytes.set({ tier: 'decision-l1' }, bytes),
+  );
+}
+
+/** L2: decisions shared by every process of the project through Redis, with a TTL. */
+export class RedisDecisionCache {
+  readonly breaker: CircuitBreaker;
+  private readonly prefix: string;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    project: ProjectId,
+    private readonly ttlSeconds: number,
+    breaker: CircuitBreaker,
+  ) {
+    this.prefix = `${projectKeyPrefix(project)}dec:`;
+    this.breaker = breaker;
+  }
+
+  /** Undefined on a miss; throws when Redis cannot answer (or its breaker is open). */
+  async get(key: string): Promise<CachedDecision | undefined> {
+    const text = await this.breaker.run(() => this.redis.get(this.prefix + key));
+    const hit = text === null ? undefined : parseCached(text);
+    cacheRequests.inc({ tier: 'decision-l2', result: hit ? 'hit' : 'miss' });
+    return hit;
+  }
+
+  async set(key: string, value: CachedDecision): Promise<void> {
+    await this.breaker.run(() => this.redis.set(this.prefix + key, JSON.stringify(value), 'EX', this.ttlSeconds));
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+function parseCached(text: string): CachedDecision | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<CachedDecision>;
+    if ((v.decision === 'allow' || v.decision === 'deny') && typeof v.reason === 'string' && typeof v.source === 'string') return v as CachedDecision;
+  } catch {
+    // A foreign or corrupt value is a miss; the policy answers and overwrites it.
+  }
+  return undefined;
+}
+
+/**
+ * A client that fails fast instead of queueing while Redis is away: the breaker, not a growing
+ * queue of stalled requests, decides when to try again. It keeps reconnecting in the background.
+ */
+export function connectRedis(url: string, commandTimeoutMs: number): Redis | Cluster {
+  const parsed = parseStoreUrl(url);
+  if (parsed.kind !== 'redis') throw new TypeError(`decision cache needs a redis:// URL, not "${url}"`);
+  const common = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: commandTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(50 * attempt, 1000),
+    ...(parsed.username !== undefined ? { username: parsed.username } : {}),
+    ...(parsed.password !== undefined ? { password: parsed.password } : {}),
+    ...(parsed.tls ? { tls: {} } : {}),
+  };
+  if (parsed.cluster) {
+    return new Cluster(parsed.nodes, { enableOfflineQueue: false, clusterRetryStrategy: common.retryStrategy, redisOptions: common });
+  }
+  const [node] = parsed.nodes;
+  return new Redis({ ...common, host: node?.host ?? '127.0.0.1', port: node?.port ?? 6379, db: parsed.db });
+}

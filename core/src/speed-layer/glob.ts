@@ -1,0 +1,27 @@
+/**
+ * Compiles a glob to an anchored regular expression: `**` any characters including `/`, `*` any
+ * characters but `/`, `?` one character but `/`. Everything else is literal. Patterns without a `/`
+ * in them (e.g. `*.pem`) match the last path component anywhere, as in .gitignore.
+ */
+export function globToRegExp(glob: string, options: { caseInsensitive?: boolean } = {}): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i] as string;
+    if (c === '*' && glob[i + 1] === '*') {
+      i++;
+      if (glob[i + 1] === '/') {
+        i++;
+        re += '(?:.*/)?';
+      } else re += '.*';
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+  }
+  const anchored = glob.includes('/') ? `^${re}$` : `(?:^|/)${re}$`;
+  return new RegExp(anchored, options.caseInsensitive ? 'i' : '');
+}
+
+/** A name pattern (tools, agents) where only `*` is special. */
+export function namePattern(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+}
