@@ -1,0 +1,129 @@
+import { access, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { NewEvent, RecordedEvent } from '../../events/events.js';
+import { formatProjectId, parseProjectId, type ProjectId } from '../../events/projectId.js';
+import { StoreUnavailableError, type AppendOptions, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
+import { getBlobFile, putBlobFile } from './blobFiles.js';
+import type { ProjectLog } from './projectLog.js';
+import { acquireProjectLog, releaseProjectLog } from './projectRegistry.js';
+import { loadSnapshotFile, saveSnapshotFile } from './snapshotFiles.js';
+import { io } from './storeErrors.js';
+import { Tail } from './tail.js';
+
+export interface EmbeddedStoreOptions {
+  dir: string;
+  /** Never takes a writer lock and never writes: for a reader beside a running mount. */
+  readOnly: boolean;
+  /** Segment files roll once they would grow past this (default 64 MiB); small in tests. */
+  segmentBytes?: number;
+}
+
+const DEFAULT_READ_LIMIT = 1000;
+
+/**
+ * The event store in a local directory: `<dir>/<namespace>/<name>/` per project, holding
+ * `log/` (segment files), `blobs/`, `snapshots/` and, while a process appends, `writer.lock`.
+ */
+export async function openEmbeddedStore(options: EmbeddedStoreOptions): Promise<EventStore> {
+  const dir = resolve(options.dir);
+  if (!options.readOnly) await io(`creating ${dir}`, () => mkdir(dir, { recursive: true }));
+  return new EmbeddedStore(dir, options.readOnly, options.segmentBytes);
+}
+
+class EmbeddedStore implements EventStore {
+  readonly kind = 'embedded' as const;
+  readonly location: string;
+  private readonly logs = new Map<string, ProjectLog>();
+  private readonly tails = new Set<Tail>();
+  private closed = false;
+
+  constructor(
+    private readonly dir: string,
+    private readonly readOnly: boolean,
+    private readonly segmentBytes: number | undefined,
+  ) {
+    this.location = `file://${dir}`;
+  }
+
+  async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
+    this.checkWritable('append');
+    return this.log(project).append(events, options.expectedVersion);
+  }
+
+  async head(project: ProjectId): Promise<number> {
+    return this.log(project).head();
+  }
+
+  async read(project: ProjectId, options: ReadOptions = {}): Promise<RecordedEvent[]> {
+    return this.log(project).read(options.from ?? 1, options.to ?? Number.MAX_SAFE_INTEGER, options.limit ?? DEFAULT_READ_LIMIT);
+  }
+
+  subscribe(
+    project: ProjectId,
+    afterSeq: number,
+    onEvents: (events: RecordedEvent[]) => void,
+    onError?: (error: Error) => void,
+  ): Subscription {
+    const tail = new Tail(this.log(project), afterSeq, onEvents, onError, (t) => this.tails.delete(t));
+    this.tails.add(tail);
+    return tail;
+  }
+
+  async putBlob(project: ProjectId, content: Uint8Array): Promise<string> {
+    this.checkWritable('putBlob');
+    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content));
+  }
+
+  async getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined> {
+    return io(`reading blob ${hash} of ${formatProjectId(project)}`, () => getBlobFile(this.projectDir(project), hash, formatProjectId(project)));
+  }
+
+  async saveSnapshot(project: ProjectId, snapshot: Snapshot): Promise<void> {
+    this.checkWritable('saveSnapshot');
+    await io(`saving a snapshot of ${formatProjectId(project)}`, () => saveSnapshotFile(this.projectDir(project), snapshot));
+  }
+
+  async loadSnapshot(project: ProjectId, atOrBefore = Number.MAX_SAFE_INTEGER): Promise<Snapshot | undefined> {
+    return io(`loading a snapshot of ${formatProjectId(project)}`, () => loadSnapshotFile(this.projectDir(project), atOrBefore));
+  }
+
+  async ping(): Promise<void> {
+    this.checkOpen();
+    await io(`opening ${this.dir}`, () => access(this.dir));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.tails].map((t) => t.close()));
+    const logs = [...this.logs];
+    this.logs.clear();
+    await Promise.all(logs.map(([dir, log]) => releaseProjectLog(dir, log)));
+  }
+
+  private log(project: ProjectId): ProjectLog {
+    this.checkOpen();
+    const dir = this.projectDir(project);
+    let log = this.logs.get(dir);
+    if (!log) {
+      log = acquireProjectLog(dir, formatProjectId(project), this.segmentBytes);
+      this.logs.set(dir, log);
+    }
+    return log;
+  }
+
+  /** Re-validated here because the names become directory names. */
+  private projectDir(project: ProjectId): string {
+    const id = parseProjectId(formatProjectId(project));
+    return join(this.dir, id.namespace, id.name);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new StoreUnavailableError(`embedded store ${this.dir} is closed`);
+  }
+
+  private checkWritable(what: string): void {
+    this.checkOpen();
+    if (this.readOnly) throw new StoreUnavailableError(`embedded store ${this.dir} is open read-only: ${what} refused`);
+  }
+}

@@ -1,0 +1,418 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NewEvent, RecordedEvent } from '../../events/events.js';
+import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
+import { fsyncDir } from './atomicFile.js';
+import { SEGMENT_MAGIC, encodeRecord, validRecordFollows } from './recordCodec.js';
+import { forEachRecord, listSegments, newSegment, noteRecord, offsetFor, scanSegment, type Segment } from './segmentFile.js';
+import { CorruptLogError, asStoreError, io } from './storeErrors.js';
+import { acquireWriterLock, type WriterLock } from './writerLock.js';
+
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Readers in other processes poll this often when no fs.watch is possible (the log dir is missing). */
+const POLL_MS = 20;
+/** And this often as a safety net when fs.watch is on (it can miss events on some filesystems). */
+const WATCHED_POLL_MS = 250;
+
+interface PendingAppend {
+  readonly record: Buffer;
+  readonly firstSeq: number;
+  readonly count: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** The state of the process that holds the project's writer lock. */
+interface Writer {
+  readonly lock: WriterLock;
+  file: FileHandle;
+  segment: Segment;
+  /** The seq the next append gets: the head plus appends queued but not yet durable. */
+  nextSeq: number;
+  lastTimeMs: number;
+  queue: PendingAppend[];
+  flushing: boolean;
+  /** After a failed write or fsync the log's state on disk is unknown: refuse until reopened. */
+  broken?: Error;
+  idle: Array<() => void>;
+}
+
+interface Payload {
+  t: string;
+  e: readonly NewEvent[];
+}
+
+/**
+ * One project's event log in one process: segment files under `<projectDir>/log/`, a sparse
+ * index in memory, and, once this process appends, the writer lock and the group commit queue.
+ * Shared by every store in the process that opens the project (see projectRegistry).
+ */
+export class ProjectLog {
+  private readonly logDir: string;
+  private readonly segments: Segment[] = [];
+  private headSeq = 0;
+  private writer?: Writer;
+  private writerReady?: Promise<Writer>;
+  /** Serializes scans of the files, which extend `segments`. */
+  private scanning: Promise<void> = Promise.resolve();
+  private readonly listeners = new Set<() => void>();
+  private watcher?: FSWatcher;
+  private pollTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    private readonly projectDir: string,
+    private readonly label: string,
+    private readonly segmentBytes: number,
+    /** Settles when an earlier instance for the same project in this process has let go of its files. */
+    private readonly previousClosed: Promise<void> = Promise.resolve(),
+  ) {
+    this.logDir = join(projectDir, 'log');
+  }
+
+  /** The durable head. Picks up what writers in other processes appended. */
+  async head(): Promise<number> {
+    await this.refresh();
+    return this.headSeq;
+  }
+
+  async read(from: number, to: number, limit: number): Promise<RecordedEvent[]> {
+    await this.refresh();
+    const last = Math.min(to, this.headSeq);
+    const out: RecordedEvent[] = [];
+    if (from > last || limit <= 0) return out;
+    let i = this.segmentIndexFor(from);
+    for (; i < this.segments.length && out.length < limit; i++) {
+      const segment = this.segments[i]!;
+      if (segment.firstSeq > last) break;
+      if (segment.lastSeq < from) continue;
+      const until = segment.end;
+      await io(`reading ${segment.path}`, async () => {
+        const file = await open(segment.path, 'r');
+        try {
+          await forEachRecord(file, offsetFor(segment, from), until, (record) => {
+            if (record.kind !== 'record') throw new CorruptLogError(`${segment.path}: ${record.reason} below the known end`);
+            if (record.firstSeq + record.count <= from) return true;
+            const payload = JSON.parse(record.payload.toString('utf8')) as Payload;
+            for (let k = 0; k < record.count; k++) {
+              const seq = record.firstSeq + k;
+              if (seq < from) continue;
+              if (seq > last || out.length >= limit) return false;
+              out.push({ ...payload.e[k]!, seq, time: payload.t });
+            }
+            return true;
+          });
+        } finally {
+          await file.close();
+        }
+      });
+    }
+    return out;
+  }
+
+  /** Appends atomically; resolves once the record is fsync'd (shared with concurrent appends). */
+  async append(events: readonly NewEvent[], expectedVersion: number | undefined): Promise<RecordedEvent[]> {
+    const writer = await this.ensureWriter();
+    if (writer.broken) throw writer.broken;
+    const current = writer.nextSeq - 1;
+    if (expectedVersion !== undefined && expectedVersion !== current) throw new ConcurrencyError(expectedVersion, current);
+    if (events.length === 0) return [];
+
+    // Never before the previous event: "state at instant T" must be well defined along seq.
+    const timeMs = Math.max(Date.now(), writer.lastTimeMs);
+    const time = new Date(timeMs).toISOString();
+    const payload = JSON.stringify({ t: time, e: events } satisfies Payload);
+    const firstSeq = writer.nextSeq;
+    const record = encodeRecord(firstSeq, events.length, payload);
+    writer.nextSeq += events.length;
+    writer.lastTimeMs = timeMs;
+    // What read() will return, so a caller never sees a difference (e.g. undefined fields dropped).
+    const stored = (JSON.parse(payload) as Payload).e;
+    const recorded = stored.map((e, k): RecordedEvent => ({ ...e, seq: firstSeq + k, time }));
+
+    return new Promise<RecordedEvent[]>((resolve, reject) => {
+      writer.queue.push({ record, firstSeq, count: events.length, resolve: () => resolve(recorded), reject });
+      if (!writer.flushing) {
+        writer.flushing = true;
+        // Let appends issued in the same turn join the first batch.
+        setImmediate(() => void this.flush(writer));
+      }
+    });
+  }
+
+  /** Calls `listener` (no arguments) whenever the head may have moved. */
+  watch(listener: () => void): () => void {
+    this.listeners.add(listener);
+    this.updateWatching();
+    return () => {
+      this.listeners.delete(listener);
+      this.updateWatching();
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.updateWatching();
+    const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
+    if (!writer) return;
+    if (writer.flushing) await new Promise<void>((resolve) => writer.idle.push(resolve));
+    await writer.file.close().catch(() => undefined);
+    await writer.lock.release();
+  }
+
+  private async flush(writer: Writer): Promise<void> {
+    while (writer.queue.length > 0 && !writer.broken) {
+      const batch = writer.queue.splice(0);
+      try {
+        await this.writeBatch(writer, batch);
+      } catch (error) {
+        writer.broken = asStoreError(`appending to ${this.label}`, error);
+        for (const pending of batch) pending.reject(writer.broken);
+        break;
+      }
+      for (const pending of batch) pending.resolve();
+      this.notify();
+    }
+    if (writer.broken) for (const pending of writer.queue.splice(0)) pending.reject(writer.broken);
+    writer.flushing = false;
+    for (const done of writer.idle.splice(0)) done();
+  }
+
+  /** One write and one fdatasync for the whole batch: the group commit. */
+  private async writeBatch(writer: Writer, batch: PendingAppend[]): Promise<void> {
+    const bytes = batch.reduce((n, p) => n + p.record.length, 0);
+    if (writer.segment.end > SEGMENT_MAGIC.length && writer.segment.end + bytes > this.segmentBytes) {
+      await this.roll(writer, batch[0]!.firstSeq);
+    }
+    const segment = writer.segment;
+    const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
+    let written = 0;
+    while (written < buf.length) {
+      const { bytesWritten } = await writer.file.write(buf, written, buf.length - written, segment.end + written);
+      written += bytesWritten;
+    }
+    await writer.file.datasync();
+    let offset = segment.end;
+    for (const pending of batch) {
+      noteRecord(segment, pending.firstSeq, pending.count, offset, offset + pending.record.length);
+      offset += pending.record.length;
+    }
+    this.headSeq = segment.lastSeq;
+  }
+
+  private async roll(writer: Writer, firstSeq: number): Promise<void> {
+    const segment = await this.createSegment(firstSeq);
+    const file = await open(segment.path, 'r+');
+    await writer.file.close();
+    writer.file = file;
+    writer.segment = segment;
+  }
+
+  private async createSegment(firstSeq: number): Promise<Segment> {
+    const segment = newSegment(this.logDir, firstSeq);
+    const file = await open(segment.path, 'wx');
+    try {
+      await file.write(SEGMENT_MAGIC, 0, SEGMENT_MAGIC.length, 0);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    await fsyncDir(this.logDir);
+    segment.end = SEGMENT_MAGIC.length;
+    this.segments.push(segment);
+    return segment;
+  }
+
+  private ensureWriter(): Promise<Writer> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError(`project ${this.label}: store is closed`));
+    this.writerReady ??= this.becomeWriter().catch((error: unknown) => {
+      this.writerReady = undefined;
+      throw asStoreError(`opening ${this.label} for writing`, error);
+    });
+    return this.writerReady;
+  }
+
+  private async becomeWriter(): Promise<Writer> {
+    await this.previousClosed;
+    await mkdir(this.logDir, { recursive: true });
+    const lock = await acquireWriterLock(join(this.projectDir, 'writer.lock'), this.label);
+    try {
+      await this.exclusive(() => this.scan('repair'));
+      if (this.segments.length === 0) await this.createSegment(1);
+      const segment = this.segments.at(-1)!;
+      const file = await open(segment.path, 'r+');
+      const lastTime = this.headSeq > 0 ? (await this.read(this.headSeq, this.headSeq, 1))[0]?.time : undefined;
+      const writer: Writer = {
+        lock,
+        file,
+        segment,
+        nextSeq: this.headSeq + 1,
+        lastTimeMs: lastTime ? Date.parse(lastTime) : 0,
+        queue: [],
+        flushing: false,
+        idle: [],
+      };
+      this.writer = writer;
+      this.updateWatching();
+      return writer;
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** Catches up with the files unless this process is the writer (then memory is the truth). */
+  private refresh(): Promise<void> {
+    if (this.writer) return Promise.resolve();
+    return this.exclusive(() => (this.writer ? Promise.resolve() : this.scan('read')));
+  }
+
+  private exclusive(work: () => Promise<void>): Promise<void> {
+    const run = this.scanning.then(work);
+    this.scanning = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Reads segment files past what is known. A bad tail is where a reader stops for now (a write
+   * may be in flight) and what the writer cuts off (a torn write from a crash) — but only when no
+   * valid record follows it; otherwise acknowledged data would be lost, so it is an error.
+   */
+  private async scan(mode: 'read' | 'repair'): Promise<void> {
+    await io(`reading the log of ${this.label}`, async () => {
+      const known = this.segments.at(-1)?.firstSeq ?? 0;
+      for (const firstSeq of await listSegments(this.logDir)) {
+        if (firstSeq > known) this.segments.push(newSegment(this.logDir, firstSeq));
+      }
+      const startAt = Math.max(0, this.segments.findIndex((s) => s.firstSeq === known));
+      for (let i = startAt; i < this.segments.length; i++) {
+        const segment = this.segments[i]!;
+        const previous = this.segments[i - 1];
+        if (previous && segment.firstSeq !== previous.lastSeq + 1) {
+          throw new CorruptLogError(`${segment.path}: starts at seq ${segment.firstSeq} but the previous segment ends at ${previous.lastSeq}`);
+        }
+        const isLast = i === this.segments.length - 1;
+        const end = await scanSegment(segment);
+        if (end.kind === 'clean') continue;
+        if (!isLast) throw new CorruptLogError(`${segment.path}: ${end.kind === 'bad' ? `${end.reason} at offset ${end.at}` : 'no header'}, and later segments exist`);
+        if (end.kind === 'no-header') {
+          if (mode === 'repair') await this.rewriteHeader(segment);
+          continue;
+        }
+        const tail = Buffer.alloc(end.size - end.at);
+        const file = await open(segment.path, 'r');
+        try {
+          await file.read(tail, 0, tail.length, end.at);
+        } finally {
+          await file.close();
+        }
+        if (validRecordFollows(tail, 0, segment.lastSeq)) {
+          throw new CorruptLogError(`${segment.path}: ${end.reason} at offset ${end.at} with valid records after it; refusing to cut them off`);
+        }
+        if (mode === 'repair') {
+          await truncate(segment.path, end.at);
+          const file = await open(segment.path, 'r+');
+          await file.datasync().finally(() => file.close());
+        }
+      }
+      this.headSeq = this.segments.at(-1)?.lastSeq ?? 0;
+    });
+  }
+
+  private async rewriteHeader(segment: Segment): Promise<void> {
+    const file = await open(segment.path, 'r+');
+    try {
+      await file.truncate(0);
+      await file.write(SEGMENT_MAGIC, 0, SEGMENT_MAGIC.length, 0);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    segment.end = SEGMENT_MAGIC.length;
+  }
+
+  private segmentIndexFor(seq: number): number {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    let found = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.segments[mid]!.firstSeq <= seq) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  /** Another process's appends only show up by looking: watch the log dir while anyone listens. */
+  private updateWatching(): void {
+    const wanted = this.listeners.size > 0 && !this.writer && !this.closed;
+    if (!wanted) {
+      this.watcher?.close();
+      this.watcher = undefined;
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+      return;
+    }
+    if (!this.watcher) {
+      try {
+        this.watcher = watch(this.logDir, { persistent: false }, () => this.poll());
+        this.watcher.on('error', () => {
+          this.watcher?.close();
+          this.watcher = undefined;
+        });
+      } catch {
+        this.watcher = undefined; // the log dir does not exist yet; polling finds it
+      }
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+    }
+    if (!this.pollTimer) {
+      this.pollTimer = setInterval(() => {
+        if (!this.watcher) this.updateWatchingSoon();
+        this.poll();
+      }, this.watcher ? WATCHED_POLL_MS : POLL_MS);
+      this.pollTimer.unref();
+    }
+  }
+
+  private updateWatchingSoon(): void {
+    clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+    this.updateWatching();
+  }
+
+  private polling = false;
+  private pollAgain = false;
+
+  private poll(): void {
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.polling = true;
+    const before = this.headSeq;
+    this.refresh()
+      .then(
+        () => {
+          if (this.headSeq !== before) this.notify();
+        },
+        () => this.notify(), // listeners read, and so see the error themselves
+      )
+      .finally(() => {
+        this.polling = false;
+        if (this.pollAgain) {
+          this.pollAgain = false;
+          this.poll();
+        }
+      });
+  }
+}
