@@ -1,0 +1,91 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLogger } from '@lighthouse-bridge/core/observability/logger';
+import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
+import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core/store/open';
+import { noConfig, redisConfigSource } from '@lighthouse-bridge/csi-driver/csi/access';
+import { FuseMounter } from '@lighthouse-bridge/csi-driver/csi/mounter';
+import { startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi/server';
+import { runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
+import { EXIT, UsageError } from '../command.js';
+
+const USAGE = `usage: lighthouse-bridge csi --endpoint unix:///PATH.sock --node-id NODE [options]
+Runs the CSI driver bridge.lighthouse.dev on a unix socket. On start it mounts again what it had
+published before a restart; on SIGTERM it stops serving and leaves mounts for the next instance.
+  --endpoint URL             unix:///ABSOLUTE/PATH.sock (default: $CSI_ENDPOINT)
+  --node-id NODE             this node's name (default: $NODE_NAME)
+  --mode MODE                node | controller | all (default: all)
+  --state-dir DIR            where publish and volume records live (default: /var/lib/lighthouse-bridge/csi)
+  --metrics-port N           serve /metrics and /healthz on this port
+  --metrics-host HOST        address for /metrics (default: 127.0.0.1)
+  --require-access-config    refuse to mount projects that have no access configuration
+${STORE_FLAGS_USAGE}`;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand('csi', USAGE, async () => {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        endpoint: { type: 'string' },
+        'node-id': { type: 'string' },
+        store: { type: 'string' },
+        'state-dir': { type: 'string' },
+        mode: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'metrics-host': { type: 'string' },
+        'require-access-config': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+    });
+    if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
+    const endpoint = values.endpoint ?? process.env['CSI_ENDPOINT'];
+    const nodeId = values['node-id'] ?? process.env['NODE_NAME'];
+    if (!endpoint) throw new UsageError('--endpoint is required');
+    if (!nodeId) throw new UsageError('--node-id is required');
+    const mode = values.mode ?? 'all';
+    if (mode !== 'node' && mode !== 'controller' && mode !== 'all') throw new UsageError(`--mode must be node, controller or all, got "${mode}"`);
+    let metricsPort: number | undefined;
+    if (values['metrics-port'] !== undefined) {
+      metricsPort = Number(values['metrics-port']);
+      if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new UsageError(`--metrics-port must be a port number`);
+    }
+    const storeUrl = storeUrlFrom(values.store);
+    const parsedUrl = parseStoreUrl(storeUrl);
+
+    const log = createLogger('csi');
+    const store = await openStore(storeUrl);
+    const configs = parsedUrl.kind === 'redis' ? redisConfigSource(parsedUrl) : noConfig;
+    const driver = await startCsiDriver({
+      endpoint,
+      nodeId,
+      mode: mode as DriverMode,
+      store,
+      stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
+      mounter: new FuseMounter(store),
+      configs,
+      requireAccessConfig: values['require-access-config'] ?? false,
+      log,
+    });
+    let metrics: MetricsServer | undefined;
+    if (metricsPort !== undefined) {
+      metrics = await serveMetrics({ port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1', health: () => store.ping().then(() => true) });
+      log.info('metrics serving', { port: metrics.port });
+    }
+
+    const signal = await new Promise<NodeJS.Signals>((done) => {
+      process.once('SIGTERM', () => done('SIGTERM'));
+      process.once('SIGINT', () => done('SIGINT'));
+    });
+    log.info('stopping; mounts stay for the next plugin instance to recover', { signal });
+    await driver.stop();
+    await metrics?.close();
+    await configs.close();
+    // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
+    await new Promise<void>((done) => {
+      setTimeout(done, 1000).unref();
+      log.on('finish', done).end();
+    });
+    process.exit(EXIT.ok);
+  });
+}

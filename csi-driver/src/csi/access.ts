@@ -1,0 +1,88 @@
+import { Cluster, Redis } from 'ioredis';
+import { configKey, type AccessConfig, type ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { StoreUnavailableError } from '@lighthouse-bridge/core/store/eventStore';
+import type { StoreUrl } from '@lighthouse-bridge/core/store/open';
+
+/** Where the operator's per-project config is read from. */
+export interface ConfigSource {
+  get(project: ProjectId): Promise<ProjectConfig | undefined>;
+  close(): Promise<void>;
+}
+
+/** The embedded store has no operator writing configs: every project runs on defaults. */
+export const noConfig: ConfigSource = {
+  get: async () => undefined,
+  close: async () => undefined,
+};
+
+/** Reads `lhb:{ns/project}:config` (DESIGN §3) with its own connection, separate from the store's. */
+export function redisConfigSource(url: Extract<StoreUrl, { kind: 'redis' }>): ConfigSource {
+  const common = {
+    ...(url.username !== undefined ? { username: url.username } : {}),
+    ...(url.password !== undefined ? { password: url.password } : {}),
+    ...(url.tls ? { tls: {} } : {}),
+  };
+  const client = url.cluster
+    ? new Cluster(url.nodes, { redisOptions: common, lazyConnect: true })
+    : new Redis({ host: url.nodes[0]?.host ?? '127.0.0.1', port: url.nodes[0]?.port ?? 6379, db: url.db, lazyConnect: true, maxRetriesPerRequest: 1, ...common });
+  return {
+    async get(project) {
+      let text: string | null;
+      try {
+        text = await client.get(configKey(project));
+      } catch (error) {
+        throw new StoreUnavailableError(`cannot read the config of ${project.namespace}/${project.name}: ${(error as Error).message}`);
+      }
+      if (text === null) return undefined;
+      return JSON.parse(text) as ProjectConfig;
+    },
+    async close() {
+      client.disconnect();
+    },
+  };
+}
+
+/** The pod asking to mount, from the `csi.storage.k8s.io/pod.*` attributes kubelet adds. */
+export interface PodIdentity {
+  namespace: string;
+  serviceAccount: string;
+}
+
+export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+
+/**
+ * Whether `pod` may mount `project` (read-only or read-write). Pure: the config is read by the
+ * caller. Without a config every pod may mount, unless the plugin requires one.
+ */
+export function decideAccess(
+  project: ProjectId,
+  config: ProjectConfig | undefined,
+  pod: PodIdentity | undefined,
+  readOnly: boolean,
+  requireConfig: boolean,
+): AccessDecision {
+  const access: AccessConfig | undefined = config?.access;
+  const name = `${project.namespace}/${project.name}`;
+  if (!access) {
+    return requireConfig ? { allowed: false, reason: `project ${name} has no access configuration and this node requires one` } : { allowed: true };
+  }
+  if (!pod) {
+    return { allowed: false, reason: `project ${name} restricts access but the pod's service account is unknown (is podInfoOnMount enabled on the CSIDriver?)` };
+  }
+  const who = `${pod.namespace}/${pod.serviceAccount}`;
+  const matches = (entries: string[] | undefined): boolean => (entries ?? []).some((entry) => entryMatches(entry, pod, project));
+  if (matches(access.readWrite)) return { allowed: true };
+  const mayRead = matches(access.readOnly) || matches(access.annotate);
+  if (mayRead && readOnly) return { allowed: true };
+  if (mayRead) return { allowed: false, reason: `service account ${who} may mount project ${name} only read-only; set readOnly: true on the volume` };
+  return { allowed: false, reason: `service account ${who} may not mount project ${name}` };
+}
+
+/** `NS/NAME`, or `NAME` in the project's namespace; `*` in either part matches anything. */
+function entryMatches(entry: string, pod: PodIdentity, project: ProjectId): boolean {
+  const slash = entry.indexOf('/');
+  const namespace = slash >= 0 ? entry.slice(0, slash) : project.namespace;
+  const account = slash >= 0 ? entry.slice(slash + 1) : entry;
+  return (namespace === '*' || namespace === pod.namespace) && (account === '*' || account === pod.serviceAccount);
+}

@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { VolumeUsage } from './messages.js';
+
+/**
+ * What a target path looks like from outside the FUSE daemon. Probing happens in a child process
+ * with a deadline: a statfs on a hung FUSE mount blocks the caller, and must never block the plugin.
+ */
+export type TargetProbe =
+  | { state: 'healthy'; usage: VolumeUsage[] }
+  | { state: 'unmounted' }
+  | { state: 'dead'; message: string }
+  | { state: 'hung'; message: string };
+
+export const DEFAULT_PROBE_TIMEOUT_MS = 2000;
+
+/** Mount points from /proc/self/mountinfo; reading it never touches the mounts themselves. */
+export async function mountPoints(): Promise<Set<string>> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = new Set<string>();
+  for (const line of text.split('\n')) {
+    const field = line.split(' ')[4];
+    if (field) points.add(field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
+  }
+  return points;
+}
+
+export async function isMountPoint(path: string): Promise<boolean> {
+  return (await mountPoints()).has(resolve(path));
+}
+
+export async function probeTarget(path: string, timeoutMs = DEFAULT_PROBE_TIMEOUT_MS): Promise<TargetProbe> {
+  if (!(await isMountPoint(path))) return { state: 'unmounted' };
+  return new Promise((done) => {
+    execFile(
+      'stat',
+      ['-f', '-c', '%S %b %f %a %c %d', '--', path],
+      { timeout: timeoutMs, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => {
+        if (error) {
+          if (error.killed || error.signal === 'SIGKILL') {
+            done({ state: 'hung', message: `statfs did not answer within ${timeoutMs} ms` });
+          } else {
+            const reason = stderr.trim().replace(/^stat: /, '') || error.message;
+            done({ state: 'dead', message: reason });
+          }
+          return;
+        }
+        const [bsize = 0, blocks = 0, bfree = 0, bavail = 0, files = 0, ffree = 0] = stdout.trim().split(' ').map(Number);
+        done({
+          state: 'healthy',
+          usage: [
+            { unit: 'BYTES', total: blocks * bsize, available: bavail * bsize, used: Math.max(0, blocks - bfree) * bsize },
+            { unit: 'INODES', total: files, available: ffree, used: Math.max(0, files - ffree) },
+          ],
+        });
+      },
+    );
+  });
+}
+
+/**
+ * Lazily detaches whatever is mounted at `path` (a dead FUSE mount cannot be unmounted normally
+ * while anything still references it). Succeeds when nothing is mounted there.
+ */
+export function detach(path: string): Promise<void> {
+  return new Promise((done, fail) => {
+    execFile('fusermount', ['-u', '-z', '--', path], { timeout: 10_000 }, (error) => {
+      if (!error) return done();
+      // Not a FUSE mount (or fusermount missing): fall back to the generic lazy unmount.
+      execFile('umount', ['-l', '--', path], { timeout: 10_000 }, (umountError, _out, stderr) => {
+        if (!umountError || /not mounted|no mount point/i.test(stderr)) return done();
+        fail(new Error(`cannot unmount ${path}: ${stderr.trim() || umountError.message}`));
+      });
+    });
+  });
+}

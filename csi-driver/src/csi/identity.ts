@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+
+export const DRIVER_NAME = 'bridge.lighthouse.dev';
+
+/** The csi-driver package's version, read once from its package.json (beside dist/ and src/). */
+export const DRIVER_VERSION: string = (
+  JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }
+).version;
+
+/** The Identity service. Ready means the store answers: without it no mount can serve a byte. */
+export class IdentityService {
+  constructor(
+    private readonly store: EventStore,
+    private readonly controller: boolean,
+  ) {}
+
+  async GetPluginInfo(): Promise<{ name: string; vendor_version: string }> {
+    return { name: DRIVER_NAME, vendor_version: DRIVER_VERSION };
+  }
+
+  async GetPluginCapabilities(): Promise<{ capabilities: Array<{ service: { type: string } }> }> {
+    return { capabilities: this.controller ? [{ service: { type: 'CONTROLLER_SERVICE' } }] : [] };
+  }
+
+  async Probe(): Promise<{ ready: { value: boolean } }> {
+    try {
+      await this.store.ping();
+      return { ready: { value: true } };
+    } catch {
+      return { ready: { value: false } };
+    }
+  }
+}

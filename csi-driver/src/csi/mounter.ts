@@ -1,0 +1,65 @@
+import type { ProjectLimits } from '@lighthouse-bridge/core/aggregate/limits';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+import { mountProject, type MountedProject } from '../mount/mountProject.js';
+import { detach, isMountPoint } from './health.js';
+
+export interface MountRequest {
+  project: ProjectId;
+  target: string;
+  readOnly: boolean;
+  actor: string;
+  limits?: Partial<ProjectLimits>;
+}
+
+/** The seam between the CSI services and the filesystem that serves a project at a path. */
+export interface Mounter {
+  /** Serves the project at `target` (an existing, empty, unmounted directory). */
+  mount(request: MountRequest): Promise<void>;
+  /** Stops serving `target` and detaches whatever is mounted there, ours or a dead leftover. */
+  unmount(target: string): Promise<void>;
+  /** True when this process serves `target`. */
+  serves(target: string): boolean;
+  /** How many mounts this process serves. */
+  readonly size: number;
+}
+
+/** Real FUSE mounts in this process, one per target, all over the plugin's one store. */
+export class FuseMounter implements Mounter {
+  private readonly mounted = new Map<string, MountedProject>();
+
+  constructor(private readonly store: EventStore) {}
+
+  get size(): number {
+    return this.mounted.size;
+  }
+
+  serves(target: string): boolean {
+    return this.mounted.has(target);
+  }
+
+  async mount(request: MountRequest): Promise<void> {
+    const mount = await mountProject({
+      store: this.store,
+      project: request.project,
+      mountpoint: request.target,
+      readOnly: request.readOnly,
+      actor: request.actor,
+      ...(request.limits ? { limits: request.limits } : {}),
+    });
+    this.mounted.set(request.target, mount);
+  }
+
+  async unmount(target: string): Promise<void> {
+    const mount = this.mounted.get(target);
+    if (mount) {
+      this.mounted.delete(target);
+      try {
+        await mount.unmount();
+      } catch {
+        // Busy (a process still has files open): detach lazily below instead of failing kubelet.
+      }
+    }
+    if (await isMountPoint(target)) await detach(target);
+  }
+}

@@ -1,0 +1,163 @@
+import { mkdir, rmdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { volumeHealth, mounts } from '@lighthouse-bridge/core/observability/metrics';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { decideAccess, type ConfigSource, type PodIdentity } from './access.js';
+import { alreadyExists, invalidArgument, notFound, permissionDenied } from './errors.js';
+import { detach, isMountPoint, probeTarget, DEFAULT_PROBE_TIMEOUT_MS } from './health.js';
+import type { InFlight } from './locks.js';
+import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
+import type { Mounter } from './mounter.js';
+import type { DriverState, PublishRecord } from './state.js';
+import {
+  ATTR_EPHEMERAL,
+  ATTR_POD_NAMESPACE,
+  ATTR_PROJECT,
+  ATTR_SERVICE_ACCOUNT,
+  capabilityProblem,
+  checkAttributes,
+  parseVolumeId,
+  projectFrom,
+  readOnlyMode,
+} from './volumes.js';
+
+export interface NodeServiceOptions {
+  nodeId: string;
+  state: DriverState;
+  mounter: Mounter;
+  configs: ConfigSource;
+  /** Shared with recovery so a repair and a publish never race on one target. */
+  targets: InFlight;
+  /** Refuse projects without an access configuration (`--require-access-config`). */
+  requireAccessConfig: boolean;
+  probeTimeoutMs?: number;
+}
+
+/**
+ * The Node service: one FUSE mount per target path, served by this process. What is mounted
+ * where is recorded under the state dir before we answer, so a restarted plugin can bring it back.
+ */
+export class NodeService {
+  constructor(private readonly o: NodeServiceOptions) {}
+
+  async NodePublishVolume(request: NodePublishVolumeRequest): Promise<Empty> {
+    if (!request.volume_id) throw invalidArgument('volume_id is required');
+    if (!request.target_path) throw invalidArgument('target_path is required');
+    const capability = request.volume_capability;
+    if (!capability) throw invalidArgument('volume_capability is required');
+    const problem = capabilityProblem(capability);
+    if (problem) throw invalidArgument(problem);
+    const context = request.volume_context;
+    checkAttributes(context, 'volume attribute');
+
+    const pod = podOf(context);
+    const ephemeral = context[ATTR_EPHEMERAL] === 'true';
+    const project = ephemeral ? projectFrom(context, pod?.namespace) : persistentProject(request.volume_id, context);
+    const readOnly = request.readonly || readOnlyMode(capability);
+    const target = resolve(request.target_path);
+
+    await this.o.targets.run(target, async () => {
+      const existing = await this.o.state.publishes.get(target);
+      if (existing) {
+        if (existing.volumeId !== request.volume_id || existing.readOnly !== readOnly) {
+          throw alreadyExists(`${target} already has volume ${existing.volumeId} published${existing.readOnly ? ' read-only' : ''}`);
+        }
+        if (this.o.mounter.serves(target)) return;
+      }
+      const config = await this.o.configs.get(project);
+      const decision = decideAccess(project, config, pod, readOnly, this.o.requireAccessConfig);
+      if (!decision.allowed) throw permissionDenied(decision.reason);
+
+      await mkdir(target, { recursive: true });
+      // A dead mount left by a previous plugin instance would make the new mount fail.
+      if (await isMountPoint(target)) await detach(target);
+      const record: PublishRecord = {
+        volumeId: request.volume_id,
+        targetPath: target,
+        project,
+        readOnly,
+        ephemeral,
+        actor: actorOf(context, pod, this.o.nodeId),
+        publishedAt: new Date().toISOString(),
+      };
+      await this.o.mounter.mount({ project, target, readOnly, actor: record.actor, ...(config?.limits ? { limits: config.limits } : {}) });
+      try {
+        await this.o.state.publishes.put(target, record);
+      } catch (error) {
+        await this.o.mounter.unmount(target);
+        throw error;
+      }
+      mounts.set(this.o.mounter.size);
+    });
+    return {};
+  }
+
+  async NodeUnpublishVolume(request: NodeUnpublishVolumeRequest): Promise<Empty> {
+    if (!request.volume_id) throw invalidArgument('volume_id is required');
+    if (!request.target_path) throw invalidArgument('target_path is required');
+    const target = resolve(request.target_path);
+    await this.o.targets.run(target, async () => {
+      const record = await this.o.state.publishes.get(target);
+      await this.o.mounter.unmount(target);
+      // rmdir, never a recursive delete: if anything is still mounted there, it must stay intact.
+      await rmdir(target).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+      if (record) {
+        await this.o.state.publishes.remove(target);
+        volumeHealth.remove({ volume: record.volumeId, condition: 'abnormal' });
+      }
+      mounts.set(this.o.mounter.size);
+    });
+    return {};
+  }
+
+  async NodeGetVolumeStats(request: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
+    if (!request.volume_id) throw invalidArgument('volume_id is required');
+    if (!request.volume_path) throw invalidArgument('volume_path is required');
+    const path = resolve(request.volume_path);
+    const record = await this.o.state.publishes.get(path);
+    if (!record || record.volumeId !== request.volume_id) throw notFound(`volume ${request.volume_id} is not published at ${request.volume_path}`);
+    const probe = await probeTarget(path, this.o.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS);
+    const abnormal = probe.state !== 'healthy';
+    volumeHealth.set({ volume: record.volumeId, condition: 'abnormal' }, abnormal ? 1 : 0);
+    if (probe.state === 'healthy') return { usage: probe.usage, volume_condition: { abnormal: false, message: 'mounted and answering' } };
+    const message = probe.state === 'unmounted' ? 'not mounted; the plugin will mount it again' : probe.message;
+    return { usage: [], volume_condition: { abnormal: true, message: `${probe.state}: ${message}` } };
+  }
+
+  async NodeGetCapabilities(): Promise<{ capabilities: Array<{ rpc: { type: string } }> }> {
+    return { capabilities: ['GET_VOLUME_STATS', 'VOLUME_CONDITION'].map((type) => ({ rpc: { type } })) };
+  }
+
+  async NodeGetInfo(): Promise<{ node_id: string; max_volumes_per_node: number }> {
+    return { node_id: this.o.nodeId, max_volumes_per_node: 0 };
+  }
+}
+
+/** A persistent volume's project comes from its id; attributes, when given, must agree. */
+function persistentProject(volumeId: string, context: Record<string, string>): ProjectId {
+  const parsed = parseVolumeId(volumeId);
+  if (!parsed) throw notFound(`volume ${volumeId} is not a Lighthouse Bridge volume id (<namespace>/<project>[/<key>])`);
+  if (context[ATTR_PROJECT] !== undefined) {
+    const named = projectFrom(context, parsed.project.namespace);
+    if (named.namespace !== parsed.project.namespace || named.name !== parsed.project.name) {
+      throw invalidArgument(`volume attributes name project ${named.namespace}/${named.name} but volume ${volumeId} is ${parsed.project.namespace}/${parsed.project.name}`);
+    }
+  }
+  return parsed.project;
+}
+
+function podOf(context: Record<string, string>): PodIdentity | undefined {
+  const namespace = context[ATTR_POD_NAMESPACE];
+  const serviceAccount = context[ATTR_SERVICE_ACCOUNT];
+  return namespace && serviceAccount ? { namespace, serviceAccount } : undefined;
+}
+
+/** Events written through the mount name the pod when kubelet told us which one it is. */
+function actorOf(context: Record<string, string>, pod: PodIdentity | undefined, nodeId: string): string {
+  const podName = context['csi.storage.k8s.io/pod.name'];
+  if (pod && podName) return `pod:${pod.namespace}/${podName}`;
+  if (pod) return `serviceaccount:${pod.namespace}/${pod.serviceAccount}`;
+  return `node:${nodeId}`;
+}

@@ -1,0 +1,107 @@
+import { stat } from 'node:fs/promises';
+import { status } from '@grpc/grpc-js';
+import { Counter } from 'prom-client';
+import { mounts, registry } from '@lighthouse-bridge/core/observability/metrics';
+import type { Logger } from '@lighthouse-bridge/core/observability/logger';
+import type { ConfigSource } from './access.js';
+import { CsiError } from './errors.js';
+import { detach, isMountPoint, probeTarget } from './health.js';
+import type { InFlight } from './locks.js';
+import type { Mounter } from './mounter.js';
+import type { DriverState, PublishRecord } from './state.js';
+
+export type RecoveryOutcome = 'remounted' | 'forgotten' | 'foreign' | 'failed';
+
+/** Not among the shared metric names yet, so registered here, into the shared registry. */
+export const recoveries = new Counter({
+  name: 'lighthouse_bridge_csi_recoveries_total',
+  help: 'Publish records the node plugin repaired (remounted), forgot, left alone or failed to repair',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export interface RecoveryDeps {
+  state: DriverState;
+  mounter: Mounter;
+  configs: ConfigSource;
+  targets: InFlight;
+  log: Logger;
+}
+
+/** Mount again at most this many targets at once: enough to meet the 5 s budget, not a stampede. */
+const PARALLEL = 8;
+
+/**
+ * Brings every recorded publish that this process does not serve back in place: a dead FUSE mount
+ * (ENOTCONN after the previous plugin died) is detached and mounted again; a target that is not
+ * mounted is mounted; a record whose target directory is gone is forgotten, because kubelet
+ * removes the directory once it no longer wants the volume. Records stay on failure, so the next
+ * pass retries them. Pods with `mountPropagation: HostToContainer` see the new mount.
+ */
+export async function recoverMounts(deps: RecoveryDeps): Promise<Map<string, RecoveryOutcome>> {
+  const records = (await deps.state.publishes.list()).filter((r) => !deps.mounter.serves(r.targetPath));
+  const outcomes = new Map<string, RecoveryOutcome>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let record = records[next++]; record; record = records[next++]) {
+      const outcome = await recoverOne(deps, record).catch((error: unknown) => {
+        deps.log.error('mount recovery failed', { target: record.targetPath, volumeId: record.volumeId, error: (error as Error).message });
+        return 'failed' as const;
+      });
+      if (outcome) {
+        outcomes.set(record.targetPath, outcome);
+        recoveries.inc({ outcome });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, records.length) }, worker));
+  mounts.set(deps.mounter.size);
+  return outcomes;
+}
+
+async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<RecoveryOutcome | undefined> {
+  const target = record.targetPath;
+  const busy = Symbol('busy');
+  const result = await deps.targets
+    .run(target, async (): Promise<RecoveryOutcome | undefined> => {
+      if (deps.mounter.serves(target)) return undefined;
+      if (await isMountPoint(target)) {
+        const probe = await probeTarget(target);
+        if (probe.state === 'healthy') {
+          deps.log.warn('target is mounted and answering but not served by this plugin; leaving it', { target });
+          return 'foreign';
+        }
+        await detach(target);
+      } else if (!(await exists(target))) {
+        await deps.state.publishes.remove(target);
+        deps.log.info('forgot a publish whose target is gone', { target, volumeId: record.volumeId });
+        return 'forgotten';
+      }
+      const config = await deps.configs.get(record.project).catch(() => undefined);
+      await deps.mounter.mount({
+        project: record.project,
+        target,
+        readOnly: record.readOnly,
+        actor: record.actor,
+        ...(config?.limits ? { limits: config.limits } : {}),
+      });
+      deps.log.info('mounted again after restart', { target, volumeId: record.volumeId });
+      return 'remounted';
+    })
+    .catch((error: unknown) => {
+      // A publish or unpublish holds the target: it decides, and the next pass looks again.
+      if (error instanceof CsiError && error.code === status.ABORTED) return busy;
+      throw error;
+    });
+  return result === busy ? undefined : (result as RecoveryOutcome | undefined);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}

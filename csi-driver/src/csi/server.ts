@@ -1,0 +1,176 @@
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type handleUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { lstat, mkdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { csiRpcDuration, secondsSince } from '@lighthouse-bridge/core/observability/metrics';
+import type { Logger } from '@lighthouse-bridge/core/observability/logger';
+import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+import type { ConfigSource } from './access.js';
+import { ControllerService } from './controller.js';
+import { toStatus } from './errors.js';
+import { IdentityService } from './identity.js';
+import { InFlight } from './locks.js';
+import type { Mounter } from './mounter.js';
+import { NodeService } from './node.js';
+import { loadCsiPackage } from './proto.js';
+import { recoverMounts, type RecoveryOutcome } from './recovery.js';
+import { openDriverState } from './state.js';
+
+export type DriverMode = 'node' | 'controller' | 'all';
+
+export interface CsiDriverOptions {
+  /** `unix:///abs/path.sock`, `unix:/abs/path.sock` or a plain absolute path. */
+  endpoint: string;
+  nodeId: string;
+  mode: DriverMode;
+  store: EventStore;
+  stateDir: string;
+  mounter: Mounter;
+  configs: ConfigSource;
+  requireAccessConfig: boolean;
+  log: Logger;
+  /** How often to retry mounts that recovery could not repair; 0 disables the retries. */
+  recoveryIntervalMs?: number;
+  probeTimeoutMs?: number;
+}
+
+export interface CsiDriver {
+  readonly socketPath: string;
+  /** What the start-up recovery did, by target path. */
+  readonly recovered: Map<string, RecoveryOutcome>;
+  /**
+   * Stops serving gRPC. Mounts are left in place on purpose (ADR 0071): pods keep them across a
+   * plugin restart and the next instance recovers them.
+   */
+  stop(): Promise<void>;
+}
+
+export function socketPathOf(endpoint: string): string {
+  const path = endpoint.replace(/^unix:\/\//, '').replace(/^unix:/, '');
+  if (!path.startsWith('/')) throw new Error(`endpoint must be unix:///ABSOLUTE/PATH.sock, got "${endpoint}"`);
+  return path;
+}
+
+/**
+ * Starts the CSI driver: recovers recorded mounts first (so kubelet's first calls after a restart
+ * meet a settled node), then serves Identity plus the Controller and/or Node services.
+ */
+export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
+  const socketPath = socketPathOf(o.endpoint);
+  const state = openDriverState(o.stateDir);
+  const targets = new InFlight();
+  const { services } = loadCsiPackage();
+  const server = new Server();
+  const serveNode = o.mode !== 'controller';
+  const serveController = o.mode !== 'node';
+  const recoveryDeps = { state, mounter: o.mounter, configs: o.configs, targets, log: o.log };
+
+  const recovered = serveNode ? await recoverMounts(recoveryDeps) : new Map<string, RecoveryOutcome>();
+  if (recovered.size > 0) o.log.info('start-up recovery done', { outcomes: Object.fromEntries(recovered) });
+
+  server.addService(services.Identity, handlers(services.Identity, new IdentityService(o.store, serveController), o.log));
+  if (serveController) server.addService(services.Controller, handlers(services.Controller, new ControllerService(state), o.log));
+  if (serveNode) {
+    const node = new NodeService({
+      nodeId: o.nodeId,
+      state,
+      mounter: o.mounter,
+      configs: o.configs,
+      targets,
+      requireAccessConfig: o.requireAccessConfig,
+      ...(o.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.probeTimeoutMs } : {}),
+    });
+    server.addService(services.Node, handlers(services.Node, node, o.log));
+  }
+
+  await removeStaleSocket(socketPath);
+  await mkdir(dirname(socketPath), { recursive: true });
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(`unix://${socketPath}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve()));
+  });
+  o.log.info('CSI driver serving', { socket: socketPath, mode: o.mode, nodeId: o.nodeId, store: o.store.location });
+
+  let retry: NodeJS.Timeout | undefined;
+  const interval = o.recoveryIntervalMs ?? 10_000;
+  if (serveNode && interval > 0) {
+    let running = false;
+    retry = setInterval(() => {
+      if (running) return;
+      running = true;
+      recoverMounts(recoveryDeps)
+        .catch((error: unknown) => o.log.error('mount recovery pass failed', { error: (error as Error).message }))
+        .finally(() => {
+          running = false;
+        });
+    }, interval);
+    retry.unref();
+  }
+
+  return {
+    socketPath,
+    recovered,
+    async stop() {
+      if (retry) clearInterval(retry);
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 5000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await unlink(socketPath).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * grpc-js handlers for every method of `definition` that `service` implements, each timed and with
+ * its errors mapped to a gRPC status here, once. Methods the service lacks answer UNIMPLEMENTED.
+ */
+function handlers(definition: ServiceDefinition, service: object, log: Logger): UntypedServiceImplementation {
+  const implementation: UntypedServiceImplementation = {};
+  for (const method of Object.keys(definition)) {
+    const fn = (service as Record<string, unknown>)[method];
+    if (typeof fn !== 'function') continue;
+    const call = (fn as (request: unknown) => Promise<unknown>).bind(service);
+    const handler: handleUnaryCall<unknown, unknown> = (unaryCall, callback) => {
+      const start = performance.now();
+      call(unaryCall.request).then(
+        (response) => {
+          csiRpcDuration.observe({ method, code: 'OK' }, secondsSince(start));
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const mapped = toStatus(error);
+          const code = status[mapped.code] ?? String(mapped.code);
+          csiRpcDuration.observe({ method, code }, secondsSince(start));
+          if (mapped.code === status.INTERNAL || mapped.code === status.UNAVAILABLE) {
+            log.error('CSI call failed', { method, code, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+          } else {
+            log.info('CSI call refused', { method, code, reason: mapped.details });
+          }
+          callback({ code: mapped.code, details: mapped.details });
+        },
+      );
+    };
+    implementation[method] = handler;
+  }
+  return implementation;
+}
+
+/** A socket file left by a killed plugin makes bind fail with EADDRINUSE. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    const info = await lstat(path);
+    if (!info.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+    await unlink(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}

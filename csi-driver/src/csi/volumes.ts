@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { parseProjectId, type ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { invalidArgument } from './errors.js';
+import type { AccessModeName, VolumeCapability } from './messages.js';
+
+/**
+ * Volume ids are `<namespace>/<project>/<key>`: the node plugin learns the project from the id
+ * alone (it never sees the controller's records), and the per-name key keeps volumes created under
+ * different names distinct although they share one project. A static PV may use `<ns>/<project>`.
+ * See ADR 0070.
+ */
+export function volumeKey(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 32);
+}
+
+export function formatVolumeId(project: ProjectId, key: string): string {
+  return `${project.namespace}/${project.name}/${key}`;
+}
+
+const VOLUME_ID = /^([a-z0-9-]{1,63})\/([a-z0-9-]{1,63})(?:\/([0-9a-f]{32}))?$/;
+
+/** The project and key a volume id names, or undefined when it is not one of ours. */
+export function parseVolumeId(id: string): { project: ProjectId; key: string | undefined } | undefined {
+  const m = VOLUME_ID.exec(id);
+  if (!m) return undefined;
+  try {
+    return { project: parseProjectId(`${m[1]}/${m[2]}`), key: m[3] };
+  } catch {
+    return undefined;
+  }
+}
+
+export const ATTR_PROJECT = 'project';
+export const ATTR_NAMESPACE = 'namespace';
+export const ATTR_EPHEMERAL = 'csi.storage.k8s.io/ephemeral';
+export const ATTR_POD_NAMESPACE = 'csi.storage.k8s.io/pod.namespace';
+export const ATTR_SERVICE_ACCOUNT = 'csi.storage.k8s.io/serviceAccount.name';
+
+/**
+ * Volume attributes we accept. Unknown keys are refused rather than ignored: a typo such as
+ * `readonly: "true"` would otherwise silently mount read-write.
+ */
+const ALLOWED_ATTRIBUTES = new Set([
+  ATTR_PROJECT,
+  ATTR_NAMESPACE,
+  ATTR_EPHEMERAL,
+  ATTR_POD_NAMESPACE,
+  ATTR_SERVICE_ACCOUNT,
+  'csi.storage.k8s.io/pod.name',
+  'csi.storage.k8s.io/pod.uid',
+  'csi.storage.k8s.io/serviceAccount.tokens',
+  // external-provisioner stamps every PV it creates with this.
+  'storage.kubernetes.io/csiProvisionerIdentity',
+]);
+
+export function checkAttributes(attributes: Record<string, string>, what: string): void {
+  const unknown = Object.keys(attributes).filter((key) => !ALLOWED_ATTRIBUTES.has(key));
+  if (unknown.length > 0) {
+    throw invalidArgument(`unknown ${what} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: project, namespace and the csi.storage.k8s.io pod-info keys`);
+  }
+}
+
+/** Parameters CreateVolume accepts: ours plus the PVC/PV names external-provisioner may add. */
+const PROVISIONER_PARAMETERS = new Set(['csi.storage.k8s.io/pvc/name', 'csi.storage.k8s.io/pvc/namespace', 'csi.storage.k8s.io/pv/name']);
+
+export function checkParameters(parameters: Record<string, string>): void {
+  const unknown = Object.keys(parameters).filter((key) => key !== ATTR_PROJECT && key !== ATTR_NAMESPACE && !PROVISIONER_PARAMETERS.has(key));
+  if (unknown.length > 0) {
+    throw invalidArgument(`unknown parameter ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: project, namespace`);
+  }
+}
+
+/** The project named by `project` (`NAME` or `NS/NAME`) and an optional `namespace`. */
+export function projectFrom(attributes: Record<string, string>, defaultNamespace: string | undefined): ProjectId {
+  const name = attributes[ATTR_PROJECT];
+  if (!name) throw invalidArgument(`the "${ATTR_PROJECT}" attribute is required`);
+  const namespace = attributes[ATTR_NAMESPACE];
+  if (name.includes('/')) {
+    const project = parseProjectId(name);
+    if (namespace !== undefined && namespace !== project.namespace) {
+      throw invalidArgument(`"project" ${name} and "namespace" ${namespace} disagree`);
+    }
+    return project;
+  }
+  return parseProjectId(`${namespace ?? defaultNamespace ?? 'default'}/${name}`);
+}
+
+const READ_ONLY_MODES: ReadonlySet<AccessModeName> = new Set(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY']);
+
+/**
+ * Any access mode works over a shared, event-sourced workspace; only the filesystem API does (no
+ * block devices). `fs_type` is ignored: there is no filesystem to format, and provisioners fill it
+ * with defaults such as ext4 that must not make the mount fail.
+ */
+export function capabilityProblem(capability: VolumeCapability): string | undefined {
+  if (capability.access_type === 'block' || capability.block) return 'block volumes are not supported; use a filesystem (mount) volume';
+  if (capability.access_type !== 'mount' && !capability.mount) return 'the volume capability needs an access type (mount)';
+  const mode = capability.access_mode?.mode;
+  if (!mode || mode === 'UNKNOWN') return 'the volume capability needs an access mode';
+  return undefined;
+}
+
+export function readOnlyMode(capability: VolumeCapability): boolean {
+  const mode = capability.access_mode?.mode;
+  return mode !== undefined && READ_ONLY_MODES.has(mode);
+}
