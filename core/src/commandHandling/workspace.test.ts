@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { DomainError } from '../aggregate/commands.js';
+import { encodeSnapshot } from '../aggregate/snapshotCodec.js';
+import { initialState } from '../aggregate/initialState.js';
+import type { RecordedEvent } from '../events/events.js';
+import type { ProjectId } from '../events/projectId.js';
+import type { EventStore } from '../store/eventStore.js';
+import { openStore } from '../store/open.js';
+import { replayInto } from '../projection/replay.js';
+import { ProjectWorkspace, type WorkspaceOptions } from './workspace.js';
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+let projectCounter = 0;
+const freshProject = (): ProjectId => ({ namespace: 'ws-test', name: `p${process.pid}-${++projectCounter}` });
+
+function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (check()) resolve();
+      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(tick, 10);
+    };
+    tick();
+  });
+}
+
+interface Backend {
+  name: string;
+  start(): Promise<void>;
+  /** A second, independent client of the same backend (another process, as far as the store knows). */
+  open(): Promise<EventStore>;
+  stop(): Promise<void>;
+}
+
+const backends: Backend[] = (() => {
+  let dir: { dir: string; remove: () => Promise<void> } | undefined;
+  let redis: RedisServer | undefined;
+  return [
+    {
+      name: 'embedded',
+      start: async () => {
+        dir = await tempDir('lhb-ws-');
+      },
+      open: () => openStore(`file://${dir?.dir}`),
+      stop: async () => dir?.remove(),
+    },
+    {
+      name: 'redis',
+      start: async () => {
+        redis = await startRedis();
+      },
+      open: () => openStore(redis?.url ?? ''),
+      stop: async () => redis?.stop(),
+    },
+  ];
+})();
+
+for (const backend of backends) {
+  describe(`ProjectWorkspace on the ${backend.name} store`, () => {
+    let store: EventStore;
+    const workspaces: ProjectWorkspace[] = [];
+    const open = async (options: Partial<WorkspaceOptions> & { project: ProjectId }): Promise<ProjectWorkspace> => {
+      const ws = await ProjectWorkspace.open({ store, actor: 'tester', ...options });
+      workspaces.push(ws);
+      return ws;
+    };
+
+    before(async () => {
+      await backend.start();
+      store = await backend.open();
+    });
+    after(async () => {
+      for (const ws of workspaces) await ws.close();
+      await store?.close();
+      await backend.stop();
+    });
+
+    it('writes binary content and reads it back; the state is applied when the write resolves', async () => {
+      const ws = await open({ project: freshProject() });
+      const content = Buffer.from([0, 1, 2, 255, 0, 13, 10, 0xc3]);
+      await ws.execute({ type: 'MakeDirectory', path: 'src' });
+      const [event] = await ws.writeFile('src/bin.dat', content, { mode: 0o600 });
+      assert.equal(event?.type, 'FileWritten');
+      assert.equal(event?.actor, 'tester');
+      assert.equal(ws.head, event?.seq);
+      const node = ws.lookup('src/bin.dat');
+      assert.equal(node?.kind, 'file');
+      if (node?.kind !== 'file') return;
+      assert.deepEqual({ hash: node.hash, size: node.size, mode: node.mode }, { hash: sha(content), size: 8, mode: 0o600 });
+      assert.deepEqual(await ws.readBlob(node.hash), content);
+      assert.equal(ws.lookup('src//./bin.dat'), node);
+    });
+
+    it('refuses with DomainError and appends nothing', async () => {
+      const ws = await open({ project: freshProject() });
+      await assert.rejects(ws.writeFile('missing/a.txt', Buffer.from('x')), (e: unknown) => e instanceof DomainError && e.code === 'ENOENT');
+      await assert.rejects(ws.execute({ type: 'Delete', path: '../etc/passwd' }), (e: unknown) => e instanceof DomainError && e.code === 'EINVAL');
+      assert.equal(await store.head(ws.project), 0);
+    });
+
+    it('checks EFBIG before storing the blob', async () => {
+      const ws = await open({ project: freshProject(), limits: { maxFileBytes: 10 } });
+      const big = Buffer.from('0123456789A');
+      await assert.rejects(ws.writeFile('big', big), (e: unknown) => e instanceof DomainError && e.code === 'EFBIG');
+      assert.equal(await store.getBlob(ws.project, sha(big)), undefined);
+      assert.equal(await store.head(ws.project), 0);
+    });
+
+    it('serializes concurrent commands: 40 parallel writes all land, with dense seqs', async () => {
+      const ws = await open({ project: freshProject() });
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => ws.writeFile(`f${i}`, Buffer.from(`content ${i}`))));
+      const seqs = results.map((r) => r[0]?.seq).sort((a, b) => (a ?? 0) - (b ?? 0));
+      assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => i + 1));
+      assert.equal(ws.state.fileCount, 40);
+    });
+
+    it("follows other writers' events live, and notifies listeners after applying them", async () => {
+      const project = freshProject();
+      const other = await backend.open();
+      try {
+        const reader = await open({ project });
+        const writer = await ProjectWorkspace.open({ store: other, project, actor: 'other' });
+        const seen: RecordedEvent[] = [];
+        reader.onEvents((events) => {
+          for (const e of events) {
+            assert.equal(reader.head >= e.seq, true, 'listener runs after the state is applied');
+            seen.push(e);
+          }
+        });
+        await writer.writeFile('hello.txt', Buffer.from('hi'));
+        await until('the reader to see the write', () => reader.lookup('hello.txt') !== undefined);
+        assert.deepEqual(seen.map((e) => [e.type, e.actor]), [['FileWritten', 'other']]);
+        await writer.close();
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('on a version conflict catches up and decides again on the newer state', async () => {
+      const project = freshProject();
+      const other = await backend.open();
+      try {
+        const stale = await open({ project, live: false });
+        const writer = await ProjectWorkspace.open({ store: other, project, actor: 'other', live: false });
+        await writer.execute({ type: 'MakeDirectory', path: 'taken' });
+        await writer.writeFile('a', Buffer.from('A'));
+        // Decided on a state without 'taken': the retry sees it and refuses.
+        await assert.rejects(stale.execute({ type: 'MakeDirectory', path: 'taken' }), (e: unknown) => e instanceof DomainError && e.code === 'EEXIST');
+        assert.equal(stale.head, 2);
+        const [moved] = await stale.execute({ type: 'Move', from: 'a', to: 'b' });
+        assert.equal(moved?.seq, 3);
+        assert.equal(stale.lookup('b')?.kind, 'file');
+        await writer.close();
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('readBlob serves repeats from the L1 cache without touching the store', async () => {
+      const project = freshProject();
+      const seed = await open({ project });
+      await seed.writeFile('x', Buffer.from('cached content'));
+      let getBlobCalls = 0;
+      const counting: EventStore = Object.create(store, {
+        getBlob: {
+          value: (p: ProjectId, h: string) => {
+            getBlobCalls++;
+            return store.getBlob(p, h);
+          },
+        },
+      });
+      const ws = await open({ project, store: counting, live: false });
+      const node = ws.lookup('x');
+      assert.equal(node?.kind, 'file');
+      if (node?.kind !== 'file') return;
+      const [a, b] = await Promise.all([ws.readBlob(node.hash), ws.readBlob(node.hash)]);
+      assert.equal(getBlobCalls, 1, 'concurrent misses share one read');
+      assert.equal(String(a), 'cached content');
+      assert.equal(a, b);
+      await ws.readBlob(node.hash);
+      assert.equal(getBlobCalls, 1);
+      assert.equal(ws.cacheStats.hits >= 1, true);
+    });
+
+    it('history: stateAt(seq) and seqAt(time) are read-only views; past the head is ENOENT', async () => {
+      const ws = await open({ project: freshProject() });
+      const [first] = await ws.writeFile('doc', Buffer.from('v1'));
+      await new Promise((r) => setTimeout(r, 5));
+      await ws.writeFile('doc', Buffer.from('v2'));
+      await ws.execute({ type: 'Delete', path: 'doc' });
+      const atFirst = await ws.stateAt(first?.seq ?? 0);
+      const doc = atFirst.nodes.get('doc');
+      assert.equal(doc?.kind === 'file' && String(await ws.readBlob(doc.hash)), 'v1');
+      assert.equal(ws.lookup('doc'), undefined);
+      assert.equal((await ws.stateAt(0)).nodes.size, 1);
+      await assert.rejects(ws.stateAt(ws.head + 1), (e: unknown) => e instanceof DomainError && e.code === 'ENOENT');
+      assert.equal(await ws.seqAt(new Date(first?.time ?? '')), first?.seq);
+      assert.equal(await ws.seqAt(new Date(Date.parse(first?.time ?? '') - 1)), 0);
+      assert.equal(await ws.seqAt(new Date(Date.now() + 60_000)), ws.head);
+    });
+
+    it('saves snapshots in the background and reopens from one to the same state as a full replay', async () => {
+      const project = freshProject();
+      const ws = await open({ project, snapshotEvery: 10 });
+      await ws.execute({ type: 'MakeDirectory', path: 'd' });
+      for (let i = 0; i < 24; i++) await ws.writeFile(`d/f${i % 7}`, Buffer.from(`rev ${i}`));
+      await ws.execute({ type: 'Move', from: 'd', to: 'e' });
+      await ws.close();
+      const snapshot = await store.loadSnapshot(project);
+      assert.equal(snapshot?.seq, 20);
+      const reopened = await open({ project, live: false });
+      const full = await replayInto(store, project, initialState());
+      assert.equal(reopened.head, 26);
+      assert.deepEqual(encodeSnapshot(reopened.state), encodeSnapshot(full));
+    });
+  });
+}
