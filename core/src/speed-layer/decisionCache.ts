@@ -5,7 +5,7 @@ import { projectKeyPrefix } from '../config/projectConfig.js';
 import { parseStoreUrl } from '../store/open.js';
 import { cacheBytes, cacheRequests } from '../observability/metrics.js';
 import { CircuitBreaker } from '../resilience/circuitBreaker.js';
-import { ByteLru } from './lru.js';
+import { LruCache } from '../cache/lruCache.js';
 import type { Tier } from './request.js';
 
 /** A final decision worth reusing: what a rule, the risk scorer or the expert said. */
@@ -26,13 +26,25 @@ export function decisionKey(policyVersion: string, tool: string, agentClass: str
   return createHash('sha256').update(policyVersion).update('\0').update(tool).update('\0').update(agentClass).update('\0').update(canonicalInput).digest('hex');
 }
 
-export function createL1(maxBytes: number): ByteLru<CachedDecision> {
-  return new ByteLru<CachedDecision>(
-    maxBytes,
-    // Strings are UTF-16 in V8; 96 bytes covers the entry object and Map slot.
-    (key, v) => 96 + 2 * (key.length + v.reason.length + (v.rule?.length ?? 0) + v.source.length),
-    (bytes) => cacheBytes.set({ tier: 'decision-l1' }, bytes),
-  );
+/** L1: this process's decisions, bounded in bytes, reporting its size as `cache_bytes{tier="decision-l1"}`. */
+export class LocalDecisionCache {
+  private readonly lru: LruCache<string, CachedDecision>;
+
+  constructor(maxBytes: number) {
+    // Strings are UTF-16 in V8; 224 bytes covers the 64-character key, the entry object and its Map slot.
+    this.lru = new LruCache(maxBytes, (v) => 224 + 2 * (v.reason.length + (v.rule?.length ?? 0)));
+  }
+
+  get(key: string): CachedDecision | undefined {
+    const hit = this.lru.get(key);
+    cacheRequests.inc({ tier: 'decision-l1', result: hit ? 'hit' : 'miss' });
+    return hit;
+  }
+
+  set(key: string, value: CachedDecision): void {
+    this.lru.set(key, value);
+    cacheBytes.set({ tier: 'decision-l1' }, this.lru.stats.bytes);
+  }
 }
 
 /** L2: decisions shared by every process of the project through Redis, with a TTL. */

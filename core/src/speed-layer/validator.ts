@@ -3,11 +3,11 @@ import type { PolicyConfig } from '../config/projectConfig.js';
 import type { ProjectId } from '../events/projectId.js';
 import type { EventStore } from '../store/eventStore.js';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { cacheRequests, escalations, validationDuration } from '../observability/metrics.js';
+import { escalations, validationDuration } from '../observability/metrics.js';
 import { CircuitBreaker } from '../resilience/circuitBreaker.js';
 import { TokenBuckets, type RateLimit } from '../resilience/tokenBucket.js';
 import { canonicalJson } from './canonical.js';
-import { connectRedis, createL1, decisionKey, RedisDecisionCache, type CachedDecision } from './decisionCache.js';
+import { connectRedis, decisionKey, LocalDecisionCache, RedisDecisionCache, type CachedDecision } from './decisionCache.js';
 import { ExpertTier } from './expert.js';
 import { factsOf } from './facts.js';
 import { Policy, type Verdict } from './policy.js';
@@ -59,7 +59,7 @@ const DEFAULT_RATE_LIMIT: RateLimit = { perSecond: 50, burst: 200 };
 export async function createValidator(options: ValidatorOptions): Promise<Validator> {
   const policy = new Policy(options.policy, options.projectRoot === undefined ? {} : { projectRoot: options.projectRoot });
   const log = options.logger ?? createLogger('speed-layer');
-  const l1 = createL1(options.l1MaxBytes ?? 16 * 1024 * 1024);
+  const l1 = new LocalDecisionCache(options.l1MaxBytes ?? 16 * 1024 * 1024);
   const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
   const buckets = rateLimit === false ? undefined : new TokenBuckets(rateLimit);
   const breakerOptions = { failureThreshold: options.breaker?.failureThreshold ?? 3, resetTimeoutMs: options.breaker?.resetTimeoutMs ?? 1000 };
@@ -162,7 +162,6 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
 
     const key = decisionKey(policy.version, request.tool, policy.agentClass(request.agent), canonicalInput);
     const local = l1.get(key);
-    cacheRequests.inc({ tier: 'decision-l1', result: local ? 'hit' : 'miss' });
     if (local !== undefined) return answer(start, requestId, 'cache-l1', local, true);
 
     if (l2 !== undefined) {
