@@ -1,7 +1,17 @@
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import type { EventStore } from '../eventStore.js';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { appendFile, mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { NewEvent, RecordedEvent } from '../../events/events.js';
+import type { ProjectId } from '../../events/projectId.js';
+import { StoreUnavailableError, type EventStore } from '../eventStore.js';
 import { runEventStoreContract } from '../eventStore.contract.js';
-import { openEmbeddedStore } from './embeddedStore.js';
+import { embeddedCommitStats, openEmbeddedStore } from './embeddedStore.js';
+import { CorruptLogError } from './storeErrors.js';
 
 runEventStoreContract('embedded', async () => {
   const { dir, remove } = await tempDir('lhb-embedded-');
@@ -27,3 +37,256 @@ runEventStoreContract('embedded', async () => {
   };
   return fixture;
 });
+
+describe('embedded store on disk', () => {
+  let dir: string;
+  let remove: () => Promise<void>;
+  const stores: EventStore[] = [];
+  const children: ChildProcess[] = [];
+  const project: ProjectId = { namespace: 'default', name: 'demo' };
+
+  const open = async (readOnly = false, segmentBytes?: number): Promise<EventStore> => {
+    const store = await openEmbeddedStore({ dir, readOnly, ...(segmentBytes ? { segmentBytes } : {}) });
+    stores.push(store);
+    return store;
+  };
+  const logDir = (): string => join(dir, 'default', 'demo', 'log');
+  const lastSegment = async (): Promise<string> => join(logDir(), (await readdir(logDir())).filter((n) => n.endsWith('.seg')).sort().at(-1)!);
+
+  beforeEach(async () => {
+    ({ dir, remove } = await tempDir('lhb-embedded-disk-'));
+  });
+  afterEach(async () => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(stores.splice(0).map((s) => s.close().catch(() => undefined)));
+    await remove();
+  });
+
+  it('shares one fsync among concurrent appends (group commit)', async () => {
+    const store = await open();
+    await store.append(project, [event('warm-up', 1)]);
+    const before = embeddedCommitStats();
+    const recorded = await Promise.all(Array.from({ length: 64 }, (_, i) => store.append(project, [event(`g${i}`, 1)])));
+    const after = embeddedCommitStats();
+    assert.deepEqual(recorded.map((r) => r[0]!.seq).sort((a, b) => a - b), Array.from({ length: 64 }, (_, i) => i + 2));
+    assert.equal(after.appends - before.appends, 64);
+    assert.ok(after.batches - before.batches <= 4, `64 concurrent appends took ${after.batches - before.batches} fsyncs`);
+  });
+
+  it('keeps every acknowledged append after SIGKILL, refuses a second writer by pid, and lets readers tail across processes', async () => {
+    const child = spawnAppender(dir, 'loop');
+    children.push(child);
+    const acks = ackLines(child);
+
+    const reader = await open(true);
+    const seen: RecordedEvent[] = [];
+    const latencies: number[] = [];
+    const feed = reader.subscribe(project, 0, (events) => {
+      const now = Date.now();
+      for (const e of events) latencies.push(now - Date.parse(e.time));
+      seen.push(...events);
+    });
+    await acks.until(300);
+
+    const writer = await open();
+    await assert.rejects(writer.append(project, [event('intruder', 1)]), (error: unknown) => {
+      assert.ok(error instanceof StoreUnavailableError, String(error));
+      assert.match(error.message, new RegExp(`project default/demo is open for writing by pid ${child.pid} \\(a running mount\\?\\)`));
+      return true;
+    });
+    await assert.rejects(reader.append(project, [event('reader', 1)]), StoreUnavailableError);
+
+    await acks.until(acks.lines.length + 100); // still appending after the refusal
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    await feed.close();
+    const acknowledged = acks.lines.slice();
+    assert.ok(acknowledged.length >= 400);
+    // Close everything so the reopen below starts from the files alone.
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+
+    const reopened = await open();
+    const head = await reopened.head(project);
+    const all: RecordedEvent[] = [];
+    for (let from = 1; from <= head; from += 1000) all.push(...(await reopened.read(project, { from })));
+    assert.deepEqual(all.map((e) => e.seq), Array.from({ length: head }, (_, i) => i + 1), 'sequence is not dense');
+    const byAppend = new Map<string, RecordedEvent[]>();
+    for (const e of all) {
+      const id = (e.data as { sessionId: string }).sessionId;
+      byAppend.set(id, [...(byAppend.get(id) ?? []), e]);
+    }
+    for (const [id, events] of byAppend) {
+      assert.equal(events.length, Number((events[0]!.data as { agent: string }).agent), `append ${id} is partial`);
+      assert.equal(events.at(-1)!.seq - events[0]!.seq + 1, events.length, `append ${id} is not contiguous`);
+    }
+    for (const ack of acknowledged) {
+      const [id, last] = ack.split(' ');
+      assert.equal(byAppend.get(id!)?.at(-1)?.seq, Number(last), `acknowledged append ${id} (last seq ${last}) is missing`);
+    }
+    const next = await reopened.append(project, [event('after-crash', 1)], { expectedVersion: head });
+    assert.equal(next[0]!.seq, head + 1);
+
+    // The read-only tail saw a prefix of the log, each event once, in order, promptly.
+    assert.ok(seen.length > 0);
+    assert.deepEqual(seen, all.slice(0, seen.length));
+    const median = latencies.sort((a, b) => a - b)[Math.floor(latencies.length / 2)]!;
+    assert.ok(median < 50, `cross-process tail median latency ${median} ms`);
+  });
+
+  it('delivers another process\'s appends to a read-only subscriber within 50 ms', async () => {
+    const reader = await open(true);
+    const latencies: number[] = [];
+    const feed = reader.subscribe(project, 0, (events) => {
+      for (const e of events) latencies.push(Date.now() - Date.parse(e.time));
+    });
+    const child = spawnAppender(dir, 'paced');
+    children.push(child);
+    await once(child, 'exit');
+    const deadline = Date.now() + 2_000;
+    while (latencies.length < 40 && Date.now() < deadline) await sleep(10);
+    await feed.close();
+    assert.equal(latencies.length, 40);
+    latencies.sort((a, b) => a - b);
+    const p90 = latencies[Math.floor(latencies.length * 0.9)]!;
+    assert.ok(p90 < 50, `p90 ${p90} ms; all: ${latencies.join(',')}`);
+  });
+
+  it('cuts a torn tail on open: the partial append vanishes whole, readers leave the file alone, appends continue', async () => {
+    const store = await open();
+    for (let i = 1; i <= 10; i++) await store.append(project, [event(`a${i}`, 1)]);
+    await store.append(project, [event('torn', 3), event('torn', 3), event('torn', 3)]);
+    await store.close();
+
+    const segment = await lastSegment();
+    const intact = (await stat(segment)).size;
+    await truncate(segment, intact - 5);
+    await appendFile(segment, randomBytes(37));
+    const damaged = await readFile(segment);
+
+    const reader = await open(true);
+    assert.equal(await reader.head(project), 10);
+    assert.ok((await readFile(segment)).equals(damaged), 'a read-only store changed the file');
+
+    const writer = await open();
+    assert.equal(await writer.head(project), 10);
+    const appended = await writer.append(project, [event('after', 1)], { expectedVersion: 10 });
+    assert.equal(appended[0]!.seq, 11);
+    const events = await writer.read(project);
+    assert.deepEqual(events.map((e) => (e.data as { sessionId: string }).sessionId), [...Array.from({ length: 10 }, (_, i) => `a${i + 1}`), 'after']);
+    await writer.close();
+    assert.equal((await (await open()).read(project)).length, 11);
+  });
+
+  it('refuses to open a log damaged in the middle instead of dropping what follows', async () => {
+    const store = await open();
+    for (let i = 1; i <= 20; i++) await store.append(project, [event(`m${i}`, 1)]);
+    await store.close();
+    const segment = await lastSegment();
+    const bytes = await readFile(segment);
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = bytes[middle]! ^ 0xff;
+    await writeFile(segment, bytes);
+
+    const writer = await open();
+    await assert.rejects(writer.append(project, [event('x', 1)]), (error: unknown) => {
+      assert.ok(error instanceof CorruptLogError, String(error));
+      assert.match(error.message, /valid records after it/);
+      return true;
+    });
+    assert.ok((await readFile(segment)).equals(bytes), 'the damaged log was modified');
+  });
+
+  it('takes over a stale lock left by a dead process, and removes its own on close', async () => {
+    const dead = spawn(process.execPath, ['-e', '']);
+    await once(dead, 'exit');
+    const lock = join(dir, 'default', 'demo', 'writer.lock');
+    await mkdir(join(dir, 'default', 'demo'), { recursive: true });
+    await writeFile(lock, `${dead.pid}\n`);
+
+    const store = await open();
+    const recorded = await store.append(project, [event('after-stale', 1)]);
+    assert.equal(recorded[0]!.seq, 1);
+    assert.equal((await readFile(lock, 'utf8')).trim(), String(process.pid));
+    await store.close();
+    await assert.rejects(stat(lock), { code: 'ENOENT' });
+  });
+
+  it('rolls segments and reads any range across them', async () => {
+    const store = await open(false, 2 * 1024);
+    for (let i = 0; i < 40; i++) await store.append(project, Array.from({ length: 10 }, () => event(`r${i}`, 10)));
+    assert.ok((await readdir(logDir())).length > 10, 'expected many segments');
+    const reopened = await (async () => {
+      await store.close();
+      return open(false, 2 * 1024);
+    })();
+    for (const [from, to] of [[1, 400], [95, 105], [399, 400], [250, 250]] as const) {
+      const events = await reopened.read(project, { from, to });
+      assert.deepEqual(events.map((e) => e.seq), Array.from({ length: to - from + 1 }, (_, i) => from + i));
+    }
+  });
+});
+
+function event(sessionId: string, count: number): NewEvent {
+  return { type: 'AgentSessionStarted', actor: 'crash-test', data: { sessionId, agent: String(count) } };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A separate `node` process appending to default/demo. `loop`: 8 concurrent appenders of 1-3
+ * events, printing "<appendId> <lastSeq>" once each append is acknowledged, until killed.
+ * `paced`: 40 single events 25 ms apart, then exit.
+ */
+function spawnAppender(dir: string, mode: 'loop' | 'paced'): ChildProcess {
+  const script = `
+    const { openEmbeddedStore } = await import(process.env.LHB_MODULE);
+    const store = await openEmbeddedStore({ dir: process.env.LHB_DIR, readOnly: false });
+    const project = { namespace: 'default', name: 'demo' };
+    const ev = (id, n) => ({ type: 'AgentSessionStarted', actor: 'child', data: { sessionId: id, agent: String(n) } });
+    if (process.env.LHB_MODE === 'paced') {
+      for (let i = 0; i < 40; i++) {
+        await store.append(project, [ev('p' + i, 1)]);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await store.close();
+    } else {
+      let n = 0;
+      const worker = async () => {
+        for (;;) {
+          const id = process.pid + '-' + n++;
+          const count = 1 + (n % 3);
+          const recorded = await store.append(project, Array.from({ length: count }, () => ev(id, count)));
+          process.stdout.write(id + ' ' + recorded.at(-1).seq + '\\n');
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, worker));
+    }`;
+  return spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir, LHB_MODE: mode },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+function ackLines(child: ChildProcess): { lines: string[]; until(count: number): Promise<void> } {
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+  });
+  return {
+    lines,
+    until: async (count) => {
+      const deadline = Date.now() + 20_000;
+      while (lines.length < count) {
+        if (child.exitCode !== null) throw new Error(`appender exited with ${child.exitCode} after ${lines.length} acks`);
+        if (Date.now() > deadline) throw new Error(`only ${lines.length} of ${count} acks within 20 s`);
+        await sleep(5);
+      }
+    },
+  };
+}

@@ -4,7 +4,7 @@ import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { formatProjectId, parseProjectId, type ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError, type AppendOptions, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
 import { getBlobFile, putBlobFile } from './blobFiles.js';
-import type { ProjectLog } from './projectLog.js';
+import { groupCommitStats, type ProjectLog } from './projectLog.js';
 import { acquireProjectLog, releaseProjectLog } from './projectRegistry.js';
 import { loadSnapshotFile, saveSnapshotFile } from './snapshotFiles.js';
 import { io } from './storeErrors.js';
@@ -19,6 +19,11 @@ export interface EmbeddedStoreOptions {
 }
 
 const DEFAULT_READ_LIMIT = 1000;
+
+/** Appends and fsync'd batches so far in this process (for metrics and the benchmark). */
+export function embeddedCommitStats(): { batches: number; appends: number } {
+  return { ...groupCommitStats };
+}
 
 /**
  * The event store in a local directory: `<dir>/<namespace>/<name>/` per project, holding

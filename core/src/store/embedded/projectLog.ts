@@ -15,6 +15,9 @@ const POLL_MS = 20;
 /** And this often as a safety net when fs.watch is on (it can miss events on some filesystems). */
 const WATCHED_POLL_MS = 250;
 
+/** Process-wide group commit counters: appends per fsync is the figure that shows batching works. */
+export const groupCommitStats = { batches: 0, appends: 0 };
+
 interface PendingAppend {
   readonly record: Buffer;
   readonly firstSeq: number;
@@ -195,6 +198,8 @@ export class ProjectLog {
       written += bytesWritten;
     }
     await writer.file.datasync();
+    groupCommitStats.batches++;
+    groupCommitStats.appends += batch.length;
     let offset = segment.end;
     for (const pending of batch) {
       noteRecord(segment, pending.firstSeq, pending.count, offset, offset + pending.record.length);
