@@ -111,3 +111,21 @@ export function connectRedis(url: string, commandTimeoutMs: number): Redis | Clu
   const [node] = parsed.nodes;
   return new Redis({ ...common, host: node?.host ?? '127.0.0.1', port: node?.port ?? 6379, db: parsed.db });
 }
+
+/**
+ * Waits (bounded) for the first connection, since a client that does not queue would fail every
+ * request made before it. Not ready in time is not an error: the breaker handles a Redis that is away.
+ */
+export function whenReady(redis: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ready: boolean): void => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = (): void => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    redis.once('ready', onReady);
+  });
+}

@@ -7,7 +7,7 @@ import { escalations, validationDuration } from '../observability/metrics.js';
 import { CircuitBreaker } from '../resilience/circuitBreaker.js';
 import { TokenBuckets, type RateLimit } from '../resilience/tokenBucket.js';
 import { canonicalJson } from './canonical.js';
-import { connectRedis, decisionKey, LocalDecisionCache, RedisDecisionCache, type CachedDecision } from './decisionCache.js';
+import { connectRedis, decisionKey, LocalDecisionCache, RedisDecisionCache, whenReady, type CachedDecision } from './decisionCache.js';
 import { ExpertTier } from './expert.js';
 import { factsOf } from './facts.js';
 import { Policy, type Verdict } from './policy.js';
@@ -38,6 +38,8 @@ export interface ValidatorOptions {
   breaker?: { failureThreshold?: number; resetTimeoutMs?: number };
   /** Per Redis command; a slower answer counts as a failure. Default 250 ms. */
   redisCommandTimeoutMs?: number;
+  /** How long creation waits for the first Redis connection; default 2 s. */
+  redisConnectTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -63,15 +65,12 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
   const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
   const buckets = rateLimit === false ? undefined : new TokenBuckets(rateLimit);
   const breakerOptions = { failureThreshold: options.breaker?.failureThreshold ?? 3, resetTimeoutMs: options.breaker?.resetTimeoutMs ?? 1000 };
-  const l2 =
-    options.redisUrl === undefined
-      ? undefined
-      : new RedisDecisionCache(
-          connectRedis(options.redisUrl, options.redisCommandTimeoutMs ?? 250),
-          options.project,
-          options.l2TtlSeconds ?? 3600,
-          new CircuitBreaker({ name: 'redis-l2', ...breakerOptions }),
-        );
+  let l2: RedisDecisionCache | undefined;
+  if (options.redisUrl !== undefined) {
+    const redis = connectRedis(options.redisUrl, options.redisCommandTimeoutMs ?? 250);
+    if (!(await whenReady(redis, options.redisConnectTimeoutMs ?? 2000))) log.warn('Redis not reachable yet; failing closed until it is', { redis: options.redisUrl.replace(/\/\/[^@]*@/, '//') });
+    l2 = new RedisDecisionCache(redis, options.project, options.l2TtlSeconds ?? 3600, new CircuitBreaker({ name: 'redis-l2', ...breakerOptions }));
+  }
   let openedStore: Promise<EventStore> | undefined;
   const storeOption = options.store;
   const expert =

@@ -1,0 +1,186 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { openStore } from '../store/open.js';
+import type { EventStore } from '../store/eventStore.js';
+import type { RecordedEvent } from '../events/events.js';
+import { registry } from '../observability/metrics.js';
+import { serveMetrics } from '../observability/httpServer.js';
+import { createValidator, type Validator } from './validator.js';
+import type { Answer } from './request.js';
+
+const validatorModule = fileURLToPath(new URL('./validator.js', import.meta.url));
+let counter = 0;
+/** A project of its own per test, so cached decisions never carry over between tests. */
+const freshProject = () => ({ namespace: 'default', name: `speed-${process.pid}-${++counter}` });
+
+async function withRedis(body: (redis: RedisServer) => Promise<void>): Promise<void> {
+  const redis = await startRedis();
+  try {
+    await body(redis);
+  } finally {
+    await redis.stop();
+  }
+}
+
+/** Validates one request in a separate node process, as another pod's validator would. */
+function validateInChild(options: object, request: object): Promise<Answer> {
+  const script = `
+    const { createValidator } = await import(${JSON.stringify(validatorModule)});
+    const v = await createValidator(${JSON.stringify(options)});
+    const answer = await v.validate(${JSON.stringify(request)});
+    await v.close();
+    process.stdout.write(JSON.stringify(answer));`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000, env: { ...process.env, LHB_LOG_LEVEL: 'error' } }, (error, stdout) =>
+      error ? reject(error) : resolve(JSON.parse(stdout) as Answer),
+    );
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('two processes share L2 decisions; a policy change makes the old entries unreachable', async () => {
+  await withRedis(async (redis) => {
+    const project = freshProject();
+    const policyV1 = { version: 'v1', rules: [{ name: 'deploy-ok', priority: 10, decision: 'allow' as const, tools: ['Bash'], match: { command: '^make deploy$' } }] };
+    const request = { agent: 'builder', tool: 'Bash', input: { command: 'make deploy' } };
+
+    const first = await validateInChild({ project, redisUrl: redis.url, policy: policyV1 }, request);
+    assert.deepEqual([first.decision, first.tier, first.rule], ['allow', 'policy', 'deploy-ok']);
+    const second = await validateInChild({ project, redisUrl: redis.url, policy: policyV1 }, request);
+    assert.deepEqual([second.decision, second.tier, second.cached, second.rule], ['allow', 'cache-l2', true, 'deploy-ok']);
+
+    const policyV2 = { version: 'v2', rules: [{ ...policyV1.rules[0], decision: 'deny' as const }] };
+    const changed = await validateInChild({ project, redisUrl: redis.url, policy: policyV2 }, request);
+    assert.deepEqual([changed.decision, changed.tier], ['deny', 'policy']);
+
+    const keys = (await redis.cli(['--scan', '--pattern', `lhb:{${project.namespace}/${project.name}}:dec:*`])).trim().split('\n').filter(Boolean);
+    assert.equal(keys.length, 2);
+    const ttl = Number((await redis.cli(['TTL', keys[0] as string])).trim());
+    assert.ok(ttl > 0 && ttl <= 3600, `TTL ${ttl}`);
+  });
+});
+
+test('Redis killed: L1 answers what it has, the rest fails closed; the breaker closes itself when Redis returns', async () => {
+  await withRedis(async (redis) => {
+    const v = await createValidator({ project: freshProject(), redisUrl: redis.url, rateLimit: false, breaker: { failureThreshold: 2, resetTimeoutMs: 200 } });
+    const metrics = await serveMetrics({ port: 0 });
+    try {
+      const known = { agent: 'a', tool: 'Bash', input: { command: 'ls -la' } };
+      const unknown = { agent: 'a', tool: 'Bash', input: { command: 'git status' } };
+      assert.equal((await v.validate(known)).decision, 'allow');
+
+      await redis.kill();
+      const cached = await v.validate(known);
+      assert.deepEqual([cached.decision, cached.tier], ['allow', 'cache-l1']);
+      for (let i = 0; i < 3; i++) {
+        const closed = await v.validate(unknown);
+        assert.deepEqual([closed.decision, closed.tier], ['deny', 'fail-closed']);
+        assert.match(closed.reason, /decision cache unavailable/);
+        assert.ok(closed.latencyMs < 1000, `fails fast, took ${closed.latencyMs} ms`);
+      }
+      const text = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+      assert.match(text, /lighthouse_bridge_breaker_state\{breaker="redis-l2"\} 2/);
+
+      await redis.restart();
+      const recovered = await until('the breaker to close', async () => {
+        const a = await v.validate(unknown);
+        return a.decision === 'allow' ? a : undefined;
+      });
+      assert.equal(recovered.tier, 'policy');
+      const after = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+      assert.match(after, /lighthouse_bridge_breaker_state\{breaker="redis-l2"\} 0/);
+      assert.match(after, /lighthouse_bridge_breaker_transitions_total\{breaker="redis-l2",to="closed"\} [1-9]/);
+      assert.match(after, /lighthouse_bridge_validation_duration_seconds_bucket\{le="0\.001",tier="cache-l1",decision="allow"\} [1-9]/);
+      assert.match(after, /lighthouse_bridge_validation_duration_seconds_count\{tier="fail-closed",decision="deny"\} [1-9]/);
+    } finally {
+      await metrics.close();
+      await v.close();
+    }
+  });
+});
+
+/** Answers every ValidationRequested on the log, as an expert watching the project would. */
+function actAsExpert(store: EventStore, project: { namespace: string; name: string }, decision: 'allow' | 'deny', seen: RecordedEvent[]) {
+  return store.subscribe(project, 0, (events) => {
+    for (const e of events) {
+      seen.push(e);
+      if (e.type === 'ValidationRequested') {
+        void store.append(project, [{ type: 'ValidationDecided', actor: 'alice', data: { requestId: e.data.requestId, decision, reason: 'looked fine', by: 'alice' } }]);
+      }
+    }
+  });
+}
+
+test('escalation: the expert answer from another client decides, and feeds L1 and L2', async () => {
+  await withRedis(async (redis) => {
+    const project = freshProject();
+    const expertStore = await openStore(redis.url);
+    const seen: RecordedEvent[] = [];
+    const expert = actAsExpert(expertStore, project, 'allow', seen);
+    let v: Validator | undefined;
+    try {
+      v = await createValidator({ project, redisUrl: redis.url, store: () => openStore(redis.url), escalationTimeoutMs: 10_000, rateLimit: false });
+      const request = { agent: 'coder', tool: 'Bash', input: { command: 'npm install left-pad' } };
+      const answer = await v.validate(request);
+      assert.deepEqual([answer.decision, answer.tier], ['allow', 'expert']);
+      assert.match(answer.reason, /alice/);
+      const requested = seen.find((e) => e.type === 'ValidationRequested');
+      assert.equal(requested?.type === 'ValidationRequested' ? requested.data.requestId : undefined, answer.requestId);
+      assert.deepEqual(requested?.type === 'ValidationRequested' ? requested.data.input : undefined, request.input);
+
+      assert.deepEqual([(await v.validate(request)).tier], ['cache-l1']);
+      const elsewhere = await validateInChild({ project, redisUrl: redis.url }, request);
+      assert.deepEqual([elsewhere.decision, elsewhere.tier], ['allow', 'cache-l2']);
+    } finally {
+      await v?.close();
+      await expert.close();
+      await expertStore.close();
+    }
+  });
+});
+
+test('escalation deadline: the configured decision applies (deny by default), is recorded, and is not cached', async () => {
+  await withRedis(async (redis) => {
+    const project = freshProject();
+    const store = await openStore(redis.url);
+    try {
+      for (const [defaultDecision, expected] of [[undefined, 'deny'], ['allow', 'allow']] as const) {
+        const v = await createValidator({
+          project,
+          store,
+          policy: defaultDecision === undefined ? {} : { defaultDecision },
+          escalationTimeoutMs: 300,
+          rateLimit: false,
+        });
+        try {
+          const started = Date.now();
+          const a = await v.validate({ agent: 'coder', tool: 'Bash', input: { command: 'npm install left-pad' } });
+          const took = Date.now() - started;
+          assert.deepEqual([a.decision, a.tier], [expected, 'deadline']);
+          assert.ok(took >= 290 && took < 5000, `took ${took} ms`);
+          const log = await store.read(project);
+          const decided = log.find((e) => e.type === 'ValidationDecided' && e.data.requestId === a.requestId);
+          assert.equal(decided?.type === 'ValidationDecided' ? decided.data.by : undefined, 'deadline');
+          const again = await v.validate({ agent: 'coder', tool: 'Bash', input: { command: 'npm install left-pad' } });
+          assert.equal(again.tier, 'deadline');
+        } finally {
+          await v.close();
+        }
+      }
+    } finally {
+      await store.close();
+    }
+  });
+});
