@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import type { ProjectConfig, PolicyRule } from '@lighthouse-bridge/core/config/projectConfig';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+
+/** The BridgeProject custom resource as the operator reads it (crds/bridgeprojects...yaml). */
+export const GROUP = 'bridge.lighthouse.dev';
+export const VERSION = 'v1alpha1';
+export const PLURAL = 'bridgeprojects';
+export const KIND = 'BridgeProject';
+export const FINALIZER = 'bridge.lighthouse.dev/cleanup';
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  resourceVersion: string;
+  generation?: number;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  creationTimestamp?: string;
+}
+
+export interface BridgeProjectSpec {
+  storage?: { retentionDays?: number; snapshotInterval?: number; deletionPolicy?: 'Retain' | 'Delete' };
+  limits?: {
+    maxFileBytes?: number;
+    maxFiles?: number;
+    maxProjectBytes?: number;
+    maxPathBytes?: number;
+    maxNameBytes?: number;
+    maxAnnotationBytes?: number;
+  };
+  access?: { readWrite?: string[]; readOnly?: string[]; annotate?: string[] };
+  policy?: {
+    defaultDecision?: 'allow' | 'deny';
+    escalationTimeoutSeconds?: number;
+    mode?: 'extend' | 'replace';
+    rules?: PolicyRule[];
+  };
+  monitoring?: {
+    enabled?: boolean;
+    slo?: Partial<Slo>;
+  };
+}
+
+export interface Slo {
+  validationP99Ms: number;
+  fuseP99Ms: number;
+  storeAppendP99Ms: number;
+  errorRatePercent: number;
+}
+
+/** Same numbers as the CRD's defaults; used when a field is absent (e.g. an object stored before a default existed). */
+export const DEFAULT_SLO: Readonly<Slo> = Object.freeze({ validationP99Ms: 2, fuseP99Ms: 5, storeAppendP99Ms: 10, errorRatePercent: 1 });
+
+export type ConditionType = 'Ready' | 'RedisReady' | 'MonitoringReady';
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+export interface BridgeProjectStatus {
+  observedGeneration?: number;
+  redisUser?: string;
+  secretName?: string;
+  head?: number;
+  activeMounts?: number;
+  conditions?: Condition[];
+}
+
+export interface BridgeProject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: BridgeProjectSpec;
+  status?: BridgeProjectStatus;
+}
+
+export function projectIdOf(bp: BridgeProject): ProjectId {
+  return { namespace: bp.metadata.namespace, name: bp.metadata.name };
+}
+
+export function resourcePath(namespace?: string, name?: string): string {
+  const ns = namespace ? `/namespaces/${namespace}` : '';
+  return `/apis/${GROUP}/${VERSION}${ns}/${PLURAL}${name ? `/${name}` : ''}`;
+}
+
+/** The Redis ACL user of a project. Both parts are DNS labels, so no escaping is needed. */
+export function redisUserOf(project: ProjectId): string {
+  return `lhb-${project.namespace}-${project.name}`;
+}
+
+/** The Secret holding that user's password, in the project's namespace. */
+export function secretNameOf(project: ProjectId): string {
+  return `${project.name}-bridge-redis`;
+}
+
+export function sloOf(spec: BridgeProjectSpec | undefined): Slo {
+  return { ...DEFAULT_SLO, ...spec?.monitoring?.slo };
+}
+
+/**
+ * The config the node plugins and speed layer read. `policy.version` is a digest of the policy so
+ * decision caches keyed on it turn over exactly when the rules change, not on every spec edit.
+ */
+export function toProjectConfig(spec: BridgeProjectSpec | undefined, generation: number | undefined): ProjectConfig {
+  const config: ProjectConfig = {};
+  if (generation !== undefined) config.generation = generation;
+  if (spec?.limits) config.limits = { ...spec.limits };
+  if (spec?.access) config.access = { ...spec.access };
+  if (spec?.storage) config.storage = { ...spec.storage };
+  const policy = spec?.policy ?? {};
+  config.policy = { ...policy, version: policyVersion(policy) };
+  return config;
+}
+
+function policyVersion(policy: NonNullable<BridgeProjectSpec['policy']>): string {
+  return createHash('sha256').update(canonicalJson(policy)).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys sorted, so equal policies hash equally whatever order the API returned. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}

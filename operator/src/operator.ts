@@ -1,0 +1,103 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { resourcePath, type BridgeProject } from './bridgeProject.js';
+import { Informer } from './informer.js';
+import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
+import { LeaderElector } from './leaderElection.js';
+import { MonitoringDiscovery } from './monitoringResources.js';
+import { connectProjectRedis } from './projectRedis.js';
+import { reconcile } from './reconcile.js';
+import { DEFAULT_QUEUE_OPTIONS, WorkQueue, type WorkQueueOptions } from './workQueue.js';
+
+export type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+export interface OperatorOptions {
+  redisUrl: string;
+  /** Watch one namespace; all namespaces when absent. */
+  namespace?: string;
+  kubeconfig?: string;
+  leaderElect: boolean;
+  leaseName: string;
+  /** Namespace of the Lease, and of the node plugin's metrics Service for ServiceMonitors. */
+  operatorNamespace: string;
+  identity?: string;
+  leaseDurationMs: number;
+  relistAfterMs: number;
+  queue?: Partial<WorkQueueOptions>;
+  log: Log;
+}
+
+export interface RunningOperator {
+  readonly isLeader: () => boolean;
+  /** Stops reconciling, releases the Lease, closes connections. */
+  stop(): Promise<void>;
+  /** Resolves when the operator stopped by itself (leadership lost). */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Starts the operator. With leader election it waits to be elected before reconciling, and stops
+ * for good when leadership is lost (a restart campaigns afresh), as controller-runtime does: a
+ * process that lost its lease cannot know what the new leader has done since.
+ */
+export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
+  const kube: KubeClient = await connectKube(loadKubeConfig(options.kubeconfig));
+  const redis = connectProjectRedis(options.redisUrl);
+  const { log } = options;
+  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube), target: { metricsNamespace: options.operatorNamespace }, log };
+
+  const queue = new WorkQueue(
+    (key) => reconcile(deps, key),
+    (key, error, attempt) => log(attempt > 3 ? 'warn' : 'info', 'reconcile failed; retrying with backoff', { project: key, attempt, error: error instanceof Error ? error.message : String(error) }),
+    { ...DEFAULT_QUEUE_OPTIONS, ...options.queue },
+  );
+  const informer = new Informer<BridgeProject>(kube, {
+    path: resourcePath(options.namespace),
+    relistAfterMs: options.relistAfterMs,
+    onChange: (key) => queue.add(key),
+    onError: (error) => log('warn', 'watch failed; relisting', { error: error instanceof Error ? error.message : String(error) }),
+  });
+
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  let stopping: Promise<void> | undefined;
+  const elector = options.leaderElect
+    ? new LeaderElector(
+        kube,
+        {
+          namespace: options.operatorNamespace,
+          name: options.leaseName,
+          identity: options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`,
+          leaseDurationMs: options.leaseDurationMs,
+          renewDeadlineMs: Math.floor(options.leaseDurationMs * (2 / 3)),
+          retryPeriodMs: Math.max(200, Math.floor(options.leaseDurationMs / 5)),
+        },
+        log,
+      )
+    : undefined;
+
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await informer.stop();
+      await queue.stop();
+      await elector?.release();
+      await redis.close();
+      log('info', 'operator stopped');
+      finish();
+    })());
+
+  const begin = (): void => {
+    log('info', 'operator reconciling', { namespace: options.namespace ?? '(all)' });
+    informer.start();
+  };
+  if (elector) {
+    // Campaign in the background so `stop()` works while waiting to be elected.
+    void elector.run(() => void stop()).then(() => {
+      if (elector.isLeader) begin();
+    });
+  } else {
+    begin();
+  }
+
+  return { isLeader: () => elector?.isLeader ?? true, stop, done };
+}

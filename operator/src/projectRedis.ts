@@ -1,0 +1,156 @@
+import { Cluster, Redis } from 'ioredis';
+import { configKey, projectKeyPrefix, type ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
+
+/**
+ * The operator's side of Redis: per-project ACL users, the `:config` key, the figures shown in
+ * status, and removal of a project's keys. Works on one Redis and on a Redis Cluster; ACLs are
+ * per node in a cluster, so they are applied to every primary and replica.
+ */
+export interface ProjectRedis {
+  /** Creates or resets the project's ACL user with this password, on every node. */
+  ensureUser(project: ProjectId, user: string, password: string): Promise<void>;
+  deleteUser(user: string): Promise<void>;
+  writeConfig(project: ProjectId, config: ProjectConfig): Promise<void>;
+  stats(project: ProjectId): Promise<{ head: number; activeMounts: number }>;
+  /** UNLINKs every key of the project; returns how many. */
+  purge(project: ProjectId): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Redis refused or could not be reached; reconcile reports it as RedisReady=False. */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
+
+/**
+ * What a project's store needs, and nothing that reaches other tenants or the server itself:
+ * data commands on its own keys and channels, scripts (keys inside scripts are checked too),
+ * transactions, and the cluster/info commands ioredis uses to find its way.
+ */
+export const ACL_COMMANDS = [
+  'nocommands',
+  '+@read', '+@write', '+@keyspace', '+@string', '+@hash', '+@list', '+@set', '+@sortedset', '+@stream',
+  '+@pubsub', '+@scripting', '+@transaction', '+@connection',
+  '-@dangerous', '-@admin',
+  '-function', '-script|flush', '-script|kill',
+  // Key-name listings are not filtered by the key patterns, so they would show other tenants' names.
+  '-scan', '-randomkey', '-pubsub', '-dbsize',
+  '+info', '+cluster|slots', '+cluster|shards', '+cluster|nodes', '+cluster|info', '+readonly', '+readwrite', '+command',
+];
+
+export function aclRules(project: ProjectId, password: string): string[] {
+  const prefix = projectKeyPrefix(project);
+  // `reset` first, so a re-apply also removes anything granted by hand or by an older operator.
+  return ['reset', 'on', `>${password}`, `~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
+}
+
+const SCAN_COUNT = 500;
+const UNLINK_BATCH = 200;
+
+export function connectProjectRedis(url: string): ProjectRedis {
+  const parsed = parseStoreUrl(url);
+  if (parsed.kind !== 'redis') throw new RedisUnavailableError(`operator needs a Redis URL, got "${url}"`);
+  const auth = { ...(parsed.username ? { username: parsed.username } : {}), ...(parsed.password ? { password: parsed.password } : {}) };
+  // Fail fast while Redis is down: reconcile reports it and retries with backoff, instead of
+  // piling commands into an offline queue.
+  const common = {
+    ...auth,
+    ...(parsed.tls ? { tls: {} } : {}),
+    connectTimeout: 2_000,
+    commandTimeout: 5_000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000),
+    lazyConnect: false,
+  };
+  const client: Redis | Cluster = parsed.cluster
+    ? new Cluster(parsed.nodes, { redisOptions: common, clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000), enableOfflineQueue: false })
+    : new Redis({ ...common, host: parsed.nodes[0]?.host ?? '127.0.0.1', port: parsed.nodes[0]?.port ?? 6379, db: parsed.db });
+  // Errors surface on the commands; without a listener ioredis would log each reconnect failure.
+  client.on('error', () => undefined);
+
+  const nodes = (role: 'all' | 'master'): Redis[] => (client instanceof Cluster ? client.nodes(role) : [client]);
+
+  const guard = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      throw new RedisUnavailableError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+
+  return {
+    ensureUser: (project, user, password) =>
+      guard(`ACL SETUSER ${user}`, async () => {
+        const targets = nodes('all');
+        if (targets.length === 0) throw new Error('no Redis node reachable');
+        await Promise.all(targets.map((node) => node.call('ACL', 'SETUSER', user, ...aclRules(project, password))));
+        await Promise.all(targets.map((node) => saveAcl(node)));
+      }),
+    deleteUser: (user) =>
+      guard(`ACL DELUSER ${user}`, async () => {
+        const targets = nodes('all');
+        if (targets.length === 0) throw new Error('no Redis node reachable');
+        await Promise.all(targets.map((node) => node.call('ACL', 'DELUSER', user)));
+        await Promise.all(targets.map((node) => saveAcl(node)));
+      }),
+    writeConfig: (project, config) => guard('write project config', async () => void (await client.set(configKey(project), JSON.stringify(config)))),
+    stats: (project) =>
+      guard('read project head', async () => {
+        const prefix = projectKeyPrefix(project);
+        const head = await client.xlen(`${prefix}log`);
+        return { head, activeMounts: await countMounts(client, `${prefix}mounts`) };
+      }),
+    purge: (project) =>
+      guard('delete project keys', async () => {
+        let removed = 0;
+        // All keys share one hash tag, so they sit on one node; scanning every primary is simpler
+        // than computing the slot and stays correct across resharding.
+        for (const node of nodes('master')) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', `${escapeGlob(projectKeyPrefix(project))}*`, 'COUNT', SCAN_COUNT);
+            cursor = next;
+            for (let i = 0; i < keys.length; i += UNLINK_BATCH) removed += await node.unlink(...keys.slice(i, i + UNLINK_BATCH));
+          } while (cursor !== '0');
+        }
+        return removed;
+      }),
+    close: async () => {
+      client.disconnect();
+    },
+  };
+}
+
+/** Persists ACLs where the server has an ACL file; servers without one keep them in memory, and the next reconcile restores them after a restart. */
+async function saveAcl(node: Redis): Promise<void> {
+  try {
+    await node.call('ACL', 'SAVE');
+  } catch (error) {
+    if (!(error instanceof Error && /not configured to use an ACL file/i.test(error.message))) throw error;
+  }
+}
+
+/** The mount registry's type is the node plugin's choice; count its entries whatever it is. */
+async function countMounts(client: Redis | Cluster, key: string): Promise<number> {
+  const type = await client.type(key);
+  switch (type) {
+    case 'hash':
+      return client.hlen(key);
+    case 'zset':
+      return client.zcard(key);
+    case 'set':
+      return client.scard(key);
+    case 'list':
+      return client.llen(key);
+    default:
+      return 0;
+  }
+}
+
+/** Project names are DNS labels, but the hash-tag braces and any glob character must match literally. */
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,182 @@
+import { randomBytes } from 'node:crypto';
+import {
+  FINALIZER,
+  projectIdOf,
+  redisUserOf,
+  resourcePath,
+  secretNameOf,
+  toProjectConfig,
+  type BridgeProject,
+  type BridgeProjectStatus,
+  type Condition,
+  type ConditionType,
+} from './bridgeProject.js';
+import { KubeApiError, type KubeClient } from './kubeClient.js';
+import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
+import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
+import type { Outcome } from './workQueue.js';
+
+export interface ReconcilerDeps {
+  kube: KubeClient;
+  redis: ProjectRedis;
+  discovery: MonitoringDiscovery;
+  target: MonitoringTarget;
+  log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+interface SecretObject {
+  metadata: { name: string; resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+/**
+ * Brings one BridgeProject's world in line with its spec. Level-triggered and idempotent: it reads
+ * the object afresh, derives everything from it, and writes only what differs, so running it
+ * twice, or after a crash half-way, converges to the same state.
+ */
+export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outcome> {
+  const [namespace, name] = key.split('/') as [string, string];
+  const bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
+  if (!bp) return { kind: 'done' };
+  if (bp.metadata.deletionTimestamp) return finalize(deps, bp);
+
+  if (!bp.metadata.finalizers?.includes(FINALIZER)) {
+    // A JSON patch guarded by `test` on resourceVersion: lost races are retried, never clobber.
+    await deps.kube.patch(resourcePath(namespace, name), 'json', [
+      { op: 'test', path: '/metadata/resourceVersion', value: bp.metadata.resourceVersion },
+      bp.metadata.finalizers ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER } : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
+    ]);
+    return { kind: 'requeueAfter', ms: 0 };
+  }
+
+  const project = projectIdOf(bp);
+  const user = redisUserOf(project);
+  const secretName = secretNameOf(project);
+  const password = await ensureSecret(deps.kube, bp, secretName, user);
+
+  const status: BridgeProjectStatus = { observedGeneration: bp.metadata.generation, redisUser: user, secretName };
+  const conditions: Array<Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>> = [];
+  let retry: unknown;
+
+  try {
+    await deps.redis.ensureUser(project, user, password);
+    await deps.redis.writeConfig(project, toProjectConfig(bp.spec, bp.metadata.generation));
+    const stats = await deps.redis.stats(project);
+    status.head = stats.head;
+    status.activeMounts = stats.activeMounts;
+    conditions.push({ type: 'RedisReady', status: 'True', reason: 'AclApplied', message: `ACL user ${user} and project config applied` });
+  } catch (error) {
+    if (!(error instanceof RedisUnavailableError)) throw error;
+    retry = error;
+    status.head = bp.status?.head;
+    status.activeMounts = bp.status?.activeMounts;
+    conditions.push({ type: 'RedisReady', status: 'False', reason: 'RedisUnavailable', message: error.message });
+  }
+
+  try {
+    if (bp.spec?.monitoring?.enabled === false) {
+      await applyMonitoring(deps.kube, bp, 'disabled', deps.target);
+      conditions.push({ type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false' });
+    } else {
+      const mode = await deps.discovery.mode();
+      await applyMonitoring(deps.kube, bp, mode, deps.target);
+      conditions.push(
+        mode === 'prometheus-operator'
+          ? { type: 'MonitoringReady', status: 'True', reason: 'PrometheusRuleApplied', message: 'PrometheusRule and ServiceMonitor applied' }
+          : { type: 'MonitoringReady', status: 'True', reason: 'ConfigMapsApplied', message: 'Prometheus Operator not installed; rules and Grafana dashboard applied as ConfigMaps' },
+      );
+    }
+  } catch (error) {
+    if (!(error instanceof KubeApiError)) throw error;
+    // A CRD removed or installed since discovery answered: look again next time.
+    deps.discovery.forget();
+    retry ??= error;
+    conditions.push({ type: 'MonitoringReady', status: 'False', reason: 'ApplyFailed', message: error.message });
+  }
+
+  const failing = conditions.filter((c) => c.status !== 'True');
+  conditions.unshift(
+    failing.length === 0
+      ? { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'project is ready' }
+      : { type: 'Ready', status: 'False', reason: failing.map((c) => `${c.type === 'RedisReady' ? 'Redis' : 'Monitoring'}NotReady`).join(''), message: failing.map((c) => c.message).join('; ') },
+  );
+  status.conditions = withTransitions(conditions, bp.status?.conditions, bp.metadata.generation);
+  await writeStatus(deps.kube, bp, status);
+
+  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project.
+  return retry === undefined ? { kind: 'done' } : { kind: 'retry', error: retry };
+}
+
+async function finalize(deps: ReconcilerDeps, bp: BridgeProject): Promise<Outcome> {
+  if (!bp.metadata.finalizers?.includes(FINALIZER)) return { kind: 'done' };
+  const project = projectIdOf(bp);
+  // Redis first: if it is down the finalizer stays, and the object waits until cleanup can happen.
+  await deps.redis.deleteUser(redisUserOf(project));
+  if (bp.spec?.storage?.deletionPolicy === 'Delete') {
+    const removed = await deps.redis.purge(project);
+    deps.log('info', 'project data deleted', { project: `${project.namespace}/${project.name}`, keys: removed });
+  }
+  const index = bp.metadata.finalizers.indexOf(FINALIZER);
+  await deps.kube.patch(resourcePath(bp.metadata.namespace, bp.metadata.name), 'json', [
+    { op: 'test', path: '/metadata/resourceVersion', value: bp.metadata.resourceVersion },
+    { op: 'remove', path: `/metadata/finalizers/${index}` },
+  ]);
+  return { kind: 'done' };
+}
+
+/** The Secret is the source of the password: created once, then only read, so clients keep working across reconciles. */
+async function ensureSecret(kube: KubeClient, bp: BridgeProject, name: string, user: string): Promise<string> {
+  const path = `/api/v1/namespaces/${bp.metadata.namespace}/secrets`;
+  const existing = await kube.getOptional<SecretObject>(`${path}/${name}`);
+  const stored = existing?.data?.password;
+  if (stored) return Buffer.from(stored, 'base64').toString('utf8');
+  const password = randomBytes(24).toString('hex');
+  const body = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name,
+      namespace: bp.metadata.namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'lighthouse-bridge-operator', 'bridge.lighthouse.dev/project': bp.metadata.name },
+      ownerReferences: [ownerReference(bp)],
+      ...(existing?.metadata.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
+    },
+    stringData: { username: user, password, project: `${bp.metadata.namespace}/${bp.metadata.name}` },
+  };
+  try {
+    if (existing) await kube.replace(`${path}/${name}`, body);
+    else await kube.create(path, body);
+    return password;
+  } catch (error) {
+    // Another writer got there first (an earlier run of ours that crashed after creating it): use theirs.
+    if (error instanceof KubeApiError && error.status === 409) return ensureSecret(kube, bp, name, user);
+    throw error;
+  }
+}
+
+function withTransitions(
+  next: Array<Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>>,
+  previous: Condition[] | undefined,
+  generation: number | undefined,
+): Condition[] {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  return next.map((c) => {
+    const before = previous?.find((p) => p.type === (c.type as ConditionType));
+    const lastTransitionTime = before && before.status === c.status ? before.lastTransitionTime : now;
+    return { ...c, ...(generation !== undefined ? { observedGeneration: generation } : {}), lastTransitionTime };
+  });
+}
+
+/** Writes status only when it changed, so the watch event of our own write ends the loop. */
+async function writeStatus(kube: KubeClient, bp: BridgeProject, status: BridgeProjectStatus): Promise<void> {
+  if (JSON.stringify(normalize(bp.status)) === JSON.stringify(normalize(status))) return;
+  await kube.patch(`${resourcePath(bp.metadata.namespace, bp.metadata.name)}/status`, 'merge', { status });
+}
+
+function normalize(status: BridgeProjectStatus | undefined): unknown {
+  if (!status) return undefined;
+  const order: Array<keyof BridgeProjectStatus> = ['observedGeneration', 'redisUser', 'secretName', 'head', 'activeMounts'];
+  const conditions = (status.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? null, c.lastTransitionTime]);
+  return [...order.map((k) => status[k] ?? null), conditions];
+}

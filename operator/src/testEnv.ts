@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
+
+/** Shared by the operator's tests: the repository's CRD file, applied to a real API server. */
+export const CRD_FILE = fileURLToPath(new URL('../../crds/bridgeprojects.bridge.lighthouse.dev.yaml', import.meta.url));
+
+export async function kubeFor(kubeconfig: string): Promise<KubeClient> {
+  return connectKube(loadKubeConfig(kubeconfig));
+}
+
+/** Creates (or updates) a CRD from a manifest and waits until the API serves it. */
+export async function installCrd(kube: KubeClient, manifest: Record<string, unknown>): Promise<void> {
+  const name = (manifest.metadata as { name: string }).name;
+  await kube.apply(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, manifest);
+  await waitFor(`CRD ${name} established`, 30_000, async () => {
+    const crd = await kube.get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
+    return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+  });
+}
+
+export async function installBridgeProjectCrd(kube: KubeClient): Promise<void> {
+  await installCrd(kube, parse(await readFile(CRD_FILE, 'utf8')) as Record<string, unknown>);
+}
+
+export async function ensureNamespace(kube: KubeClient, name: string): Promise<void> {
+  await kube.apply(`/api/v1/namespaces/${name}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+/** Polls `check` until it returns a truthy value, or fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
