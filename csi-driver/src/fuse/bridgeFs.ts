@@ -1,0 +1,692 @@
+import type { FuseStat, FuseStatfs } from 'fuse-native';
+import { formatProjectId, type ProjectState, type RecordedEvent, type TreeNode } from '@lighthouse-bridge/core';
+import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
+import { E, fsError } from './errno.js';
+import { HandleTable, OpenFile, type Handle } from './handles.js';
+import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
+import { renderLogLine, renderStatus, validateAnswer, type Validator } from './renderers.js';
+
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+const O_ACCMODE = 3;
+const O_TRUNC = 0o1000;
+const READ_ONLY_BITS = 0o7555;
+/** A blocked read of streams/events answers at least this often (see ADR 0041). */
+const HEARTBEAT_MS = 1000;
+/** history/ lists this many of the newest @<seq> views; any older one still resolves by name. */
+const LISTED_HISTORY_VIEWS = 1000;
+const LOG_PAGE = 1000;
+
+export interface BridgeFsOptions {
+  workspace: ProjectWorkspace;
+  readOnly: boolean;
+  mountpoint: string;
+  validator?: Validator | undefined;
+}
+
+type Result<T> = T | Promise<T>;
+
+/**
+ * The project as a filesystem (DESIGN §4), independent of FUSE plumbing: each method answers one
+ * operation for a FUSE path or throws (FsError / DomainError / store errors, mapped to errno once in
+ * fuseOps.ts). Hot paths (getattr, read) stay synchronous where the projection has the answer.
+ */
+export class BridgeFs {
+  readonly workspace: ProjectWorkspace;
+  readonly readOnly: boolean;
+  private readonly mountpoint: string;
+  private readonly validator: Validator | undefined;
+  private readonly handles = new HandleTable();
+  /** Files in current/ with at least one open handle, by project path. */
+  private readonly openFiles = new Map<string, OpenFile>();
+  private readonly streams = new Set<Extract<Handle, { kind: 'stream' }>>();
+  private readonly timeViews = new Map<string, number>();
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
+  private readonly mountedAtMs = Date.now();
+  private readonly stopEvents: () => void;
+  private readonly started = Date.now();
+  private lastError: string | undefined;
+  private closed = false;
+
+  constructor(options: BridgeFsOptions) {
+    this.workspace = options.workspace;
+    this.readOnly = options.readOnly;
+    this.mountpoint = options.mountpoint;
+    this.validator = options.validator;
+    this.stopEvents = this.workspace.onEvents((events) => this.feedStreams(events));
+  }
+
+  /** Ends blocked stream reads so the FUSE threads can finish before unmount. */
+  close(): void {
+    this.closed = true;
+    this.stopEvents();
+    for (const stream of this.streams) this.wake(stream);
+  }
+
+  noteError(message: string): void {
+    this.lastError = message;
+  }
+
+  // ---- attributes and directories -------------------------------------------------------------
+
+  getattr(fusePath: string): Result<FuseStat> {
+    const at = locate(fusePath);
+    switch (at.view) {
+      case 'current': {
+        const open = this.openFiles.get(at.path);
+        if (open) return this.fileStat(open.mode, open.size, open.mtimeMs ?? open.lastWriteMs, open.lastWriteMs);
+        return this.nodeStat(this.requireNode(this.workspace.state, at.path), false);
+      }
+      case 'history':
+        return this.stateFor(at.at).then((state) => this.nodeStat(this.requireNode(state, at.path), true));
+      case 'shadows':
+        return this.shadowStat(at.path);
+      case 'context':
+        return this.contextStat(at.path);
+      case 'root':
+      case 'historyDir':
+      case 'streamsDir':
+      case 'bridgeDir':
+        return this.dirStat(0o555);
+      case 'historyLog':
+      case 'bridgeStatus':
+      case 'streamEvents':
+        return this.fileStat(0o444, 0, Date.now(), this.mountedAtMs);
+      case 'bridgeValidate':
+        return this.fileStat(0o666, 0, this.mountedAtMs, this.mountedAtMs);
+      case 'missing':
+        throw fsError(E.ENOENT, `${fusePath} does not exist`);
+    }
+  }
+
+  readdir(fusePath: string): Result<string[]> {
+    const at = locate(fusePath);
+    switch (at.view) {
+      case 'root':
+        return [...ROOT_ENTRIES];
+      case 'current':
+        return this.currentChildren(at.path);
+      case 'history':
+        return this.stateFor(at.at).then((state) => [...this.requireDirectory(state, at.path).children]);
+      case 'historyDir': {
+        const head = this.workspace.head;
+        const names = [HISTORY_LOG];
+        for (let seq = Math.max(1, head - LISTED_HISTORY_VIEWS + 1); seq <= head; seq++) names.push(`@${seq}`);
+        return names;
+      }
+      case 'shadows': {
+        const dir = this.requireDirectory(this.workspace.state, at.path);
+        const names: string[] = [];
+        for (const name of dir.children) {
+          const child = this.workspace.state.nodes.get(at.path === '' ? name : `${at.path}/${name}`);
+          names.push(child?.kind === 'directory' ? name : `${name}.json`);
+        }
+        return names;
+      }
+      case 'context':
+        return this.contextChildren(at.path);
+      case 'streamsDir':
+        return [...STREAM_ENTRIES];
+      case 'bridgeDir':
+        return [...BRIDGE_ENTRIES];
+      default:
+        throw fsError(at.view === 'missing' ? E.ENOENT : E.ENOTDIR, `${fusePath} is not a directory`);
+    }
+  }
+
+  readlink(fusePath: string): Result<string> {
+    const at = locate(fusePath);
+    const read = (state: ProjectState, path: string): string => {
+      const node = this.requireNode(state, path);
+      if (node.kind !== 'symlink') throw fsError(E.EINVAL, `${fusePath} is not a symlink`);
+      return node.target;
+    };
+    if (at.view === 'current') return read(this.workspace.state, at.path);
+    if (at.view === 'history') return this.stateFor(at.at).then((state) => read(state, at.path));
+    throw fsError(E.EINVAL, `${fusePath} is not a symlink`);
+  }
+
+  statfs(): FuseStatfs {
+    const { limits, state } = this.workspace;
+    const bsize = 4096;
+    const blocks = Math.ceil(limits.maxProjectBytes / bsize);
+    const free = Math.max(0, Math.floor((limits.maxProjectBytes - state.totalBytes) / bsize));
+    const files = limits.maxFiles;
+    const ffree = Math.max(0, limits.maxFiles - (state.nodes.size - 1));
+    return {
+      bsize,
+      frsize: bsize,
+      blocks,
+      bfree: free,
+      bavail: this.readOnly ? 0 : free,
+      files,
+      ffree,
+      favail: this.readOnly ? 0 : ffree,
+      fsid: 0,
+      flag: this.readOnly ? 1 : 0,
+      namemax: limits.maxNameBytes,
+    };
+  }
+
+  // ---- open, read, write, close ----------------------------------------------------------------
+
+  open(fusePath: string, flags: number): Result<number> {
+    const at = locate(fusePath);
+    const writing = (flags & O_ACCMODE) !== 0;
+    if (writing) this.requireWritable(at, fusePath);
+    switch (at.view) {
+      case 'current':
+        return this.openCurrent(at.path, writing, (flags & O_TRUNC) !== 0);
+      case 'history':
+        return this.stateFor(at.at).then((state) => this.openBlob(this.requireNode(state, at.path), fusePath));
+      case 'historyLog':
+        return this.renderLog().then((data) => this.handles.add({ kind: 'bytes', data }));
+      case 'shadows': {
+        const target = this.shadowTarget(at.path);
+        if (target === undefined) throw fsError(E.ENOENT, `${fusePath} does not exist`);
+        if (target === '') throw fsError(E.EISDIR, `${fusePath} is a directory`);
+        if (writing) return this.handles.add({ kind: 'shadow', path: target, request: new OpenFile(target, Buffer.alloc(0), 0o644, false) });
+        return this.handles.add({ kind: 'bytes', data: this.renderShadow(target) });
+      }
+      case 'context': {
+        const entry = this.contextEntry(at.path);
+        if (entry.kind === 'manifest') return this.handles.add({ kind: 'bytes', data: Buffer.from(`${JSON.stringify(entry.manifest, null, 2)}\n`) });
+        if (entry.kind === 'file') return this.workspace.readBlob(entry.hash).then((data) => this.handles.add({ kind: 'bytes', data }));
+        throw fsError(E.EISDIR, `${fusePath} is a directory`);
+      }
+      case 'streamEvents': {
+        const stream: Extract<Handle, { kind: 'stream' }> = { kind: 'stream', pending: [], waiter: undefined, closed: false };
+        this.streams.add(stream);
+        return this.handles.add(stream);
+      }
+      case 'bridgeStatus':
+        return this.handles.add({ kind: 'bytes', data: Buffer.from(renderStatus(this.status())) });
+      case 'bridgeValidate':
+        return this.handles.add({ kind: 'validate', request: [], answer: undefined, answerOffset: 0 });
+      case 'missing':
+        throw fsError(E.ENOENT, `${fusePath} does not exist`);
+      default:
+        throw fsError(E.EISDIR, `${fusePath} is a directory`);
+    }
+  }
+
+  create(fusePath: string, mode: number): Result<number> {
+    const path = this.requireCurrent(fusePath);
+    const normalized = normalizePath(path, this.workspace.limits);
+    const existing = this.workspace.state.nodes.get(normalized);
+    if (existing?.kind === 'directory') throw fsError(E.EISDIR, `${fusePath} is a directory`);
+    this.requireParent(normalized);
+    let file = this.openFiles.get(normalized);
+    if (!file) {
+      file = new OpenFile(normalized, Buffer.alloc(0), mode & 0o7777, existing === undefined);
+      file.dirty = true;
+      this.openFiles.set(normalized, file);
+    }
+    file.refs++;
+    return this.handles.add({ kind: 'file', file, writable: true });
+  }
+
+  read(fd: number, target: Buffer, length: number, position: number): Result<number> {
+    const handle = this.handles.get(fd);
+    switch (handle.kind) {
+      case 'file':
+        return handle.file.read(target, length, position);
+      case 'bytes':
+      case 'shadow': {
+        const data = handle.kind === 'bytes' ? handle.data : this.renderShadow(handle.path);
+        if (position >= data.length) return 0;
+        return data.copy(target, 0, position, Math.min(data.length, position + length));
+      }
+      case 'stream':
+        return this.readStream(handle, target, length);
+      case 'validate':
+        return this.readValidate(handle, target, length);
+    }
+  }
+
+  write(fd: number, source: Buffer, length: number, position: number): number {
+    const handle = this.handles.get(fd);
+    switch (handle.kind) {
+      case 'file':
+        if (!handle.writable) throw fsError(E.EBADF, 'handle is open for reading only');
+        return handle.file.write(source, length, position, this.workspace.limits.maxFileBytes);
+      case 'shadow':
+        return handle.request.write(source, length, position, this.workspace.limits.maxAnnotationBytes + 4096);
+      case 'validate':
+        if (handle.answer !== undefined) {
+          handle.answer = undefined;
+          handle.answerOffset = 0;
+          handle.request.length = 0;
+        }
+        handle.request.push(Buffer.from(source.subarray(0, length)));
+        return length;
+      default:
+        throw fsError(E.EBADF, 'handle is open for reading only');
+    }
+  }
+
+  /** close(2) of one descriptor: records the file (one event) and resolves once it is durable. */
+  async flush(fd: number): Promise<void> {
+    const handle = this.handles.get(fd);
+    if (handle.kind === 'file') {
+      // `exec 3>new` / a shell redirect closes a duplicate right after create(2): an empty new file
+      // is left to release (the last close), so it is one event, not "empty" then "content".
+      if (handle.file.pending && handle.file.size === 0) return;
+      return this.commit(handle.file);
+    }
+    if (handle.kind === 'shadow' && handle.request.dirty) return this.annotate(handle);
+  }
+
+  async release(fd: number): Promise<void> {
+    const handle = this.handles.remove(fd);
+    if (!handle) return;
+    if (handle.kind === 'stream') {
+      handle.closed = true;
+      this.streams.delete(handle);
+      this.wake(handle);
+    } else if (handle.kind === 'file') {
+      const { file } = handle;
+      file.refs--;
+      try {
+        // Normally flush already recorded it; this catches writes through a dup'ed descriptor after.
+        if (handle.writable) await this.commit(file);
+      } finally {
+        if (file.refs === 0 && this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
+      }
+    }
+  }
+
+  ftruncate(fd: number, size: number): void {
+    const handle = this.handles.get(fd);
+    if (handle.kind === 'file' && handle.writable) return handle.file.truncate(size, this.workspace.limits.maxFileBytes);
+    if (handle.kind === 'shadow') return handle.request.truncate(size, this.workspace.limits.maxAnnotationBytes + 4096);
+    if (handle.kind === 'validate') return void (handle.request.length = 0);
+    throw fsError(E.EBADF, 'handle is open for reading only');
+  }
+
+  /** truncate(2) by path, with no descriptor to close afterwards: recorded now. */
+  async truncate(fusePath: string, size: number): Promise<void> {
+    if (locate(fusePath).view === 'shadows' && !this.readOnly) return; // O_TRUNC before a shadow write
+    const path = this.requireCurrent(fusePath);
+    const open = this.openFiles.get(path);
+    if (open) {
+      open.truncate(size, this.workspace.limits.maxFileBytes);
+      return this.commit(open);
+    }
+    const node = this.requireNode(this.workspace.state, path);
+    if (node.kind === 'directory') throw fsError(E.EISDIR, `${fusePath} is a directory`);
+    if (node.kind !== 'file') throw fsError(E.EINVAL, `${fusePath} is not a regular file`);
+    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false);
+    file.truncate(size, this.workspace.limits.maxFileBytes);
+    return this.commit(file);
+  }
+
+  // ---- namespace changes -----------------------------------------------------------------------
+
+  async unlink(fusePath: string): Promise<void> {
+    const path = this.requireCurrent(fusePath);
+    const open = this.openFiles.get(path);
+    const node = this.workspace.state.nodes.get(path);
+    if (open) {
+      open.detached = true;
+      this.openFiles.delete(path);
+      if (!node) return;
+    }
+    await this.workspace.execute({ type: 'Delete', path });
+  }
+
+  async rename(fromPath: string, toPath: string): Promise<void> {
+    const fromAt = locate(fromPath);
+    const toAt = locate(toPath);
+    if (fromAt.view !== 'current' || toAt.view !== 'current') {
+      const readOnly = this.readOnly || isImmutable(fromAt) || isImmutable(toAt);
+      throw fsError(readOnly ? E.EROFS : E.EXDEV, `cannot rename ${fromPath} to ${toPath}`);
+    }
+    if (this.readOnly) throw fsError(E.EROFS, 'mounted read-only');
+    const from = fromAt.path;
+    const to = normalizePath(toAt.path, this.workspace.limits);
+    const source = this.openFiles.get(from);
+    // A file created and still open is not in the projection yet: record it so the move is valid.
+    if (source?.pending) await this.commit(source);
+    await this.workspace.execute({ type: 'Move', from, to });
+    const replaced = this.openFiles.get(to);
+    if (replaced && replaced !== source) {
+      replaced.detached = true;
+      this.openFiles.delete(to);
+    }
+    const prefix = `${from}/`;
+    for (const [path, file] of [...this.openFiles]) {
+      if (path !== from && !path.startsWith(prefix)) continue;
+      this.openFiles.delete(path);
+      file.path = to + path.slice(from.length);
+      this.openFiles.set(file.path, file);
+    }
+  }
+
+  async mkdir(fusePath: string, mode: number): Promise<void> {
+    await this.workspace.execute({ type: 'MakeDirectory', path: this.requireCurrent(fusePath), mode: mode & 0o7777 });
+  }
+
+  async rmdir(fusePath: string): Promise<void> {
+    await this.workspace.execute({ type: 'RemoveDirectory', path: this.requireCurrent(fusePath) });
+  }
+
+  async symlink(target: string, fusePath: string): Promise<void> {
+    await this.workspace.execute({ type: 'CreateSymlink', path: this.requireCurrent(fusePath), target });
+  }
+
+  async chmod(fusePath: string, mode: number): Promise<void> {
+    const path = this.requireCurrent(fusePath);
+    const open = this.openFiles.get(path);
+    if (open) open.mode = mode & 0o7777;
+    if (open?.pending) return;
+    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: mode & 0o7777 });
+  }
+
+  /** Ownership is not modelled (every entry belongs to the mounting user); accepted so cp -a/tar/rsync succeed. */
+  chown(fusePath: string): void {
+    this.requireCurrent(fusePath);
+  }
+
+  async utimens(fusePath: string, mtimeMs: number): Promise<void> {
+    const path = this.requireCurrent(fusePath);
+    const open = this.openFiles.get(path);
+    if (open?.dirty) {
+      open.mtimeMs = mtimeMs;
+      return;
+    }
+    await this.workspace.execute({ type: 'ChangeAttributes', path, mtimeMs });
+  }
+
+  // ---- status ----------------------------------------------------------------------------------
+
+  status(): Record<string, unknown> {
+    const ws = this.workspace;
+    return {
+      project: formatProjectId(ws.project),
+      head: ws.head,
+      headTime: ws.state.time || null,
+      store: { kind: ws.store.kind, location: ws.store.location },
+      mountpoint: this.mountpoint,
+      readOnly: this.readOnly,
+      files: ws.state.fileCount,
+      bytes: ws.state.totalBytes,
+      limits: ws.limits,
+      cache: { blobs: ws.cacheStats },
+      mount: {
+        healthy: !this.closed,
+        uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+        openHandles: this.handles.size,
+        openFiles: this.openFiles.size,
+        streamReaders: this.streams.size,
+        lastError: this.lastError ?? null,
+      },
+      validator: this.validator ? 'configured' : 'none',
+    };
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private async commit(file: OpenFile): Promise<void> {
+    await file.commit(async (f, content, mtimeMs) => {
+      await this.workspace.writeFile(f.path, content, { mode: f.mode, mtimeMs });
+    });
+  }
+
+  private async annotate(handle: Extract<Handle, { kind: 'shadow' }>): Promise<void> {
+    const text = handle.request.snapshot().toString('utf8');
+    handle.request.dirty = false;
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw fsError(E.EINVAL, 'an annotation is a JSON object {"text": ..., "line"?: n, "tags"?: [...]}');
+    }
+    const { text: note, line, tags } = (body ?? {}) as { text?: unknown; line?: unknown; tags?: unknown };
+    if (typeof note !== 'string') throw fsError(E.EINVAL, 'annotation "text" must be a string');
+    if (line !== undefined && !(Number.isSafeInteger(line) && (line as number) > 0)) throw fsError(E.EINVAL, 'annotation "line" must be a positive integer');
+    if (tags !== undefined && !(Array.isArray(tags) && tags.every((t) => typeof t === 'string'))) throw fsError(E.EINVAL, 'annotation "tags" must be strings');
+    const command: { type: 'Annotate'; path: string; text: string; line?: number; tags?: string[] } = { type: 'Annotate', path: handle.path, text: note };
+    if (line !== undefined) command.line = line as number;
+    if (tags !== undefined) command.tags = tags as string[];
+    await this.workspace.execute(command);
+  }
+
+  private openCurrent(path: string, writing: boolean, truncating: boolean): Result<number> {
+    const open = this.openFiles.get(path);
+    if (open) {
+      open.refs++;
+      return this.handles.add({ kind: 'file', file: open, writable: writing });
+    }
+    const node = this.requireNode(this.workspace.state, path);
+    if (node.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
+    if (node.kind !== 'file') throw fsError(E.EINVAL, `${path} is not a regular file`);
+    if (!writing) return this.openBlob(node, path);
+    // O_TRUNC is followed by ftruncate(0): no need to fetch content about to be dropped.
+    const content = truncating ? Promise.resolve(Buffer.alloc(0)) : this.workspace.readBlob(node.hash);
+    return content.then((data) => {
+      // Another open may have raced us while the blob loaded; share its copy.
+      let file = this.openFiles.get(path);
+      if (!file) {
+        file = new OpenFile(path, Buffer.from(data), node.mode, false);
+        this.openFiles.set(path, file);
+      }
+      file.refs++;
+      return this.handles.add({ kind: 'file', file, writable: true });
+    });
+  }
+
+  private openBlob(node: TreeNode, label: string): Promise<number> {
+    if (node.kind === 'directory') throw fsError(E.EISDIR, `${label} is a directory`);
+    if (node.kind !== 'file') throw fsError(E.EINVAL, `${label} is not a regular file`);
+    return this.workspace.readBlob(node.hash).then((data) => this.handles.add({ kind: 'bytes', data }));
+  }
+
+  private readStream(handle: Extract<Handle, { kind: 'stream' }>, target: Buffer, length: number): Result<number> {
+    if (handle.pending.length > 0 || handle.closed || this.closed) return drain(handle.pending, target, length);
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        // fuse-native cannot be interrupted, so a reader killed mid-read waits for our answer: keep it short.
+        if (handle.pending.length === 0) handle.pending.push(Buffer.from(`${JSON.stringify({ heartbeat: true, head: this.workspace.head })}\n`));
+        this.wake(handle);
+      }, HEARTBEAT_MS);
+      handle.waiter = () => {
+        clearTimeout(timer);
+        resolve(drain(handle.pending, target, length));
+      };
+    });
+  }
+
+  private async readValidate(handle: Extract<Handle, { kind: 'validate' }>, target: Buffer, length: number): Promise<number> {
+    if (handle.answer === undefined) {
+      handle.answer = Buffer.from(`${JSON.stringify(await validateAnswer(Buffer.concat(handle.request).toString('utf8'), this.validator))}\n`);
+      handle.answerOffset = 0;
+    }
+    const n = handle.answer.copy(target, 0, handle.answerOffset, Math.min(handle.answer.length, handle.answerOffset + length));
+    handle.answerOffset += n;
+    return n;
+  }
+
+  private feedStreams(events: RecordedEvent[]): void {
+    if (this.streams.size === 0) return;
+    const chunk = Buffer.from(events.map(renderLogLine).join(''));
+    for (const stream of this.streams) {
+      stream.pending.push(chunk);
+      this.wake(stream);
+    }
+  }
+
+  private wake(stream: Extract<Handle, { kind: 'stream' }>): void {
+    const waiter = stream.waiter;
+    stream.waiter = undefined;
+    waiter?.();
+  }
+
+  private async renderLog(): Promise<Buffer> {
+    const ws = this.workspace;
+    const head = ws.head;
+    const parts: Buffer[] = [];
+    for (let from = 1; from <= head; ) {
+      const page = await ws.store.read(ws.project, { from, to: head, limit: LOG_PAGE });
+      if (page.length === 0) break;
+      parts.push(Buffer.from(page.map(renderLogLine).join('')));
+      from = page[page.length - 1]!.seq + 1;
+    }
+    return Buffer.concat(parts);
+  }
+
+  private async stateFor(ref: HistoryRef): Promise<ProjectState> {
+    if ('seq' in ref) return this.workspace.stateAt(ref.seq);
+    let seq = this.timeViews.get(ref.name);
+    if (seq === undefined) {
+      // An instant not yet past could still gain events, so only past instants are views.
+      if (ref.time.getTime() > Date.now()) throw fsError(E.ENOENT, `${ref.name} is in the future`);
+      seq = await this.workspace.seqAt(ref.time);
+      if (this.timeViews.size > 256) this.timeViews.clear();
+      this.timeViews.set(ref.name, seq);
+    }
+    return this.workspace.stateAt(seq);
+  }
+
+  private requireWritable(at: Location, fusePath: string): void {
+    if (this.readOnly) throw fsError(E.EROFS, 'mounted read-only');
+    if (isImmutable(at)) throw fsError(at.view === 'missing' ? E.ENOENT : E.EROFS, `${fusePath} is read-only`);
+  }
+
+  /** The project path of a change in current/, or EROFS for every other view and read-only mounts. */
+  private requireCurrent(fusePath: string): string {
+    const at = locate(fusePath);
+    if (at.view !== 'current' || this.readOnly) {
+      throw fsError(at.view === 'missing' && !this.readOnly ? E.ENOENT : E.EROFS, `${fusePath} is read-only`);
+    }
+    return at.path;
+  }
+
+  private requireParent(path: string): void {
+    const slash = path.lastIndexOf('/');
+    const parent = slash < 0 ? '' : path.slice(0, slash);
+    const node = this.workspace.state.nodes.get(parent);
+    if (!node) throw fsError(E.ENOENT, `directory ${parent} does not exist`);
+    if (node.kind !== 'directory') throw fsError(E.ENOTDIR, `${parent} is not a directory`);
+  }
+
+  private requireNode(state: ProjectState, path: string): TreeNode {
+    const node = state.nodes.get(path);
+    if (!node) throw fsError(E.ENOENT, `${path} does not exist`);
+    return node;
+  }
+
+  private requireDirectory(state: ProjectState, path: string): Extract<TreeNode, { kind: 'directory' }> {
+    const node = this.requireNode(state, path);
+    if (node.kind !== 'directory') throw fsError(E.ENOTDIR, `${path} is not a directory`);
+    return node;
+  }
+
+  private currentChildren(path: string): string[] {
+    const names = [...this.requireDirectory(this.workspace.state, path).children];
+    // Files created through this mount and not yet closed exist for the processes using them.
+    for (const file of this.openFiles.values()) {
+      if (!file.pending) continue;
+      const slash = file.path.lastIndexOf('/');
+      if ((slash < 0 ? '' : file.path.slice(0, slash)) === path) names.push(file.path.slice(slash + 1));
+    }
+    return names;
+  }
+
+  private nodeStat(node: TreeNode, immutable: boolean): FuseStat {
+    const mask = immutable || this.readOnly ? READ_ONLY_BITS : 0o7777;
+    switch (node.kind) {
+      case 'file':
+        return this.stat(S_IFREG | (node.mode & mask), node.size, node.mtimeMs, node.ctimeMs, 1);
+      case 'directory':
+        return this.stat(S_IFDIR | (node.mode & mask), 4096, node.mtimeMs, node.ctimeMs, 2);
+      case 'symlink':
+        return this.stat(S_IFLNK | 0o777, Buffer.byteLength(node.target), node.mtimeMs, node.ctimeMs, 1);
+    }
+  }
+
+  private fileStat(mode: number, size: number, mtimeMs: number, ctimeMs: number): FuseStat {
+    return this.stat(S_IFREG | mode, size, mtimeMs, ctimeMs, 1);
+  }
+
+  private dirStat(mode: number): FuseStat {
+    return this.stat(S_IFDIR | mode, 4096, this.mountedAtMs, this.mountedAtMs, 2);
+  }
+
+  private stat(mode: number, size: number, mtimeMs: number, ctimeMs: number, nlink: number): FuseStat {
+    return { mode, size, mtime: mtimeMs, atime: mtimeMs, ctime: ctimeMs, uid: this.uid, gid: this.gid, nlink, blksize: 4096, blocks: Math.ceil(size / 512) };
+  }
+
+  /** `''` for a directory, the annotated project path for a `<path>.json`, undefined when absent. */
+  private shadowTarget(rel: string): string | undefined {
+    const state = this.workspace.state;
+    if (rel === '' || state.nodes.get(rel)?.kind === 'directory') return '';
+    if (!rel.endsWith('.json')) return undefined;
+    const base = rel.slice(0, -'.json'.length);
+    const node = state.nodes.get(base);
+    return (node && node.kind !== 'directory') || state.annotations.has(base) ? base : undefined;
+  }
+
+  private shadowStat(rel: string): FuseStat {
+    const target = this.shadowTarget(rel);
+    if (target === undefined) throw fsError(E.ENOENT, `shadows/${rel} does not exist`);
+    if (target === '') return this.dirStat(this.readOnly ? 0o555 : 0o755);
+    return this.fileStat(this.readOnly ? 0o444 : 0o644, this.renderShadow(target).length, this.mountedAtMs, this.mountedAtMs);
+  }
+
+  private renderShadow(path: string): Buffer {
+    return Buffer.from(`${JSON.stringify(this.workspace.state.annotations.get(path) ?? [], null, 2)}\n`);
+  }
+
+  private contextEntry(rel: string):
+    | { kind: 'dir'; names: string[] }
+    | { kind: 'manifest'; manifest: unknown }
+    | { kind: 'file'; hash: string; size: number; time: string } {
+    const packages = this.workspace.state.contextPackages;
+    if (rel === '') return { kind: 'dir', names: [...packages.keys()] };
+    const slash = rel.indexOf('/');
+    const name = slash < 0 ? rel : rel.slice(0, slash);
+    const inner = slash < 0 ? '' : rel.slice(slash + 1);
+    const pkg = packages.get(name);
+    if (!pkg) throw fsError(E.ENOENT, `context/${rel} does not exist`);
+    if (inner === 'manifest.json') return { kind: 'manifest', manifest: pkg };
+    const names = new Set<string>(inner === '' ? ['manifest.json'] : []);
+    const prefix = inner === '' ? '' : `${inner}/`;
+    for (const file of pkg.files) {
+      if (file.path === inner) return { kind: 'file', hash: file.hash, size: file.size, time: pkg.time };
+      if (file.path.startsWith(prefix)) names.add(file.path.slice(prefix.length).split('/', 1)[0]!);
+    }
+    if (names.size === 0) throw fsError(E.ENOENT, `context/${rel} does not exist`);
+    return { kind: 'dir', names: [...names] };
+  }
+
+  private contextStat(rel: string): FuseStat {
+    const entry = this.contextEntry(rel);
+    if (entry.kind === 'dir') return this.dirStat(0o555);
+    if (entry.kind === 'manifest') return this.fileStat(0o444, Buffer.byteLength(`${JSON.stringify(entry.manifest, null, 2)}\n`), this.mountedAtMs, this.mountedAtMs);
+    const ms = Date.parse(entry.time);
+    return this.fileStat(0o444, entry.size, ms, ms);
+  }
+
+  private contextChildren(rel: string): string[] {
+    const entry = this.contextEntry(rel);
+    if (entry.kind !== 'dir') throw fsError(E.ENOTDIR, `context/${rel} is not a directory`);
+    return entry.names;
+  }
+}
+
+/** Moves up to `length` queued bytes into `target`; the rest stays queued for the next read. */
+function drain(pending: Buffer[], target: Buffer, length: number): number {
+  let written = 0;
+  while (written < length && pending.length > 0) {
+    const head = pending[0]!;
+    const n = head.copy(target, written, 0, Math.min(head.length, length - written));
+    written += n;
+    if (n === head.length) pending.shift();
+    else pending[0] = head.subarray(n);
+  }
+  return written;
+}

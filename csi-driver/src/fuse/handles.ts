@@ -1,0 +1,147 @@
+import { E, fsError } from './errno.js';
+
+/**
+ * The content of one file in `current/` while any handle has it open. Handles of the same path
+ * share it, so a reader sees a writer's bytes before the close that records them, and the close
+ * of the last dirty handle records ONE event however many write(2) calls came before.
+ */
+export class OpenFile {
+  private data: Buffer;
+  size: number;
+  dirty = false;
+  /** Set by utimens while open (cp -a, touch on an open file): recorded with the content. */
+  mtimeMs: number | undefined;
+  lastWriteMs: number;
+  refs = 0;
+  /** Unlinked or replaced while open: later writes go nowhere, as on a POSIX filesystem. */
+  detached = false;
+  /** Not yet in the projection: created through this mount and never recorded. */
+  pending: boolean;
+  private commitChain: Promise<void> = Promise.resolve();
+
+  constructor(
+    public path: string,
+    content: Buffer,
+    public mode: number,
+    pending: boolean,
+  ) {
+    this.data = content;
+    this.size = content.length;
+    this.pending = pending;
+    this.lastWriteMs = Date.now();
+    if (pending) this.dirty = true;
+  }
+
+  read(target: Buffer, length: number, position: number): number {
+    if (position >= this.size) return 0;
+    const end = Math.min(this.size, position + length);
+    return this.data.copy(target, 0, position, end);
+  }
+
+  write(source: Buffer, length: number, position: number, maxBytes: number): number {
+    const end = position + length;
+    if (end > maxBytes) throw fsError(E.EFBIG, `file would exceed ${maxBytes} bytes`);
+    this.ensureCapacity(end);
+    source.copy(this.data, position, 0, length);
+    // A write past the end leaves a hole that reads as zeros; ensureCapacity zero-fills it.
+    if (end > this.size) this.size = end;
+    this.touch();
+    return length;
+  }
+
+  truncate(size: number, maxBytes: number): void {
+    if (size > maxBytes) throw fsError(E.EFBIG, `file would exceed ${maxBytes} bytes`);
+    if (size > this.size) {
+      this.ensureCapacity(size);
+    } else {
+      this.data.fill(0, size, this.size);
+    }
+    this.size = size;
+    this.touch();
+  }
+
+  /** A copy of the content, so writes during an in-flight commit cannot change what is hashed. */
+  snapshot(): Buffer {
+    return Buffer.from(this.data.subarray(0, this.size));
+  }
+
+  /**
+   * Runs `record` when dirty, one commit at a time per file; resolves once the event is durable.
+   * Writes that land while a commit is in flight make the file dirty again for the next close.
+   */
+  commit(record: (file: OpenFile, content: Buffer, mtimeMs: number) => Promise<void>): Promise<void> {
+    const next = this.commitChain.then(async () => {
+      if (!this.dirty || this.detached) return;
+      this.dirty = false;
+      const mtimeMs = this.mtimeMs ?? this.lastWriteMs;
+      try {
+        await record(this, this.snapshot(), mtimeMs);
+        this.pending = false;
+        this.mtimeMs = undefined;
+      } catch (error) {
+        this.dirty = true;
+        throw error;
+      }
+    });
+    this.commitChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private touch(): void {
+    this.dirty = true;
+    this.lastWriteMs = Date.now();
+    this.mtimeMs = undefined;
+  }
+
+  private ensureCapacity(bytes: number): void {
+    if (bytes <= this.data.length) {
+      if (bytes > this.size) this.data.fill(0, this.size, bytes);
+      return;
+    }
+    const grown = Buffer.alloc(Math.max(bytes, Math.min(this.data.length * 2, 1 << 30), 4096));
+    this.data.copy(grown, 0, 0, this.size);
+    this.data = grown;
+  }
+}
+
+export type Handle =
+  | { kind: 'file'; file: OpenFile; writable: boolean }
+  | { kind: 'bytes'; data: Buffer }
+  /** Writing a shadow file: the request (a JSON annotation) is collected and recorded on close. */
+  | { kind: 'shadow'; path: string; request: OpenFile }
+  | { kind: 'stream'; pending: Buffer[]; waiter: (() => void) | undefined; closed: boolean }
+  | { kind: 'validate'; request: Buffer[]; answer: Buffer | undefined; answerOffset: number };
+
+/** File handle numbers to handles. 0 is never used: fuse-native reads it as "no handle". */
+export class HandleTable {
+  private readonly handles = new Map<number, Handle>();
+  private next = 1;
+
+  add(handle: Handle): number {
+    while (this.handles.has(this.next) || this.next === 0) this.next = (this.next + 1) >>> 0;
+    const fd = this.next;
+    this.next = (this.next + 1) >>> 0;
+    this.handles.set(fd, handle);
+    return fd;
+  }
+
+  get(fd: number): Handle {
+    const handle = this.handles.get(fd);
+    if (!handle) throw fsError(E.EBADF, `no open handle ${fd}`);
+    return handle;
+  }
+
+  remove(fd: number): Handle | undefined {
+    const handle = this.handles.get(fd);
+    this.handles.delete(fd);
+    return handle;
+  }
+
+  get size(): number {
+    return this.handles.size;
+  }
+
+  values(): IterableIterator<Handle> {
+    return this.handles.values();
+  }
+}

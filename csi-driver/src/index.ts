@@ -1,0 +1,3 @@
+export { mountProject, MountpointBusyError, CACHE_TIMEOUTS, type MountOptions, type MountedProject } from './mount/mountProject.js';
+export { isDeadFuseMount, lazyUnmount, mountAt } from './mount/mountpoint.js';
+export type { Validator } from './fuse/renderers.js';

@@ -1,0 +1,101 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { formatProjectId, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
+import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { BridgeFs } from '../fuse/bridgeFs.js';
+import { fuseOperations } from '../fuse/fuseOps.js';
+import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
+import type { Validator } from '../fuse/renderers.js';
+import { isDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
+
+export interface MountOptions {
+  store: EventStore;
+  project: ProjectId;
+  mountpoint: string;
+  readOnly?: boolean;
+  actor: string;
+  limits?: Partial<ProjectLimits>;
+  /** Answers /.bridge/validate; without one the file answers `{"error": ...}`. */
+  validator?: Validator;
+  /** Failures the filesystem answered with EIO, and background workspace errors. Default: stderr. */
+  onError?: (error: Error, context: { op?: string; project: string }) => void;
+}
+
+export interface MountedProject {
+  readonly mountpoint: string;
+  readonly workspace: ProjectWorkspace;
+  readonly readOnly: boolean;
+  /** Records files still dirty, detaches the mount (lazily when busy), closes the workspace. Idempotent. */
+  unmount(): Promise<void>;
+}
+
+/** Something live is already mounted at the mountpoint. */
+export class MountpointBusyError extends Error {
+  override readonly name = 'MountpointBusyError';
+}
+
+/**
+ * Bounded staleness of `current/` as seen through the kernel's caches: another writer's change shows
+ * within this (the propagation budget is 100 ms). Content never goes stale: reads are direct_io.
+ */
+export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05 };
+
+/** Mounts one project. Several may be mounted in one process (the node plugin serves a whole node). */
+export async function mountProject(options: MountOptions): Promise<MountedProject> {
+  const mountpoint = resolve(options.mountpoint);
+  const projectName = formatProjectId(options.project);
+  const onError = options.onError ?? ((error, context) => process.stderr.write(`${projectName}${context.op ? ` ${context.op}` : ''}: ${error.stack ?? error.message}\n`));
+  await prepareMountpoint(mountpoint);
+
+  const workspace = await ProjectWorkspace.open({
+    store: options.store,
+    project: options.project,
+    actor: options.actor,
+    ...(options.limits ? { limits: options.limits } : {}),
+    live: true,
+    onError: (error) => onError(error, { project: projectName }),
+  });
+  const readOnly = options.readOnly ?? false;
+  const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator });
+  const ops = fuseOperations(fs, (op, error) => {
+    const e = error instanceof Error ? error : new Error(String(error));
+    fs.noteError(`${op}: ${e.message}`);
+    onError(e, { op, project: projectName });
+  });
+
+  let native;
+  try {
+    native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS);
+  } catch (error) {
+    fs.close();
+    await workspace.close();
+    throw error;
+  }
+
+  let unmounting: Promise<void> | undefined;
+  const mountedNative = native;
+  return {
+    mountpoint,
+    workspace,
+    readOnly,
+    unmount: () =>
+      (unmounting ??= (async () => {
+        fs.close();
+        try {
+          await mountedNative.unmount();
+        } catch {
+          // Already gone (someone ran fusermount -u) or busy beyond -z: make sure nothing stays attached.
+          if (await mountAt(mountpoint)) await lazyUnmount(mountpoint);
+        }
+        await workspace.close();
+      })()),
+  };
+}
+
+/** Creates the mountpoint, clears a dead FUSE mount left by a crashed server, refuses a live one. */
+async function prepareMountpoint(mountpoint: string): Promise<void> {
+  if (await isDeadFuseMount(mountpoint)) await lazyUnmount(mountpoint);
+  await mkdir(mountpoint, { recursive: true });
+  const existing = await mountAt(mountpoint);
+  if (existing) throw new MountpointBusyError(`${mountpoint} is already a mountpoint (${existing.fstype})`);
+}

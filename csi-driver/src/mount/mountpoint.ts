@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const UNMOUNT_TIMEOUT_MS = 10_000;
+
+/** The mount table entry at `path` (absolute, resolved), if something is mounted exactly there. */
+export async function mountAt(path: string): Promise<{ fstype: string } | undefined> {
+  const table = await readFile('/proc/self/mountinfo', 'utf8');
+  let found: { fstype: string } | undefined;
+  for (const line of table.split('\n')) {
+    // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 0 || fields[4] === undefined) continue;
+    if (unescapeMountPath(fields[4]) === path) found = { fstype: fields[dash + 1] ?? '' };
+  }
+  return found;
+}
+
+/** True when `path` is a FUSE mount whose server is gone ("Transport endpoint is not connected"). */
+export async function isDeadFuseMount(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+}
+
+/**
+ * Detaches whatever FUSE mount is at `path`, lazily, so processes still inside it do not block us
+ * (they see ENOTCONN/ENOENT from then on). Falls back to umount(8) where fusermount is missing.
+ */
+export async function lazyUnmount(path: string): Promise<void> {
+  try {
+    await run('fusermount', ['-uz', path], { timeout: UNMOUNT_TIMEOUT_MS });
+  } catch {
+    await run('umount', ['-l', path], { timeout: UNMOUNT_TIMEOUT_MS });
+  }
+}
+
+function unescapeMountPath(text: string): string {
+  return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
