@@ -1,0 +1,87 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
+import { createLogger } from '@lighthouse-bridge/core/observability/logger';
+import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
+import { isDeadFuseMount, mountAt, mountProject } from '@lighthouse-bridge/csi-driver';
+import { actorFrom, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
+import { EXIT, UsageError } from '../command.js';
+
+const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--metrics-port N]
+Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
+which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
+Prints one line when the filesystem is ready; logs JSON on stderr.
+${STORE_FLAGS_USAGE}
+  --read-only    refuse every change (EROFS)
+  --metrics-port serve /metrics and /healthz on 127.0.0.1:N`;
+
+export function run(argv: string[]): Promise<number> {
+  return runCommand('mount', USAGE, async () => {
+    const { values, positionals: args } = parseArgs({
+      args: argv,
+      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, 'metrics-port': { type: 'string' } },
+      allowPositionals: true,
+    });
+    if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
+    const [projectText = '', mountText = ''] = positionals(args, ['<project>', '<mountpoint>']);
+    const project = projectArg(projectText);
+    const metricsPort = values['metrics-port'] === undefined ? undefined : portArg(values['metrics-port']);
+    const mountpoint = resolve(mountText);
+    await requireUsableMountpoint(mountpoint);
+
+    const log = createLogger('mount');
+    const url = storeUrlFrom(values.store);
+    const store = await openStore(url);
+    let metrics: MetricsServer | undefined;
+    try {
+      const mounted = await mountProject({
+        store,
+        project,
+        mountpoint,
+        readOnly: values['read-only'] ?? false,
+        actor: actorFrom(values.actor),
+        onError: (error, context) => log.error(error.message, { ...context, stack: error.stack }),
+      });
+      if (metricsPort !== undefined) metrics = await serveMetrics({ port: metricsPort });
+      log.info('mounted', { project: formatProjectId(project), mountpoint, store: store.location, readOnly: mounted.readOnly, metricsPort: metrics?.port });
+      await writeOut(`mounted ${formatProjectId(project)} at ${mountpoint} (${store.kind} ${store.location})${mounted.readOnly ? ' read-only' : ''}\n`);
+      const signal = await untilSignal();
+      log.info('unmounting', { signal, mountpoint });
+      await mounted.unmount();
+      log.info('unmounted', { mountpoint });
+      return EXIT.ok;
+    } finally {
+      await metrics?.close();
+      await store.close();
+    }
+  });
+}
+
+/** Missing is fine (created); a dead FUSE mount is fine (mountProject clears it); anything else in use is not. */
+async function requireUsableMountpoint(mountpoint: string): Promise<void> {
+  if (await isDeadFuseMount(mountpoint)) return;
+  await mkdir(mountpoint, { recursive: true });
+  const existing = await mountAt(mountpoint);
+  if (existing) throw new UsageError(`${mountpoint} is already mounted (${existing.fstype}); unmount it first (fusermount -u ${mountpoint})`);
+  const entries = await readdir(mountpoint);
+  if (entries.length > 0) throw new UsageError(`${mountpoint} is not empty (${entries.length} entries); mount on an empty directory`);
+}
+
+function portArg(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--metrics-port expects a port number 0-65535, got "${text}"`);
+  return port;
+}
+
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolveSignal) => {
+    const on = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolveSignal(signal);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
