@@ -55,12 +55,15 @@ async function follow(subscribe: Subscribe, format: (e: RecordedEvent) => string
       stop();
     },
   );
+  // Stores' tails may use unref'd timers and watchers; following is this process's whole job.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   process.stdout.once('error', stop);
   try {
     await stopped;
   } finally {
+    clearInterval(keepAlive);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     process.stdout.off('error', stop);
