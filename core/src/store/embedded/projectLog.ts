@@ -369,7 +369,8 @@ export class ProjectLog {
     }
     if (!this.watcher) {
       try {
-        this.watcher = watch(this.logDir, { persistent: false }, () => this.poll());
+        // Persistent like a Redis connection: an open subscription keeps the process alive.
+        this.watcher = watch(this.logDir, () => this.poll());
         this.watcher.on('error', () => {
           this.watcher?.close();
           this.watcher = undefined;
@@ -385,7 +386,6 @@ export class ProjectLog {
         if (!this.watcher) this.updateWatchingSoon();
         this.poll();
       }, this.watcher ? WATCHED_POLL_MS : POLL_MS);
-      this.pollTimer.unref();
     }
   }
 
