@@ -220,3 +220,40 @@ for (const backend of backends) {
     });
   });
 }
+
+describe('ProjectWorkspace across a Redis restart', () => {
+  let redis: RedisServer | undefined;
+  after(async () => redis?.stop());
+
+  it('keeps following the tail: writes made after Redis comes back reach a live workspace', async () => {
+    redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    const project = freshProject();
+    const readerStore = await openStore(redis.url);
+    const errors: Error[] = [];
+    const reader = await ProjectWorkspace.open({ store: readerStore, project, actor: 'reader', onError: (e) => errors.push(e) });
+    try {
+      await redis.restart();
+      let writerStore: EventStore | undefined;
+      const deadline = Date.now() + 15_000;
+      // The writer is a fresh client, as another node would be; retried until Redis answers again.
+      while (!writerStore) {
+        try {
+          writerStore = await openStore(redis.url);
+          const writer = await ProjectWorkspace.open({ store: writerStore, project, actor: 'writer', live: false });
+          await writer.writeFile('after-restart.txt', Buffer.from('still here'));
+          await writer.close();
+        } catch (error) {
+          await writerStore?.close();
+          writerStore = undefined;
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      await until('the reader to see the write made after the restart', () => reader.lookup('after-restart.txt') !== undefined, 15_000);
+      await writerStore.close();
+    } finally {
+      await reader.close();
+      await readerStore.close();
+    }
+  });
+});

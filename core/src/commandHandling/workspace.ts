@@ -30,6 +30,8 @@ export interface WorkspaceOptions {
 
 /** Appends that lose the race this many times in a row give up with EBUSY. */
 const MAX_CONFLICT_RETRIES = 16;
+/** The longest pause before following a stopped tail again. */
+const MAX_RESUBSCRIBE_PAUSE_MS = 5_000;
 /** Recent history views kept, by seq; each is a whole tree, so the bound is a count. */
 const HISTORY_VIEWS = 8;
 
@@ -56,6 +58,8 @@ export class ProjectWorkspace {
   private commands: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private closed = false;
+  private tailFailures = 0;
+  private resubscribeTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: WorkspaceOptions, limits: ProjectLimits, state: ProjectState, snapshotSeq: number) {
     this.store = options.store;
@@ -74,15 +78,31 @@ export class ProjectWorkspace {
     const { state, snapshotSeq } = await restore(options.store, options.project);
     const workspace = new ProjectWorkspace(options, limits, state, snapshotSeq);
     workspace.snapshots.observe(state);
-    if (options.live ?? true) {
-      workspace.subscription = options.store.subscribe(
-        options.project,
-        state.seq,
-        (events) => workspace.apply(events),
-        (error) => workspace.onError(error),
-      );
-    }
+    if (options.live ?? true) workspace.follow();
     return workspace;
+  }
+
+  /**
+   * Subscribes to the tail after our head. A tail that stops (the store's own retries exhausted,
+   * e.g. Redis down for long) is reported and started again from wherever the head then is, with
+   * a growing pause, so a mount never silently freezes on an old state.
+   */
+  private follow(): void {
+    if (this.closed) return;
+    this.subscription = this.store.subscribe(
+      this.project,
+      this.current.seq,
+      (events) => {
+        this.tailFailures = 0;
+        this.apply(events);
+      },
+      (error) => {
+        this.onError(error);
+        if (this.closed) return;
+        const pause = Math.min(250 * 2 ** this.tailFailures++, MAX_RESUBSCRIBE_PAUSE_MS);
+        this.resubscribeTimer = setTimeout(() => this.follow(), pause);
+      },
+    );
   }
 
   /** The head state. Evolved in place as events arrive: read it, do not keep references across awaits. */
@@ -112,6 +132,7 @@ export class ProjectWorkspace {
    * DomainError and appends nothing.
    */
   execute(command: Command, actor: string = this.actor): Promise<RecordedEvent[]> {
+    if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
     const run = this.commands.then(() => this.executeNow(command, actor));
     this.commands = run.catch(() => undefined);
     return run;
@@ -119,6 +140,7 @@ export class ProjectWorkspace {
 
   /** Stores `content` as a blob and records it at `path`. Oversized content is refused before it is stored. */
   async writeFile(path: string, content: Uint8Array, options: { mode?: number; mtimeMs?: EpochMs; actor?: string } = {}): Promise<RecordedEvent[]> {
+    if (this.closed) throw new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`);
     const normalized = normalizePath(path, this.limits);
     if (content.byteLength > this.limits.maxFileBytes) {
       throw new DomainError('EFBIG', `${normalized}: ${content.byteLength} bytes is over the ${this.limits.maxFileBytes}-byte file limit`);
@@ -176,10 +198,14 @@ export class ProjectWorkspace {
     return seqAt(this.store, this.project, time, this.head);
   }
 
-  /** Stops following the tail and waits for commands and the snapshot in flight. Leaves the store open. */
+  /**
+   * Refuses new commands, lets those already queued finish, stops following the tail and waits for
+   * the snapshot in flight. Leaves the store open.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resubscribeTimer);
     await this.subscription?.close();
     await this.commands;
     await this.catchingUp;
@@ -189,7 +215,6 @@ export class ProjectWorkspace {
 
   private async executeNow(command: Command, actor: string): Promise<RecordedEvent[]> {
     for (let attempt = 0; ; attempt++) {
-      if (this.closed) throw new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`);
       const decided = decide(command, this.current, this.limits, Date.now(), actor);
       if (decided.length === 0) return [];
       const events = decided.map((event): NewEvent => ({ ...event, actor }));
