@@ -100,7 +100,7 @@ export class ProjectWorkspace {
         this.onError(error);
         if (this.closed) return;
         const pause = Math.min(250 * 2 ** this.tailFailures++, MAX_RESUBSCRIBE_PAUSE_MS);
-        this.resubscribeTimer = setTimeout(() => this.follow(), pause);
+        this.resubscribeTimer = setTimeout(() => this.follow(), pause).unref();
       },
     );
   }
