@@ -38,13 +38,20 @@ export class ExpertTier {
   async escalate(requestId: string, request: ValidationRequest, deadlineMs: number, onDeadline: { decision: 'allow' | 'deny' }): Promise<ExpertOutcome> {
     const answered = new Promise<ValidationDecided['data']>((resolve) => this.waiters.set(requestId, resolve));
     try {
-      await this.breaker.run(async () => {
-        const store = await this.getStore();
-        await this.ensureSubscribed(store);
-        await store.append(this.project, [
-          { type: 'ValidationRequested', actor: request.agent, data: { requestId, agent: request.agent, tool: request.tool, input: request.input, deadlineMs } },
-        ]);
-      });
+      // A store that hangs instead of failing must not hold the request past its deadline.
+      await this.breaker.run(() =>
+        withTimeout(
+          (async () => {
+            const store = await this.getStore();
+            await this.ensureSubscribed(store);
+            await store.append(this.project, [
+              { type: 'ValidationRequested', actor: request.agent, data: { requestId, agent: request.agent, tool: request.tool, input: request.input, deadlineMs } },
+            ]);
+          })(),
+          deadlineMs - Date.now(),
+          'recording the request in the store timed out',
+        ),
+      );
     } catch (error) {
       this.waiters.delete(requestId);
       throw error;
@@ -55,9 +62,13 @@ export class ExpertTier {
 
     try {
       const store = await this.getStore();
-      await store.append(this.project, [
-        { type: 'ValidationDecided', actor: 'system', data: { requestId, decision: onDeadline.decision, reason: 'deadline passed without an expert decision', by: 'deadline' } },
-      ]);
+      await withTimeout(
+        store.append(this.project, [
+          { type: 'ValidationDecided', actor: 'system', data: { requestId, decision: onDeadline.decision, reason: 'deadline passed without an expert decision', by: 'deadline' } },
+        ]),
+        SETTLE_MS,
+        'recording the deadline decision timed out',
+      );
     } catch (error) {
       this.log.warn('could not record the deadline decision', { requestId, error: (error as Error).message });
       this.waiters.delete(requestId);
@@ -128,6 +139,18 @@ async function raceTimeout<T>(promise: Promise<T>, ms: number): Promise<T | unde
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(resolve, Math.max(0, ms), undefined);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), Math.max(0, ms));
   });
   try {
     return await Promise.race([promise, timeout]);

@@ -184,3 +184,56 @@ test('escalation deadline: the configured decision applies (deny by default), is
     }
   });
 });
+
+test('wait: false answers escalate at once; the expert answer arriving later still feeds the cache', async () => {
+  await withRedis(async (redis) => {
+    const project = freshProject();
+    const expertStore = await openStore(redis.url);
+    const seen: RecordedEvent[] = [];
+    const expert = actAsExpert(expertStore, project, 'deny', seen);
+    const v = await createValidator({ project, store: () => openStore(redis.url), escalationTimeoutMs: 10_000, rateLimit: false });
+    try {
+      const request = { agent: 'coder', tool: 'Bash', input: { command: 'pip install requests' } };
+      const first = await v.validate(request, { wait: false });
+      assert.deepEqual([first.decision, first.tier], ['escalate', 'expert']);
+      const later = await until('the expert answer to reach the cache', async () => {
+        const a = await v.validate(request, { wait: false });
+        return a.tier === 'cache-l1' ? a : undefined;
+      });
+      assert.equal(later.decision, 'deny');
+    } finally {
+      await v.close();
+      await expert.close();
+      await expertStore.close();
+    }
+  });
+});
+
+test('store down during escalation: fails closed within the deadline; escalations work again once it is back', async () => {
+  await withRedis(async (redis) => {
+    const project = freshProject();
+    const v = await createValidator({ project, store: () => openStore(redis.url), escalationTimeoutMs: 1500, rateLimit: false, breaker: { failureThreshold: 1, resetTimeoutMs: 200 }, policy: { defaultDecision: 'allow' } });
+    try {
+      const request = { agent: 'coder', tool: 'Bash', input: { command: 'cargo install ripgrep' } };
+      // Opens the store and the subscription while Redis is up.
+      assert.equal((await v.validate(request)).tier, 'deadline');
+      await redis.kill();
+      const started = Date.now();
+      const down = await v.validate(request);
+      assert.deepEqual([down.decision, down.tier], ['deny', 'fail-closed'], JSON.stringify(down));
+      assert.ok(Date.now() - started < 1500 + 6000, `answered in ${Date.now() - started} ms`);
+      await redis.restart();
+      const back = await until(
+        'escalation to work again',
+        async () => {
+          const a = await v.validate(request);
+          return a.tier === 'deadline' ? a : undefined;
+        },
+        30_000,
+      );
+      assert.equal(back.decision, 'allow');
+    } finally {
+      await v.close();
+    }
+  });
+});

@@ -150,7 +150,8 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
     try {
       request = parseRequest(raw);
       canonicalInput = canonicalJson(request.input);
-      if (canonicalInput.length > MAX_REQUEST_BYTES) throw new InvalidRequestError(`input is larger than ${MAX_REQUEST_BYTES} bytes`);
+      // A UTF-16 length is at most 3 UTF-8 bytes per unit: count bytes only when it could matter.
+      if (canonicalInput.length * 3 > MAX_REQUEST_BYTES && Buffer.byteLength(canonicalInput) > MAX_REQUEST_BYTES) throw new InvalidRequestError(`input is larger than ${MAX_REQUEST_BYTES} bytes`);
     } catch (error) {
       if (!(error instanceof InvalidRequestError)) throw error;
       return answer(start, requestId, 'invalid', { decision: 'deny', reason: `invalid request: ${error.message}` }, false, error.message);
