@@ -104,6 +104,20 @@ describe('validate and decide', () => {
     assert.match(refused.stderr, /bad.*regular expression/);
   });
 
+  it('with --redis and no --policy, the policy comes from the project config the operator wrote', async () => {
+    const p = project();
+    const config = { generation: 3, policy: { version: 'g3', rules: [{ name: 'no-make-deploy', priority: 10, decision: 'deny', tools: ['Bash'], match: { command: '^make deploy$' } }] } };
+    await redis.cli(['SET', `lhb:{default/${p}}:config`, JSON.stringify(config)]);
+    const r = await run(['validate', p, '--agent', 'a', '--tool', 'Bash', '--input', '{"command":"make deploy"}', '--redis', redis.url, '--store', redis.url]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { rule: string }).rule, 'no-make-deploy');
+    // A file given on the command line wins over the config.
+    const file = join(tmp.dir, 'deploy-ok.yaml');
+    await writeFile(file, 'rules:\n  - { name: deploy-ok, priority: 10, decision: allow, tools: [Bash], match: { command: "^make deploy$" } }\n');
+    const overridden = await run(['validate', p, '--agent', 'a', '--tool', 'Bash', '--input', '{"command":"make deploy"}', '--redis', redis.url, '--policy', file]);
+    assert.equal(overridden.code, 0, overridden.stdout + overridden.stderr);
+  });
+
   it('an escalated request waits for `decide` from another process; decide refuses unknown and decided ids', async () => {
     const p = project();
     const waiting = cli(['validate', p, '--agent', 'coder', '--tool', 'Bash', '--input', '{"command":"npm install left-pad"}', '--store', redis.url, '--redis', redis.url, '--deadline', '20'], 30_000);

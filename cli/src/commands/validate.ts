@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { openStore, storeUrlFrom } from '@lighthouse-bridge/core';
 import { createValidator } from '@lighthouse-bridge/core/speed-layer/validator';
 import { loadPolicyFile } from '@lighthouse-bridge/core/speed-layer/policyFile';
+import { readProjectPolicy } from '@lighthouse-bridge/core/speed-layer/projectPolicy';
 import { PolicyError } from '@lighthouse-bridge/core/speed-layer/policy';
 import { positionals, projectArg, runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
@@ -11,7 +12,8 @@ Asks the speed layer whether agent A may run tool T with INPUT and prints the JS
 An escalated request waits for an expert ('lighthouse-bridge decide') or the deadline.
 Exit status: 0 allowed, 2 denied, 1 error (bad arguments, unreadable policy, ...).
 
-  --policy FILE     project rules, YAML or JSON ({mode: extend|replace, rules: [...]})
+  --policy FILE     project rules, YAML or JSON ({mode: extend|replace, rules: [...]});
+                    default: the policy in the project's config in Redis (with --redis), else none
   --root DIR        the project tree as the agent sees it; absolute paths outside it escalate
   --deadline SECS   how long an escalation waits (default: the policy's, else 30)
   --redis URL       shared decision cache, redis://HOST:PORT[/DB]
@@ -67,7 +69,13 @@ async function validate(argv: string[]): Promise<number> {
     if (!(seconds > 0 && seconds <= 86_400)) throw new UsageError(`--deadline expects seconds in (0, 86400], got "${values.deadline}"`);
     escalationTimeoutMs = seconds * 1000;
   }
-  const policy = values.policy === undefined ? undefined : await loadPolicyFile(values.policy).catch(usageOnPolicyError);
+  // Without --policy, a project managed by the operator brings its own rules in Redis.
+  const policy =
+    values.policy !== undefined
+      ? await loadPolicyFile(values.policy).catch(usageOnPolicyError)
+      : values.redis !== undefined
+        ? await readProjectPolicy(values.redis, project).catch(usageOnPolicyError)
+        : undefined;
   const storeUrl = storeUrlFrom(values.store);
 
   const validator = await createValidator({
