@@ -6,13 +6,22 @@ import { insideRoot } from './toolInput.js';
  * deliberately short: a program missing from READ_ONLY is escalated, which is slow but safe.
  */
 
-/** Programs that only read, with the arguments that would make them write excluded below. */
+/** Programs that only read, unless given one of the arguments listed for them below. */
 const READ_ONLY = new Set([
   'ls', 'cat', 'head', 'tail', 'wc', 'pwd', 'echo', 'printf', 'grep', 'egrep', 'fgrep', 'rg', 'stat', 'file', 'du', 'df',
   'which', 'whoami', 'id', 'date', 'uname', 'tree', 'diff', 'cmp', 'sort', 'uniq', 'cut', 'tr', 'basename', 'dirname',
-  'realpath', 'readlink', 'true', 'false', 'test', '[', 'jq', 'md5sum', 'sha256sum', 'sha1sum', 'nl', 'column', 'less', 'more',
+  'realpath', 'readlink', 'true', 'false', 'test', '[', 'jq', 'md5sum', 'sha256sum', 'sha1sum', 'nl', 'column',
 ]);
+/** Arguments that make a read-only program write files, run programs or change the system. */
+const UNSAFE_ARGS: Record<string, RegExp> = {
+  sort: /^(-[a-zA-Z]*o|--output|--compress-program)/,
+  rg: /^--pre(=|$)/,
+  tree: /^-[a-zA-Z]*o/,
+  date: /^(-[a-zA-Z]*s|--set)/,
+};
 const GIT_READ_ONLY = new Set(['status', 'log', 'diff', 'show', 'rev-parse', 'ls-files', 'blame', 'describe', 'shortlog', 'grep']);
+/** `-c`/`--config-env` can set a pager or hook to any program, `--exec-path` swaps git's own; `--output` writes. */
+const GIT_UNSAFE_ARGS = /^(-c|--config-env|--exec-path|--output|--ext-diff|--textconv|--open-files-in-pager|-O)/;
 /** Redirection targets that are not files. */
 const HARMLESS_TARGETS = new Set(['/dev/null', '/dev/stdout', '/dev/stderr', '/dev/tty']);
 
@@ -23,10 +32,10 @@ export function harmlessWrites(c: SimpleCommand): boolean {
 function readOnlyProgram(c: SimpleCommand): boolean {
   if (c.program === 'git') {
     const sub = c.args.find((a) => !a.startsWith('-'));
-    return sub !== undefined && GIT_READ_ONLY.has(sub) && !c.args.some((a) => a === '--output' || a.startsWith('--output='));
+    return sub !== undefined && GIT_READ_ONLY.has(sub) && !c.args.some((a) => GIT_UNSAFE_ARGS.test(a));
   }
-  if (c.program === 'sort') return !c.args.some((a) => a === '-o' || a.startsWith('--output') || /^-[a-zA-Z]*o/.test(a));
-  return READ_ONLY.has(c.program);
+  const unsafe = UNSAFE_ARGS[c.program];
+  return READ_ONLY.has(c.program) && (unsafe === undefined || !c.args.some((a) => unsafe.test(a)));
 }
 
 /** Every program in it only reads, nothing is written, no command substitution. */

@@ -93,7 +93,7 @@ function parseCached(text: string): CachedDecision | undefined {
  * A client that fails fast instead of queueing while Redis is away: the breaker, not a growing
  * queue of stalled requests, decides when to try again. It keeps reconnecting in the background.
  */
-export function connectRedis(url: string, commandTimeoutMs: number): Redis | Cluster {
+export function connectRedis(url: string, commandTimeoutMs: number, onConnectionError: (error: Error) => void = () => undefined): Redis | Cluster {
   const parsed = parseStoreUrl(url);
   if (parsed.kind !== 'redis') throw new TypeError(`decision cache needs a redis:// URL, not "${url}"`);
   const common = {
@@ -105,11 +105,14 @@ export function connectRedis(url: string, commandTimeoutMs: number): Redis | Clu
     ...(parsed.password !== undefined ? { password: parsed.password } : {}),
     ...(parsed.tls ? { tls: {} } : {}),
   };
-  if (parsed.cluster) {
-    return new Cluster(parsed.nodes, { enableOfflineQueue: false, clusterRetryStrategy: common.retryStrategy, redisOptions: common });
-  }
   const [node] = parsed.nodes;
-  return new Redis({ ...common, host: node?.host ?? '127.0.0.1', port: node?.port ?? 6379, db: parsed.db });
+  const client = parsed.cluster
+    ? new Cluster(parsed.nodes, { enableOfflineQueue: false, clusterRetryStrategy: common.retryStrategy, redisOptions: common })
+    : new Redis({ ...common, host: node?.host ?? '127.0.0.1', port: node?.port ?? 6379, db: parsed.db });
+  // Connection errors during an outage are expected and reach callers as failed commands (and the
+  // breaker); without a listener ioredis would print each reconnect attempt to the console.
+  client.on('error', onConnectionError);
+  return client;
 }
 
 /**

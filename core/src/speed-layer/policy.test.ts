@@ -47,7 +47,7 @@ test('built-in policy allows read-only tools and commands, and does not over-mat
     assert.equal(verdict(builtin, 'Bash', { command })?.decision, 'allow', command);
   }
   for (const tool of ['Read', 'Grep', 'Glob', 'LS']) assert.equal(verdict(builtin, tool, { path: 'src' })?.decision, 'allow', tool);
-  for (const command of ['rm -rf build', 'cat a > b', 'git push --force', 'ls; touch x', 'echo $(id)']) {
+  for (const command of ['rm -rf build', 'cat a > b', 'git push --force', 'ls; touch x', 'echo $(id)', 'git -c core.pager=sh log', 'sort -o out in', 'rg --pre ./x pattern', 'date -s 2020-01-01']) {
     assert.notEqual(verdict(builtin, 'Bash', { command })?.decision, 'allow', command);
   }
 });

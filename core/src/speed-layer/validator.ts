@@ -67,7 +67,7 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
   const breakerOptions = { failureThreshold: options.breaker?.failureThreshold ?? 3, resetTimeoutMs: options.breaker?.resetTimeoutMs ?? 1000 };
   let l2: RedisDecisionCache | undefined;
   if (options.redisUrl !== undefined) {
-    const redis = connectRedis(options.redisUrl, options.redisCommandTimeoutMs ?? 250);
+    const redis = connectRedis(options.redisUrl, options.redisCommandTimeoutMs ?? 250, (error) => log.debug('Redis connection error', { error: error.message }));
     if (!(await whenReady(redis, options.redisConnectTimeoutMs ?? 2000))) log.warn('Redis not reachable yet; failing closed until it is', { redis: options.redisUrl.replace(/\/\/[^@]*@/, '//') });
     l2 = new RedisDecisionCache(redis, options.project, options.l2TtlSeconds ?? 3600, new CircuitBreaker({ name: 'redis-l2', ...breakerOptions }));
   }
