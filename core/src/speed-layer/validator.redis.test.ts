@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { startRedis, startRedisCluster, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { openStore } from '../store/open.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { RecordedEvent } from '../events/events.js';
@@ -236,4 +236,20 @@ test('store down during escalation: fails closed within the deadline; escalation
       await v.close();
     }
   });
+});
+
+test('L2 works on Redis Cluster: decision keys of a project share one slot, and answers of one validator reach another', async () => {
+  const cluster = await startRedisCluster(3);
+  const project = freshProject();
+  const a = await createValidator({ project, redisUrl: cluster.url, rateLimit: false });
+  const b = await createValidator({ project, redisUrl: cluster.url, rateLimit: false });
+  try {
+    const requests = Array.from({ length: 20 }, (_, i) => ({ agent: 'a', tool: 'Bash', input: { command: `git log -n ${i}` } }));
+    for (const r of requests) assert.equal((await a.validate(r)).tier, 'policy');
+    for (const r of requests) assert.equal((await b.validate(r)).tier, 'cache-l2');
+  } finally {
+    await a.close();
+    await b.close();
+    await cluster.stop();
+  }
 });
