@@ -16,15 +16,17 @@ export interface MonitoringTarget {
 }
 
 const MONITORING_API = '/apis/monitoring.coreos.com/v1';
-const DISCOVERY_TTL_MS = 30_000;
 
 /** Caches whether the Prometheus Operator CRDs exist, so a relist of many projects asks once. */
 export class MonitoringDiscovery {
   private cached: { mode: MonitoringMode; at: number } | undefined;
-  constructor(private readonly kube: KubeClient) {}
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly ttlMs = 30_000,
+  ) {}
 
   async mode(): Promise<MonitoringMode> {
-    if (this.cached && performance.now() - this.cached.at < DISCOVERY_TTL_MS) return this.cached.mode;
+    if (this.cached && performance.now() - this.cached.at < this.ttlMs) return this.cached.mode;
     const list = await this.kube.getOptional<{ resources?: Array<{ name: string }> }>(MONITORING_API);
     const names = new Set((list?.resources ?? []).map((r) => r.name));
     const mode: MonitoringMode = names.has('prometheusrules') && names.has('servicemonitors') ? 'prometheus-operator' : 'configmaps';

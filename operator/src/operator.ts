@@ -23,6 +23,8 @@ export interface OperatorOptions {
   identity?: string;
   leaseDurationMs: number;
   relistAfterMs: number;
+  /** How long the answer "are the Prometheus Operator CRDs installed?" is reused. */
+  discoveryTtlMs?: number;
   queue?: Partial<WorkQueueOptions>;
   log: Log;
 }
@@ -44,7 +46,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const kube: KubeClient = await connectKube(loadKubeConfig(options.kubeconfig));
   const redis = connectProjectRedis(options.redisUrl);
   const { log } = options;
-  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube), target: { metricsNamespace: options.operatorNamespace }, log };
+  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube, options.discoveryTtlMs), target: { metricsNamespace: options.operatorNamespace }, log };
 
   const queue = new WorkQueue(
     (key) => reconcile(deps, key),

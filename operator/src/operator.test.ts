@@ -1,0 +1,246 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
+import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
+import type { KubeClient } from './kubeClient.js';
+import { startOperator, type RunningOperator } from './operator.js';
+import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, waitFor } from './testEnv.js';
+
+const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
+const WAIT_MS = 20_000;
+
+interface SecretObject {
+  metadata: { ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean }> };
+  data: Record<string, string>;
+}
+
+describe('operator against a real kube-apiserver and a real Redis', { skip }, () => {
+  let env: KubeEnv;
+  let kube: KubeClient;
+  let redis: RedisServer;
+  let admin: Redis;
+  let operator: RunningOperator | undefined;
+  const logs: string[] = [];
+
+  const run = async (): Promise<RunningOperator> =>
+    startOperator({
+      redisUrl: redis.url,
+      kubeconfig: env.kubeconfig,
+      leaderElect: false,
+      leaseName: 'unused',
+      operatorNamespace: 'default',
+      leaseDurationMs: 15_000,
+      relistAfterMs: 2_000,
+      discoveryTtlMs: 500,
+      queue: { baseBackoffMs: 100, maxBackoffMs: 1_000 },
+      log: (level, message, fields) => logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
+    });
+
+  before(async () => {
+    [env, redis] = await Promise.all([startKube(), startRedis({ aclFile: true })]);
+    admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    kube = await kubeFor(env.kubeconfig);
+    await installBridgeProjectCrd(kube);
+    await Promise.all(['team-a', 'team-b'].map((ns) => ensureNamespace(kube, ns)));
+    operator = await run();
+  });
+  after(async () => {
+    await operator?.stop();
+    admin?.disconnect();
+    await Promise.all([env?.stop(), redis?.stop()]);
+  });
+
+  const path = (ns: string, name?: string) => resourcePath(ns, name);
+  const create = (ns: string, name: string, spec: unknown) =>
+    kube.create<BridgeProject>(path(ns), { apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name }, spec });
+  const get = (ns: string, name: string) => kube.get<BridgeProject>(path(ns, name));
+  const condition = (bp: BridgeProject, type: Condition['type']) => bp.status?.conditions?.find((c) => c.type === type);
+  const waitCondition = (ns: string, name: string, type: Condition['type'], status: Condition['status'], reason?: string) =>
+    waitFor(`${ns}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, WAIT_MS, async () => {
+      const bp = await get(ns, name);
+      const c = condition(bp, type);
+      return c?.status === status && (reason === undefined || c.reason === reason) && bp.status?.observedGeneration === bp.metadata.generation ? bp : undefined;
+    });
+  const secretOf = async (ns: string, bp: BridgeProject) => kube.get<SecretObject>(`/api/v1/namespaces/${ns}/secrets/${bp.status?.secretName}`);
+  const password = (secret: SecretObject) => Buffer.from(secret.data.password ?? '', 'base64').toString('utf8');
+  const asUser = async (user: string, pass: string) => {
+    const client = new Redis(redis.port, '127.0.0.1', { username: user, password: pass, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    return client;
+  };
+
+  it('creates the ACL user, its Secret, the config in Redis and the status', async () => {
+    const rules = [{ name: 'no-rm', decision: 'deny', tools: ['Bash'], match: { command: 'rm -rf /' } }];
+    await create('team-a', 'alpha', { policy: { rules }, access: { readWrite: ['agents'] } });
+    const bp = await waitCondition('team-a', 'alpha', 'Ready', 'True', 'Reconciled');
+    assert.equal(condition(bp, 'RedisReady')?.reason, 'AclApplied');
+    assert.equal(condition(bp, 'MonitoringReady')?.reason, 'ConfigMapsApplied');
+    assert.equal(bp.status?.redisUser, 'lhb-team-a-alpha');
+    assert.equal(bp.status?.head, 0);
+    assert.equal(bp.status?.activeMounts, 0);
+    assert.ok(bp.metadata.finalizers?.includes(FINALIZER));
+
+    const secret = await secretOf('team-a', bp);
+    assert.deepEqual(secret.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]), [['BridgeProject', 'alpha', bp.metadata.uid, true]]);
+    assert.equal(password(secret).length, 48);
+
+    const stored = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? 'null') as unknown;
+    assert.deepEqual(stored, JSON.parse(JSON.stringify(toProjectConfig(bp.spec, bp.metadata.generation))));
+    assert.equal((stored as { access: { readWrite: string[] } }).access.readWrite[0], 'agents');
+
+    const dashboards = await kube.get<{ items: Array<{ metadata: { name: string } }> }>('/api/v1/namespaces/team-a/configmaps?labelSelector=grafana_dashboard%3D1');
+    assert.deepEqual(dashboards.items.map((c) => c.metadata.name), ['alpha-bridge-dashboard']);
+    const rulesMap = await kube.get<{ data: Record<string, string> }>('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts');
+    assert.match(rulesMap.data['lighthouse-bridge.rules.yaml'] ?? '', /histogram_quantile\(0\.99, sum by \(le\) \(rate\(lighthouse_bridge_validation_duration_seconds_bucket\[5m\]\)\)\) > 0\.002/);
+  });
+
+  it("isolates projects: a project's user reaches its own keys and channels only", async () => {
+    await create('team-b', 'beta', {});
+    const beta = await waitCondition('team-b', 'beta', 'Ready', 'True');
+    const alpha = await get('team-a', 'alpha');
+    await admin.set('lhb:{team-b/beta}:snap', 'secret-b');
+
+    const a = await asUser('lhb-team-a-alpha', password(await secretOf('team-a', alpha)));
+    try {
+      await a.set('lhb:{team-a/alpha}:snap', 'mine');
+      assert.equal(await a.get('lhb:{team-a/alpha}:snap'), 'mine');
+      await a.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
+      assert.equal(await a.publish('lhb:{team-a/alpha}:events', 'x'), 0);
+      await assert.rejects(a.get('lhb:{team-b/beta}:snap'), /NOPERM/);
+      await assert.rejects(a.set('lhb:{team-b/beta}:snap', 'overwritten'), /NOPERM/);
+      await assert.rejects(a.xadd('lhb:{team-b/beta}:log', '*', 'e', '{}'), /NOPERM/);
+      await assert.rejects(a.publish('lhb:{team-b/beta}:events', 'x'), /NOPERM/);
+      await assert.rejects(a.get('other'), /NOPERM/);
+      await assert.rejects(a.call('KEYS', '*'), /NOPERM/);
+      await assert.rejects(a.call('SCAN', '0'), /NOPERM/);
+      await assert.rejects(a.call('FLUSHALL'), /NOPERM/);
+      await assert.rejects(a.call('CONFIG', 'GET', 'dir'), /NOPERM/);
+      await assert.rejects(a.call('ACL', 'LIST'), /NOPERM/);
+      await assert.rejects(a.eval("return redis.call('GET', KEYS[1])", 1, 'lhb:{team-b/beta}:snap'), /NOPERM|No permissions/);
+    } finally {
+      a.disconnect();
+    }
+    assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b');
+    const probe = admin.duplicate();
+    await assert.rejects(probe.call('AUTH', 'lhb-team-b-beta', 'wrong-password'), /WRONGPASS/).finally(() => probe.disconnect());
+    const b = await asUser('lhb-team-b-beta', password(await secretOf('team-b', beta)));
+    assert.equal(await b.get('lhb:{team-b/beta}:snap'), 'secret-b');
+    b.disconnect();
+  });
+
+  it('reports head and active mounts from Redis', async () => {
+    await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
+    await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
+    await admin.hset('lhb:{team-a/alpha}:mounts', 'node-1/pod-1', String(Date.now()), 'node-2/pod-2', String(Date.now()));
+    await waitFor('head 3 and 2 mounts', WAIT_MS, async () => {
+      const bp = await get('team-a', 'alpha');
+      return bp.status?.head === 3 && bp.status?.activeMounts === 2;
+    });
+  });
+
+  it('follows spec changes: new generation, new policy version in the config', async () => {
+    const before = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { policy: { version: string } };
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { policy: { defaultDecision: 'allow' }, limits: { maxFiles: 10 } } });
+    const bp = await waitFor('generation 2 observed', WAIT_MS, async () => {
+      const current = await get('team-a', 'alpha');
+      return current.metadata.generation === 2 && current.status?.observedGeneration === 2 ? current : undefined;
+    });
+    assert.equal(condition(bp, 'Ready')?.observedGeneration, 2);
+    const after = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { generation: number; limits: { maxFiles: number }; policy: { version: string; defaultDecision: string } };
+    assert.equal(after.generation, 2);
+    assert.equal(after.limits.maxFiles, 10);
+    assert.equal(after.policy.defaultDecision, 'allow');
+    assert.notEqual(after.policy.version, before.policy.version);
+  });
+
+  it('restores an ACL user removed behind its back (level-triggered)', async () => {
+    await admin.call('ACL', 'DELUSER', 'lhb-team-b-beta');
+    await waitFor('ACL user recreated', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b-beta')) !== null);
+  });
+
+  it('reports RedisReady=False while Redis is down and recovers when it is back', async () => {
+    await redis.kill();
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { storage: { retentionDays: 9 } } });
+    const down = await waitCondition('team-a', 'alpha', 'RedisReady', 'False', 'RedisUnavailable');
+    assert.equal(condition(down, 'Ready')?.status, 'False');
+    assert.equal(condition(down, 'Ready')?.reason, 'RedisNotReady');
+    assert.equal(condition(down, 'MonitoringReady')?.status, 'True');
+    await redis.restart();
+    admin.disconnect();
+    admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    await waitCondition('team-a', 'alpha', 'Ready', 'True');
+    const config = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { storage: { retentionDays: number } };
+    assert.equal(config.storage.retentionDays, 9);
+  });
+
+  it('uses PrometheusRule and ServiceMonitor once the Prometheus Operator CRDs exist', async () => {
+    for (const [kind, plural] of [['PrometheusRule', 'prometheusrules'], ['ServiceMonitor', 'servicemonitors']] as const) {
+      await installCrd(kube, {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: `${plural}.monitoring.coreos.com` },
+        spec: {
+          group: 'monitoring.coreos.com',
+          scope: 'Namespaced',
+          names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+        },
+      });
+    }
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 3 } } } });
+    await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'PrometheusRuleApplied');
+    const rule = await kube.get<{ spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> } }>(
+      '/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules/alpha-bridge-alerts',
+    );
+    const fuse = rule.spec.groups[0]?.rules.find((r) => r.alert === 'LighthouseBridgeFuseLatencyHigh');
+    assert.equal(fuse?.expr, 'histogram_quantile(0.99, sum by (le) (rate(lighthouse_bridge_fuse_op_duration_seconds_bucket[5m]))) > 0.003');
+    await kube.get('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics');
+    // The ConfigMap fallback is removed once the real objects exist.
+    assert.equal(await kube.getOptional('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts'), undefined);
+  });
+
+  it('resumes a reconcile interrupted after the Secret was written (operator restart)', async () => {
+    await operator?.stop();
+    operator = undefined;
+    const bp = await create('team-b', 'gamma', {});
+    // What a crash right after creating the Secret leaves: the Secret, no ACL user, no status.
+    await kube.create('/api/v1/namespaces/team-b/secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'gamma-bridge-redis', ownerReferences: [{ apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', name: 'gamma', uid: bp.metadata.uid, controller: true }] },
+      stringData: { username: 'lhb-team-b-gamma', password: 'password-from-before-the-crash' },
+    });
+    operator = await run();
+    await waitCondition('team-b', 'gamma', 'Ready', 'True');
+    const client = await asUser('lhb-team-b-gamma', 'password-from-before-the-crash');
+    await client.set('lhb:{team-b/gamma}:snap', 'ok');
+    client.disconnect();
+  });
+
+  it('deletionPolicy Delete removes keys and ACL user; Retain keeps the data', async () => {
+    // Redis ran without persistence and was restarted above: write beta's data again.
+    await admin.set('lhb:{team-b/beta}:snap', 'secret-b');
+    await create('team-b', 'doomed', { storage: { deletionPolicy: 'Delete' } });
+    await waitCondition('team-b', 'doomed', 'Ready', 'True');
+    for (let i = 0; i < 450; i++) await admin.set(`lhb:{team-b/doomed}:blob:${i}`, 'x');
+    await admin.xadd('lhb:{team-b/doomed}:log', '1-0', 'e', '{}');
+    await kube.delete(path('team-b', 'doomed'));
+    await waitFor('doomed gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'doomed'))) === undefined);
+    assert.deepEqual(await admin.keys('lhb:{team-b/doomed}:*'), []);
+    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b-doomed'), null);
+    assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', "another project's keys are untouched");
+
+    await kube.delete(path('team-b', 'beta'));
+    await waitFor('beta gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined);
+    assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', 'Retain keeps the data');
+    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b-beta'), null, 'but nobody can log in as the project any more');
+  });
+});
