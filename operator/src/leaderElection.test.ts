@@ -1,0 +1,116 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Cluster } from 'ioredis';
+import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
+import { startRedisCluster, type RedisCluster } from '@lighthouse-bridge/test/redis';
+import { resourcePath, type BridgeProject } from './bridgeProject.js';
+import type { KubeClient } from './kubeClient.js';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor, waitFor } from './testEnv.js';
+
+const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
+const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
+const LEASE_SECONDS = 3;
+
+interface Lease {
+  spec: { holderIdentity?: string | null; leaseTransitions?: number };
+}
+
+/**
+ * Two operator processes (the real CLI) against one apiserver and a Redis Cluster: only the
+ * Lease holder reconciles, a SIGKILLed leader is replaced within a lease duration, and SIGTERM
+ * hands the Lease over at once.
+ */
+describe('operator replicas with leader election, on a Redis Cluster', { skip }, () => {
+  let env: KubeEnv;
+  let kube: KubeClient;
+  let cluster: RedisCluster;
+  const replicas = new Map<string, ChildProcess>();
+
+  const startReplica = (identity: string): ChildProcess => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'operator', '--redis', cluster.url, '--leader-elect', '--lease-name', 'lhb-test', '--lease-namespace', 'default', '--lease-duration', String(LEASE_SECONDS), '--relist-seconds', '2'],
+      { env: { ...process.env, KUBECONFIG: env.kubeconfig, POD_NAME: identity, LHB_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    replicas.set(identity, child);
+    return child;
+  };
+  const exited = (child: ChildProcess) =>
+    child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const holder = async () => (await kube.getOptional<Lease>('/apis/coordination.k8s.io/v1/namespaces/default/leases/lhb-test'))?.spec.holderIdentity ?? '';
+  const create = (name: string) =>
+    kube.create<BridgeProject>(resourcePath('team'), { apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name }, spec: {} });
+  const ready = (name: string, timeoutMs: number) =>
+    waitFor(`team/${name} Ready`, timeoutMs, async () => {
+      const bp = await kube.get<BridgeProject>(resourcePath('team', name));
+      return bp.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    });
+
+  before(async () => {
+    [env, cluster] = await Promise.all([startKube(), startRedisCluster(3)]);
+    kube = await kubeFor(env.kubeconfig);
+    await installBridgeProjectCrd(kube);
+    await ensureNamespace(kube, 'team');
+  });
+  after(async () => {
+    for (const child of replicas.values()) child.kill('SIGKILL');
+    await Promise.all([...replicas.values()].map(exited));
+    await Promise.all([env?.stop(), cluster?.stop()]);
+  });
+
+  it('applies the ACL user on every cluster node and the user works through the cluster', async () => {
+    startReplica('replica-1');
+    await waitFor('replica-1 leads', 20_000, async () => (await holder()) === 'replica-1');
+    startReplica('replica-2');
+    await create('one');
+    await ready('one', 20_000);
+    for (const node of cluster.nodes) {
+      assert.match(await node.cli(['ACL', 'GETUSER', 'lhb-team-one']), /lhb:\{team\/one\}:\*/, `ACL on node ${node.port}`);
+    }
+    const secret = await kube.get<{ data: Record<string, string> }>('/api/v1/namespaces/team/secrets/one-bridge-redis');
+    const password = Buffer.from(secret.data.password ?? '', 'base64').toString('utf8');
+    const client = new Cluster(
+      cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+      { redisOptions: { username: 'lhb-team-one', password }, clusterRetryStrategy: () => null },
+    );
+    client.on('error', () => undefined);
+    try {
+      await client.set('lhb:{team/one}:snap', 'x');
+      assert.equal(await client.get('lhb:{team/one}:snap'), 'x');
+      await assert.rejects(client.get('lhb:{team/two}:snap'), /NOPERM/);
+    } finally {
+      client.disconnect();
+    }
+    assert.equal(await holder(), 'replica-1', 'the standby never took the Lease while the leader renewed it');
+  });
+
+  it('a SIGKILLed leader is replaced within one lease duration', async () => {
+    const leader = replicas.get('replica-1') as ChildProcess;
+    const killedAt = Date.now();
+    leader.kill('SIGKILL');
+    await exited(leader);
+    await waitFor('replica-2 leads', (LEASE_SECONDS + 3) * 1000, async () => (await holder()) === 'replica-2');
+    const failoverMs = Date.now() - killedAt;
+    // Lease duration plus up to two retry periods of the candidate (observe, then take over).
+    assert.ok(failoverMs < LEASE_SECONDS * 1000 + 2000, `failover took ${failoverMs} ms`);
+    await create('two');
+    await ready('two', 20_000);
+  });
+
+  it('SIGTERM releases the Lease so a successor takes over without waiting for expiry', async () => {
+    startReplica('replica-3');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const leader = replicas.get('replica-2') as ChildProcess;
+    const termAt = Date.now();
+    leader.kill('SIGTERM');
+    await exited(leader);
+    assert.equal(leader.exitCode, 0);
+    await waitFor('replica-3 leads', 10_000, async () => (await holder()) === 'replica-3');
+    const handoverMs = Date.now() - termAt;
+    assert.ok(handoverMs < LEASE_SECONDS * 1000, `handover took ${handoverMs} ms, not quicker than expiry`);
+    await create('three');
+    await ready('three', 20_000);
+  });
+});
