@@ -552,6 +552,8 @@ export class BridgeFs {
   }
 
   private requireWritable(at: Location, fusePath: string): void {
+    // Asking for a decision changes nothing in the project, so read-only mounts may validate too.
+    if (at.view === 'bridgeValidate') return;
     if (this.readOnly) throw fsError(E.EROFS, 'mounted read-only');
     if (isImmutable(at)) throw fsError(at.view === 'missing' ? E.ENOENT : E.EROFS, `${fusePath} is read-only`);
   }
@@ -559,9 +561,7 @@ export class BridgeFs {
   /** The project path of a change in current/, or EROFS for every other view and read-only mounts. */
   private requireCurrent(fusePath: string): string {
     const at = locate(fusePath);
-    if (at.view !== 'current' || this.readOnly) {
-      throw fsError(at.view === 'missing' && !this.readOnly ? E.ENOENT : E.EROFS, `${fusePath} is read-only`);
-    }
+    if (at.view !== 'current' || this.readOnly) throw fsError(E.EROFS, `${fusePath} is read-only`);
     return at.path;
   }
 
