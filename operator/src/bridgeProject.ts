@@ -91,9 +91,12 @@ export function resourcePath(namespace?: string, name?: string): string {
   return `/apis/${GROUP}/${VERSION}${ns}/${PLURAL}${name ? `/${name}` : ''}`;
 }
 
-/** The Redis ACL user of a project. Both parts are DNS labels, so no escaping is needed. */
+/**
+ * The Redis ACL user of a project. `.` cannot occur in a DNS label, so it separates namespace and
+ * name unambiguously: with `-`, project `a-b/c` and project `a/b-c` would share one user.
+ */
 export function redisUserOf(project: ProjectId): string {
-  return `lhb-${project.namespace}-${project.name}`;
+  return `lhb-${project.namespace}.${project.name}`;
 }
 
 /** The Secret holding that user's password, in the project's namespace. */

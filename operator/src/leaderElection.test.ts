@@ -67,13 +67,13 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
     await create('one');
     await ready('one', 20_000);
     for (const node of cluster.nodes) {
-      assert.match(await node.cli(['ACL', 'GETUSER', 'lhb-team-one']), /lhb:\{team\/one\}:\*/, `ACL on node ${node.port}`);
+      assert.match(await node.cli(['ACL', 'GETUSER', 'lhb-team.one']), /lhb:\{team\/one\}:\*/, `ACL on node ${node.port}`);
     }
     const secret = await kube.get<{ data: Record<string, string> }>('/api/v1/namespaces/team/secrets/one-bridge-redis');
     const password = Buffer.from(secret.data.password ?? '', 'base64').toString('utf8');
     const client = new Cluster(
       cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
-      { redisOptions: { username: 'lhb-team-one', password }, clusterRetryStrategy: () => null },
+      { redisOptions: { username: 'lhb-team.one', password }, clusterRetryStrategy: () => null },
     );
     client.on('error', () => undefined);
     try {

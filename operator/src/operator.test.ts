@@ -43,7 +43,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
     kube = await kubeFor(env.kubeconfig);
     await installBridgeProjectCrd(kube);
-    await Promise.all(['team-a', 'team-b'].map((ns) => ensureNamespace(kube, ns)));
+    await Promise.all(['team-a', 'team-b', 'team'].map((ns) => ensureNamespace(kube, ns)));
     operator = await run();
   });
   after(async () => {
@@ -83,7 +83,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     const bp = await waitCondition('team-a', 'alpha', 'Ready', 'True', 'Reconciled');
     assert.equal(condition(bp, 'RedisReady')?.reason, 'AclApplied');
     assert.equal(condition(bp, 'MonitoringReady')?.reason, 'ConfigMapsApplied');
-    assert.equal(bp.status?.redisUser, 'lhb-team-a-alpha');
+    assert.equal(bp.status?.redisUser, 'lhb-team-a.alpha');
     assert.equal(bp.status?.head, 0);
     assert.equal(bp.status?.activeMounts, 0);
     assert.ok(bp.metadata.finalizers?.includes(FINALIZER));
@@ -108,7 +108,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     const alpha = await get('team-a', 'alpha');
     await admin.set('lhb:{team-b/beta}:snap', 'secret-b');
 
-    const a = await asUser('lhb-team-a-alpha', password(await secretOf('team-a', alpha)));
+    const a = await asUser('lhb-team-a.alpha', password(await secretOf('team-a', alpha)));
     try {
       await a.set('lhb:{team-a/alpha}:snap', 'mine');
       assert.equal(await a.get('lhb:{team-a/alpha}:snap'), 'mine');
@@ -130,10 +130,20 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     }
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b');
     const probe = admin.duplicate();
-    await assert.rejects(probe.call('AUTH', 'lhb-team-b-beta', 'wrong-password'), /WRONGPASS/).finally(() => probe.disconnect());
-    const b = await asUser('lhb-team-b-beta', password(await secretOf('team-b', beta)));
+    await assert.rejects(probe.call('AUTH', 'lhb-team-b.beta', 'wrong-password'), /WRONGPASS/).finally(() => probe.disconnect());
+    const b = await asUser('lhb-team-b.beta', password(await secretOf('team-b', beta)));
     assert.equal(await b.get('lhb:{team-b/beta}:snap'), 'secret-b');
     b.disconnect();
+  });
+
+  it('gives team/a-alpha and team-a/alpha different users (no name clash)', async () => {
+    await create('team', 'a-alpha', {});
+    const other = await waitCondition('team', 'a-alpha', 'Ready', 'True');
+    assert.notEqual(other.status?.redisUser, (await get('team-a', 'alpha')).status?.redisUser);
+    const a = await asUser('lhb-team-a.alpha', password(await secretOf('team-a', await get('team-a', 'alpha'))));
+    await a.set('lhb:{team-a/alpha}:snap', 'still mine');
+    await assert.rejects(a.get('lhb:{team/a-alpha}:snap'), /NOPERM/);
+    a.disconnect();
   });
 
   it('reports head and active mounts from Redis', async () => {
@@ -162,8 +172,8 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
   });
 
   it('restores an ACL user removed behind its back (level-triggered)', async () => {
-    await admin.call('ACL', 'DELUSER', 'lhb-team-b-beta');
-    await waitFor('ACL user recreated', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b-beta')) !== null);
+    await admin.call('ACL', 'DELUSER', 'lhb-team-b.beta');
+    await waitFor('ACL user recreated', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta')) !== null);
   });
 
   it('reports RedisReady=False while Redis is down and recovers when it is back', async () => {
@@ -216,11 +226,11 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
       apiVersion: 'v1',
       kind: 'Secret',
       metadata: { name: 'gamma-bridge-redis', ownerReferences: [{ apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', name: 'gamma', uid: bp.metadata.uid, controller: true }] },
-      stringData: { username: 'lhb-team-b-gamma', password: 'password-from-before-the-crash' },
+      stringData: { username: 'lhb-team-b.gamma', password: 'password-from-before-the-crash' },
     });
     operator = await run();
     await waitCondition('team-b', 'gamma', 'Ready', 'True');
-    const client = await asUser('lhb-team-b-gamma', 'password-from-before-the-crash');
+    const client = await asUser('lhb-team-b.gamma', 'password-from-before-the-crash');
     await client.set('lhb:{team-b/gamma}:snap', 'ok');
     client.disconnect();
   });
@@ -235,12 +245,12 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await kube.delete(path('team-b', 'doomed'));
     await waitFor('doomed gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'doomed'))) === undefined);
     assert.deepEqual(await admin.keys('lhb:{team-b/doomed}:*'), []);
-    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b-doomed'), null);
+    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.doomed'), null);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', "another project's keys are untouched");
 
     await kube.delete(path('team-b', 'beta'));
     await waitFor('beta gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', 'Retain keeps the data');
-    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b-beta'), null, 'but nobody can log in as the project any more');
+    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta'), null, 'but nobody can log in as the project any more');
   });
 });
