@@ -1,13 +1,14 @@
 // Durable append throughput of the embedded store, against raw write+fdatasync in the same run.
 // Usage: node bench/append-embedded.mjs [--events N] [--inflight K[,K2...]]
+// With 1 in flight the run is capped at 3,000 events: it measures latency, not throughput.
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { embeddedCommitStats, openEmbeddedStore } from '@lighthouse-bridge/core/store/embedded/embeddedStore';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '100000' }, inflight: { type: 'string', default: '64,256' } } });
-const total = Number(values.events);
+const { values } = parseArgs({ options: { events: { type: 'string', default: '100000' }, inflight: { type: 'string', default: '1,64,256' } } });
+const totalEvents = Number(values.events);
 const inflights = values.inflight.split(',').map(Number);
 const RECORD = 1024;
 const root = mkdtempSync(join(process.env.LHB_BENCH_DIR ?? tmpdir(), 'lhb-bench-append-'));
@@ -22,6 +23,7 @@ function event(i) {
 }
 
 async function embedded(inflight) {
+  const total = inflight === 1 ? Math.min(totalEvents, 3000) : totalEvents;
   const dir = join(root, `embedded-${inflight}`);
   const store = await openEmbeddedStore({ dir, readOnly: false });
   const project = { namespace: 'bench', name: 'append' };
@@ -50,6 +52,7 @@ async function embedded(inflight) {
     p99: percentile(sorted, 0.99),
     batch: (after.appends - before.appends) / (after.batches - before.batches),
     eventBytes: size,
+    total,
   };
 }
 
@@ -95,12 +98,12 @@ try {
     const r = await embedded(inflight);
     const batched = rawBatched(2, Math.max(1, Math.round(r.batch)));
     console.log(
-      `embedded, ${inflight} in flight, ${fmt(total)} events of ${r.eventBytes} B JSON: ${fmt(r.perSecond)} durable events/s, ` +
+      `embedded, ${inflight} in flight, ${fmt(r.total)} events of ${r.eventBytes} B JSON: ${fmt(r.perSecond)} durable events/s, ` +
         `append p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms, mean batch ${r.batch.toFixed(1)} appends/fsync`,
     );
     console.log(`  baseline raw write+fdatasync batched ${Math.round(r.batch)} x 1 KiB: ${fmt(batched)} records/s`);
     console.log(`  ratio embedded / raw one-at-a-time: ${(r.perSecond / single).toFixed(1)}x; embedded / raw batched: ${(r.perSecond / batched).toFixed(2)}x`);
-    console.log(`  goal >= 50,000 durable events/s: ${r.perSecond >= 50_000 ? 'met' : 'NOT met'}`);
+    if (inflight > 1) console.log(`  goal >= 50,000 durable events/s: ${r.perSecond >= 50_000 ? 'met' : 'NOT met'}`);
   }
 } finally {
   rmSync(root, { recursive: true, force: true });
