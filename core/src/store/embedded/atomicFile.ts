@@ -34,8 +34,3 @@ export async function fsyncDir(dir: string): Promise<void> {
     await handle.close();
   }
 }
-
-/** A name that the directory listings of blobs and snapshots skip. */
-export function isTempName(name: string): boolean {
-  return name.startsWith('.') && name.includes('.tmp-');
-}

@@ -211,6 +211,35 @@ describe('embedded store on disk', () => {
     await assert.rejects(stat(lock), { code: 'ENOENT' });
   });
 
+  it('opens read-only without creating or writing anything', async () => {
+    const missing = join(dir, 'not-yet');
+    const reader = await openEmbeddedStore({ dir: missing, readOnly: true });
+    stores.push(reader);
+    assert.equal(await reader.head(project), 0);
+    assert.deepEqual(await reader.read(project), []);
+    assert.equal(await reader.getBlob(project, '0'.repeat(64)), undefined);
+    assert.equal(await reader.loadSnapshot(project), undefined);
+    await assert.rejects(reader.ping(), StoreUnavailableError);
+    await assert.rejects(reader.putBlob(project, Buffer.from('x')), StoreUnavailableError);
+    await assert.rejects(reader.saveSnapshot(project, { seq: 1, time: new Date().toISOString(), data: Buffer.from('x') }), StoreUnavailableError);
+    const feed = reader.subscribe(project, 0, () => undefined);
+    await sleep(50);
+    await feed.close();
+    await assert.rejects(stat(missing), { code: 'ENOENT' });
+  });
+
+  it('refuses a blob whose file was damaged rather than serving wrong content', async () => {
+    const store = await open();
+    const hash = await store.putBlob(project, Buffer.from('precious content'));
+    const path = join(dir, 'default', 'demo', 'blobs', hash.slice(0, 2), hash);
+    await writeFile(path, 'precious c0ntent');
+    await assert.rejects(store.getBlob(project, hash), (error: unknown) => {
+      assert.ok(error instanceof CorruptLogError, String(error));
+      assert.match(error.message, /damaged/);
+      return true;
+    });
+  });
+
   it('rolls segments and reads any range across them', async () => {
     const store = await open(false, 2 * 1024);
     for (let i = 0; i < 40; i++) await store.append(project, Array.from({ length: 10 }, () => event(`r${i}`, 10)));
