@@ -106,23 +106,7 @@ describe('embedded store on disk', () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
 
     const reopened = await open();
-    const head = await reopened.head(project);
-    const all: RecordedEvent[] = [];
-    for (let from = 1; from <= head; from += 1000) all.push(...(await reopened.read(project, { from })));
-    assert.deepEqual(all.map((e) => e.seq), Array.from({ length: head }, (_, i) => i + 1), 'sequence is not dense');
-    const byAppend = new Map<string, RecordedEvent[]>();
-    for (const e of all) {
-      const id = (e.data as { sessionId: string }).sessionId;
-      byAppend.set(id, [...(byAppend.get(id) ?? []), e]);
-    }
-    for (const [id, events] of byAppend) {
-      assert.equal(events.length, Number((events[0]!.data as { agent: string }).agent), `append ${id} is partial`);
-      assert.equal(events.at(-1)!.seq - events[0]!.seq + 1, events.length, `append ${id} is not contiguous`);
-    }
-    for (const ack of acknowledged) {
-      const [id, last] = ack.split(' ');
-      assert.equal(byAppend.get(id!)?.at(-1)?.seq, Number(last), `acknowledged append ${id} (last seq ${last}) is missing`);
-    }
+    const { head, all } = await checkAcknowledged(reopened, project, acknowledged);
     const next = await reopened.append(project, [event('after-crash', 1)], { expectedVersion: head });
     assert.equal(next[0]!.seq, head + 1);
 
@@ -131,6 +115,22 @@ describe('embedded store on disk', () => {
     assert.deepEqual(seen, all.slice(0, seen.length));
     const median = latencies.sort((a, b) => a - b)[Math.floor(latencies.length / 2)]!;
     assert.ok(median < 50, `cross-process tail median latency ${median} ms`);
+  });
+
+  it('survives repeated SIGKILLs during large appends: each next writer takes over the dead pid's lock and loses nothing acknowledged', async () => {
+    const acknowledged: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      const child = spawnAppender(dir, 'loop', 48 * 1024);
+      children.push(child);
+      const acks = ackLines(child);
+      await acks.until(20 + round * 15);
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      acknowledged.push(...acks.lines);
+    }
+    const store = await open();
+    const { head } = await checkAcknowledged(store, project, acknowledged);
+    assert.equal((await store.append(project, [event('last', 1)], { expectedVersion: head }))[0]!.seq, head + 1);
   });
 
   it('delivers another process\'s appends to a read-only subscriber within 50 ms', async () => {
@@ -259,21 +259,44 @@ function event(sessionId: string, count: number): NewEvent {
   return { type: 'AgentSessionStarted', actor: 'crash-test', data: { sessionId, agent: String(count) } };
 }
 
+/** Reads the whole log and checks it after a crash: dense, no partial append, every acknowledged append present. */
+async function checkAcknowledged(store: EventStore, project: ProjectId, acknowledged: string[]): Promise<{ head: number; all: RecordedEvent[] }> {
+  const head = await store.head(project);
+  const all: RecordedEvent[] = [];
+  for (let from = 1; from <= head; from += 1000) all.push(...(await store.read(project, { from })));
+  assert.deepEqual(all.map((e) => e.seq), Array.from({ length: head }, (_, i) => i + 1), 'sequence is not dense');
+  const byAppend = new Map<string, RecordedEvent[]>();
+  for (const e of all) {
+    const id = (e.data as { sessionId: string }).sessionId;
+    byAppend.set(id, [...(byAppend.get(id) ?? []), e]);
+  }
+  for (const [id, events] of byAppend) {
+    assert.equal(events.length, Number((events[0]!.data as { agent: string }).agent), `append ${id} is partial`);
+    assert.equal(events.at(-1)!.seq - events[0]!.seq + 1, events.length, `append ${id} is not contiguous`);
+  }
+  for (const ack of acknowledged) {
+    const [id, last] = ack.split(' ');
+    assert.equal(byAppend.get(id!)?.at(-1)?.seq, Number(last), `acknowledged append ${id} (last seq ${last}) is missing`);
+  }
+  return { head, all };
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
  * A separate `node` process appending to default/demo. `loop`: 8 concurrent appenders of 1-3
- * events, printing "<appendId> <lastSeq>" once each append is acknowledged, until killed.
- * `paced`: 40 single events 25 ms apart, then exit.
+ * events (each with `padding` bytes of text), printing "<appendId> <lastSeq>" once each append is
+ * acknowledged, until killed. `paced`: 40 single events 25 ms apart, then exit.
  */
-function spawnAppender(dir: string, mode: 'loop' | 'paced'): ChildProcess {
+function spawnAppender(dir: string, mode: 'loop' | 'paced', padding = 0): ChildProcess {
   const script = `
     const { openEmbeddedStore } = await import(process.env.LHB_MODULE);
     const store = await openEmbeddedStore({ dir: process.env.LHB_DIR, readOnly: false });
     const project = { namespace: 'default', name: 'demo' };
-    const ev = (id, n) => ({ type: 'AgentSessionStarted', actor: 'child', data: { sessionId: id, agent: String(n) } });
+    const pad = 'p'.repeat(Number(process.env.LHB_PADDING));
+    const ev = (id, n) => ({ type: 'AgentSessionStarted', actor: 'child', data: { sessionId: id, agent: String(n), node: pad } });
     if (process.env.LHB_MODE === 'paced') {
       for (let i = 0; i < 40; i++) {
         await store.append(project, [ev('p' + i, 1)]);
@@ -293,7 +316,7 @@ function spawnAppender(dir: string, mode: 'loop' | 'paced'): ChildProcess {
       await Promise.all(Array.from({ length: 8 }, worker));
     }`;
   return spawn(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir, LHB_MODE: mode },
+    env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir, LHB_MODE: mode, LHB_PADDING: String(padding) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }
