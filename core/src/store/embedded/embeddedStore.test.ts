@@ -117,7 +117,7 @@ describe('embedded store on disk', () => {
     assert.ok(median < 50, `cross-process tail median latency ${median} ms`);
   });
 
-  it('survives repeated SIGKILLs during large appends: each next writer takes over the dead pid's lock and loses nothing acknowledged', async () => {
+  it('survives repeated SIGKILLs during large appends: each next writer takes over the lock of the dead one and loses nothing acknowledged', async () => {
     const acknowledged: string[] = [];
     for (let round = 0; round < 4; round++) {
       const child = spawnAppender(dir, 'loop', 48 * 1024);
