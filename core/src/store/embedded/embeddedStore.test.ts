@@ -196,6 +196,22 @@ describe('embedded store on disk', () => {
     assert.ok((await readFile(segment)).equals(bytes), 'the damaged log was modified');
   });
 
+  it('refuses a log whose older segment is damaged, even when only reading', async () => {
+    const store = await open(false, 1024);
+    for (let i = 1; i <= 40; i++) await store.append(project, [event(`s${i}`, 1)]);
+    await store.close();
+    const first = join(logDir(), (await readdir(logDir())).sort()[0]!);
+    const bytes = await readFile(first);
+    await writeFile(first, bytes.subarray(0, bytes.length - 3));
+
+    const reader = await open(true);
+    await assert.rejects(reader.read(project), (error: unknown) => {
+      assert.ok(error instanceof CorruptLogError, String(error));
+      assert.match(error.message, /later segments exist/);
+      return true;
+    });
+  });
+
   it('takes over a stale lock left by a dead process, and removes its own on close', async () => {
     const dead = spawn(process.execPath, ['-e', '']);
     await once(dead, 'exit');
