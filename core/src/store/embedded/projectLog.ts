@@ -59,6 +59,8 @@ export class ProjectLog {
   private writerReady?: Promise<Writer>;
   /** Serializes scans of the files, which extend `segments`. */
   private scanning: Promise<void> = Promise.resolve();
+  /** Segments before this one were scanned whole and have successors, so they never change again. */
+  private firstUnsealed = 0;
   private readonly listeners = new Set<() => void>();
   private watcher?: FSWatcher;
   private pollTimer?: NodeJS.Timeout;
@@ -248,8 +250,8 @@ export class ProjectLog {
       await this.exclusive(() => this.scan('repair'));
       if (this.segments.length === 0) await this.createSegment(1);
       const segment = this.segments.at(-1)!;
-      const file = await open(segment.path, 'r+');
       const lastTime = this.headSeq > 0 ? (await this.read(this.headSeq, this.headSeq, 1))[0]?.time : undefined;
+      const file = await open(segment.path, 'r+');
       const writer: Writer = {
         lock,
         file,
@@ -292,8 +294,7 @@ export class ProjectLog {
       for (const firstSeq of await listSegments(this.logDir)) {
         if (firstSeq > known) this.segments.push(newSegment(this.logDir, firstSeq));
       }
-      const startAt = Math.max(0, this.segments.findIndex((s) => s.firstSeq === known));
-      for (let i = startAt; i < this.segments.length; i++) {
+      for (let i = this.firstUnsealed; i < this.segments.length; i++) {
         const segment = this.segments[i]!;
         const previous = this.segments[i - 1];
         if (previous && segment.firstSeq !== previous.lastSeq + 1) {
@@ -301,7 +302,10 @@ export class ProjectLog {
         }
         const isLast = i === this.segments.length - 1;
         const end = await scanSegment(segment);
-        if (end.kind === 'clean') continue;
+        if (end.kind === 'clean') {
+          if (!isLast) this.firstUnsealed = i + 1;
+          continue;
+        }
         if (!isLast) throw new CorruptLogError(`${segment.path}: ${end.kind === 'bad' ? `${end.reason} at offset ${end.at}` : 'no header'}, and later segments exist`);
         if (end.kind === 'no-header') {
           if (mode === 'repair') await this.rewriteHeader(segment);
