@@ -13,6 +13,11 @@ export interface InformerOptions {
   /** Called with `namespace/name` on every add, change and delete, and for every object on each relist. */
   onChange: (key: string) => void;
   onError: (error: unknown) => void;
+  /**
+   * Filters watch MODIFIED events (relists and other events always pass): e.g. skip changes that
+   * only touch status, which the operator wrote itself.
+   */
+  modifiedMatters?: (previous: unknown, next: unknown) => boolean;
 }
 
 interface Meta {
@@ -105,9 +110,11 @@ export class Informer<T extends Meta> {
           if (event.type === 'BOOKMARK') return;
           const item = event.object as unknown as T;
           const key = keyOf(item);
+          const previous = this.cache.get(key);
           if (event.type === 'DELETED') this.cache.delete(key);
           else this.cache.set(key, item);
-          this.options.onChange(key);
+          const matters = event.type !== 'MODIFIED' || previous === undefined || (this.options.modifiedMatters?.(previous, item) ?? true);
+          if (matters) this.options.onChange(key);
         },
         abort.signal,
       );

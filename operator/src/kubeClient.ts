@@ -1,5 +1,5 @@
-import { request, type RequestOptions } from 'node:https';
-import { request as httpRequest } from 'node:http';
+import { Agent, request, type RequestOptions } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /**
@@ -59,6 +59,8 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
   const options: RequestOptions = {};
   await kc.applyToHTTPSOptions(options);
   const secure = base.protocol === 'https:';
+  // Reused connections: a reconcile makes several calls, and a TLS handshake each costs more than the call.
+  options.agent = secure ? new Agent({ keepAlive: true, maxSockets: 32 }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
 
   const send = (method: string, path: string, body: unknown, contentType: string, signal?: AbortSignal) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {

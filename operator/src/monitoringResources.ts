@@ -63,8 +63,11 @@ const paths = (ns: string) => ({
   configMap: `/api/v1/namespaces/${ns}/configmaps`,
 });
 
-/** Applies the objects of `mode` and deletes those of the other mode (a switch, or disabled monitoring). */
-export async function applyMonitoring(kube: KubeClient, bp: BridgeProject, mode: MonitoringMode | 'disabled', target: MonitoringTarget): Promise<void> {
+/**
+ * Applies the objects of `mode`; with `cleanup`, also deletes those of the other mode (after a
+ * switch, or when monitoring was disabled).
+ */
+export async function applyMonitoring(kube: KubeClient, bp: BridgeProject, mode: MonitoringMode | 'disabled', target: MonitoringTarget, cleanup: boolean): Promise<void> {
   const project = projectIdOf(bp);
   const slo = sloOf(bp.spec);
   const n = names(bp);
@@ -88,7 +91,7 @@ export async function applyMonitoring(kube: KubeClient, bp: BridgeProject, mode:
         endpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }],
       },
     });
-  } else {
+  } else if (cleanup) {
     await kube.delete(`${p.rule}/${n.rule}`);
     await kube.delete(`${p.monitor}/${n.monitor}`);
   }
@@ -107,7 +110,7 @@ export async function applyMonitoring(kube: KubeClient, bp: BridgeProject, mode:
       metadata: meta(bp, n.dashboardConfigMap, { grafana_dashboard: '1' }),
       data: { [`lighthouse-bridge-${bp.metadata.namespace}-${bp.metadata.name}.json`]: JSON.stringify(dashboard(project, slo), null, 2) },
     });
-  } else {
+  } else if (cleanup) {
     await kube.delete(`${p.configMap}/${n.rulesConfigMap}`);
     await kube.delete(`${p.configMap}/${n.dashboardConfigMap}`);
   }

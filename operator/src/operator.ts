@@ -57,6 +57,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     path: resourcePath(options.namespace),
     relistAfterMs: options.relistAfterMs,
     onChange: (key) => queue.add(key),
+    modifiedMatters: specOrLifecycleChanged,
     onError: (error) => log('warn', 'watch failed; relisting', { error: error instanceof Error ? error.message : String(error) }),
   });
 
@@ -102,4 +103,16 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   }
 
   return { isLeader: () => elector?.isLeader ?? true, stop, done };
+}
+
+/**
+ * Our own writes (finalizer, status) come back as MODIFIED events; reconciling them again would
+ * double the work for nothing. Spec changes bump the generation; deletion sets a timestamp.
+ * Anything else (drift in Redis, head, mounts, a finalizer removed by hand) is picked up by the
+ * periodic relist.
+ */
+function specOrLifecycleChanged(previous: unknown, next: unknown): boolean {
+  const a = (previous as BridgeProject).metadata;
+  const b = (next as BridgeProject).metadata;
+  return a.generation !== b.generation || a.deletionTimestamp !== b.deletionTimestamp;
 }

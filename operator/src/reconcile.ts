@@ -36,17 +36,17 @@ interface SecretObject {
  */
 export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outcome> {
   const [namespace, name] = key.split('/') as [string, string];
-  const bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
+  let bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
   if (!bp) return { kind: 'done' };
   if (bp.metadata.deletionTimestamp) return finalize(deps, bp);
 
   if (!bp.metadata.finalizers?.includes(FINALIZER)) {
     // A JSON patch guarded by `test` on resourceVersion: lost races are retried, never clobber.
-    await deps.kube.patch(resourcePath(namespace, name), 'json', [
+    // The finalizer goes on before anything is created that it must clean up.
+    bp = await deps.kube.patch<BridgeProject>(resourcePath(namespace, name), 'json', [
       { op: 'test', path: '/metadata/resourceVersion', value: bp.metadata.resourceVersion },
       bp.metadata.finalizers ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER } : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
     ]);
-    return { kind: 'requeueAfter', ms: 0 };
   }
 
   const project = projectIdOf(bp);
@@ -73,13 +73,16 @@ export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outc
     conditions.push({ type: 'RedisReady', status: 'False', reason: 'RedisUnavailable', message: error.message });
   }
 
+  // Objects of another mode can only exist if the last run used that mode (or failed).
+  const previousMonitoring = bp.status?.conditions?.find((c) => c.type === 'MonitoringReady')?.reason;
   try {
     if (bp.spec?.monitoring?.enabled === false) {
-      await applyMonitoring(deps.kube, bp, 'disabled', deps.target);
+      await applyMonitoring(deps.kube, bp, 'disabled', deps.target, previousMonitoring !== 'Disabled');
       conditions.push({ type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false' });
     } else {
       const mode = await deps.discovery.mode();
-      await applyMonitoring(deps.kube, bp, mode, deps.target);
+      const current = mode === 'prometheus-operator' ? 'PrometheusRuleApplied' : 'ConfigMapsApplied';
+      await applyMonitoring(deps.kube, bp, mode, deps.target, previousMonitoring !== current);
       conditions.push(
         mode === 'prometheus-operator'
           ? { type: 'MonitoringReady', status: 'True', reason: 'PrometheusRuleApplied', message: 'PrometheusRule and ServiceMonitor applied' }
