@@ -113,4 +113,18 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
     await create('three');
     await ready('three', 20_000);
   });
+
+  it('a leader whose Lease is taken stops reconciling and exits non-zero', async () => {
+    const leader = replicas.get('replica-3') as ChildProcess;
+    const lease = await kube.get<Lease & { metadata: Record<string, unknown> }>('/apis/coordination.k8s.io/v1/namespaces/default/leases/lhb-test');
+    const stolenAt = Date.now();
+    await kube.replace('/apis/coordination.k8s.io/v1/namespaces/default/leases/lhb-test', {
+      ...lease,
+      spec: { ...lease.spec, holderIdentity: 'intruder', leaseDurationSeconds: 600, renewTime: new Date().toISOString().replace('Z', '000Z') },
+    });
+    await Promise.race([exited(leader), new Promise((_, reject) => setTimeout(() => reject(new Error('leader kept running')), LEASE_SECONDS * 1000))]);
+    assert.equal(leader.exitCode, 1);
+    assert.ok(Date.now() - stolenAt < LEASE_SECONDS * 1000);
+    assert.equal(await holder(), 'intruder', 'it did not fight back for the Lease');
+  });
 });

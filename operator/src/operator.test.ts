@@ -217,6 +217,14 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     assert.equal(await kube.getOptional('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts'), undefined);
   });
 
+  it('monitoring.enabled=false removes the monitoring objects and says so', async () => {
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { enabled: false } } });
+    await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'Disabled');
+    assert.equal(await kube.getOptional('/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules/alpha-bridge-alerts'), undefined);
+    assert.equal(await kube.getOptional('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics'), undefined);
+    assert.equal(condition(await get('team-a', 'alpha'), 'Ready')?.status, 'True');
+  });
+
   it('resumes a reconcile interrupted after the Secret was written (operator restart)', async () => {
     await operator?.stop();
     operator = undefined;
@@ -252,5 +260,22 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await waitFor('beta gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', 'Retain keeps the data');
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta'), null, 'but nobody can log in as the project any more');
+  });
+
+  it('a project deleted while Redis is down waits for cleanup, then goes', async () => {
+    await create('team-b', 'patient', { storage: { deletionPolicy: 'Delete' } });
+    await waitCondition('team-b', 'patient', 'Ready', 'True');
+    await admin.set('lhb:{team-b/patient}:snap', 'x');
+    await redis.kill();
+    await kube.delete(path('team-b', 'patient'));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const stuck = await kube.getOptional<BridgeProject>(path('team-b', 'patient'));
+    assert.ok(stuck?.metadata.deletionTimestamp, 'kept by the finalizer while its data cannot be removed');
+    await redis.restart();
+    admin.disconnect();
+    admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    await waitFor('patient gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'patient'))) === undefined);
+    // The user came back from the ACL file on restart; the finalizer removed it before letting go.
+    assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.patient'), null);
   });
 });
