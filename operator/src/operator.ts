@@ -9,6 +9,8 @@ import { connectProjectRedis } from './projectRedis.js';
 import { reconcile } from './reconcile.js';
 import { DEFAULT_QUEUE_OPTIONS, WorkQueue, type WorkQueueOptions } from './workQueue.js';
 
+const REDIS_START_WAIT_MS = 5_000;
+
 export type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 export interface OperatorOptions {
@@ -89,17 +91,18 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       finish();
     })());
 
-  const begin = (): void => {
+  const begin = async (): Promise<void> => {
+    // Reconciling before the first connection would mark every project RedisReady=False for a moment.
+    if (!(await redis.waitReady(REDIS_START_WAIT_MS))) log('warn', 'Redis not reachable yet; reconciling anyway, projects will report RedisReady=False');
+    if (stopping) return;
     log('info', 'operator reconciling', { namespace: options.namespace ?? '(all)' });
     informer.start();
   };
   if (elector) {
     // Campaign in the background so `stop()` works while waiting to be elected.
-    void elector.run(() => void stop()).then(() => {
-      if (elector.isLeader) begin();
-    });
+    void elector.run(() => void stop()).then(() => (elector.isLeader ? begin() : undefined));
   } else {
-    begin();
+    void begin();
   }
 
   return { isLeader: () => elector?.isLeader ?? true, stop, done };

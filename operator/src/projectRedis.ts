@@ -16,6 +16,8 @@ export interface ProjectRedis {
   stats(project: ProjectId): Promise<{ head: number; activeMounts: number }>;
   /** UNLINKs every key of the project; returns how many. */
   purge(project: ProjectId): Promise<number>;
+  /** Resolves true once connected, false after `timeoutMs` (the caller goes on; reconciles then report Redis down). */
+  waitReady(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,20 @@ export function connectProjectRedis(url: string): ProjectRedis {
         }
         return removed;
       }),
+    waitReady: (timeoutMs) =>
+      client.status === 'ready'
+        ? Promise.resolve(true)
+        : new Promise((resolve) => {
+            const timer = setTimeout(() => {
+              client.off('ready', onReady);
+              resolve(false);
+            }, timeoutMs);
+            const onReady = (): void => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+            client.once('ready', onReady);
+          }),
     close: async () => {
       client.disconnect();
     },
