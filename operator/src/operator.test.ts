@@ -191,20 +191,23 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     assert.equal(config.storage.retentionDays, 9);
   });
 
+  /** A minimal stand-in for the Prometheus Operator's CRD; `schema` lets a test make it refuse our objects. */
+  const installMonitoringCrd = (kind: string, plural: string, schema: Record<string, unknown> = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) =>
+    installCrd(kube, {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `${plural}.monitoring.coreos.com` },
+      spec: {
+        group: 'monitoring.coreos.com',
+        scope: 'Namespaced',
+        names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema } }],
+      },
+    });
+
   it('uses PrometheusRule and ServiceMonitor once the Prometheus Operator CRDs exist', async () => {
-    for (const [kind, plural] of [['PrometheusRule', 'prometheusrules'], ['ServiceMonitor', 'servicemonitors']] as const) {
-      await installCrd(kube, {
-        apiVersion: 'apiextensions.k8s.io/v1',
-        kind: 'CustomResourceDefinition',
-        metadata: { name: `${plural}.monitoring.coreos.com` },
-        spec: {
-          group: 'monitoring.coreos.com',
-          scope: 'Namespaced',
-          names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-          versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-        },
-      });
-    }
+    await installMonitoringCrd('PrometheusRule', 'prometheusrules');
+    await installMonitoringCrd('ServiceMonitor', 'servicemonitors');
     await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 3 } } } });
     await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'PrometheusRuleApplied');
     const rule = await kube.get<{ spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> } }>(
@@ -215,6 +218,21 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await kube.get('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics');
     // The ConfigMap fallback is removed once the real objects exist.
     assert.equal(await kube.getOptional('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts'), undefined);
+  });
+
+  it('reports MonitoringReady=False (ApplyFailed) when the API refuses a monitoring object, and recovers', async () => {
+    await installMonitoringCrd('PrometheusRule', 'prometheusrules', {
+      type: 'object',
+      required: ['spec'],
+      properties: { spec: { type: 'object', required: ['mustHave'], 'x-kubernetes-preserve-unknown-fields': true } },
+    });
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 4 } } } });
+    const failed = await waitCondition('team-a', 'alpha', 'MonitoringReady', 'False', 'ApplyFailed');
+    assert.match(condition(failed, 'MonitoringReady')?.message ?? '', /mustHave/);
+    assert.equal(condition(failed, 'Ready')?.reason, 'MonitoringNotReady');
+    assert.equal(condition(failed, 'RedisReady')?.status, 'True');
+    await installMonitoringCrd('PrometheusRule', 'prometheusrules');
+    await waitCondition('team-a', 'alpha', 'Ready', 'True');
   });
 
   it('monitoring.enabled=false removes the monitoring objects and says so', async () => {

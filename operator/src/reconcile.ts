@@ -101,7 +101,7 @@ export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outc
   conditions.unshift(
     failing.length === 0
       ? { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'project is ready' }
-      : { type: 'Ready', status: 'False', reason: failing.map((c) => `${c.type === 'RedisReady' ? 'Redis' : 'Monitoring'}NotReady`).join(''), message: failing.map((c) => c.message).join('; ') },
+      : { type: 'Ready', status: 'False', reason: failing[0]?.type === 'RedisReady' ? 'RedisNotReady' : 'MonitoringNotReady', message: failing.map((c) => c.message).join('; ') },
   );
   status.conditions = withTransitions(conditions, bp.status?.conditions, bp.metadata.generation);
   await writeStatus(deps.kube, bp, status);
