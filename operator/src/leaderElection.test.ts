@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
+import { freePort } from '@lighthouse-bridge/test/ports';
 import { startRedisCluster, type RedisCluster } from '@lighthouse-bridge/test/redis';
 import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
@@ -28,10 +29,10 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
   let cluster: RedisCluster;
   const replicas = new Map<string, ChildProcess>();
 
-  const startReplica = (identity: string): ChildProcess => {
+  const startReplica = (identity: string, extra: string[] = []): ChildProcess => {
     const child = spawn(
       process.execPath,
-      [CLI, 'operator', '--redis', cluster.url, '--leader-elect', '--lease-name', 'lhb-test', '--lease-namespace', 'default', '--lease-duration', String(LEASE_SECONDS), '--relist-seconds', '2'],
+      [CLI, 'operator', '--redis', cluster.url, '--leader-elect', '--lease-name', 'lhb-test', '--lease-namespace', 'default', '--lease-duration', String(LEASE_SECONDS), '--relist-seconds', '2', ...extra],
       { env: { ...process.env, KUBECONFIG: env.kubeconfig, POD_NAME: identity, LHB_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] },
     );
     replicas.set(identity, child);
@@ -61,7 +62,8 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
   });
 
   it('applies the ACL user on every cluster node and the user works through the cluster', async () => {
-    startReplica('replica-1');
+    const metricsPort = await freePort();
+    startReplica('replica-1', ['--metrics-port', String(metricsPort)]);
     await waitFor('replica-1 leads', 20_000, async () => (await holder()) === 'replica-1');
     startReplica('replica-2');
     await create('one');
@@ -84,6 +86,9 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
       client.disconnect();
     }
     assert.equal(await holder(), 'replica-1', 'the standby never took the Lease while the leader renewed it');
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /^lighthouse_bridge_operator_leader 1$/m);
+    assert.match(metrics, /^lighthouse_bridge_operator_reconcile_duration_seconds_count\{result="ok"\} [1-9]/m);
   });
 
   it('a SIGKILLed leader is replaced within one lease duration', async () => {

@@ -4,6 +4,7 @@ import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import { Informer } from './informer.js';
 import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
 import { LeaderElector } from './leaderElection.js';
+import { isLeader, queueDepth, reconcileDuration, watchRestarts } from './metrics.js';
 import { MonitoringDiscovery } from './monitoringResources.js';
 import { connectProjectRedis } from './projectRedis.js';
 import { reconcile } from './reconcile.js';
@@ -51,16 +52,34 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const deps = { kube, redis, discovery: new MonitoringDiscovery(kube, options.discoveryTtlMs), target: { metricsNamespace: options.operatorNamespace }, log };
 
   const queue = new WorkQueue(
-    (key) => reconcile(deps, key),
+    async (key) => {
+      const end = reconcileDuration.startTimer();
+      try {
+        const outcome = await reconcile(deps, key);
+        end({ result: outcome.kind === 'retry' ? 'retry' : 'ok' });
+        return outcome;
+      } catch (error) {
+        end({ result: 'error' });
+        throw error;
+      } finally {
+        queueDepth.set(queue.length);
+      }
+    },
     (key, error, attempt) => log(attempt > 3 ? 'warn' : 'info', 'reconcile failed; retrying with backoff', { project: key, attempt, error: error instanceof Error ? error.message : String(error) }),
     { ...DEFAULT_QUEUE_OPTIONS, ...options.queue },
   );
   const informer = new Informer<BridgeProject>(kube, {
     path: resourcePath(options.namespace),
     relistAfterMs: options.relistAfterMs,
-    onChange: (key) => queue.add(key),
+    onChange: (key) => {
+      queue.add(key);
+      queueDepth.set(queue.length);
+    },
     modifiedMatters: specOrLifecycleChanged,
-    onError: (error) => log('warn', 'watch failed; relisting', { error: error instanceof Error ? error.message : String(error) }),
+    onError: (error) => {
+      watchRestarts.inc();
+      log('warn', 'watch failed; relisting', { error: error instanceof Error ? error.message : String(error) });
+    },
   });
 
   let finish: () => void = () => undefined;
@@ -83,6 +102,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
 
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
+      isLeader.set(0);
       await informer.stop();
       await queue.stop();
       await elector?.release();
@@ -95,6 +115,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     // Reconciling before the first connection would mark every project RedisReady=False for a moment.
     if (!(await redis.waitReady(REDIS_START_WAIT_MS))) log('warn', 'Redis not reachable yet; reconciling anyway, projects will report RedisReady=False');
     if (stopping) return;
+    isLeader.set(1);
     log('info', 'operator reconciling', { namespace: options.namespace ?? '(all)' });
     informer.start();
   };
