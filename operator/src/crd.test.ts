@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
@@ -50,6 +52,14 @@ describe('BridgeProject CRD on a real kube-apiserver', { skip }, () => {
     });
     assert.deepEqual(bp.spec?.policy?.rules?.map((r) => r.name), ['no-force-push', 'docs', 'secrets']);
     assert.equal(bp.spec?.policy?.rules?.[1]?.priority, 0);
+  });
+
+  it("accepts the chart's example project", async () => {
+    const example = parse(await readFile(new URL('../../charts/lighthouse-bridge/examples/bridgeproject.yaml', import.meta.url), 'utf8')) as BridgeProject;
+    await ensureNamespace(kube, example.metadata.namespace);
+    const created = await kube.create<BridgeProject>(resourcePath(example.metadata.namespace), example);
+    assert.equal(created.spec?.policy?.rules?.length, 3);
+    assert.equal(created.spec?.limits?.maxFiles, 100000, 'unset limits get their defaults');
   });
 
   const bad: Array<[string, unknown, RegExp]> = [

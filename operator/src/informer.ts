@@ -6,7 +6,7 @@ import type { KubeClient, WatchEvent } from './kubeClient.js';
  * missed event or a 410 Gone cannot leave the cache stale). A watch quiet for `relistAfterMs` is
  * restarted too, because a silently dead connection looks exactly like a quiet one.
  */
-export interface InformerOptions {
+export interface InformerOptions<T> {
   /** Collection path, e.g. `/apis/g/v1/namespaces/ns/things` or the cluster-wide one. */
   path: string;
   relistAfterMs: number;
@@ -17,7 +17,7 @@ export interface InformerOptions {
    * Filters watch MODIFIED events (relists and other events always pass): e.g. skip changes that
    * only touch status, which the operator wrote itself.
    */
-  modifiedMatters?: (previous: unknown, next: unknown) => boolean;
+  modifiedMatters?: (previous: T, next: T) => boolean;
 }
 
 interface Meta {
@@ -33,7 +33,7 @@ export class Informer<T extends Meta> {
 
   constructor(
     private readonly kube: KubeClient,
-    private readonly options: InformerOptions,
+    private readonly options: InformerOptions<T>,
   ) {}
 
   get hasSynced(): boolean {

@@ -135,8 +135,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
  * Anything else (drift in Redis, head, mounts, a finalizer removed by hand) is picked up by the
  * periodic relist.
  */
-function specOrLifecycleChanged(previous: unknown, next: unknown): boolean {
-  const a = (previous as BridgeProject).metadata;
-  const b = (next as BridgeProject).metadata;
+function specOrLifecycleChanged(previous: BridgeProject, next: BridgeProject): boolean {
+  const a = previous.metadata;
+  const b = next.metadata;
   return a.generation !== b.generation || a.deletionTimestamp !== b.deletionTimestamp;
 }
