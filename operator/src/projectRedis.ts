@@ -44,8 +44,9 @@ export const ACL_COMMANDS = [
 
 export function aclRules(project: ProjectId, password: string): string[] {
   const prefix = projectKeyPrefix(project);
-  // `reset` first, so a re-apply also removes anything granted by hand or by an older operator.
-  return ['reset', 'on', `>${password}`, `~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
+  // `reset` first, so a re-apply also removes anything granted by hand or by an older operator;
+  // `resetchannels` because `reset` grants all channels where acl-pubsub-default is allchannels.
+  return ['reset', 'resetchannels', 'on', `>${password}`, `~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
 }
 
 const SCAN_COUNT = 500;
