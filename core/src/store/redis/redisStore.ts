@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import type { NewEvent, RecordedEvent } from '../../events/events.js';
+import type { ProjectId } from '../../events/projectId.js';
+import {
+  ConcurrencyError,
+  type AppendOptions,
+  type EventStore,
+  type ReadOptions,
+  type Snapshot,
+  type Subscription,
+} from '../eventStore.js';
+import { chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked } from './chunks.js';
+import { connectRedis, describeLocation, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
+import { projectKeys } from './keys.js';
+import { appendArgs, appendScript, decodeEntry, entryId, parseAppendReply, recorded, seqOfEntryId, type StreamEntry } from './log.js';
+import { TailHub } from './tail.js';
+
+/** How many snapshots a project keeps; older ones are pruned when a newer one is saved. */
+const SNAPSHOTS_KEPT = 8;
+const DEFAULT_READ_LIMIT = 1000;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** An `EventStore` on Redis Streams, for a single Redis or a Redis Cluster (ADR 0020). */
+export async function openRedisStore(url: RedisStoreUrl): Promise<EventStore> {
+  const redis = await connectRedis(url, 'commands');
+  // Client id 0 never exists, so this only asks whether the ACL allows CLIENT UNBLOCK at all.
+  const canUnblock = !url.cluster && (await redis.client('UNBLOCK', 0).then(() => true, () => false));
+  return new RedisEventStore(url, redis, canUnblock);
+}
+
+class RedisEventStore implements EventStore {
+  readonly kind = 'redis';
+  readonly location: string;
+  private readonly tails: TailHub;
+
+  constructor(
+    private readonly url: RedisStoreUrl,
+    private readonly redis: RedisClient,
+    shareTailConnection: boolean,
+  ) {
+    this.location = describeLocation(url);
+    this.tails = new TailHub(url, redis, shareTailConnection);
+  }
+
+  async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
+    const { log } = projectKeys(project);
+    const reply = await this.call('append', () => appendScript.run(this.redis, [log], appendArgs(events, options.expectedVersion)));
+    const outcome = parseAppendReply(reply);
+    if (!outcome.ok) throw new ConcurrencyError(options.expectedVersion ?? -1, outcome.head);
+    return recorded(events, outcome.headBefore, outcome.ms);
+  }
+
+  async head(project: ProjectId): Promise<number> {
+    const last = (await this.call('head', () => this.redis.xrevrange(projectKeys(project).log, '+', '-', 'COUNT', 1))) as StreamEntry[];
+    return last[0] ? seqOfEntryId(last[0][0]) : 0;
+  }
+
+  async read(project: ProjectId, options: ReadOptions = {}): Promise<RecordedEvent[]> {
+    const from = Math.max(1, Math.floor(options.from ?? 1));
+    const limit = Math.floor(options.limit ?? DEFAULT_READ_LIMIT);
+    const to = options.to === undefined ? '+' : entryId(Math.floor(options.to));
+    if (limit <= 0 || (options.to !== undefined && options.to < from)) return [];
+    const entries = (await this.call('read', () => this.redis.xrange(projectKeys(project).log, entryId(from), to, 'COUNT', limit))) as StreamEntry[];
+    return this.call('decode the log', async () => entries.map(decodeEntry));
+  }
+
+  subscribe(
+    project: ProjectId,
+    afterSeq: number,
+    onEvents: (events: RecordedEvent[]) => void,
+    onError?: (error: Error) => void,
+  ): Subscription {
+    return this.tails.subscribe(projectKeys(project).log, afterSeq, onEvents, onError);
+  }
+
+  async putBlob(project: ProjectId, content: Uint8Array): Promise<string> {
+    const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    const hash = createHash('sha256').update(bytes).digest('hex');
+    const key = projectKeys(project).blob(hash);
+    await this.call('store a blob', async () => {
+      // Content is addressed by hash: if the header is there, the whole blob is.
+      if ((await this.redis.exists(key)) === 1) return;
+      const batch = this.redis.multi();
+      queueChunkedWrite(batch, key, bytes);
+      await execOrThrow(batch);
+    });
+    return hash;
+  }
+
+  async getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined> {
+    if (!SHA256_HEX.test(hash)) return undefined;
+    const key = projectKeys(project).blob(hash);
+    const value = await this.call('read a blob', () => readChunked(this.redis, key));
+    if (!value) return undefined;
+    if (createHash('sha256').update(value.content).digest('hex') !== hash) {
+      throw new CorruptValueError(`Redis ${this.location}: blob ${key} does not match its hash`);
+    }
+    return value.content;
+  }
+
+  async saveSnapshot(project: ProjectId, snapshot: Snapshot): Promise<void> {
+    const keys = projectKeys(project);
+    const key = keys.snapshot(snapshot.seq);
+    const data = Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
+    await this.call('save a snapshot', async () => {
+      // Replacing a snapshot of the same seq must not leave the old one's extra chunks behind.
+      const previousChunks = Number((await this.redis.hget(key, 'chunks')) ?? 0);
+      const batch = this.redis.multi().del(...chunkedKeys(key, previousChunks));
+      queueChunkedWrite(batch, key, data, { seq: String(snapshot.seq), time: snapshot.time });
+      batch.zadd(keys.snapshots, snapshot.seq, String(snapshot.seq));
+      await execOrThrow(batch);
+      await this.pruneSnapshots(project);
+    });
+  }
+
+  async loadSnapshot(project: ProjectId, atOrBefore?: number): Promise<Snapshot | undefined> {
+    const keys = projectKeys(project);
+    const max = atOrBefore === undefined ? '+inf' : String(atOrBefore);
+    return this.call('load a snapshot', async () => {
+      // A concurrent save may prune the one found between the two reads; look again then.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const [found] = await this.redis.zrevrangebyscore(keys.snapshots, max, '-inf', 'LIMIT', 0, 1);
+        if (found === undefined) return undefined;
+        const value = await readChunked(this.redis, keys.snapshot(Number(found)));
+        if (value) return { seq: Number(value.fields['seq']), time: value.fields['time'] ?? '', data: value.content };
+      }
+      return undefined;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.call('ping', () => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    await this.tails.close();
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private async pruneSnapshots(project: ProjectId): Promise<void> {
+    const keys = projectKeys(project);
+    const excess = (await this.redis.zcard(keys.snapshots)) - SNAPSHOTS_KEPT;
+    if (excess <= 0) return;
+    const old = await this.redis.zrange(keys.snapshots, 0, excess - 1);
+    const batch = this.redis.multi();
+    for (const seq of old) {
+      const key = keys.snapshot(Number(seq));
+      batch.del(...chunkedKeys(key, Number((await this.redis.hget(key, 'chunks')) ?? 0)));
+    }
+    batch.zrem(keys.snapshots, ...old);
+    await execOrThrow(batch);
+  }
+
+  private async call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw unavailable(this.url, what, error);
+    }
+  }
+}

@@ -1,0 +1,237 @@
+import type { RecordedEvent } from '../../events/events.js';
+import type { Subscription } from '../eventStore.js';
+import { connectRedis, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
+import { decodeEntry, entryId, type StreamEntry } from './log.js';
+
+const BLOCK_MS = 5_000;
+const PAGE = 1_000;
+const MAX_BACKOFF_MS = 1_000;
+/** Reply errors that no retry can cure: the subscription ends and reports them. */
+const FATAL_REPLY = /^(NOPERM|NOAUTH|WRONGPASS|WRONGTYPE)\b/;
+
+interface TailSubscriber {
+  readonly key: string;
+  lastSeq: number;
+  closed: boolean;
+  readonly onEvents: (events: RecordedEvent[]) => void;
+  readonly onError: ((error: Error) => void) | undefined;
+}
+
+/**
+ * Live tails over XREAD BLOCK on connections of their own (a blocked connection can do nothing
+ * else). Against a single Redis one connection serves every subscription of the store: one XREAD
+ * names all their streams, and CLIENT UNBLOCK ends it early when a new stream must join. Where
+ * that cannot work, each project tailed gets its own connection: Redis Cluster refuses multi-key
+ * commands across slots (each project is its own slot), and ACL users without @dangerous may not
+ * send CLIENT UNBLOCK (a project's own user only ever tails its one project anyway).
+ *
+ * A subscriber's position is its last delivered seq, and every XREAD starts from the lowest of
+ * them, so a reconnect resumes where each subscriber stopped; entries a subscriber already has are
+ * skipped, and a batch that would leave a gap is not delivered, so each event arrives once, in order.
+ */
+export class TailHub {
+  private readonly loops = new Map<string, TailLoop>();
+
+  constructor(
+    private readonly url: RedisStoreUrl,
+    private readonly commands: RedisClient,
+    /** One connection for all streams; needs CLIENT UNBLOCK on a single Redis. */
+    private readonly shared: boolean,
+  ) {}
+
+  subscribe(key: string, afterSeq: number, onEvents: TailSubscriber['onEvents'], onError: TailSubscriber['onError']): Subscription {
+    const subscriber: TailSubscriber = { key, lastSeq: afterSeq, closed: false, onEvents, onError };
+    const loopKey = this.shared ? '' : key;
+    let loop = this.loops.get(loopKey);
+    if (!loop) {
+      const created = new TailLoop(this.url, this.commands, this.shared, () => {
+        if (this.loops.get(loopKey) === created) this.loops.delete(loopKey);
+      });
+      this.loops.set(loopKey, created);
+      loop = created;
+    }
+    const owner = loop;
+    owner.add(subscriber);
+    return {
+      close: async () => {
+        subscriber.closed = true;
+        await owner.remove(subscriber);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.loops.values()].map((loop) => loop.stop()));
+    this.loops.clear();
+  }
+}
+
+class TailLoop {
+  private readonly subscribers = new Set<TailSubscriber>();
+  private connection: RedisClient | undefined;
+  /** This connection's CLIENT ID, to interrupt its XREAD when a subscriber needs another stream. */
+  private clientId: number | undefined;
+  /** The streams of the XREAD in flight, if one is. */
+  private blockedOn: Set<string> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly url: RedisStoreUrl,
+    /** For backlog reads and CLIENT UNBLOCK, which must not wait behind the blocked XREAD. */
+    private readonly commands: RedisClient,
+    /** Serves several streams, so a new one interrupts the XREAD in flight. */
+    private readonly interruptible: boolean,
+    private readonly onStopped: () => void,
+  ) {
+    this.done = this.run();
+  }
+
+  add(subscriber: TailSubscriber): void {
+    this.subscribers.add(subscriber);
+    void this.catchUp(subscriber);
+    if (this.blockedOn && !this.blockedOn.has(subscriber.key)) void this.interrupt();
+    this.wake?.();
+  }
+
+  async remove(subscriber: TailSubscriber): Promise<void> {
+    this.subscribers.delete(subscriber);
+    if (this.subscribers.size === 0) await this.stop();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.stopped) {
+      this.stopped = true;
+      this.onStopped();
+      this.wake?.();
+      this.connection?.disconnect();
+    }
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      if (this.subscribers.size === 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      const from = new Map<string, number>();
+      for (const s of this.subscribers) from.set(s.key, Math.min(s.lastSeq, from.get(s.key) ?? Infinity));
+      const keys = [...from.keys()];
+      let reply: Array<[string, StreamEntry[]]> | null;
+      try {
+        const connection = await this.connect();
+        if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
+        this.blockedOn = new Set(keys);
+        const ids = keys.map((k) => entryId(from.get(k) ?? 0));
+        reply = (await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as typeof reply;
+        failures = 0;
+      } catch (error) {
+        if (this.stopped) break;
+        if (error instanceof Error && FATAL_REPLY.test(error.message)) {
+          this.fail([...this.subscribers], unavailable(this.url, 'tail', error));
+          continue;
+        }
+        failures++;
+        await sleep(Math.min(100 * failures, MAX_BACKOFF_MS));
+        continue;
+      } finally {
+        this.blockedOn = undefined;
+      }
+      for (const [key, entries] of reply ?? []) {
+        this.deliver(
+          [...this.subscribers].filter((s) => s.key === key),
+          entries,
+        );
+      }
+    }
+    this.connection?.disconnect();
+  }
+
+  /**
+   * Reads the backlog at once over the command connection, so a subscriber joining a stream that
+   * is already tailed from further on does not wait for the next XREAD to come round. Connection
+   * failures are left to the tail loop, which reads from the same position.
+   */
+  private async catchUp(subscriber: TailSubscriber): Promise<void> {
+    for (;;) {
+      let entries: StreamEntry[];
+      try {
+        entries = (await this.commands.xrange(subscriber.key, entryId(subscriber.lastSeq + 1), '+', 'COUNT', PAGE)) as StreamEntry[];
+      } catch {
+        return;
+      }
+      if (subscriber.closed) return;
+      this.deliver([subscriber], entries);
+      if (entries.length < PAGE) return;
+    }
+  }
+
+  private deliver(readers: TailSubscriber[], entries: StreamEntry[]): void {
+    let events: RecordedEvent[];
+    try {
+      events = entries.map(decodeEntry);
+    } catch (error) {
+      this.fail(readers, unavailable(this.url, 'decode the log', error));
+      return;
+    }
+    for (const reader of readers) {
+      // Skip what it has; never leave a gap (a later read starting at its position fills it).
+      const fresh = events.filter((e) => e.seq > reader.lastSeq);
+      if (reader.closed || fresh.length === 0 || fresh[0]!.seq !== reader.lastSeq + 1) continue;
+      reader.lastSeq = fresh[fresh.length - 1]!.seq;
+      try {
+        reader.onEvents(fresh);
+      } catch (error) {
+        this.fail([reader], error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+
+  private fail(readers: TailSubscriber[], error: Error): void {
+    for (const reader of readers) {
+      if (reader.closed) continue;
+      reader.closed = true;
+      this.subscribers.delete(reader);
+      reader.onError?.(error);
+    }
+    if (this.subscribers.size === 0) void this.stop();
+  }
+
+  private async connect(): Promise<RedisClient> {
+    if (!this.connection) {
+      const connection = await connectRedis(this.url, 'tail');
+      if (this.stopped) {
+        connection.disconnect();
+        throw new Error('tail stopped');
+      }
+      connection.on('close', () => (this.clientId = undefined));
+      this.connection = connection;
+    }
+    return this.connection;
+  }
+
+  /**
+   * Ends the XREAD in flight so the next one names the new subscriber's stream. The UNBLOCK can
+   * overtake the XREAD (they travel on different connections), so it is repeated while that same
+   * XREAD is pending but not yet blocked.
+   */
+  private async interrupt(): Promise<void> {
+    if (!this.interruptible) return;
+    const pending = this.blockedOn;
+    for (let attempt = 0; attempt < 50 && pending && this.blockedOn === pending; attempt++) {
+      if (this.clientId !== undefined) {
+        const unblocked = await this.commands.client('UNBLOCK', this.clientId).catch(() => 0);
+        if (unblocked === 1) return;
+      }
+      await sleep(10);
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
