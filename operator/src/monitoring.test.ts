@@ -1,15 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kubeToolsDir } from '@lighthouse-bridge/test/kube';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { DEFAULT_SLO } from './bridgeProject.js';
 import { allExpressions, dashboard, ruleGroups } from './monitoring.js';
 
 /**
- * promtool is not built here (it would pull most of Prometheus through the Go proxy), so the
- * shipped expressions are checked by a parser for the PromQL subset they use: functions,
- * aggregations with `by`, selectors with matchers, range vectors, comparison and arithmetic.
- * It rejects anything outside that subset, so a typo cannot slip through as "unknown syntax".
+ * A parser for the PromQL subset the shipped expressions use (functions, aggregations with `by`,
+ * selectors with matchers, range vectors, comparison and arithmetic). It needs no Go tools, so
+ * it checks the expressions on any machine; promtool (below, when built) is the authority.
  */
 const FUNCTIONS = new Set(['histogram_quantile', 'rate', 'clamp_min']);
 const AGGREGATIONS = new Set(['sum', 'max', 'min', 'avg']);
@@ -123,5 +127,106 @@ describe('shipped PromQL', () => {
     assert.equal(model.uid, 'lhb-ns-p');
     assert.ok(model.panels.length >= 6);
     for (const panel of model.panels) assert.equal(panel.targets.length, 1);
+  });
+});
+
+const PROMTOOL = join(kubeToolsDir(), 'promtool');
+const promtoolSkip = (() => {
+  try {
+    accessSync(PROMTOOL, constants.X_OK);
+    return false;
+  } catch {
+    return 'promtool not built: run bash test/setup/tools/promtool.sh';
+  }
+})();
+
+function promtool(args: string[], cwd: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile(PROMTOOL, args, { cwd, timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
+    );
+  });
+}
+
+describe('shipped alert rules, checked and unit-tested by promtool', { skip: promtoolSkip }, () => {
+  const project = { namespace: 'ns', name: 'p' };
+  const groups = ruleGroups(project, DEFAULT_SLO);
+  const FUSE = 'lighthouse_bridge_fuse_op_duration_seconds_bucket';
+
+  it('promtool check rules accepts every rule', async () => {
+    const tmp = await tempDir('lhb-promtool-');
+    try {
+      await writeFile(join(tmp.dir, 'rules.yaml'), JSON.stringify({ groups }));
+      const { code, output } = await promtool(['check', 'rules', 'rules.yaml'], tmp.dir);
+      assert.equal(code, 0, output);
+      assert.match(output, new RegExp(`SUCCESS: ${groups[0]?.rules.length} rules found`));
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  it('the FUSE latency alert fires above the SLO and stays quiet below it; a dead mount alerts', async () => {
+    const tmp = await tempDir('lhb-promtool-');
+    try {
+      await writeFile(join(tmp.dir, 'rules.yaml'), JSON.stringify({ groups }));
+      const labels = { severity: 'warning', bridge_project: 'ns/p' };
+      const tests = {
+        rule_files: ['rules.yaml'],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            // Half the ops take 1-10 ms: p99 is about 9.8 ms, above the 5 ms SLO.
+            interval: '1m',
+            input_series: [
+              { series: `${FUSE}{op="read",le="0.001"}`, values: '0+60x40' },
+              { series: `${FUSE}{op="read",le="0.01"}`, values: '0+120x40' },
+              { series: `${FUSE}{op="read",le="+Inf"}`, values: '0+120x40' },
+              { series: 'lighthouse_bridge_volume_health{volume="v1",condition="dead"}', values: '1x40' },
+            ],
+            alert_rule_test: [
+              { eval_time: '5m', alertname: 'LighthouseBridgeFuseLatencyHigh', exp_alerts: [] },
+              {
+                eval_time: '20m',
+                alertname: 'LighthouseBridgeFuseLatencyHigh',
+                exp_alerts: [
+                  {
+                    exp_labels: labels,
+                    exp_annotations: {
+                      summary: 'FUSE operation p99 above 5 ms',
+                      description: 'p99 FUSE operation latency is 9.82ms, above the 5 ms SLO of BridgeProject ns/p.',
+                    },
+                  },
+                ],
+              },
+              {
+                eval_time: '5m',
+                alertname: 'LighthouseBridgeDeadMount',
+                exp_alerts: [
+                  {
+                    exp_labels: { ...labels, severity: 'critical', volume: 'v1' },
+                    exp_annotations: { summary: 'a FUSE mount is dead', description: 'Volume v1 reports a dead mount; the node plugin should remount it within seconds.' },
+                  },
+                ],
+              },
+            ],
+          },
+          {
+            // Every op under 1 ms: no alert however long it lasts.
+            interval: '1m',
+            input_series: [
+              { series: `${FUSE}{op="read",le="0.001"}`, values: '0+120x40' },
+              { series: `${FUSE}{op="read",le="0.01"}`, values: '0+120x40' },
+              { series: `${FUSE}{op="read",le="+Inf"}`, values: '0+120x40' },
+            ],
+            alert_rule_test: [{ eval_time: '30m', alertname: 'LighthouseBridgeFuseLatencyHigh', exp_alerts: [] }],
+          },
+        ],
+      };
+      await writeFile(join(tmp.dir, 'tests.yaml'), JSON.stringify(tests));
+      const { code, output } = await promtool(['test', 'rules', 'tests.yaml'], tmp.dir);
+      assert.equal(code, 0, output);
+    } finally {
+      await tmp.remove();
+    }
   });
 });
