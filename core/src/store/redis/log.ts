@@ -12,17 +12,16 @@ import { LuaScript } from './luaScript.js';
  * by sequence number directly, with no lookup table.
  */
 
-/** Result tag: the head did not match the expected version. */
-const CONFLICT = 0;
-
 /**
- * KEYS[1] = log; ARGV[1] = expected head or -1 for any; then type, actor, data per event.
- * Returns {1, headBefore, ms} or {0, actualHead}. Atomic: a script runs alone on its server, and
- * one project's keys are one slot, so the check and all XADDs see no other writer in between.
+ * Appends several independent appends to one log, in order, each all-or-nothing against its own
+ * expected version. KEYS[1] = log; ARGV per append: expected head (-1 = any), event count n, then
+ * type, actor, data per event. Returns {ms, r1, r2, ...}: r = the head before that append when it
+ * was written, or -1 - head when its expected version did not match (nothing of it written).
+ * Atomic: a script runs alone on its server and one project's keys are one slot, so no writer
+ * comes between a check and its XADDs. One TIME and one look at the head serve the whole batch.
  */
 export const appendScript = new LuaScript(`
 local log = KEYS[1]
-local expected = tonumber(ARGV[1])
 local head, lastMs = 0, 0
 local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
 if last then
@@ -32,32 +31,55 @@ if last then
     if fields[i] == 'ms' then lastMs = tonumber(fields[i + 1]) end
   end
 end
-if expected >= 0 and expected ~= head then return {${CONFLICT}, head} end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 if ms < lastMs then ms = lastMs end
 local msText = string.format('%.0f', ms)
-for i = 2, #ARGV, 3 do
-  head = head + 1
-  redis.call('XADD', log, string.format('%.0f-0', head), 'type', ARGV[i], 'actor', ARGV[i + 1], 'ms', msText, 'data', ARGV[i + 2])
+local out = {msText}
+local i = 1
+while i <= #ARGV do
+  local expected = tonumber(ARGV[i])
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  if expected >= 0 and expected ~= head then
+    out[#out + 1] = -1 - head
+  else
+    out[#out + 1] = head
+    for b = i, i + (n - 1) * 3, 3 do
+      head = head + 1
+      redis.call('XADD', log, string.format('%.0f-0', head), 'type', ARGV[b], 'actor', ARGV[b + 1], 'ms', msText, 'data', ARGV[b + 2])
+    end
+  end
+  i = i + n * 3
 end
-return {1, head - (#ARGV - 1) / 3, msText}
+return out
 `);
 
-export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number };
-
-export function appendArgs(events: readonly NewEvent[], expectedVersion: number | undefined): string[] {
-  const args = [String(expectedVersion ?? -1)];
-  for (const e of events) args.push(e.type, e.actor, JSON.stringify(e.data));
-  return args;
+export interface AppendRequest {
+  events: readonly NewEvent[];
+  expectedVersion: number | undefined;
 }
 
-export function parseAppendReply(reply: unknown): AppendOutcome {
-  if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number') {
-    throw new Error(`unexpected reply from the append script: ${JSON.stringify(reply)}`);
+export type AppendOutcome = { ok: true; headBefore: number } | { ok: false; head: number };
+
+/** The script arguments of one append, and how many bytes of event data they carry. */
+export function encodeAppend(request: AppendRequest): { args: string[]; bytes: number } {
+  const args = [String(request.expectedVersion ?? -1), String(request.events.length)];
+  let bytes = 0;
+  for (const e of request.events) {
+    const data = JSON.stringify(e.data);
+    bytes += data.length + e.type.length + e.actor.length;
+    args.push(e.type, e.actor, data);
   }
-  if (reply[0] === CONFLICT) return { ok: false, head: reply[1] };
-  return { ok: true, headBefore: reply[1], ms: Number(reply[2]) };
+  return { args, bytes };
+}
+
+export function parseAppendReply(reply: unknown, appends: number): { ms: number; outcomes: AppendOutcome[] } {
+  if (!Array.isArray(reply) || reply.length !== appends + 1 || !reply.slice(1).every((r) => typeof r === 'number')) {
+    throw new Error(`unexpected reply from the append script: ${JSON.stringify(reply)?.slice(0, 200)}`);
+  }
+  const outcomes = (reply.slice(1) as number[]).map((r): AppendOutcome => (r >= 0 ? { ok: true, headBefore: r } : { ok: false, head: -1 - r }));
+  return { ms: Number(reply[0]), outcomes };
 }
 
 export function recorded(events: readonly NewEvent[], headBefore: number, ms: number): RecordedEvent[] {

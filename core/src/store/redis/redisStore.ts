@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
 import {
-  ConcurrencyError,
   type AppendOptions,
   type EventStore,
   type ReadOptions,
@@ -12,7 +11,8 @@ import {
 import { chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked } from './chunks.js';
 import { connectRedis, describeLocation, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
 import { projectKeys } from './keys.js';
-import { appendArgs, appendScript, decodeEntry, entryId, parseAppendReply, recorded, seqOfEntryId, type StreamEntry } from './log.js';
+import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
+import { AppendQueue } from './appendQueue.js';
 import { TailHub } from './tail.js';
 
 /** How many snapshots a project keeps; older ones are pruned when a newer one is saved. */
@@ -32,6 +32,7 @@ class RedisEventStore implements EventStore {
   readonly kind = 'redis';
   readonly location: string;
   private readonly tails: TailHub;
+  private readonly appends: AppendQueue;
 
   constructor(
     private readonly url: RedisStoreUrl,
@@ -40,14 +41,11 @@ class RedisEventStore implements EventStore {
   ) {
     this.location = describeLocation(url);
     this.tails = new TailHub(url, redis, shareTailConnection);
+    this.appends = new AppendQueue(redis, (error) => unavailable(url, 'append', error));
   }
 
-  async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
-    const { log } = projectKeys(project);
-    const reply = await this.call('append', () => appendScript.run(this.redis, [log], appendArgs(events, options.expectedVersion)));
-    const outcome = parseAppendReply(reply);
-    if (!outcome.ok) throw new ConcurrencyError(options.expectedVersion ?? -1, outcome.head);
-    return recorded(events, outcome.headBefore, outcome.ms);
+  append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
+    return this.appends.append(projectKeys(project).log, { events, expectedVersion: options.expectedVersion });
   }
 
   async head(project: ProjectId): Promise<number> {

@@ -1,0 +1,96 @@
+import type { RecordedEvent } from '../../events/events.js';
+import { ConcurrencyError } from '../eventStore.js';
+import type { RedisClient } from './connection.js';
+import { appendScript, encodeAppend, parseAppendReply, recorded, type AppendRequest } from './log.js';
+
+/**
+ * Script calls outstanding per project: more than one, so encoding the next batch here overlaps
+ * Redis running the last; few, so that batches still form. Batches are capped to keep one script
+ * run near a millisecond, since Redis serves no one else while it runs.
+ */
+const MAX_IN_FLIGHT = 4;
+const MAX_APPENDS_PER_CALL = 256;
+const MAX_BYTES_PER_CALL = 1024 * 1024;
+
+interface Pending extends AppendRequest {
+  args: string[];
+  bytes: number;
+  resolve(events: RecordedEvent[]): void;
+  reject(error: Error): void;
+}
+
+interface ProjectQueue {
+  waiting: Pending[];
+  inFlight: number;
+  scheduled: boolean;
+}
+
+/**
+ * Group commit for appends. Appends to one project that arrive while earlier ones are on the wire
+ * travel together in one run of the append script, so under load the per-call costs (round trip,
+ * script start, TIME, reading the head) are paid per batch, not per event. Each append in a batch
+ * keeps its own expected version and all-or-nothing outcome; only the transport is shared.
+ */
+export class AppendQueue {
+  private readonly queues = new Map<string, ProjectQueue>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    /** Maps a failed call to the error each of its appends rejects with. */
+    private readonly failure: (error: unknown) => Error,
+  ) {}
+
+  append(log: string, request: AppendRequest): Promise<RecordedEvent[]> {
+    const encoded = encodeAppend(request);
+    let queue = this.queues.get(log);
+    if (!queue) {
+      queue = { waiting: [], inFlight: 0, scheduled: false };
+      this.queues.set(log, queue);
+    }
+    const promise = new Promise<RecordedEvent[]>((resolve, reject) => queue.waiting.push({ ...request, ...encoded, resolve, reject }));
+    this.schedule(log, queue);
+    return promise;
+  }
+
+  /**
+   * Sends on the next turn of the event loop rather than now, so appends issued in the same turn,
+   * and callers woken by the previous batch's replies, join one batch.
+   */
+  private schedule(log: string, queue: ProjectQueue): void {
+    if (queue.scheduled || queue.inFlight >= MAX_IN_FLIGHT || queue.waiting.length === 0) return;
+    queue.scheduled = true;
+    setImmediate(() => {
+      queue.scheduled = false;
+      while (queue.inFlight < MAX_IN_FLIGHT && queue.waiting.length > 0) void this.send(log, queue);
+      if (queue.inFlight === 0 && queue.waiting.length === 0) this.queues.delete(log);
+    });
+  }
+
+  private async send(log: string, queue: ProjectQueue): Promise<void> {
+    const batch: Pending[] = [];
+    const args: string[] = [];
+    let bytes = 0;
+    while (queue.waiting.length > 0 && batch.length < MAX_APPENDS_PER_CALL && (batch.length === 0 || bytes < MAX_BYTES_PER_CALL)) {
+      const next = queue.waiting.shift()!;
+      bytes += next.bytes;
+      for (const arg of next.args) args.push(arg);
+      batch.push(next);
+    }
+    queue.inFlight++;
+    try {
+      const { ms, outcomes } = parseAppendReply(await appendScript.run(this.redis, [log], args), batch.length);
+      batch.forEach((pending, i) => {
+        const outcome = outcomes[i]!;
+        if (outcome.ok) pending.resolve(recorded(pending.events, outcome.headBefore, ms));
+        else pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));
+      });
+    } catch (error) {
+      const mapped = this.failure(error);
+      for (const pending of batch) pending.reject(mapped);
+    } finally {
+      queue.inFlight--;
+      if (queue.waiting.length > 0) this.schedule(log, queue);
+      else if (queue.inFlight === 0 && this.queues.get(log) === queue) this.queues.delete(log);
+    }
+  }
+}
