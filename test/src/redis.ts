@@ -211,8 +211,9 @@ class ManagedServer implements RedisServer {
 /**
  * Starts `primaries` empty cluster-enabled servers, joins them with `redis-cli --cluster create`
  * (no replicas) and waits until every node reports `cluster_state:ok` and knows all of them.
+ * `options.args` go to every node (e.g. `['--appendonly', 'yes']` to survive `kill()`+`restart()`).
  */
-export async function startRedisCluster(primaries = 3): Promise<RedisCluster> {
+export async function startRedisCluster(primaries = 3, options: { args?: string[] } = {}): Promise<RedisCluster> {
   const nodes: RedisServer[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map((n) => n.stop()));
@@ -223,7 +224,13 @@ export async function startRedisCluster(primaries = 3): Promise<RedisCluster> {
       const busPort = await freePort();
       nodes.push(
         await startRedis({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort), '--cluster-node-timeout', '5000'],
+          args: [
+            '--cluster-enabled', 'yes',
+            '--cluster-config-file', 'nodes.conf',
+            '--cluster-port', String(busPort),
+            '--cluster-node-timeout', '5000',
+            ...(options.args ?? []),
+          ],
         }),
       );
     }

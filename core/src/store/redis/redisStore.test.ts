@@ -91,6 +91,35 @@ describe('Redis store on a 3-primary Redis Cluster', () => {
 });
 
 describe('Redis store failure behaviour and layout', () => {
+  it('fails fast while the primary holding a project is down under Cluster, and recovers', async () => {
+    const cluster = await startRedisCluster(3, { args: ['--appendonly', 'yes'] });
+    const store = await open(cluster.url);
+    const project = uniqueProject();
+    const seen: number[] = [];
+    const feed = store.subscribe(project, 0, (events) => seen.push(...events.map((e) => e.seq)));
+    try {
+      await store.append(project, [event(1)]);
+      const log = `lhb:{${project.namespace}/${project.name}}:log`;
+      let owner: RedisServer | undefined;
+      for (const node of cluster.nodes) if ((await node.cli(['--scan', '--pattern', log])).includes(log)) owner = node;
+      assert.ok(owner, 'no node holds the log');
+      await owner.kill();
+      const started = Date.now();
+      await assert.rejects(store.append(project, [event(2)]), StoreUnavailableError);
+      assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms to fail`);
+
+      await owner.restart();
+      await waitFor(async () => store.head(project).then((head) => head === 1, () => false), 'the restarted primary', 10_000);
+      await store.append(project, [event(2)], { expectedVersion: 1 });
+      await waitFor(() => seen.length === 2, 'the tail to resume after the restart', 10_000);
+      assert.deepEqual(seen, [1, 2]);
+    } finally {
+      await feed.close();
+      await store.close();
+      await cluster.stop();
+    }
+  });
+
   it('fails fast with StoreUnavailableError while Redis is down, and recovers when it returns', async () => {
     const redis = await startRedis({ args: ['--appendonly', 'yes'] });
     const store = await open(redis.url);
