@@ -59,8 +59,10 @@ export async function connectRedis(url: RedisStoreUrl, role: 'commands' | 'tail'
   } else {
     client = new Redis({ ...base, host: url.nodes[0]?.host ?? '127.0.0.1', port: url.nodes[0]?.port ?? 6379, db: url.db });
   }
-  // Errors surface through the rejected commands; without a listener ioredis logs each one.
-  client.on('error', () => undefined);
+  // Errors surface through the rejected commands; without a listener ioredis logs each one. The
+  // socket's own error (ECONNREFUSED, WRONGPASS) says more than connect()'s "Connection is closed".
+  let socketError: unknown;
+  client.on('error', (error: unknown) => (socketError ??= error));
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -72,7 +74,7 @@ export async function connectRedis(url: RedisStoreUrl, role: 'commands' | 'tail'
     ]);
   } catch (error) {
     client.disconnect();
-    throw unavailable(url, 'connect', error);
+    throw unavailable(url, 'connect', socketError ?? error);
   } finally {
     clearTimeout(timer);
   }

@@ -1,18 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
-import {
-  type AppendOptions,
-  type EventStore,
-  type ReadOptions,
-  type Snapshot,
-  type Subscription,
-} from '../eventStore.js';
+import type { AppendOptions, EventStore, ReadOptions, Snapshot, Subscription } from '../eventStore.js';
+import { AppendQueue } from './appendQueue.js';
 import { chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked } from './chunks.js';
 import { connectRedis, describeLocation, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
 import { projectKeys } from './keys.js';
 import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
-import { AppendQueue } from './appendQueue.js';
 import { TailHub } from './tail.js';
 
 /** How many snapshots a project keeps; older ones are pruned when a newer one is saved. */
