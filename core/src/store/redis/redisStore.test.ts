@@ -157,6 +157,38 @@ describe('Redis store failure behaviour and layout', () => {
     }
   });
 
+  it('tails several projects from one store, a project joining a blocked tail without waiting', async () => {
+    const redis = await startRedis();
+    const store = await open(redis.url);
+    const writer = await open(redis.url);
+    const [a, b] = [uniqueProject(), uniqueProject()];
+    const seen = { a: [] as number[], b: [] as number[] };
+    const feeds = [store.subscribe(a, 0, (events) => seen.a.push(...events.map((e) => e.seq)))];
+    try {
+      await writer.append(a, [event(1)]);
+      await waitFor(() => seen.a.length === 1, 'project a');
+      // The tail is now blocked in an XREAD naming only a's stream (for up to 5 s).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      feeds.push(store.subscribe(b, 0, (events) => seen.b.push(...events.map((e) => e.seq))));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = Date.now();
+      await writer.append(b, [event(1)]);
+      await waitFor(() => seen.b.length === 1, 'project b', 2_000);
+      assert.ok(Date.now() - started < 1_000, `b's first live event took ${Date.now() - started} ms`);
+      await writer.append(a, [event(2)]);
+      await writer.append(b, [event(2)]);
+      await waitFor(() => seen.a.length === 2 && seen.b.length === 2, 'both projects');
+      assert.deepEqual(seen, { a: [1, 2], b: [1, 2] });
+      // One blocking connection serves both, besides the two stores' command connections.
+      const clients = lines(await redis.cli(['client', 'list'])).filter((l) => / cmd=xread /.test(l));
+      assert.equal(clients.length, 1, clients.join('\n'));
+    } finally {
+      await Promise.all(feeds.map((f) => f.close()));
+      await Promise.all([store.close(), writer.close()]);
+      await redis.stop();
+    }
+  });
+
   it('chunks blobs so no value exceeds 512 KiB, and refuses a corrupted one', async () => {
     const redis = await startRedis();
     const store = await open(redis.url);
