@@ -62,7 +62,7 @@ export function run(argv: string[]): Promise<number> {
       mode: mode as DriverMode,
       store,
       stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
-      mounter: new FuseMounter(store),
+      mounter: new FuseMounter(store, (error, context) => log.error('filesystem error', { ...context, error: error.message })),
       configs,
       requireAccessConfig: values['require-access-config'] ?? false,
       log,

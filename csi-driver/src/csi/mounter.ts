@@ -28,7 +28,10 @@ export interface Mounter {
 export class FuseMounter implements Mounter {
   private readonly mounted = new Map<string, MountedProject>();
 
-  constructor(private readonly store: EventStore) {}
+  constructor(
+    private readonly store: EventStore,
+    private readonly onError?: (error: Error, context: { op?: string; project: string }) => void,
+  ) {}
 
   get size(): number {
     return this.mounted.size;
@@ -46,6 +49,7 @@ export class FuseMounter implements Mounter {
       readOnly: request.readOnly,
       actor: request.actor,
       ...(request.limits ? { limits: request.limits } : {}),
+      ...(this.onError ? { onError: this.onError } : {}),
     });
     this.mounted.set(request.target, mount);
   }

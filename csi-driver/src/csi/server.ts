@@ -7,11 +7,13 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { lstat, mkdir, unlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { csiRpcDuration, secondsSince } from '@lighthouse-bridge/core/observability/metrics';
 import type { Logger } from '@lighthouse-bridge/core/observability/logger';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { ConfigSource } from './access.js';
+import { withAcceptableAuthority } from './authority.js';
 import { ControllerService } from './controller.js';
 import { toStatus } from './errors.js';
 import { IdentityService } from './identity.js';
@@ -91,8 +93,15 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
 
   await removeStaleSocket(socketPath);
   await mkdir(dirname(socketPath), { recursive: true });
+  // Our own listener feeding grpc-js, so old kubelets' path-valued :authority can be fixed first.
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const listener = createServer((socket) => injector.injectConnection(withAcceptableAuthority(socket)));
   await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${socketPath}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve()));
+    listener.once('error', reject);
+    listener.listen(socketPath, () => {
+      listener.off('error', reject);
+      resolve();
+    });
   });
   o.log.info('CSI driver serving', { socket: socketPath, mode: o.mode, nodeId: o.nodeId, store: o.store.location });
 
@@ -117,6 +126,8 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
     recovered,
     async stop() {
       if (retry) clearInterval(retry);
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      injector.drain(2000);
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 5000);
         server.tryShutdown(() => {
@@ -124,6 +135,7 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
           resolve();
         });
       });
+      injector.destroy();
       await unlink(socketPath).catch(() => undefined);
     },
   };
