@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -50,22 +50,27 @@ const CLI_TIMEOUT_MS = 15_000;
 const CLUSTER_READY_TIMEOUT_MS = 30_000;
 
 /**
- * Every server still running. A test that fails or forgets `stop()` must not leave a redis-server
- * behind: they are SIGKILLed when this process exits, and where `setpriv` exists the kernel kills
- * them even when this process itself is SIGKILLed (parent-death signal).
+ * Every server still running, and every data directory not yet removed. A test that fails or
+ * forgets `stop()` must not leave a redis-server behind: they are SIGKILLed (and their directories
+ * removed) when this process exits, and where `setpriv` exists the kernel kills them even when
+ * this process itself is SIGKILLed (parent-death signal).
  */
 const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
 let exitHookInstalled = false;
+
+function killAllNow(): void {
+  for (const child of live) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+}
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
+  process.once('exit', killAllNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = (): void => {
-      for (const child of live) child.kill('SIGKILL');
+      killAllNow();
       // Re-raise only when nobody else handles it, so we never swallow or pre-empt someone's
       // graceful shutdown.
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
@@ -87,7 +92,12 @@ const setpriv = ((): string | undefined => {
 })();
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
-  const { dir, remove } = await tempDir('lhb-redis-');
+  const { dir, remove: removeDir } = await tempDir('lhb-redis-');
+  dirs.add(dir);
+  const remove = async (): Promise<void> => {
+    await removeDir();
+    dirs.delete(dir);
+  };
   try {
     const port = await freePort();
     let aclFile: string | undefined;
