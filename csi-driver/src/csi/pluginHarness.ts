@@ -1,0 +1,116 @@
+import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { loadCsiPackage } from './proto.js';
+
+/**
+ * Test and bench support: runs the real `lighthouse-bridge csi` as a child process (so kill -9 is
+ * a real crash and FUSE calls from the test never deadlock against the server) and talks to it with
+ * a grpc-js client, as kubelet would.
+ */
+export const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+
+export interface PluginProcess {
+  readonly child: ChildProcess;
+  readonly socket: string;
+  /** Everything the plugin logged so far. */
+  output(): string;
+  /** Resolves with the exit code or signal once the process is gone. */
+  readonly exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export interface StartPluginOptions {
+  socket: string;
+  stateDir: string;
+  store: string;
+  nodeId?: string;
+  args?: string[];
+  /** How long to wait for the socket to answer; default 15 s. */
+  readyTimeoutMs?: number;
+}
+
+export async function startPlugin(o: StartPluginOptions): Promise<PluginProcess> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'csi', '--endpoint', `unix://${o.socket}`, '--node-id', o.nodeId ?? 'test-node', '--state-dir', o.stateDir, '--store', o.store, ...(o.args ?? [])],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  const plugin: PluginProcess = {
+    child,
+    socket: o.socket,
+    output: () => log,
+    exited,
+    async kill(signal = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 15_000);
+  const clients = csiClients(o.socket);
+  try {
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`plugin exited before serving:\n${log}`);
+      try {
+        await clients.call('Identity', 'GetPluginInfo', {}, 1000);
+        return plugin;
+      } catch (error) {
+        if (Date.now() > deadline) throw new Error(`plugin did not answer within the timeout: ${(error as Error).message}\n${log}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } catch (error) {
+    await plugin.kill();
+    throw error;
+  } finally {
+    clients.close();
+  }
+}
+
+export type ServiceName = 'Identity' | 'Controller' | 'Node';
+
+export interface CsiClients {
+  call<T = Record<string, unknown>>(service: ServiceName, method: string, request: object, timeoutMs?: number): Promise<T>;
+  close(): void;
+}
+
+/** grpc-js clients for the three services on one socket; `authority` mimics old kubelets. */
+export function csiClients(socket: string, options: { authority?: string } = {}): CsiClients {
+  const { grpcObject } = loadCsiPackage();
+  const v1 = (grpcObject['csi'] as Record<string, unknown>)['v1'] as Record<string, new (address: string, creds: unknown, options?: object) => Client>;
+  const channelOptions = options.authority ? { 'grpc.default_authority': options.authority } : {};
+  const make = (name: ServiceName): Client => {
+    const Ctor = v1[name];
+    if (!Ctor) throw new Error(`no ${name} service in the proto`);
+    return new Ctor(`unix://${socket}`, credentials.createInsecure(), channelOptions);
+  };
+  const clients: Record<ServiceName, Client> = { Identity: make('Identity'), Controller: make('Controller'), Node: make('Node') };
+  return {
+    call<T>(service: ServiceName, method: string, request: object, timeoutMs = 20_000): Promise<T> {
+      const client = clients[service] as unknown as Record<string, (req: object, opts: object, cb: (e: ServiceError | null, r: T) => void) => void>;
+      const fn = client[method];
+      if (!fn) return Promise.reject(new Error(`no method ${service}.${method}`));
+      return new Promise<T>((resolve, reject) => {
+        fn.call(client, request, { deadline: Date.now() + timeoutMs }, (error, response) => (error ? reject(error) : resolve(response)));
+      });
+    },
+    close() {
+      for (const client of Object.values(clients)) client.close();
+    },
+  };
+}
+
+/** Detaches every mount under `dir` (deepest first); for cleanup after a test, even a failed one. */
+export async function detachAllUnder(dir: string): Promise<void> {
+  const { mountPoints } = await import('./health.js');
+  const points = [...(await mountPoints())].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  for (const point of points) {
+    await promisify(execFile)('fusermount', ['-u', '-z', point]).catch(() => promisify(execFile)('umount', ['-l', point]).catch(() => undefined));
+  }
+}
