@@ -1,0 +1,132 @@
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { detach, isMountPoint } from './health.js';
+import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
+
+/**
+ * DESIGN §8: the node plugin killed with -9 comes back and its mounts serve again within 5 s, in
+ * place, for a process that keeps using the target path; targets kubelet removed meanwhile are
+ * forgotten. SIGTERM leaves mounts for the next instance too (ADR 0071).
+ */
+let redis: RedisServer;
+let dir: { dir: string; remove: () => Promise<void> };
+const plugins: PluginProcess[] = [];
+let reader: ChildProcess | undefined;
+
+before(async () => {
+  redis = await startRedis();
+  dir = await tempDir('lhb-csi-recovery-');
+});
+
+after(async () => {
+  reader?.kill('SIGKILL');
+  for (const p of plugins) await p.kill('SIGKILL');
+  if (dir) await detachAllUnder(dir.dir);
+  await redis?.stop();
+  await dir?.remove();
+});
+
+const MOUNT_RW = { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+
+async function start(): Promise<PluginProcess> {
+  const plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url });
+  plugins.push(plugin);
+  return plugin;
+}
+
+/** A separate process reading a file under the target by path every 20 ms, as a pod would. */
+function startReader(file: string): { lines: string[]; child: ChildProcess } {
+  const script = `
+    const { readFile } = require('node:fs/promises');
+    setInterval(() => readFile(process.argv[1], 'utf8').then(
+      (text) => console.log('ok ' + Date.now() + ' ' + JSON.stringify(text)),
+      (e) => console.log('err ' + Date.now() + ' ' + e.code)), 20);`;
+  const child = spawn(process.execPath, ['-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  let rest = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    const parts = (rest + d.toString()).split('\n');
+    rest = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  return { lines, child };
+}
+
+async function waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
+  const first = await start();
+  const csi = csiClients(first.socket);
+  const kept = join(dir.dir, 'pods', 'a', 'volume');
+  const dropped = join(dir.dir, 'pods', 'b', 'volume');
+  try {
+    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/recover', target_path: kept, volume_capability: MOUNT_RW, volume_context: {} });
+    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/recover', target_path: dropped, volume_capability: MOUNT_RW, volume_context: {} });
+    await writeFile(join(kept, 'current', 'hello.txt'), 'written before the crash\n');
+  } finally {
+    csi.close();
+  }
+
+  const watch = startReader(join(kept, 'current', 'hello.txt'));
+  reader = watch.child;
+  await waitFor('the reader to see the file', 10_000, () => watch.lines.some((l) => l.startsWith('ok ')));
+
+  await first.kill('SIGKILL');
+  const crashed = Date.now();
+  await waitFor('the reader to see the dead mount', 10_000, () => watch.lines.some((l) => l.startsWith('err ') && Number(l.split(' ')[1]) >= crashed));
+  assert.ok(watch.lines.some((l) => / ENOTCONN$/.test(l)), `expected ENOTCONN, saw ${watch.lines.slice(-3).join(' | ')}`);
+  // Meanwhile kubelet tore down the other pod: its target is gone.
+  await detach(dropped);
+  await rmdir(dropped);
+
+  const restartedAt = Date.now();
+  const second = await start();
+  await waitFor('the reader to read through the repaired mount', 5000, () =>
+    watch.lines.some((l) => l.startsWith('ok ') && Number(l.split(' ')[1]) > restartedAt),
+  );
+  const elapsed = Date.now() - restartedAt;
+  assert.ok(elapsed < 5000, `recovered after ${elapsed} ms`);
+  t.diagnostic(`served again ${elapsed} ms after the restart began`);
+  const seen = watch.lines.filter((l) => l.startsWith('ok ')).at(-1) ?? '';
+  assert.equal(JSON.parse(seen.split(' ').slice(2).join(' ')), 'written before the crash\n');
+
+  const csi2 = csiClients(second.socket);
+  try {
+    const stats = await csi2.call<{ volume_condition: { abnormal: boolean } }>('Node', 'NodeGetVolumeStats', { volume_id: 'team/recover', volume_path: kept });
+    assert.equal(stats.volume_condition.abnormal, false);
+    const gone = await csi2.call('Node', 'NodeGetVolumeStats', { volume_id: 'team/recover', volume_path: dropped }).then(
+      () => undefined,
+      (e: ServiceError) => e.code,
+    );
+    assert.equal(gone, status.NOT_FOUND, 'the publish whose target vanished is forgotten');
+    await writeFile(join(kept, 'current', 'after.txt'), 'written after recovery\n');
+
+    // SIGTERM stops serving but leaves the mount for the next instance (kubelet owns it).
+    await csi2.call('Identity', 'Probe', {});
+  } finally {
+    csi2.close();
+  }
+  assert.equal(await second.kill('SIGTERM'), 0);
+  assert.equal(await isMountPoint(kept), true, 'SIGTERM leaves the mount in place');
+  const third = await start();
+  const csi3 = csiClients(third.socket);
+  try {
+    assert.equal(await readFile(join(kept, 'current', 'after.txt'), 'utf8'), 'written after recovery\n');
+    await csi3.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/recover', target_path: kept });
+    assert.equal(await isMountPoint(kept), false);
+  } finally {
+    csi3.close();
+  }
+});
