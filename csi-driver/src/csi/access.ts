@@ -16,6 +16,9 @@ export const noConfig: ConfigSource = {
   close: async () => undefined,
 };
 
+/** A publish waiting on an unreachable Redis must fail (UNAVAILABLE, kubelet retries), not hang. */
+const CONFIG_DEADLINE_MS = 5000;
+
 /** Reads `lhb:{ns/project}:config` (DESIGN §3) with its own connection, separate from the store's. */
 export function redisConfigSource(url: Extract<StoreUrl, { kind: 'redis' }>): ConfigSource {
   const common = {
@@ -29,10 +32,18 @@ export function redisConfigSource(url: Extract<StoreUrl, { kind: 'redis' }>): Co
   return {
     async get(project) {
       let text: string | null;
+      let timer: NodeJS.Timeout | undefined;
       try {
-        text = await client.get(configKey(project));
+        text = await Promise.race([
+          client.get(configKey(project)),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`no answer within ${CONFIG_DEADLINE_MS} ms`)), CONFIG_DEADLINE_MS);
+          }),
+        ]);
       } catch (error) {
         throw new StoreUnavailableError(`cannot read the config of ${project.namespace}/${project.name}: ${(error as Error).message}`);
+      } finally {
+        clearTimeout(timer);
       }
       if (text === null) return undefined;
       return JSON.parse(text) as ProjectConfig;

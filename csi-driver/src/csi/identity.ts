@@ -4,6 +4,8 @@ import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 
 export const DRIVER_NAME = 'bridge.lighthouse.dev';
 
+const PROBE_DEADLINE_MS = 3000;
+
 /** The csi-driver package's version, read once from its package.json (beside dist/ and src/). */
 export const DRIVER_VERSION: string = (
   JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }
@@ -24,12 +26,18 @@ export class IdentityService {
     return { capabilities: this.controller ? [{ service: { type: 'CONTROLLER_SERVICE' } }] : [] };
   }
 
+  /** Answers within the probe deadline even when the store hangs: kubelet's liveness relies on it. */
   async Probe(): Promise<{ ready: { value: boolean } }> {
-    try {
-      await this.store.ping();
-      return { ready: { value: true } };
-    } catch {
-      return { ready: { value: false } };
-    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), PROBE_DEADLINE_MS);
+    });
+    const ping = this.store.ping().then(
+      () => true,
+      () => false,
+    );
+    const ready = await Promise.race([ping, deadline]);
+    clearTimeout(timer);
+    return { ready: { value: ready } };
   }
 }

@@ -228,3 +228,36 @@ async function ensureFuseControl(): Promise<void> {
     await promisify(execFile)('mount', ['-t', 'fusectl', 'fusectl', '/sys/fs/fuse/connections']);
   }
 }
+
+describe('plugin options', () => {
+  test('--require-access-config refuses projects without one; /metrics counts calls and mounts', async () => {
+    const strict = await startPlugin({
+      socket: join(dir.dir, 'strict.sock'),
+      stateDir: join(dir.dir, 'strict-state'),
+      store: redis.url,
+      args: ['--require-access-config', '--metrics-port', '0'],
+    });
+    const client = csiClients(strict.socket);
+    const target = newTarget();
+    const request = (project: string): object => ({
+      volume_id: 'csi-strict',
+      target_path: target,
+      volume_capability: MOUNT_RW,
+      volume_context: pod('team', 'writer', { project }),
+    });
+    try {
+      await rejectsWith(client.call('Node', 'NodePublishVolume', request('open')), status.PERMISSION_DENIED, /no access configuration/);
+      await client.call('Node', 'NodePublishVolume', request('secret'));
+      const port = /"message":"metrics serving","port":(\d+)/.exec(strict.output())?.[1];
+      assert.ok(port, `no metrics port in the log:\n${strict.output()}`);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, /lighthouse_bridge_csi_rpc_duration_seconds_count\{method="NodePublishVolume",code="PERMISSION_DENIED"\} 1/);
+      assert.match(metrics, /lighthouse_bridge_csi_rpc_duration_seconds_count\{method="NodePublishVolume",code="OK"\} 1/);
+      assert.match(metrics, /^lighthouse_bridge_mounts 1$/m);
+      await client.call('Node', 'NodeUnpublishVolume', { volume_id: 'csi-strict', target_path: target });
+    } finally {
+      client.close();
+      await strict.kill('SIGKILL');
+    }
+  });
+});
