@@ -174,7 +174,9 @@ export function withAcceptableAuthority(socket: Socket): Duplex {
       socket.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
-      socket.write(chunk, callback);
+      // Write failures mean the client is gone; its socket's 'close' ends the session.
+      if (socket.destroyed) return callback();
+      socket.write(chunk, () => callback());
     },
     final(callback) {
       socket.end();
@@ -191,7 +193,9 @@ export function withAcceptableAuthority(socket: Socket): Duplex {
     }
   });
   socket.on('end', () => duplex.push(null));
-  socket.on('error', (error) => duplex.destroy(error));
+  // A client that goes away (ECONNRESET, EPIPE) just ends its session; passed on as an error it
+  // would surface as an unhandled 'error' on the wrapper and take the plugin down.
+  socket.on('error', () => duplex.destroy());
   socket.on('close', () => duplex.destroy());
   return duplex;
 }
