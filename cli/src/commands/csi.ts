@@ -5,7 +5,7 @@ import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observ
 import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core/store/open';
 import { noConfig, redisConfigSource } from '@lighthouse-bridge/csi-driver/csi/access';
 import { FuseMounter } from '@lighthouse-bridge/csi-driver/csi/mounter';
-import { startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi/server';
+import { socketPathOf, startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi/server';
 import { runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -43,6 +43,11 @@ export function run(argv: string[]): Promise<number> {
     const nodeId = values['node-id'] ?? process.env['NODE_NAME'];
     if (!endpoint) throw new UsageError('--endpoint is required');
     if (!nodeId) throw new UsageError('--node-id is required');
+    try {
+      socketPathOf(endpoint);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
     const mode = values.mode ?? 'all';
     if (mode !== 'node' && mode !== 'controller' && mode !== 'all') throw new UsageError(`--mode must be node, controller or all, got "${mode}"`);
     let metricsPort: number | undefined;
