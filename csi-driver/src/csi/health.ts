@@ -13,7 +13,7 @@ export type TargetProbe =
   | { state: 'dead'; message: string }
   | { state: 'hung'; message: string };
 
-export const DEFAULT_PROBE_TIMEOUT_MS = 2000;
+const PROBE_TIMEOUT_MS = 2000;
 
 /** Mount points from /proc/self/mountinfo; reading it never touches the mounts themselves. */
 export async function mountPoints(): Promise<Set<string>> {
@@ -30,7 +30,7 @@ export async function isMountPoint(path: string): Promise<boolean> {
   return (await mountPoints()).has(resolve(path));
 }
 
-export async function probeTarget(path: string, timeoutMs = DEFAULT_PROBE_TIMEOUT_MS): Promise<TargetProbe> {
+export async function probeTarget(path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<TargetProbe> {
   if (!(await isMountPoint(path))) return { state: 'unmounted' };
   return new Promise((done) => {
     execFile(

@@ -4,7 +4,7 @@ import { volumeHealth, mounts } from '@lighthouse-bridge/core/observability/metr
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { decideAccess, type ConfigSource, type PodIdentity } from './access.js';
 import { alreadyExists, invalidArgument, notFound, permissionDenied } from './errors.js';
-import { detach, isMountPoint, probeTarget, DEFAULT_PROBE_TIMEOUT_MS } from './health.js';
+import { detach, isMountPoint, probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
 import type { Mounter } from './mounter.js';
@@ -30,7 +30,6 @@ export interface NodeServiceOptions {
   targets: InFlight;
   /** Refuse projects without an access configuration (`--require-access-config`). */
   requireAccessConfig: boolean;
-  probeTimeoutMs?: number;
 }
 
 /**
@@ -118,7 +117,7 @@ export class NodeService {
     const path = resolve(request.volume_path);
     const record = await this.o.state.publishes.get(path);
     if (!record || record.volumeId !== request.volume_id) throw notFound(`volume ${request.volume_id} is not published at ${request.volume_path}`);
-    const probe = await probeTarget(path, this.o.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS);
+    const probe = await probeTarget(path);
     const abnormal = probe.state !== 'healthy';
     volumeHealth.set({ volume: record.volumeId, condition: 'abnormal' }, abnormal ? 1 : 0);
     if (probe.state === 'healthy') return { usage: probe.usage, volume_condition: { abnormal: false, message: 'mounted and answering' } };

@@ -39,13 +39,10 @@ export interface CsiDriverOptions {
   log: Logger;
   /** How often to retry mounts that recovery could not repair; 0 disables the retries. */
   recoveryIntervalMs?: number;
-  probeTimeoutMs?: number;
 }
 
 export interface CsiDriver {
   readonly socketPath: string;
-  /** What the start-up recovery did, by target path. */
-  readonly recovered: Map<string, RecoveryOutcome>;
   /**
    * Stops serving gRPC. Mounts are left in place on purpose (ADR 0071): pods keep them across a
    * plugin restart and the next instance recovers them.
@@ -86,7 +83,6 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
       configs: o.configs,
       targets,
       requireAccessConfig: o.requireAccessConfig,
-      ...(o.probeTimeoutMs !== undefined ? { probeTimeoutMs: o.probeTimeoutMs } : {}),
     });
     server.addService(services.Node, handlers(services.Node, node, o.log));
   }
@@ -123,7 +119,6 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
 
   return {
     socketPath,
-    recovered,
     async stop() {
       if (retry) clearInterval(retry);
       await new Promise<void>((resolve) => listener.close(() => resolve()));
