@@ -1,7 +1,8 @@
 // NodePublishVolume latency and node-plugin memory, against bindfs (a C FUSE mount) in the same run.
 // Usage: node bench/csi.mjs [--mounts N]   (after `npx tsc -b csi-driver test cli`; root, /dev/fuse, redis-server)
 // Publishes N ephemeral volumes of one project to N targets through the spawned plugin over Redis,
-// keeps them all mounted, and reads the plugin's RSS before and after.
+// keeps them all mounted, and reads the plugin's RSS before and after; then kills the plugin with -9
+// and times a restart that remounts them all, against a restart with nothing to recover.
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { mkdir } from 'node:fs/promises';
@@ -65,6 +66,18 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   const loadedRss = await rssMb(plugin.child.pid);
 
+  // Recovery: kill -9 with N recorded mounts; the new instance remounts them all before it serves.
+  await plugin.kill('SIGKILL');
+  csi.close();
+  const restartStart = performance.now();
+  plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url, readyTimeoutMs: 60_000 });
+  const recoveryMs = performance.now() - restartStart;
+  csi = csiClients(plugin.socket);
+  const bareStart = performance.now();
+  const bare = await startPlugin({ socket: join(dir.dir, 'bare.sock'), stateDir: join(dir.dir, 'bare-state'), store: redis.url });
+  const bareMs = performance.now() - bareStart;
+  await bare.kill('SIGKILL');
+
   const b = summary(baseline);
   const p = summary(publish);
   const perMount = (loadedRss - idleRss) / N;
@@ -74,6 +87,9 @@ try {
   console.log(`  ratio p50 ${(p.p50 / b.p50).toFixed(2)}x, p99 ${(p.p99 / b.p99).toFixed(2)}x bindfs; goal p99 < 250 ms: ${p.p99 < 250 ? 'met' : 'NOT met'}`);
   console.log(`plugin RSS idle ${idleRss.toFixed(0)} MB, with ${N} mounts ${loadedRss.toFixed(0)} MB (${perMount.toFixed(2)} MB per mount)`);
   console.log(`  goal < 120 MB + 8 MB per mount (${budget} MB): ${loadedRss < budget && perMount < 8 ? 'met' : 'NOT met'}`);
+  console.log(`restart after kill -9 with ${N} mounts to serving, all remounted: ${recoveryMs.toFixed(0)} ms`);
+  console.log(`baseline restart with nothing to recover:                  ${bareMs.toFixed(0)} ms`);
+  console.log(`  ratio ${(recoveryMs / bareMs).toFixed(2)}x; goal mounts back within 5000 ms: ${recoveryMs < 5000 ? 'met' : 'NOT met'}`);
 } finally {
   csi?.close();
   await plugin?.kill('SIGKILL');
