@@ -29,6 +29,8 @@ export function redisConfigSource(url: Extract<StoreUrl, { kind: 'redis' }>): Co
   const client = url.cluster
     ? new Cluster(url.nodes, { redisOptions: common, lazyConnect: true })
     : new Redis({ host: url.nodes[0]?.host ?? '127.0.0.1', port: url.nodes[0]?.port ?? 6379, db: url.db, lazyConnect: true, maxRetriesPerRequest: 1, ...common });
+  // Connection errors surface as failed reads (UNAVAILABLE to kubelet); ioredis would print them too.
+  client.on('error', () => undefined);
   return {
     async get(project) {
       let text: string | null;
