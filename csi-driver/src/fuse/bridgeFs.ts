@@ -59,6 +59,13 @@ export class BridgeFs {
     this.stopEvents = this.workspace.onEvents((events) => this.feedStreams(events));
   }
 
+  /** Records every file still dirty in an open handle (unmount of a busy mount); failures are reported, not thrown. */
+  async commitAll(report: (error: unknown) => void): Promise<void> {
+    for (const file of [...this.openFiles.values()]) {
+      await this.commit(file).catch(report);
+    }
+  }
+
   /** Ends blocked stream reads so the FUSE threads can finish before unmount. */
   close(): void {
     this.closed = true;
@@ -272,9 +279,9 @@ export class BridgeFs {
   async flush(fd: number): Promise<void> {
     const handle = this.handles.get(fd);
     if (handle.kind === 'file') {
-      // `exec 3>new` / a shell redirect closes a duplicate right after create(2): an empty new file
-      // is left to release (the last close), so it is one event, not "empty" then "content".
-      if (handle.file.pending && handle.file.size === 0) return;
+      // Shells close a duplicate right after open(O_CREAT|O_TRUNC) and before writing: an empty
+      // file is left to release (the last close), so `echo x > f` is one event, not "empty" then "x".
+      if (handle.file.size === 0) return;
       return this.commit(handle.file);
     }
     if (handle.kind === 'shadow' && handle.request.dirty) return this.annotate(handle);
@@ -313,8 +320,9 @@ export class BridgeFs {
     const path = this.requireCurrent(fusePath);
     const open = this.openFiles.get(path);
     if (open) {
+      // libfuse 2 sends open(O_TRUNC)'s truncate by path: the handle's close records it.
       open.truncate(size, this.workspace.limits.maxFileBytes);
-      return this.commit(open);
+      return;
     }
     const node = this.requireNode(this.workspace.state, path);
     if (node.kind === 'directory') throw fsError(E.EISDIR, `${fusePath} is a directory`);

@@ -80,6 +80,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     readOnly,
     unmount: () =>
       (unmounting ??= (async () => {
+        await fs.commitAll((error) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName }));
         fs.close();
         try {
           await mountedNative.unmount();

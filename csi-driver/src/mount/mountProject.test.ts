@@ -1,0 +1,200 @@
+/**
+ * Mount lifecycle on real FUSE: several mounts in one process, lazy unmount of a busy mount, dead
+ * mounts left by a killed server, the CLI's SIGTERM path, and two processes sharing one real Redis.
+ * Mounts served by this process are touched only through async fs.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { openStore } from '@lighthouse-bridge/core';
+import { startRedis } from '@lighthouse-bridge/test/redis';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { mountAt } from './mountpoint.js';
+import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
+
+const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+const WAIT_MS = 15_000;
+
+interface CliMount {
+  child: ChildProcess;
+  ready: Promise<string>;
+  exited: Promise<number | null>;
+  stderr: () => string;
+}
+
+const children = new Set<ChildProcess>();
+const cleanups: Array<() => Promise<void>> = [];
+const mounts: MountedProject[] = [];
+after(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  // Unmount before removing directories: rm must never walk into a live mount.
+  for (const mounted of mounts) await mounted.unmount().catch(() => undefined);
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+function cliMount(args: string[], cwd: string): CliMount {
+  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  const ready = withTimeout(
+    new Promise<string>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      void exited.then((code) => reject(new Error(`mount exited with ${code} before it was ready: ${err}`)));
+    }),
+    'mount ready',
+  );
+  return { child, ready, exited, stderr: () => err };
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+    }),
+  ]);
+}
+
+async function eventually(what: string, check: () => Promise<boolean>, ms = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function mountProject(options: MountOptions): Promise<MountedProject> {
+  const mounted = await mountProjectNow(options);
+  mounts.push(mounted);
+  return mounted;
+}
+
+async function scratch(): Promise<string> {
+  const tmp = await tempDir('lhb-mount-');
+  cleanups.push(tmp.remove);
+  return tmp.dir;
+}
+
+describe('mountProject lifecycle', { timeout: 120_000 }, () => {
+  it('serves several projects from one process, each with its own tree', async () => {
+    const dir = await scratch();
+    const store = await openStore(`file://${join(dir, 'store')}`);
+    const a = await mountProject({ store, project: { namespace: 'default', name: 'alpha' }, mountpoint: join(dir, 'a'), actor: 't' });
+    const b = await mountProject({ store, project: { namespace: 'team', name: 'beta' }, mountpoint: join(dir, 'b'), actor: 't' });
+    try {
+      await writeFile(join(dir, 'a', 'current', 'who'), 'alpha');
+      await writeFile(join(dir, 'b', 'current', 'who'), 'beta');
+      assert.equal(await readFile(join(dir, 'a', 'current', 'who'), 'utf8'), 'alpha');
+      assert.equal(await readFile(join(dir, 'b', 'current', 'who'), 'utf8'), 'beta');
+      assert.equal(a.workspace.head, 1);
+      assert.equal(b.workspace.head, 1);
+      await assert.rejects(mountProject({ store, project: { namespace: 'default', name: 'alpha' }, mountpoint: join(dir, 'a'), actor: 't' }), MountpointBusyError);
+    } finally {
+      await a.unmount();
+      await b.unmount();
+      await store.close();
+    }
+    assert.equal(await mountAt(join(dir, 'a')), undefined);
+    assert.equal(await mountAt(join(dir, 'b')), undefined);
+  });
+
+  it('unmounts a busy mount lazily, recording what an open descriptor wrote', async () => {
+    const dir = await scratch();
+    const store = await openStore(`file://${join(dir, 'store')}`);
+    const mounted = await mountProject({ store, project: { namespace: 'default', name: 'busy' }, mountpoint: join(dir, 'mnt'), actor: 't' });
+    // The descriptor lives in a child: this process must hold none on its own mount while it
+    // spawns (fusermount), because exec closes inherited descriptors with a FLUSH only we can answer.
+    const holdOpen = `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'w'); fs.writeSync(fd, 'kept'); console.log('ready'); setTimeout(() => fs.closeSync(fd), 60000);`;
+    const holder = spawn(process.execPath, ['-e', holdOpen, join(dir, 'mnt', 'current', 'open.txt')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(holder);
+    await withTimeout(new Promise((resolve) => holder.stdout?.once('data', resolve)), 'holder to open the file');
+    assert.equal(await store.head({ namespace: 'default', name: 'busy' }), 0, 'still open, so not recorded yet');
+    await withTimeout(mounted.unmount(), 'unmount of a busy mount');
+    assert.equal(await mountAt(join(dir, 'mnt')), undefined);
+    holder.kill('SIGKILL');
+    const events = await store.read({ namespace: 'default', name: 'busy' });
+    assert.deepEqual(events.map((e) => e.type), ['FileWritten']);
+    assert.equal(events[0]?.type === 'FileWritten' ? events[0].data.size : -1, 4);
+    await store.close();
+  });
+
+  it('replaces a dead mount left by a killed server, keeping what it had recorded', async () => {
+    const dir = await scratch();
+    const first = cliMount(['demo', 'mnt'], dir);
+    await first.ready;
+    await writeFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'still here');
+    first.child.kill('SIGKILL');
+    await withTimeout(first.exited, 'killed mount to exit');
+    await assert.rejects(stat(join(dir, 'mnt')), { code: 'ENOTCONN' });
+
+    const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`);
+    const mounted = await mountProject({ store, project: { namespace: 'default', name: 'demo' }, mountpoint: join(dir, 'mnt'), actor: 't' });
+    try {
+      assert.equal(await readFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'utf8'), 'still here');
+    } finally {
+      await mounted.unmount();
+      await store.close();
+    }
+  });
+
+  it('the mount command unmounts and exits 0 on SIGTERM', async () => {
+    const dir = await scratch();
+    const cli = cliMount(['demo', 'mnt', '--actor', 'cli-test'], dir);
+    const line = await cli.ready;
+    assert.equal(line, `mounted default/demo at ${join(dir, 'mnt')} (embedded file://${join(dir, '.lighthouse-bridge')})`);
+    await writeFile(join(dir, 'mnt', 'current', 'f.txt'), 'x');
+    cli.child.kill('SIGTERM');
+    assert.equal(await withTimeout(cli.exited, 'mount to exit after SIGTERM'), 0, cli.stderr());
+    assert.equal(await mountAt(join(dir, 'mnt')), undefined);
+    for (const line of cli.stderr().trim().split('\n')) JSON.parse(line);
+  });
+
+  it('the mount command refuses a non-empty mountpoint with exit 2', async () => {
+    const dir = await scratch();
+    await mkdir(join(dir, 'full'));
+    await writeFile(join(dir, 'full', 'file'), 'x');
+    const cli = cliMount(['demo', 'full'], dir);
+    cli.ready.catch(() => undefined);
+    assert.equal(await withTimeout(cli.exited, 'refusal'), 2);
+    assert.match(cli.stderr(), /not empty/);
+  });
+
+  it('two processes on one Redis see each other\'s writes', async () => {
+    const dir = await scratch();
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    const a = cliMount(['shared', 'a', '--store', redis.url, '--actor', 'pod-a'], dir);
+    const b = cliMount(['shared', 'b', '--store', redis.url, '--actor', 'pod-b'], dir);
+    await Promise.all([a.ready, b.ready]);
+    try {
+      await writeFile(join(dir, 'a', 'current', 'from-a.txt'), 'hello from a');
+      await eventually('a write on A to show on B', async () => (await readFile(join(dir, 'b', 'current', 'from-a.txt'), 'utf8')) === 'hello from a');
+      await writeFile(join(dir, 'b', 'current', 'from-a.txt'), 'overwritten by b');
+      await eventually('B overwrite to show on A', async () => (await readFile(join(dir, 'a', 'current', 'from-a.txt'), 'utf8')) === 'overwritten by b');
+      await mkdir(join(dir, 'b', 'current', 'dir-b'));
+      await eventually('B mkdir to show on A', async () => (await stat(join(dir, 'a', 'current', 'dir-b'))).isDirectory());
+      const log = (await readFile(join(dir, 'a', 'history', 'log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string });
+      assert.deepEqual(log.map((e) => e.actor), ['pod-a', 'pod-b', 'pod-b']);
+    } finally {
+      a.child.kill('SIGTERM');
+      b.child.kill('SIGTERM');
+      assert.equal(await withTimeout(a.exited, 'A to exit'), 0);
+      assert.equal(await withTimeout(b.exited, 'B to exit'), 0);
+    }
+  });
+});
