@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# `make demo`: mounts project "demo" on the embedded store at ./mnt and tours the filesystem.
+# Leaves it mounted (the mount process keeps running in the background) and says how to stop it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LHB=(node cli/dist/main.js)
+MNT=./mnt
+STATE=./.lighthouse-bridge
+PIDFILE=$STATE/demo-mount.pid
+LOG=$STATE/demo-mount.log
+mkdir -p "$STATE"
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+# A mount left by an earlier demo: stop its server (SIGTERM unmounts), or clear a dead mount.
+if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+  echo "stopping the previous demo mount (pid $(cat "$PIDFILE"))"
+  kill -TERM "$(cat "$PIDFILE")"
+  for _ in $(seq 50); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
+fi
+if ! stat "$MNT" >/dev/null 2>&1; then fusermount -uz "$MNT" 2>/dev/null || true; fi
+
+"${LHB[@]}" mount demo "$MNT" >"$STATE/demo-mount.out" 2>"$LOG" &
+echo $! >"$PIDFILE"
+for _ in $(seq 150); do
+  if [ -s "$STATE/demo-mount.out" ]; then break; fi
+  if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then echo "mount failed:"; cat "$LOG"; exit 1; fi
+  sleep 0.1
+done
+[ -s "$STATE/demo-mount.out" ] || { echo "mount did not become ready in 15 s:"; cat "$LOG"; exit 1; }
+cat "$STATE/demo-mount.out"
+
+step "ls $MNT"
+ls "$MNT"
+
+step "echo 'hello, bridge' > $MNT/current/hello.txt"
+echo 'hello, bridge' >"$MNT/current/hello.txt"
+first=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).head)' "$MNT/.bridge/status")
+
+step "cat $MNT/.bridge/status"
+cat "$MNT/.bridge/status"
+
+step "echo 'a second line' >> $MNT/current/hello.txt   # one more event: one per close"
+echo 'a second line' >>"$MNT/current/hello.txt"
+cat "$MNT/current/hello.txt"
+
+step "ls $MNT/history | tail -n 4"
+ls "$MNT/history" | tail -n 4
+
+step "cat $MNT/history/@$first/hello.txt   # the file as of the first write"
+cat "$MNT/history/@$first/hello.txt"
+
+step "head -n 3 $MNT/history/log"
+head -n 3 "$MNT/history/log"
+
+step "echo '{\"text\":\"greeting looks fine\",\"line\":1}' > $MNT/shadows/hello.txt.json"
+echo '{"text":"greeting looks fine","line":1}' >"$MNT/shadows/hello.txt.json"
+cat "$MNT/shadows/hello.txt.json"
+
+step "timeout 3 cat $MNT/streams/events   # while another writer adds a file"
+( sleep 1; echo 'written while you watched' >"$MNT/current/live.txt" ) &
+writer=$!
+timeout 3 cat "$MNT/streams/events" || true
+wait "$writer"
+
+step "echo '{\"tool\":\"bash\",\"input\":\"ls\"}' <> $MNT/.bridge/validate"
+exec 3<>"$MNT/.bridge/validate"
+echo '{"tool":"bash","input":"ls"}' >&3
+head -n 1 <&3
+exec 3>&-
+
+cat <<MSG
+
+The project is still mounted at $MNT (server pid $(cat "$PIDFILE"), JSON logs in $LOG).
+Explore it, then unmount with:   kill -TERM \$(cat $PIDFILE)
+The events live in $STATE/; mount it again with: node cli/dist/main.js mount demo $MNT
+MSG
