@@ -18,6 +18,8 @@ const HEARTBEAT_MS = 1000;
 /** history/ lists this many of the newest @<seq> views; any older one still resolves by name. */
 const LISTED_HISTORY_VIEWS = 1000;
 const LOG_PAGE = 1000;
+/** History views kept resolved in memory (each is a whole tree, so the bound is a count). */
+const READY_VIEWS = 8;
 
 export interface BridgeFsOptions {
   workspace: ProjectWorkspace;
@@ -43,6 +45,7 @@ export class BridgeFs {
   private readonly openFiles = new Map<string, OpenFile>();
   private readonly streams = new Set<Extract<Handle, { kind: 'stream' }>>();
   private readonly timeViews = new Map<string, number>();
+  private readonly readyViews = new Map<number, ProjectState>();
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
   private readonly mountedAtMs = Date.now();
@@ -88,7 +91,7 @@ export class BridgeFs {
         return this.nodeStat(this.requireNode(this.workspace.state, at.path), false);
       }
       case 'history':
-        return this.stateFor(at.at).then((state) => this.nodeStat(this.requireNode(state, at.path), true));
+        return then(this.stateFor(at.at), (state) => this.nodeStat(this.requireNode(state, at.path), true));
       case 'shadows':
         return this.shadowStat(at.path);
       case 'context':
@@ -117,7 +120,7 @@ export class BridgeFs {
       case 'current':
         return this.currentChildren(at.path);
       case 'history':
-        return this.stateFor(at.at).then((state) => [...this.requireDirectory(state, at.path).children]);
+        return then(this.stateFor(at.at), (state) => [...this.requireDirectory(state, at.path).children]);
       case 'historyDir': {
         const head = this.workspace.head;
         const names = [HISTORY_LOG];
@@ -152,7 +155,7 @@ export class BridgeFs {
       return node.target;
     };
     if (at.view === 'current') return read(this.workspace.state, at.path);
-    if (at.view === 'history') return this.stateFor(at.at).then((state) => read(state, at.path));
+    if (at.view === 'history') return then(this.stateFor(at.at), (state) => read(state, at.path));
     throw fsError(E.EINVAL, `${fusePath} is not a symlink`);
   }
 
@@ -188,7 +191,7 @@ export class BridgeFs {
       case 'current':
         return this.openCurrent(at.path, writing, (flags & O_TRUNC) !== 0);
       case 'history':
-        return this.stateFor(at.at).then((state) => this.openBlob(this.requireNode(state, at.path), fusePath));
+        return then(this.stateFor(at.at), (state) => this.openBlob(this.requireNode(state, at.path), fusePath));
       case 'historyLog':
         return this.renderLog().then((data) => this.handles.add({ kind: 'bytes', data }));
       case 'shadows': {
@@ -275,10 +278,14 @@ export class BridgeFs {
     }
   }
 
-  /** close(2) of one descriptor: records the file (one event) and resolves once it is durable. */
-  async flush(fd: number): Promise<void> {
+  /**
+   * close(2) of one descriptor: records the file (one event) and resolves once it is durable.
+   * Synchronous when there is nothing to record, which is every close of a reader (the hot path).
+   */
+  flush(fd: number): Result<void> {
     const handle = this.handles.get(fd);
     if (handle.kind === 'file') {
+      if (!handle.file.dirty) return;
       // Shells close a duplicate right after open(O_CREAT|O_TRUNC) and before writing: an empty
       // file is left to release (the last close), so `echo x > f` is one event, not "empty" then "x".
       if (handle.file.size === 0) return;
@@ -287,22 +294,21 @@ export class BridgeFs {
     if (handle.kind === 'shadow' && handle.request.dirty) return this.annotate(handle);
   }
 
-  async release(fd: number): Promise<void> {
+  release(fd: number): Result<void> {
     const handle = this.handles.remove(fd);
-    if (!handle) return;
-    if (handle.kind === 'stream') {
+    if (handle?.kind === 'stream') {
       handle.closed = true;
       this.streams.delete(handle);
       this.wake(handle);
-    } else if (handle.kind === 'file') {
+    } else if (handle?.kind === 'file') {
       const { file } = handle;
       file.refs--;
-      try {
-        // Normally flush already recorded it; this catches writes through a dup'ed descriptor after.
-        if (handle.writable) await this.commit(file);
-      } finally {
+      const forget = (): void => {
         if (file.refs === 0 && this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
-      }
+      };
+      // Normally flush recorded it already; this catches the empty file flush left for the last close.
+      if (!handle.writable || !file.dirty) return forget();
+      return this.commit(file).finally(forget);
     }
   }
 
@@ -546,8 +552,21 @@ export class BridgeFs {
     return Buffer.concat(parts);
   }
 
-  private async stateFor(ref: HistoryRef): Promise<ProjectState> {
-    if ('seq' in ref) return this.workspace.stateAt(ref.seq);
+  /** A history view: synchronous once loaded (history is immutable), so cached stats and opens skip a promise hop. */
+  private stateFor(ref: HistoryRef): Result<ProjectState> {
+    if ('seq' in ref) {
+      const ready = this.readyViews.get(ref.seq);
+      if (ready) return ready;
+      return this.workspace.stateAt(ref.seq).then((state) => {
+        if (this.readyViews.size >= READY_VIEWS) this.readyViews.delete(this.readyViews.keys().next().value!);
+        this.readyViews.set(ref.seq, state);
+        return state;
+      });
+    }
+    return this.stateAtTime(ref);
+  }
+
+  private async stateAtTime(ref: Extract<HistoryRef, { name: string }>): Promise<ProjectState> {
     let seq = this.timeViews.get(ref.name);
     if (seq === undefined) {
       // An instant not yet past could still gain events, so only past instants are views.
@@ -684,6 +703,11 @@ export class BridgeFs {
     if (entry.kind !== 'dir') throw fsError(E.ENOTDIR, `context/${rel} is not a directory`);
     return entry.names;
   }
+}
+
+/** Applies `fn` now when `value` is already there, else when it resolves. */
+function then<T, U>(value: Result<T>, fn: (value: T) => Result<U>): Result<U> {
+  return value instanceof Promise ? value.then(fn) : fn(value);
 }
 
 /** Moves up to `length` queued bytes into `target`; the rest stays queued for the next read. */

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+/**
+ * FUSE benchmark (issue 3), against baselines measured in the same run: tmpfs itself and bindfs (a C
+ * libfuse passthrough) over that tmpfs. The mounts under test run in child processes (the CLI), and
+ * the syscalls come from a small C program (bench/fuse-probe.c, compiled here with gcc) so the
+ * measuring side adds nothing. Needs root, gcc, bindfs, redis-server, and a build (`make build`).
+ *
+ *   node bench/fuse.mjs            # full run (~1-2 minutes)
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(REPO, 'cli', 'dist', 'main.js');
+const ROUNDS_STAT = 20_000;
+const ROUNDS_READ = 10_000;
+const CREATES = 1_000;
+const PROPAGATION_ROUNDS = 100;
+
+const children = [];
+const cleanups = [];
+
+function mountCli(args, cwd) {
+  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`mount not ready in 20 s: ${err}`)), 20_000);
+    child.stdout.once('data', () => {
+      clearTimeout(timer);
+      resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`mount exited ${code}: ${err}`)));
+  });
+}
+
+async function probe(bin, ...args) {
+  const { stdout } = await run(bin, args.map(String), { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout);
+}
+
+async function rssMb(pid) {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+}
+
+const fmt = (r) => `p50 ${r.p50_us.toFixed(1).padStart(7)} µs  p99 ${r.p99_us.toFixed(1).padStart(8)} µs`;
+const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), 'lhb-bench-fuse-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const bin = join(dir, 'fuse-probe');
+  await run('gcc', ['-O2', '-o', bin, join(REPO, 'bench', 'fuse-probe.c')]);
+
+  const tmpfs = join(dir, 'tmpfs');
+  const bound = join(dir, 'bindfs');
+  const ours = join(dir, 'mnt');
+  await mkdir(tmpfs);
+  await mkdir(bound);
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=512m', 'tmpfs', tmpfs]);
+  cleanups.push(() => run('umount', ['-l', tmpfs]));
+  await run('bindfs', [tmpfs, bound]);
+  cleanups.push(() => run('fusermount', ['-uz', bound]));
+  const mount = await mountCli(['bench', ours, '--store', `file://${join(dir, 'store')}`], dir);
+  cleanups.push(() => run('fusermount', ['-uz', ours]).catch(() => undefined));
+
+  const content = Buffer.alloc(4096, 'a');
+  await writeFile(join(tmpfs, 'f4k'), content);
+  await writeFile(join(ours, 'current', 'f4k'), content);
+  const head = JSON.parse(await readFile(join(ours, '.bridge', 'status'), 'utf8')).head;
+  const targets = [
+    ['tmpfs', join(tmpfs, 'f4k')],
+    ['bindfs', join(bound, 'f4k')],
+    ['bridge current/', join(ours, 'current', 'f4k')],
+    ['bridge history/', join(ours, 'history', `@${head}`, 'f4k')],
+  ];
+  const results = {};
+  console.log(`cached stat (${ROUNDS_STAT} rounds) and open+read 4 KiB+close (${ROUNDS_READ} rounds):`);
+  for (const [name, path] of targets) {
+    const s = await probe(bin, 'stat', path, ROUNDS_STAT);
+    const r = await probe(bin, 'read', path, ROUNDS_READ);
+    results[name] = { stat: s, read: r };
+    console.log(`  ${name.padEnd(17)} stat ${fmt(s)}   read ${fmt(r)}`);
+  }
+  const b = results['bindfs'];
+  for (const name of ['bridge current/', 'bridge history/']) {
+    const o = results[name];
+    console.log(`  ${name.padEnd(17)} vs bindfs: stat p99 ${ratio(o.stat.p99_us, b.stat.p99_us)}, read p99 ${ratio(o.read.p99_us, b.read.p99_us)} (goal <= 2x and < 1000 µs)`);
+  }
+
+  console.log(`\ncreate+write 100 B+close, ${CREATES} files (ours: close returns once the event is durable):`);
+  const creates = {};
+  // bindfs shows the tmpfs directory, so each gets its own subdirectory.
+  for (const [name, d] of [['tmpfs', join(tmpfs, 't1k')], ['bindfs', join(bound, 'b1k')], ['bridge embedded', join(ours, 'current', 'c1k')]]) {
+    await mkdir(d);
+    creates[name] = await probe(bin, 'create', d, CREATES);
+    console.log(`  ${name.padEnd(17)} ${fmt(creates[name])}`);
+  }
+  console.log(`  bridge vs bindfs p99 ${ratio(creates['bridge embedded'].p99_us, creates['bindfs'].p99_us)} (goal p99 < 5000 µs)`);
+
+  console.log('\nreaddir (whole listing):');
+  await mkdir(join(ours, 'current', 'c10k'));
+  await probe(bin, 'create', join(ours, 'current', 'c10k'), 10_000);
+  await mkdir(join(tmpfs, 'c10k'));
+  await probe(bin, 'create', join(tmpfs, 'c10k'), 10_000);
+  for (const [label, baseDir, sub, n] of [['1k', 'b1k', 'c1k', 200], ['10k', 'c10k', 'c10k', 50]]) {
+    const base = await probe(bin, 'readdir', join(bound, baseDir), n);
+    const mine = await probe(bin, 'readdir', join(ours, 'current', sub), n);
+    console.log(`  ${label.padEnd(4)} bindfs ${fmt(base)}   bridge ${fmt(mine)}   ratio p50 ${ratio(mine.p50_us, base.p50_us)}`);
+  }
+  console.log(`\nRSS of the mount process with ${11_000 + 2} files: ${(await rssMb(mount.pid)).toFixed(1)} MB`);
+
+  console.log('\n64 MiB sequential write (close included) and read:');
+  for (const [name, path] of [['tmpfs', join(tmpfs, 'big')], ['bindfs', join(bound, 'big2')], ['bridge', join(ours, 'current', 'big')]]) {
+    const w = await probe(bin, 'seqwrite', path, 64);
+    const r = await probe(bin, 'seqread', path, 64);
+    console.log(`  ${name.padEnd(8)} write ${w.mib_per_s.toFixed(0).padStart(6)} MiB/s   read ${r.mib_per_s.toFixed(0).padStart(6)} MiB/s`);
+  }
+
+  console.log(`\ncross-mount propagation, two mount processes on one Redis (${PROPAGATION_ROUNDS} rounds):`);
+  const { startRedis } = await import(join(REPO, 'test', 'dist', 'redis.js'));
+  const redis = await startRedis();
+  cleanups.push(() => redis.stop());
+  const a = join(dir, 'pod-a');
+  const bMnt = join(dir, 'pod-b');
+  await mountCli(['shared', a, '--store', redis.url], dir);
+  cleanups.push(() => run('fusermount', ['-uz', a]).catch(() => undefined));
+  await mountCli(['shared', bMnt, '--store', redis.url], dir);
+  cleanups.push(() => run('fusermount', ['-uz', bMnt]).catch(() => undefined));
+  const lat = [];
+  const writes = [];
+  for (let i = 0; i < PROPAGATION_ROUNDS; i++) {
+    const name = `p${i}`;
+    const t0 = performance.now();
+    await writeFile(join(a, 'current', name), 'x');
+    writes.push(performance.now() - t0);
+    const t1 = performance.now();
+    for (;;) {
+      try {
+        await stat(join(bMnt, 'current', name));
+        break;
+      } catch {
+        if (performance.now() - t1 > 5000) throw new Error('propagation over 5 s');
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    lat.push(performance.now() - t0);
+  }
+  lat.sort((x, y) => x - y);
+  writes.sort((x, y) => x - y);
+  const pct = (v, p) => v[Math.min(v.length - 1, Math.floor(v.length * p))];
+  console.log(`  write+close on A (Redis):   p50 ${pct(writes, 0.5).toFixed(2)} ms  p99 ${pct(writes, 0.99).toFixed(2)} ms (goal p99 < 10 ms)`);
+  console.log(`  visible on B after write:   p50 ${pct(lat, 0.5).toFixed(2)} ms  p99 ${pct(lat, 0.99).toFixed(2)} ms (goal p99 < 100 ms)`);
+}
+
+try {
+  await main();
+} finally {
+  // SIGTERM unmounts; wait for it (bounded) so nothing below removes files through a live mount.
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+}
