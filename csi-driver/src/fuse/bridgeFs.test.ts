@@ -256,6 +256,17 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     }
   });
 
+  it('lets a reader blocked on streams/events be killed promptly (heartbeats)', async () => {
+    const started = Date.now();
+    const killed = await run('timeout', ['2', 'cat', join(f.mnt, 'streams', 'events')]).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    assert.equal(killed.code, 124, 'cat ran until timeout killed it');
+    assert.ok(Date.now() - started < 4000, `killed within 4 s, took ${Date.now() - started} ms`);
+    assert.match(killed.stdout, /"heartbeat":true/);
+  });
+
   it('reports status as JSON', async () => {
     const status = JSON.parse(await readFile(join(f.mnt, '.bridge', 'status'), 'utf8')) as { project: string; head: number; store: { kind: string }; readOnly: boolean; mount: { healthy: boolean } };
     assert.equal(status.project, 'default/fs-test');

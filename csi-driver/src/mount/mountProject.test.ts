@@ -164,6 +164,24 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     for (const line of cli.stderr().trim().split('\n')) JSON.parse(line);
   });
 
+  it('the mount command serves FUSE operation metrics on --metrics-port', async () => {
+    const dir = await scratch();
+    const cli = cliMount(['demo', 'mnt', '--metrics-port', '0'], dir);
+    await cli.ready;
+    try {
+      await writeFile(join(dir, 'mnt', 'current', 'm.txt'), 'x');
+      await eventually('the mounted log line', async () => cli.stderr().includes('metricsPort'));
+      const mountedLine = cli.stderr().split('\n').find((l) => l.includes('metricsPort')) ?? '{}';
+      const { metricsPort } = JSON.parse(mountedLine) as { metricsPort: number };
+      const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="write"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="flush"\} [1-9]/);
+    } finally {
+      cli.child.kill('SIGTERM');
+      assert.equal(await withTimeout(cli.exited, 'mount to exit'), 0);
+    }
+  });
+
   it('the mount command refuses a non-empty mountpoint with exit 2', async () => {
     const dir = await scratch();
     await mkdir(join(dir, 'full'));
