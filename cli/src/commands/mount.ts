@@ -8,6 +8,9 @@ import { isDeadFuseMount, mountAt, mountProject } from '@lighthouse-bridge/csi-d
 import { actorFrom, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
+const MOUNT_CHECK_MS = 2000;
+const EXIT_GRACE_MS = 1000;
+
 const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--metrics-port N]
 Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
 which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
@@ -46,14 +49,16 @@ export function run(argv: string[]): Promise<number> {
       if (metricsPort !== undefined) metrics = await serveMetrics({ port: metricsPort });
       log.info('mounted', { project: formatProjectId(project), mountpoint, store: store.location, readOnly: mounted.readOnly, metricsPort: metrics?.port });
       await writeOut(`mounted ${formatProjectId(project)} at ${mountpoint} (${store.kind} ${store.location})${mounted.readOnly ? ' read-only' : ''}\n`);
-      const signal = await untilSignal();
-      log.info('unmounting', { signal, mountpoint });
+      const reason = await Promise.race([untilSignal(), untilUnmounted(mountpoint)]);
+      log.info('unmounting', { reason, mountpoint });
       await mounted.unmount();
       log.info('unmounted', { mountpoint });
       return EXIT.ok;
     } finally {
       await metrics?.close();
       await store.close();
+      // fuse-native keeps the event loop alive when someone else unmounted first; exit regardless.
+      setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
     }
   });
 }
@@ -72,6 +77,23 @@ function portArg(text: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--metrics-port expects a port number 0-65535, got "${text}"`);
   return port;
+}
+
+/** Resolves when the mount is gone from under us (`fusermount -u` by hand), checked every few seconds. */
+function untilUnmounted(mountpoint: string): Promise<string> {
+  return new Promise((resolveGone) => {
+    const timer = setInterval(() => {
+      mountAt(mountpoint).then(
+        (entry) => {
+          if (entry) return;
+          clearInterval(timer);
+          resolveGone('unmounted externally');
+        },
+        () => undefined,
+      );
+    }, MOUNT_CHECK_MS);
+    timer.unref();
+  });
 }
 
 function untilSignal(): Promise<NodeJS.Signals> {
