@@ -37,7 +37,6 @@ declare module 'fuse-native' {
     init?(cb: Done): void;
     statfs?(path: string, cb: DoneWith<FuseStatfs>): void;
     getattr?(path: string, cb: DoneWith<FuseStat>): void;
-    fgetattr?(path: string, fd: number, cb: DoneWith<FuseStat>): void;
     readdir?(path: string, cb: (errno: number, names?: string[]) => void): void;
     open?(path: string, flags: number, cb: DoneWith<number>): void;
     create?(path: string, mode: number, cb: DoneWith<number>): void;
