@@ -486,6 +486,8 @@ export class BridgeFs {
       let file = this.openFiles.get(path);
       if (!file) {
         file = new OpenFile(path, Buffer.from(data), node.mode, false);
+        // Until a write, stat shows the recorded mtime, not the time of the open.
+        file.lastWriteMs = node.mtimeMs;
         this.openFiles.set(path, file);
       }
       file.refs++;
