@@ -5,6 +5,7 @@ import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observ
 import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core/store/open';
 import { noConfig, redisConfigSource } from '@lighthouse-bridge/csi-driver/csi/access';
 import { FuseMounter } from '@lighthouse-bridge/csi-driver/csi/mounter';
+import { projectValidator } from '@lighthouse-bridge/csi-driver/mount/projectValidator';
 import { socketPathOf, startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi/server';
 import { runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
@@ -67,7 +68,11 @@ export function run(argv: string[]): Promise<number> {
       mode: mode as DriverMode,
       store,
       stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
-      mounter: new FuseMounter(store, (error, context) => log.error('filesystem error', { ...context, error: error.message })),
+      mounter: new FuseMounter(
+        store,
+        (error, context) => log.error('filesystem error', { ...context, error: error.message }),
+        (project, target) => projectValidator(store, project, target, { storeUrl, logger: log }),
+      ),
       configs,
       requireAccessConfig: values['require-access-config'] ?? false,
       log,

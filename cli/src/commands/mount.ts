@@ -4,26 +4,30 @@ import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
 import { createLogger } from '@lighthouse-bridge/core/observability/logger';
 import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
-import { isDeadFuseMount, mountAt, mountProject } from '@lighthouse-bridge/csi-driver';
+import { isDeadFuseMount, mountAt, mountProject, projectValidator } from '@lighthouse-bridge/csi-driver';
+import { loadPolicyFile } from '@lighthouse-bridge/core/speed-layer/policyFile';
+import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { actorFrom, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
 const MOUNT_CHECK_MS = 2000;
 const EXIT_GRACE_MS = 1000;
 
-const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--metrics-port N]
+const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N]
 Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
 which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
 Prints one line when the filesystem is ready; logs JSON on stderr.
 ${STORE_FLAGS_USAGE}
   --read-only    refuse every change (EROFS)
+  --policy FILE  speed-layer rules (YAML or JSON) for /.bridge/validate; default: the project's
+                 config on Redis, else the built-in rules
   --metrics-port serve /metrics and /healthz on 127.0.0.1:N`;
 
 export function run(argv: string[]): Promise<number> {
   return runCommand('mount', USAGE, async () => {
     const { values, positionals: args } = parseArgs({
       args: argv,
-      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, 'metrics-port': { type: 'string' } },
+      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, policy: { type: 'string' }, 'metrics-port': { type: 'string' } },
       allowPositionals: true,
     });
     if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
@@ -32,13 +36,19 @@ export function run(argv: string[]): Promise<number> {
     const metricsPort = values['metrics-port'] === undefined ? undefined : portArg(values['metrics-port']);
     const mountpoint = resolve(mountText);
     await requireUsableMountpoint(mountpoint);
+    const policy = values.policy === undefined ? undefined : await loadPolicyFile(values.policy).catch((error: Error) => {
+      throw new UsageError(error.message);
+    });
 
     const log = createLogger('mount');
     const url = storeUrlFrom(values.store);
     const store = await openStore(url);
     let metrics: MetricsServer | undefined;
+    let validator: Validator | undefined;
     try {
+      validator = await projectValidator(store, project, mountpoint, { storeUrl: url, logger: log, ...(policy === undefined ? {} : { policy }) });
       const mounted = await mountProject({
+        validator,
         store,
         project,
         mountpoint,
@@ -56,6 +66,7 @@ export function run(argv: string[]): Promise<number> {
       return EXIT.ok;
     } finally {
       await metrics?.close();
+      await validator?.close();
       await store.close();
       // fuse-native keeps the event loop alive when someone else unmounted first; exit regardless.
       setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();

@@ -1,6 +1,7 @@
 import type { ProjectLimits } from '@lighthouse-bridge/core/aggregate/limits';
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 import { detach, isMountPoint } from './health.js';
 
@@ -26,11 +27,13 @@ export interface Mounter {
 
 /** Real FUSE mounts in this process, one per target, all over the plugin's one store. */
 export class FuseMounter implements Mounter {
-  private readonly mounted = new Map<string, MountedProject>();
+  private readonly mounted = new Map<string, { mount: MountedProject; validator: Validator | undefined }>();
 
   constructor(
     private readonly store: EventStore,
     private readonly onError?: (error: Error, context: { op?: string; project: string }) => void,
+    /** Makes the speed layer that answers the mount's `/.bridge/validate`. */
+    private readonly validatorFor?: (project: ProjectId, target: string) => Promise<Validator>,
   ) {}
 
   get size(): number {
@@ -42,7 +45,9 @@ export class FuseMounter implements Mounter {
   }
 
   async mount(request: MountRequest): Promise<void> {
+    const validator = await this.validatorFor?.(request.project, request.target);
     const mount = await mountProject({
+      ...(validator ? { validator } : {}),
       store: this.store,
       project: request.project,
       mountpoint: request.target,
@@ -50,19 +55,23 @@ export class FuseMounter implements Mounter {
       actor: request.actor,
       ...(request.limits ? { limits: request.limits } : {}),
       ...(this.onError ? { onError: this.onError } : {}),
+    }).catch(async (error: unknown) => {
+      await validator?.close();
+      throw error;
     });
-    this.mounted.set(request.target, mount);
+    this.mounted.set(request.target, { mount, validator });
   }
 
   async unmount(target: string): Promise<void> {
-    const mount = this.mounted.get(target);
-    if (mount) {
+    const served = this.mounted.get(target);
+    if (served) {
       this.mounted.delete(target);
       try {
-        await mount.unmount();
+        await served.mount.unmount();
       } catch {
         // Busy (a process still has files open): detach lazily below instead of failing kubelet.
       }
+      await served.validator?.close();
     }
     if (await isMountPoint(target)) await detach(target);
   }

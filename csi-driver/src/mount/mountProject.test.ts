@@ -6,7 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { openStore } from '@lighthouse-bridge/core';
@@ -179,6 +179,40 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     } finally {
       cli.child.kill('SIGTERM');
       assert.equal(await withTimeout(cli.exited, 'mount to exit'), 0);
+    }
+  });
+
+  it('the mount command answers /.bridge/validate with the speed layer: built-in rules, then --policy', async () => {
+    const dir = await scratch();
+    await writeFile(join(dir, 'policy.yaml'), 'rules:\n  - name: no-deploys\n    priority: 500\n    decision: deny\n    tools: [Bash]\n    match: { command: "^kubectl apply" }\n');
+    const ask = async (mnt: string, request: object): Promise<{ decision: string; rule?: string; reason: string }> => {
+      const handle = await open(join(dir, mnt, '.bridge', 'validate'), 'r+');
+      try {
+        await handle.write(`${JSON.stringify(request)}\n`);
+        const { buffer, bytesRead } = await handle.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0);
+        return JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as { decision: string; rule?: string; reason: string };
+      } finally {
+        await handle.close();
+      }
+    };
+    const builtIn = cliMount(['demo', 'mnt'], dir);
+    await builtIn.ready;
+    try {
+      assert.equal((await ask('mnt', { agent: 'a1', tool: 'Bash', input: { command: 'rm -rf /' } })).decision, 'deny');
+      assert.equal((await ask('mnt', { agent: 'a1', tool: 'Read', input: { file_path: join(dir, 'mnt', 'current', 'x') } })).decision, 'allow');
+    } finally {
+      builtIn.child.kill('SIGTERM');
+      assert.equal(await withTimeout(builtIn.exited, 'mount to exit'), 0, builtIn.stderr());
+    }
+    const withPolicy = cliMount(['demo', 'mnt2', '--policy', join(dir, 'policy.yaml')], dir);
+    await withPolicy.ready;
+    try {
+      const answer = await ask('mnt2', { agent: 'a1', tool: 'Bash', input: { command: 'kubectl apply -f x.yaml' } });
+      assert.equal(answer.decision, 'deny');
+      assert.equal(answer.rule, 'no-deploys');
+    } finally {
+      withPolicy.child.kill('SIGTERM');
+      assert.equal(await withTimeout(withPolicy.exited, 'mount to exit'), 0, withPolicy.stderr());
     }
   });
 
