@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LHB=(node cli/dist/main.js)
+LHB=("$(command -v node)" cli/dist/main.js)
 MNT=./mnt
 STATE=./.lighthouse-bridge
 PIDFILE=$STATE/demo-mount.pid
@@ -64,15 +64,20 @@ writer=$!
 timeout 3 cat "$MNT/streams/events" || true
 wait "$writer"
 
-step "echo '{\"tool\":\"bash\",\"input\":\"ls\"}' <> $MNT/.bridge/validate"
-exec 3<>"$MNT/.bridge/validate"
-echo '{"tool":"bash","input":"ls"}' >&3
-head -n 1 <&3
-exec 3>&-
+ask() { # one request, one answer, on one descriptor of the control file
+  exec 3<>"$MNT/.bridge/validate"
+  printf '%s\n' "$1" >&3
+  head -n 1 <&3
+  exec 3>&-
+}
+step "ask $MNT/.bridge/validate: may agent a1 run 'rm -rf /'?"
+ask '{"agent":"a1","tool":"Bash","input":{"command":"rm -rf /"}}'
+step "ask $MNT/.bridge/validate: may agent a1 read hello.txt?"
+ask "{\"agent\":\"a1\",\"tool\":\"Read\",\"input\":{\"file_path\":\"$(pwd)/mnt/current/hello.txt\"}}"
 
 cat <<MSG
 
 The project is still mounted at $MNT (server pid $(cat "$PIDFILE"), JSON logs in $LOG).
 Explore it, then unmount with:   kill -TERM \$(cat $PIDFILE)
-The events live in $STATE/; mount it again with: node cli/dist/main.js mount demo $MNT
+The events live in $STATE/; mount it again with: ${LHB[*]} mount demo $MNT
 MSG
