@@ -73,8 +73,8 @@ export function fuseOperations(fs: BridgeFs, report: (op: string, error: unknown
     symlink: (target, path, cb) => settle('symlink', () => fs.symlink(target, path), cb),
     chmod: (path, mode, cb) => settle('chmod', () => fs.chmod(path, mode), cb),
     chown: (path, _uid, _gid, cb) => settle('chown', () => fs.chown(path), cb),
-    // fuse-native 2.2.6 hands the access time in both time arguments, and libfuse 2 calls us only
-    // when both times are set (ADR 0040): right for touch, touch -d, tar; touch -m is not seen.
+    // libfuse 2 calls us only when both times are set (ADR 0042): touch, cp -a, rsync -a are seen;
+    // tar x and touch -m (atime omitted) are not. The mtime is right once our rebuilt binding loads.
     utimens: (path, _atime, mtime, cb) => settle('utimens', () => fs.utimens(path, plausibleTime(mtime)), cb),
     getxattr: (_path, _name, _position, cb) => cb(0, null),
     listxattr: (_path, cb) => cb(0, []),
