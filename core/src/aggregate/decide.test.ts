@@ -164,6 +164,14 @@ describe('limits', () => {
     refuses('ENOSPC', write('e'), state, small);
     assert.equal(state.totalBytes, 14);
   });
+
+  it('ENAMETOOLONG when moving a directory would push a path inside it over maxPathBytes', () => {
+    const short: ProjectLimits = { ...DEFAULT_LIMITS, maxPathBytes: 12 };
+    const { state } = run([mkdir('a'), mkdir('a/bb'), write('a/bb/cccc'), mkdir('dd')], short); // 'a/bb/cccc' is 9 bytes
+    refuses('ENAMETOOLONG', { type: 'Move', from: 'a', to: 'dd/eee' }, state, short); // dd/eee/bb/cccc: 14
+    run([{ type: 'Move', from: 'a', to: 'dd/e' }], short, state); // dd/e/bb/cccc: exactly 12
+    assert.equal(state.nodes.get('dd/e/bb/cccc')?.kind, 'file');
+  });
 });
 
 describe('evolve', () => {

@@ -68,7 +68,7 @@ export function decide(command: Command, state: ProjectState, limits: ProjectLim
       return [{ type: 'DirectoryRemoved', data: { path } }];
     }
     case 'Move':
-      return decideMove(state, norm(command.from), norm(command.to));
+      return decideMove(state, limits, norm(command.from), norm(command.to));
     case 'ChangeAttributes': {
       const path = norm(command.path);
       requireNode(state, path);
@@ -127,11 +127,19 @@ export function decide(command: Command, state: ProjectState, limits: ProjectLim
 }
 
 /** rename(2): replaces a file, or an empty directory with a directory; never moves a directory into itself. */
-function decideMove(state: ProjectState, from: string, to: string): DecidedEvent[] {
+function decideMove(state: ProjectState, limits: ProjectLimits, from: string, to: string): DecidedEvent[] {
   const source = requireNode(state, from);
   if (from === '' || to === '') throw new DomainError('EINVAL', 'cannot move the project root or onto it');
   if (from === to) return [];
   if (source.kind === 'directory' && isWithin(to, from)) throw new DomainError('EINVAL', `cannot move ${from} into itself`);
+  // `to` itself was checked by normalizePath; a directory's descendants move with it, and one
+  // pushed past the limit could no longer be looked up, stat'ed or deleted.
+  if (source.kind === 'directory') {
+    const grown = longestPathBytes(state, from) - Buffer.byteLength(from) + Buffer.byteLength(to);
+    if (grown > limits.maxPathBytes) {
+      throw new DomainError('ENAMETOOLONG', `moving ${from} to ${to} would make a path inside it ${grown} bytes, over ${limits.maxPathBytes}`);
+    }
+  }
   requireParentDirectory(state, to);
   const target = state.nodes.get(to);
   if (target) {
@@ -143,6 +151,14 @@ function decideMove(state: ProjectState, from: string, to: string): DecidedEvent
     }
   }
   return [{ type: 'PathMoved', data: { from, to } }];
+}
+
+/** The byte length of the longest path at or beneath `path`. */
+function longestPathBytes(state: ProjectState, path: string): number {
+  let longest = Buffer.byteLength(path);
+  const node = state.nodes.get(path);
+  if (node?.kind === 'directory') for (const child of node.children) longest = Math.max(longest, longestPathBytes(state, joinPath(path, child)));
+  return longest;
 }
 
 function requireNode(state: ProjectState, path: string): TreeNode {
