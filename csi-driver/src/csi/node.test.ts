@@ -209,6 +209,24 @@ describe('health', () => {
     assert.equal(await isMountPoint(target), false);
   });
 
+  test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
+    const target = newTarget();
+    const previous = await startPlugin({ socket: join(dir.dir, 'previous.sock'), stateDir: join(dir.dir, 'previous-state'), store: redis.url });
+    const client = csiClients(previous.socket);
+    try {
+      await client.call('Node', 'NodePublishVolume', { volume_id: 'team/leftover', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
+      await writeFile(join(target, 'current', 'left.txt'), 'before the crash\n');
+    } finally {
+      client.close();
+      await previous.kill('SIGKILL');
+    }
+    await assert.rejects(stat(join(target, 'current')), { code: 'ENOTCONN' });
+    await publish(target, {}, { volumeId: 'team/leftover' });
+    assert.equal(await readFile(join(target, 'current', 'left.txt'), 'utf8'), 'before the crash\n');
+    await unpublish(target, 'team/leftover');
+    assert.equal(await isMountPoint(target), false);
+  });
+
   test('a client sending the socket path as :authority (kubelet < 1.26) is served', async () => {
     const old = csiClients(plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
     try {

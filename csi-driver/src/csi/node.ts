@@ -67,9 +67,10 @@ export class NodeService {
       const decision = decideAccess(project, config, pod, readOnly, this.o.requireAccessConfig);
       if (!decision.allowed) throw permissionDenied(decision.reason);
 
-      await mkdir(target, { recursive: true });
-      // A dead mount left by a previous plugin instance would make the new mount fail.
+      // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
+      // itself fails on it (ENOTCONN): detach first.
       if (await isMountPoint(target)) await detach(target);
+      await mkdir(target, { recursive: true });
       const record: PublishRecord = {
         volumeId: request.volume_id,
         targetPath: target,
