@@ -136,6 +136,31 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     b.disconnect();
   });
 
+  it("keeps the project's user from rewriting its config and from server-wide key tracking", async () => {
+    const a = await asUser('lhb-team-a.alpha', password(await secretOf('team-a', await get('team-a', 'alpha'))));
+    try {
+      const config = await admin.get('lhb:{team-a/alpha}:config');
+      assert.ok(config, 'the operator wrote the config');
+      assert.equal(await a.get('lhb:{team-a/alpha}:config'), config);
+      await assert.rejects(a.set('lhb:{team-a/alpha}:config', '{"access":{}}'), /NOPERM/);
+      await assert.rejects(a.del('lhb:{team-a/alpha}:config'), /NOPERM/);
+      await assert.rejects(a.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'lhb:{team-a/alpha}:config'), /NOPERM|No permissions/);
+      assert.equal(await admin.get('lhb:{team-a/alpha}:config'), config);
+      // Every key kind the store and node plugin write stays writable.
+      await a.hset('lhb:{team-a/alpha}:blob:abc', 'size', '0');
+      await a.set('lhb:{team-a/alpha}:blob:abc:0', 'chunk');
+      await a.zadd('lhb:{team-a/alpha}:snaps', 1, '1');
+      await a.hset('lhb:{team-a/alpha}:snap:1', 'size', '0');
+      await a.set('lhb:{team-a/alpha}:dec:k', '{}', 'EX', 60);
+      await a.hset('lhb:{team-a/alpha}:mounts', 'node/pod', '1');
+      await a.del('lhb:{team-a/alpha}:blob:abc', 'lhb:{team-a/alpha}:blob:abc:0', 'lhb:{team-a/alpha}:snaps', 'lhb:{team-a/alpha}:snap:1', 'lhb:{team-a/alpha}:dec:k', 'lhb:{team-a/alpha}:mounts');
+      // BCAST tracking would push (over RESP3) the names of every key changed on the server, other tenants' included.
+      await assert.rejects(a.call('CLIENT', 'TRACKING', 'on', 'BCAST'), /NOPERM/);
+    } finally {
+      a.disconnect();
+    }
+  });
+
   it('gives team/a-alpha and team-a/alpha different users (no name clash)', async () => {
     await create('team', 'a-alpha', {});
     const other = await waitCondition('team', 'a-alpha', 'Ready', 'True');

@@ -36,17 +36,29 @@ export const ACL_COMMANDS = [
   '+@read', '+@write', '+@keyspace', '+@string', '+@hash', '+@list', '+@set', '+@sortedset', '+@stream',
   '+@pubsub', '+@scripting', '+@transaction', '+@connection',
   '-@dangerous', '-@admin',
+  // With RESP3, BCAST tracking pushes the name of every key changed on the server, whatever the key patterns.
+  '-client|tracking',
   '-function', '-script|flush', '-script|kill',
   // Key-name listings are not filtered by the key patterns, so they would show other tenants' names.
   '-scan', '-randomkey', '-pubsub', '-dbsize',
   '+info', '+cluster|slots', '+cluster|shards', '+cluster|nodes', '+cluster|info', '+readonly', '+readwrite', '+command',
 ];
 
+/**
+ * The key kinds a project's user may write (core/src/store/redis/keys.ts, the decision cache, the
+ * mount registry); chunks of a blob or snapshot (`<key>:<i>`) fall under the same patterns.
+ * `:config` is not among them: the operator writes it, and node plugins and the speed layer trust
+ * it, so a project must not raise its own limits or rewrite its access lists.
+ */
+const WRITABLE_KEY_KINDS = ['log', 'snap*', 'blob:*', 'dec:*', 'mounts'];
+
 export function aclRules(project: ProjectId, password: string): string[] {
   const prefix = projectKeyPrefix(project);
   // `reset` first, so a re-apply also removes anything granted by hand or by an older operator;
   // `resetchannels` because `reset` grants all channels where acl-pubsub-default is allchannels.
-  return ['reset', 'resetchannels', 'on', `>${password}`, `~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
+  // Read access to every own key, read-write only to the kinds the store writes (Redis 7 `%R~`).
+  const keys = [`%R~${prefix}*`, ...WRITABLE_KEY_KINDS.map((kind) => `~${prefix}${kind}`)];
+  return ['reset', 'resetchannels', 'on', `>${password}`, ...keys, `&${prefix}*`, ...ACL_COMMANDS];
 }
 
 const SCAN_COUNT = 500;
