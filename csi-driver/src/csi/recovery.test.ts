@@ -1,11 +1,20 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { configKey } from '@lighthouse-bridge/core/config/projectConfig';
+import { parseProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { createLogger } from '@lighthouse-bridge/core/observability/logger';
+import { openStore, parseStoreUrl } from '@lighthouse-bridge/core/store/open';
+import { redisConfigSource } from './access.js';
+import { InFlight } from './locks.js';
+import { FuseMounter } from './mounter.js';
+import { recoverMounts } from './recovery.js';
+import { openDriverState } from './state.js';
 import { detach, isMountPoint } from './health.js';
 import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
 
@@ -128,5 +137,33 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
     assert.equal(await isMountPoint(kept), false);
   } finally {
     csi3.close();
+  }
+});
+
+test('a project config that cannot be read mounts nothing; the next pass mounts the target', async () => {
+  const url = parseStoreUrl(redis.url);
+  assert.equal(url.kind, 'redis');
+  const store = await openStore(redis.url);
+  const configs = redisConfigSource(url);
+  const mounter = new FuseMounter(store);
+  const target = join(dir.dir, 'pods', 'c', 'volume');
+  await mkdir(target, { recursive: true });
+  const state = openDriverState(join(dir.dir, 'config-state'));
+  const project = parseProjectId('team/configured');
+  await state.publishes.put(target, { volumeId: 'team/configured', targetPath: target, project, readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
+  const deps = { state, mounter, configs, targets: new InFlight(), log: createLogger('recovery-test') };
+  try {
+    // Unparseable: the limits it holds are unknown, so mounting with defaults would be wrong.
+    await redis.cli(['SET', configKey(project), '{not json']);
+    assert.deepEqual(await recoverMounts(deps), new Map([[target, 'failed']]));
+    assert.equal(await isMountPoint(target), false, 'nothing is mounted with default limits');
+    assert.ok(await state.publishes.get(target), 'the record stays for the next pass');
+    await redis.cli(['SET', configKey(project), '{}']);
+    assert.deepEqual(await recoverMounts(deps), new Map([[target, 'remounted']]));
+    assert.equal(await isMountPoint(target), true);
+  } finally {
+    await mounter.unmount(target);
+    await configs.close();
+    await store.close();
   }
 });

@@ -77,7 +77,8 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
         deps.log.info('forgot a publish whose target is gone', { target, volumeId: record.volumeId });
         return 'forgotten';
       }
-      const config = await deps.configs.get(record.project).catch(() => undefined);
+      // A failed read must not mount with default limits: it fails this record, and the next pass retries.
+      const config = await deps.configs.get(record.project);
       await deps.mounter.mount({
         project: record.project,
         target,
