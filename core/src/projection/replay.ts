@@ -1,8 +1,8 @@
 import { evolve } from '../aggregate/evolve.js';
 import { initialState } from '../aggregate/initialState.js';
-import { decodeSnapshot, SnapshotFormatError } from '../aggregate/snapshotCodec.js';
+import { decodeSnapshot } from '../aggregate/snapshotCodec.js';
 import type { ProjectState } from '../aggregate/state.js';
-import type { ProjectId } from '../events/projectId.js';
+import { formatProjectId, type ProjectId } from '../events/projectId.js';
 import type { EventStore } from '../store/eventStore.js';
 
 /** Events are read this many at a time, so replay memory is one page plus the state. */
@@ -35,18 +35,23 @@ export async function stateAt(store: EventStore, project: ProjectId, seq?: numbe
 
 /**
  * `stateAt`, also telling which snapshot it started from (0: none) so a caller can decide when the
- * next one is due. A snapshot this version cannot read is skipped in favour of a full replay:
- * slower, never wrong.
+ * next one is due. A snapshot only makes replay faster while the log holds the truth, so one that
+ * cannot be loaded or read (damaged, half pruned, from another version) is reported to
+ * `onSnapshotSkipped` and replaced by a full replay: slower, never wrong. An unreachable store
+ * fails the replay that follows with its own error.
  */
-export async function restore(store: EventStore, project: ProjectId, seq?: number): Promise<{ state: ProjectState; snapshotSeq: number }> {
-  const snapshot = await store.loadSnapshot(project, seq);
+export async function restore(
+  store: EventStore,
+  project: ProjectId,
+  seq?: number,
+  onSnapshotSkipped: (error: Error) => void = (error) => process.emitWarning(error),
+): Promise<{ state: ProjectState; snapshotSeq: number }> {
   let state = initialState();
-  if (snapshot && (seq === undefined || snapshot.seq <= seq)) {
-    try {
-      state = decodeSnapshot(snapshot.data);
-    } catch (error) {
-      if (!(error instanceof SnapshotFormatError)) throw error;
-    }
+  try {
+    const snapshot = await store.loadSnapshot(project, seq);
+    if (snapshot && (seq === undefined || snapshot.seq <= seq)) state = decodeSnapshot(snapshot.data);
+  } catch (error) {
+    onSnapshotSkipped(new Error(`${formatProjectId(project)}: snapshot skipped, replaying the log in full: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
   }
   const snapshotSeq = state.seq;
   return { state: await replayInto(store, project, state, seq), snapshotSeq };

@@ -109,14 +109,24 @@ class RedisEventStore implements EventStore {
     const keys = projectKeys(project);
     const max = atOrBefore === undefined ? '+inf' : String(atOrBefore);
     return this.call('load a snapshot', async () => {
-      // A concurrent save may prune the one found between the two reads; look again then.
-      for (let attempt = 0; attempt < 3; attempt++) {
+      // A concurrent save may prune the snapshot found, wholly or (between the header and chunk
+      // reads) partly; look again then. Pruning is atomic, so finding the same one listed again
+      // means it really is damaged (or evicted); after three looks it gives up, saves racing it.
+      let damaged: { seq: string; error: CorruptValueError } | undefined;
+      for (let look = 1; ; look++) {
         const [found] = await this.redis.zrevrangebyscore(keys.snapshots, max, '-inf', 'LIMIT', 0, 1);
         if (found === undefined) return undefined;
-        const value = await readChunked(this.redis, keys.snapshot(Number(found)));
-        if (value) return { seq: Number(value.fields['seq']), time: value.fields['time'] ?? '', data: value.content };
+        if (damaged && (damaged.seq === found || look > 3)) throw damaged.error;
+        const key = keys.snapshot(Number(found));
+        try {
+          const value = await readChunked(this.redis, key);
+          if (value) return { seq: Number(value.fields['seq']), time: value.fields['time'] ?? '', data: value.content };
+          damaged = { seq: found, error: new CorruptValueError(`Redis ${this.location}: snapshot ${key} is listed but missing`) };
+        } catch (error) {
+          if (!(error instanceof CorruptValueError)) throw error;
+          damaged = { seq: found, error };
+        }
       }
-      return undefined;
     });
   }
 
