@@ -108,6 +108,50 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.equal(await f.store.head(PROJECT), head + 1, 'a read-only open/close adds nothing');
   });
 
+  it('fsync records even an emptied file; a reader\'s close records nothing of a writer\'s bytes', async () => {
+    await writeFile(join(cur, 'emptied.txt'), 'something');
+    const head = f.mounted.workspace.head;
+    const fh = await open(join(cur, 'emptied.txt'), 'w');
+    try {
+      await fh.sync();
+      assert.equal(await f.store.head(PROJECT), head + 1, 'fsync of a truncated file is durable at once');
+    } finally {
+      await fh.close();
+    }
+    assert.equal((await stat(join(cur, 'emptied.txt'))).size, 0);
+
+    const writer = await open(join(cur, 'half.txt'), 'w');
+    try {
+      await writer.write('half');
+      const reader = await open(join(cur, 'half.txt'), 'r');
+      await reader.close();
+      assert.equal(await f.store.head(PROJECT), head + 1, 'closing the reader recorded nothing');
+      await writer.write(' and the rest');
+    } finally {
+      await writer.close();
+    }
+    const written = await events(f.store, head + 2);
+    assert.deepEqual(written.map((e) => (e.type === 'FileWritten' ? `${e.data.path}:${e.data.size}` : e.type)), ['half.txt:17']);
+  });
+
+  it('close of a clean writer waits for another handle\'s commit of the same file', async () => {
+    const path = join(cur, 'shared.bin');
+    await writeFile(path, 'x');
+    const head = f.mounted.workspace.head;
+    const a = await open(path, 'r+');
+    const b = await open(path, 'r+');
+    await a.write(Buffer.alloc(MAX_FILE, 3), 0, MAX_FILE, 0);
+    const closingA = a.close();
+    try {
+      // Let a's flush start its commit, so b finds the file clean with the commit in flight.
+      await new Promise((r) => setImmediate(r));
+      await b.close();
+      assert.equal(await f.store.head(PROJECT), head + 1, 'durable once the second close returned');
+    } finally {
+      await closingA;
+    }
+  });
+
   it('writes at offsets, leaves holes as zeros, truncates and ftruncates', async () => {
     const path = join(cur, 'offsets.bin');
     const fh = await open(path, 'w+');

@@ -285,12 +285,21 @@ export class BridgeFs {
   flush(fd: number): Result<void> {
     const handle = this.handles.get(fd);
     if (handle.kind === 'file') {
-      if (!handle.file.dirty) return;
+      // A reader's close must not record another handle's half-written content.
+      if (!handle.writable) return;
       // Shells close a duplicate right after open(O_CREAT|O_TRUNC) and before writing: an empty
       // file is left to release (the last close), so `echo x > f` is one event, not "empty" then "x".
-      if (handle.file.size === 0) return;
+      if (handle.file.dirty && handle.file.size === 0) return;
+      // Clean, this waits for another handle's in-flight commit, so close never returns before it is durable.
       return this.commit(handle.file);
     }
+    if (handle.kind === 'shadow' && handle.request.dirty) return this.annotate(handle);
+  }
+
+  /** fsync(2): an explicit request for durability, so even an empty file is recorded now. */
+  fsync(fd: number): Result<void> {
+    const handle = this.handles.get(fd);
+    if (handle.kind === 'file') return this.commit(handle.file);
     if (handle.kind === 'shadow' && handle.request.dirty) return this.annotate(handle);
   }
 
