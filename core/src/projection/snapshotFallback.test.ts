@@ -64,6 +64,53 @@ async function expectFallback(store: EventStore, project: ProjectId, head: numbe
   assert.match(skipped[0]?.message ?? '', /snapshot skipped/);
 }
 
+/**
+ * Saves a snapshot every 2,500 seqs up to 100,000 and checks the retention rule of ADR 0031: the
+ * newest 8, plus the oldest in each 10,000-seq span. Returns how many are kept.
+ */
+async function expectRetention(store: EventStore, project: ProjectId): Promise<number> {
+  const saved = Array.from({ length: 40 }, (_, i) => (i + 1) * 2500);
+  for (const seq of saved) await store.saveSnapshot(project, { seq, time: new Date(seq).toISOString(), data: Buffer.from(String(seq)) });
+  const kept = [2500, ...Array.from({ length: 8 }, (_, i) => (i + 1) * 10_000), ...saved.slice(-8)];
+  for (const seq of [1, ...saved, 100_001]) {
+    const want = kept.filter((k) => k <= seq).at(-1);
+    const got = await store.loadSnapshot(project, seq);
+    assert.equal(got?.seq, want, `snapshot at or before ${seq}`);
+    if (got) assert.equal(Buffer.from(got.data).toString(), String(want));
+  }
+  return kept.length;
+}
+
+describe('snapshot retention: the newest 8 and one per 10,000 seqs', () => {
+  it('embedded', async () => {
+    const dir = await tempDir('lhb-snapkeep-');
+    const store = await openStore(`file://${dir.dir}`);
+    try {
+      const kept = await expectRetention(store, { namespace: 'default', name: 'kept' });
+      const files = await readdir(join(dir.dir, 'default', 'kept', 'snapshots'));
+      assert.equal(files.length, kept, files.join(' '));
+    } finally {
+      await store.close();
+      await dir.remove();
+    }
+  });
+
+  it('redis', async () => {
+    const server = await startRedis();
+    const store = await openStore(server.url);
+    try {
+      const project: ProjectId = { namespace: 'default', name: 'kept' };
+      const kept = await expectRetention(store, project);
+      assert.equal(Number(await server.cli(['ZCARD', projectKeys(project).snapshots])), kept);
+      const keys = (await server.cli(['KEYS', `${projectKeys(project).snapshot(0).replace(/0$/, '')}*`])).trim().split('\n');
+      assert.equal(keys.length, kept, 'pruned snapshots leave no keys behind');
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+});
+
 describe('a damaged snapshot falls back to replaying the log', () => {
   it('embedded: a flipped byte in the newest .snap file', async () => {
     const dir = await tempDir('lhb-snapfb-');

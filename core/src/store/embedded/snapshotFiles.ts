@@ -1,4 +1,4 @@
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Snapshot } from '../eventStore.js';
@@ -12,6 +12,14 @@ import { CorruptLogError, isNotFound } from './storeErrors.js';
 const MAGIC = Buffer.from('LHBSNAP1', 'latin1');
 const NAME = /^(\d{20})\.snap$/;
 
+/**
+ * Retention (ADR 0031): the newest `KEPT_NEWEST`, plus the oldest snapshot in each span of
+ * `SPARSE_SPAN` sequence numbers, so a history view however old replays at most about two spans
+ * while the directory grows a file per span, not per snapshot. The Redis store keeps the same set.
+ */
+const KEPT_NEWEST = 8;
+const SPARSE_SPAN = 10_000;
+
 function snapshotDir(projectDir: string): string {
   return join(projectDir, 'snapshots');
 }
@@ -24,29 +32,57 @@ export async function saveSnapshotFile(projectDir: string, snapshot: Snapshot): 
   const header = Buffer.alloc(MAGIC.length + 4);
   MAGIC.copy(header);
   header.writeUInt32LE(crc32(rest), MAGIC.length);
-  await writeFileAtomic(join(snapshotDir(projectDir), `${String(snapshot.seq).padStart(20, '0')}.snap`), Buffer.concat([header, rest]));
+  await writeFileAtomic(join(snapshotDir(projectDir), fileName(snapshot.seq)), Buffer.concat([header, rest]));
+  await pruneSnapshotFiles(projectDir);
 }
 
 export async function loadSnapshotFile(projectDir: string, atOrBefore: number): Promise<Snapshot | undefined> {
-  let names: string[];
+  // A concurrent save may prune the file chosen between listing and reading it; look again then.
+  for (let attempt = 1; ; attempt++) {
+    let best: number | undefined;
+    for (const seq of await listSnapshotSeqs(projectDir)) {
+      if (seq <= atOrBefore && (best === undefined || seq > best)) best = seq;
+    }
+    if (best === undefined) return undefined;
+    const path = join(snapshotDir(projectDir), fileName(best));
+    let file: Buffer;
+    try {
+      file = await readFile(path);
+    } catch (error) {
+      if (isNotFound(error) && attempt < 3) continue;
+      throw error;
+    }
+    const rest = file.subarray(MAGIC.length + 4);
+    if (!file.subarray(0, MAGIC.length).equals(MAGIC) || file.length < MAGIC.length + 8 || crc32(rest) !== file.readUInt32LE(MAGIC.length)) {
+      throw new CorruptLogError(`${path}: snapshot is damaged (bad header or checksum)`);
+    }
+    const timeLength = rest.readUInt32LE(0);
+    return { seq: best, time: rest.subarray(4, 4 + timeLength).toString('utf8'), data: rest.subarray(4 + timeLength) };
+  }
+}
+
+function fileName(seq: number): string {
+  return `${String(seq).padStart(20, '0')}.snap`;
+}
+
+async function listSnapshotSeqs(projectDir: string): Promise<number[]> {
   try {
-    names = await readdir(snapshotDir(projectDir));
+    return (await readdir(snapshotDir(projectDir))).flatMap((name) => {
+      const digits = NAME.exec(name)?.[1];
+      return digits === undefined ? [] : [Number(digits)];
+    });
   } catch (error) {
-    if (isNotFound(error)) return undefined;
+    if (isNotFound(error)) return [];
     throw error;
   }
-  let best: { seq: number; name: string } | undefined;
-  for (const name of names) {
-    const seq = Number(NAME.exec(name)?.[1] ?? Number.NaN);
-    if (seq <= atOrBefore && (!best || seq > best.seq)) best = { seq, name };
+}
+
+async function pruneSnapshotFiles(projectDir: string): Promise<void> {
+  const old = (await listSnapshotSeqs(projectDir)).sort((a, b) => b - a).slice(KEPT_NEWEST).reverse();
+  const spans = new Set<number>();
+  for (const seq of old) {
+    const span = Math.floor(seq / SPARSE_SPAN);
+    if (spans.has(span)) await rm(join(snapshotDir(projectDir), fileName(seq)), { force: true });
+    else spans.add(span);
   }
-  if (!best) return undefined;
-  const path = join(snapshotDir(projectDir), best.name);
-  const file = await readFile(path);
-  const rest = file.subarray(MAGIC.length + 4);
-  if (!file.subarray(0, MAGIC.length).equals(MAGIC) || file.length < MAGIC.length + 8 || crc32(rest) !== file.readUInt32LE(MAGIC.length)) {
-    throw new CorruptLogError(`${path}: snapshot is damaged (bad header or checksum)`);
-  }
-  const timeLength = rest.readUInt32LE(0);
-  return { seq: best.seq, time: rest.subarray(4, 4 + timeLength).toString('utf8'), data: rest.subarray(4 + timeLength) };
 }

@@ -9,8 +9,14 @@ import { projectKeys } from './keys.js';
 import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
 import { TailHub } from './tail.js';
 
-/** How many snapshots a project keeps; older ones are pruned when a newer one is saved. */
+/**
+ * Retention (ADR 0031), applied whenever a snapshot is saved: the newest `SNAPSHOTS_KEPT`, plus
+ * the oldest snapshot in each span of `SPARSE_SNAPSHOT_SPAN` sequence numbers, so a history view
+ * however old replays at most about two spans while memory grows a snapshot per span, not per
+ * save. The embedded store keeps the same set.
+ */
 const SNAPSHOTS_KEPT = 8;
+const SPARSE_SNAPSHOT_SPAN = 10_000;
 const DEFAULT_READ_LIMIT = 1000;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -141,15 +147,21 @@ class RedisEventStore implements EventStore {
 
   private async pruneSnapshots(project: ProjectId): Promise<void> {
     const keys = projectKeys(project);
-    const excess = (await this.redis.zcard(keys.snapshots)) - SNAPSHOTS_KEPT;
-    if (excess <= 0) return;
-    const old = await this.redis.zrange(keys.snapshots, 0, excess - 1);
+    const older = await this.redis.zrange(keys.snapshots, 0, -(SNAPSHOTS_KEPT + 1));
+    const spans = new Set<number>();
+    const pruned = older.filter((seq) => {
+      const span = Math.floor(Number(seq) / SPARSE_SNAPSHOT_SPAN);
+      if (spans.has(span)) return true;
+      spans.add(span);
+      return false;
+    });
+    if (pruned.length === 0) return;
     const batch = this.redis.multi();
-    for (const seq of old) {
+    for (const seq of pruned) {
       const key = keys.snapshot(Number(seq));
       batch.del(...chunkedKeys(key, Number((await this.redis.hget(key, 'chunks')) ?? 0)));
     }
-    batch.zrem(keys.snapshots, ...old);
+    batch.zrem(keys.snapshots, ...pruned);
     await execOrThrow(batch);
   }
 
