@@ -201,6 +201,28 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     await assert.rejects(stat(join(cur, 'd2')), { code: 'ENOENT' });
   });
 
+  it('records rm of an open file as one PathDeleted, never a .fuse_hidden name', async () => {
+    const path = join(cur, 'open.txt');
+    await writeFile(path, 'v1');
+    const head = f.mounted.workspace.head;
+    const noHidden = async (): Promise<void> => assert.deepEqual((await readdir(cur)).filter((n) => n.startsWith('.fuse_hidden')), []);
+    const fh = await open(path, 'r+');
+    try {
+      await fh.write('more', 0);
+      await rm(path);
+      await noHidden();
+      await assert.rejects(stat(path), { code: 'ENOENT' });
+      await fh.write('still', 4);
+      assert.equal((await fh.stat()).size, 9, 'the open file answers for itself');
+      await noHidden();
+    } finally {
+      await fh.close();
+    }
+    await noHidden();
+    const later = await events(f.store, head + 1);
+    assert.deepEqual(later.map((e) => `${e.type} ${JSON.stringify(e.data)}`), ['PathDeleted {"path":"open.txt"}']);
+  });
+
   it('keeps modes, mtimes, symlinks and statfs', async () => {
     const path = join(cur, 'attrs.sh');
     await writeFile(path, '#!/bin/sh\necho hi\n');

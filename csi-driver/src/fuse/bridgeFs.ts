@@ -20,6 +20,8 @@ const LISTED_HISTORY_VIEWS = 1000;
 const LOG_PAGE = 1000;
 /** History views kept resolved in memory (each is a whole tree, so the bound is a count). */
 const READY_VIEWS = 8;
+/** The name libfuse 2 renames an unlinked-but-open file to, and unlinks at its release. */
+const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
 
 export interface BridgeFsOptions {
   workspace: ProjectWorkspace;
@@ -43,6 +45,11 @@ export class BridgeFs {
   private readonly handles = new HandleTable();
   /** Files in current/ with at least one open handle, by project path. */
   private readonly openFiles = new Map<string, OpenFile>();
+  /**
+   * Files unlinked while open, by libfuse's hidden path: private to this mount, never in the
+   * project (the unlink was recorded as a Delete), answered only for the handles still using them.
+   */
+  private readonly hidden = new Map<string, OpenFile>();
   private readonly streams = new Set<Extract<Handle, { kind: 'stream' }>>();
   private readonly timeViews = new Map<string, number>();
   private readonly readyViews = new Map<number, ProjectState>();
@@ -86,7 +93,7 @@ export class BridgeFs {
     const at = locate(fusePath);
     switch (at.view) {
       case 'current': {
-        const open = this.openFiles.get(at.path);
+        const open = this.openFiles.get(at.path) ?? this.hidden.get(at.path);
         if (open) return this.fileStat(open.mode, open.size, open.mtimeMs ?? open.lastWriteMs, open.lastWriteMs);
         return this.nodeStat(this.requireNode(this.workspace.state, at.path), false);
       }
@@ -351,14 +358,12 @@ export class BridgeFs {
 
   async unlink(fusePath: string): Promise<void> {
     const path = this.requireCurrent(fusePath);
+    // libfuse 2 unlinks the hidden name at the last release; the Delete was recorded at the rename.
+    if (this.hidden.delete(path)) return;
     const open = this.openFiles.get(path);
-    const node = this.workspace.state.nodes.get(path);
-    if (open) {
-      open.detached = true;
-      this.openFiles.delete(path);
-      if (!node) return;
-    }
-    await this.workspace.execute({ type: 'Delete', path });
+    // A file created and still open was never recorded: there is nothing to delete.
+    if (!open || this.workspace.state.nodes.has(path)) await this.workspace.execute({ type: 'Delete', path });
+    if (open) this.detach(path, open);
   }
 
   async rename(fromPath: string, toPath: string): Promise<void> {
@@ -371,15 +376,13 @@ export class BridgeFs {
     if (this.readOnly) throw fsError(E.EROFS, 'mounted read-only');
     const from = fromAt.path;
     const to = normalizePath(toAt.path, this.workspace.limits);
+    if (FUSE_HIDDEN.test(to.slice(to.lastIndexOf('/') + 1))) return this.hide(from, to);
     const source = this.openFiles.get(from);
     // A file created and still open is not in the projection yet: record it so the move is valid.
     if (source?.pending) await this.commit(source);
     await this.workspace.execute({ type: 'Move', from, to });
     const replaced = this.openFiles.get(to);
-    if (replaced && replaced !== source) {
-      replaced.detached = true;
-      this.openFiles.delete(to);
-    }
+    if (replaced && replaced !== source) this.detach(to, replaced);
     const prefix = `${from}/`;
     for (const [path, file] of [...this.openFiles]) {
       if (path !== from && !path.startsWith(prefix)) continue;
@@ -452,6 +455,24 @@ export class BridgeFs {
   }
 
   // ---- internals -------------------------------------------------------------------------------
+
+  /**
+   * libfuse 2's stand-in for unlink(2) of an open file (rename to `.fuse_hidden…`): recorded as the
+   * Delete it is, so the shared log and history never see a move to a name private to this mount.
+   */
+  private async hide(from: string, to: string): Promise<void> {
+    const source = this.openFiles.get(from);
+    if (!source || this.workspace.state.nodes.has(from)) await this.workspace.execute({ type: 'Delete', path: from });
+    if (!source) return;
+    this.detach(from, source);
+    this.hidden.set(to, source);
+  }
+
+  /** Later writes through the file's handles go nowhere, as on a POSIX filesystem. */
+  private detach(path: string, file: OpenFile): void {
+    file.detached = true;
+    if (this.openFiles.get(path) === file) this.openFiles.delete(path);
+  }
 
   private async commit(file: OpenFile): Promise<void> {
     await file.commit(async (f, content, mtimeMs) => {
