@@ -8,7 +8,7 @@ import { LruCache } from '../cache/lruCache.js';
 import type { EpochMs, NewEvent, RecordedEvent } from '../events/events.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
 import { ConcurrencyError, type EventStore, type Subscription } from '../store/eventStore.js';
-import { REPLAY_PAGE, restore, seqAt, stateAt } from '../projection/replay.js';
+import { REPLAY_PAGE, restore, seqAt } from '../projection/replay.js';
 import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPolicy.js';
 import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
 
@@ -75,7 +75,7 @@ export class ProjectWorkspace {
   /** Latest snapshot plus replay to the head; then, unless `live: false`, follows the tail. */
   static async open(options: WorkspaceOptions): Promise<ProjectWorkspace> {
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
-    const { state, snapshotSeq } = await restore(options.store, options.project);
+    const { state, snapshotSeq } = await restore(options.store, options.project, undefined, options.onError);
     const workspace = new ProjectWorkspace(options, limits, state, snapshotSeq);
     workspace.snapshots.observe(state);
     if (options.live ?? true) workspace.follow();
@@ -183,7 +183,7 @@ export class ProjectWorkspace {
     if (seq > this.head) return Promise.reject(new DomainError('ENOENT', `${formatProjectId(this.project)} has no event ${seq} yet (head ${this.head})`));
     let view = this.views.get(seq);
     if (!view) {
-      view = stateAt(this.store, this.project, seq);
+      view = restore(this.store, this.project, seq, this.onError).then((restored) => restored.state);
       this.views.set(seq, view);
       view.catch(() => this.views.delete(seq));
     }
