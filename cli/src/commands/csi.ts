@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '@lighthouse-bridge/core/observability/logger';
 import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
@@ -71,7 +71,13 @@ export function run(argv: string[]): Promise<number> {
       mounter: new FuseMounter(
         store,
         (error, context) => log.error('filesystem error', { ...context, error: error.message }),
-        (project, target) => projectValidator(store, project, target, { storeUrl, logger: log }),
+        // Not the kubelet target: agents name files by where their containers mount the volume.
+        (project, workspacePath) =>
+          projectValidator(store, project, undefined, {
+            storeUrl,
+            logger: log,
+            ...(workspacePath === undefined ? {} : { projectRoot: posix.join(workspacePath, 'current') }),
+          }),
       ),
       configs,
       requireAccessConfig: values['require-access-config'] ?? false,

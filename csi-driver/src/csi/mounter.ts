@@ -11,6 +11,8 @@ export interface MountRequest {
   readOnly: boolean;
   actor: string;
   limits?: Partial<ProjectLimits>;
+  /** Where the pod's containers mount the volume, when known. */
+  workspacePath?: string;
 }
 
 /** The seam between the CSI services and the filesystem that serves a project at a path. */
@@ -33,7 +35,7 @@ export class FuseMounter implements Mounter {
     private readonly store: EventStore,
     private readonly onError?: (error: Error, context: { op?: string; project: string }) => void,
     /** Makes the speed layer that answers the mount's `/.bridge/validate`. */
-    private readonly validatorFor?: (project: ProjectId, target: string) => Promise<Validator>,
+    private readonly validatorFor?: (project: ProjectId, workspacePath: string | undefined) => Promise<Validator>,
   ) {}
 
   get size(): number {
@@ -45,7 +47,7 @@ export class FuseMounter implements Mounter {
   }
 
   async mount(request: MountRequest): Promise<void> {
-    const validator = await this.validatorFor?.(request.project, request.target);
+    const validator = await this.validatorFor?.(request.project, request.workspacePath);
     const mount = await mountProject({
       ...(validator ? { validator } : {}),
       store: this.store,

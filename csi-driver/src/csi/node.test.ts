@@ -1,6 +1,6 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { execFile } from 'node:child_process';
-import { readFile, stat, writeFile, readdir } from 'node:fs/promises';
+import { open, readFile, stat, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -184,6 +184,39 @@ describe('bad input', () => {
     assert.deepEqual(codes.filter((c) => c !== 'OK' && c !== 'ABORTED'), []);
     assert.equal(await isMountPoint(target), true);
     await unpublish(target);
+  });
+});
+
+describe('the speed layer at /.bridge/validate', () => {
+  async function ask(target: string, request: object): Promise<{ decision: string; rule?: string }> {
+    const handle = await open(join(target, '.bridge', 'validate'), 'r+');
+    try {
+      await handle.write(`${JSON.stringify(request)}\n`);
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0);
+      return JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as { decision: string; rule?: string };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  test('judges absolute paths against workspacePath/current, where the containers see the project', async () => {
+    const target = newTarget();
+    await publish(target, pod('team', 'writer', { project: 'demo', workspacePath: '/workspace/' }));
+    try {
+      const inside = await ask(target, { agent: 'a1', tool: 'Write', input: { file_path: '/workspace/current/x', content: 'x' } });
+      assert.equal(inside.decision, 'allow', JSON.stringify(inside));
+      const destroy = await ask(target, { agent: 'a1', tool: 'Bash', input: { command: 'rm -rf /' } });
+      assert.equal(destroy.decision, 'deny', JSON.stringify(destroy));
+    } finally {
+      await unpublish(target);
+    }
+  });
+
+  test('a relative, NUL-bearing or overlong workspacePath, or a misspelled key, is INVALID_ARGUMENT', async () => {
+    for (const workspacePath of ['workspace', '', '/work\0space', `/${'w'.repeat(4096)}`]) {
+      await rejectsWith(publish(newTarget(), pod('team', 'writer', { project: 'demo', workspacePath })), status.INVALID_ARGUMENT, /"workspacePath" must be an absolute path/);
+    }
+    await rejectsWith(publish(newTarget(), pod('team', 'writer', { project: 'demo', workspacepath: '/workspace' })), status.INVALID_ARGUMENT, /"workspacepath"/);
   });
 });
 

@@ -19,6 +19,7 @@ import {
   parseVolumeId,
   projectFrom,
   readOnlyMode,
+  workspacePathFrom,
 } from './volumes.js';
 
 export interface NodeServiceOptions {
@@ -53,6 +54,7 @@ export class NodeService {
     const ephemeral = context[ATTR_EPHEMERAL] === 'true';
     const project = ephemeral ? projectFrom(context, pod?.namespace) : persistentProject(request.volume_id, context);
     const readOnly = request.readonly || readOnlyMode(capability);
+    const workspacePath = workspacePathFrom(context);
     const target = resolve(request.target_path);
 
     await this.o.targets.run(target, async () => {
@@ -78,9 +80,17 @@ export class NodeService {
         readOnly,
         ephemeral,
         actor: actorOf(context, pod, this.o.nodeId),
+        ...(workspacePath === undefined ? {} : { workspacePath }),
         publishedAt: new Date().toISOString(),
       };
-      await this.o.mounter.mount({ project, target, readOnly, actor: record.actor, ...(config?.limits ? { limits: config.limits } : {}) });
+      await this.o.mounter.mount({
+        project,
+        target,
+        readOnly,
+        actor: record.actor,
+        ...(config?.limits ? { limits: config.limits } : {}),
+        ...(workspacePath === undefined ? {} : { workspacePath }),
+      });
       try {
         await this.o.state.publishes.put(target, record);
       } catch (error) {

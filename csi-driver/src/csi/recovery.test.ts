@@ -1,6 +1,6 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,6 +67,17 @@ function startReader(file: string): { lines: string[]; child: ChildProcess } {
   return { lines, child };
 }
 
+async function askValidate(target: string, request: object): Promise<{ decision: string }> {
+  const handle = await open(join(target, '.bridge', 'validate'), 'r+');
+  try {
+    await handle.write(`${JSON.stringify(request)}\n`);
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0);
+    return JSON.parse(buffer.subarray(0, bytesRead).toString('utf8')) as { decision: string };
+  } finally {
+    await handle.close();
+  }
+}
+
 async function waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -81,7 +92,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
   const kept = join(dir.dir, 'pods', 'a', 'volume');
   const dropped = join(dir.dir, 'pods', 'b', 'volume');
   try {
-    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/recover', target_path: kept, volume_capability: MOUNT_RW, volume_context: {} });
+    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/recover', target_path: kept, volume_capability: MOUNT_RW, volume_context: { workspacePath: '/workspace' } });
     await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/recover', target_path: dropped, volume_capability: MOUNT_RW, volume_context: {} });
     await writeFile(join(kept, 'current', 'hello.txt'), 'written before the crash\n');
   } finally {
@@ -121,6 +132,8 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
     );
     assert.equal(gone, status.NOT_FOUND, 'the publish whose target vanished is forgotten');
     await writeFile(join(kept, 'current', 'after.txt'), 'written after recovery\n');
+    // The remount kept the publish's workspacePath: a write there is inside the project, not escalated.
+    assert.equal((await askValidate(kept, { agent: 'a1', tool: 'Write', input: { file_path: '/workspace/current/x', content: 'x' } })).decision, 'allow');
 
     // SIGTERM stops serving but leaves the mount for the next instance (kubelet owns it).
     await csi2.call('Identity', 'Probe', {});

@@ -85,6 +85,7 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
         readOnly: record.readOnly,
         actor: record.actor,
         ...(config?.limits ? { limits: config.limits } : {}),
+        ...(record.workspacePath === undefined ? {} : { workspacePath: record.workspacePath }),
       });
       deps.log.info('mounted again after restart', { target, volumeId: record.volumeId });
       return 'remounted';

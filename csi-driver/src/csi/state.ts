@@ -90,6 +90,8 @@ export interface PublishRecord {
   ephemeral: boolean;
   /** Who the mount writes events as. */
   actor: string;
+  /** Where the pod's containers mount the volume, when its attributes said (see `workspacePathFrom`). */
+  workspacePath?: string;
   publishedAt: string;
 }
 

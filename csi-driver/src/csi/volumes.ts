@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import { parseProjectId, type ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { invalidArgument } from './errors.js';
 import type { AccessModeName, VolumeCapability } from './messages.js';
@@ -35,6 +36,7 @@ export const ATTR_NAMESPACE = 'namespace';
 export const ATTR_EPHEMERAL = 'csi.storage.k8s.io/ephemeral';
 export const ATTR_POD_NAMESPACE = 'csi.storage.k8s.io/pod.namespace';
 export const ATTR_SERVICE_ACCOUNT = 'csi.storage.k8s.io/serviceAccount.name';
+export const ATTR_WORKSPACE_PATH = 'workspacePath';
 
 /**
  * Volume attributes we accept. Unknown keys are refused rather than ignored: a typo such as
@@ -46,6 +48,7 @@ const ALLOWED_ATTRIBUTES = new Set([
   ATTR_EPHEMERAL,
   ATTR_POD_NAMESPACE,
   ATTR_SERVICE_ACCOUNT,
+  ATTR_WORKSPACE_PATH,
   'csi.storage.k8s.io/pod.name',
   'csi.storage.k8s.io/pod.uid',
   'csi.storage.k8s.io/serviceAccount.tokens',
@@ -56,8 +59,25 @@ const ALLOWED_ATTRIBUTES = new Set([
 export function checkAttributes(attributes: Record<string, string>, what: string): void {
   const unknown = Object.keys(attributes).filter((key) => !ALLOWED_ATTRIBUTES.has(key));
   if (unknown.length > 0) {
-    throw invalidArgument(`unknown ${what} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: project, namespace and the csi.storage.k8s.io pod-info keys`);
+    throw invalidArgument(`unknown ${what} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: project, namespace, workspacePath and the csi.storage.k8s.io pod-info keys`);
   }
+}
+
+/** PATH_MAX: a longer path cannot be where a container mounts anything. */
+const WORKSPACE_PATH_MAX_BYTES = 4096;
+
+/**
+ * Where the pod's containers mount the volume (e.g. `/workspace`), when the volume says. Agents
+ * name files by that path, so the speed layer judges theirs against `<workspacePath>/current`; the
+ * kubelet target is a host path they never see.
+ */
+export function workspacePathFrom(attributes: Record<string, string>): string | undefined {
+  const path = attributes[ATTR_WORKSPACE_PATH];
+  if (path === undefined) return undefined;
+  if (!path.startsWith('/') || path.includes('\0') || Buffer.byteLength(path) > WORKSPACE_PATH_MAX_BYTES) {
+    throw invalidArgument(`"${ATTR_WORKSPACE_PATH}" must be an absolute path without NUL of at most ${WORKSPACE_PATH_MAX_BYTES} bytes, got ${JSON.stringify(path.slice(0, 256))}`);
+  }
+  return posix.normalize(path);
 }
 
 /** Parameters CreateVolume accepts: ours plus the PVC/PV names external-provisioner may add. */

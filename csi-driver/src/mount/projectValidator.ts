@@ -13,20 +13,33 @@ export interface ValidatorSettings {
   /** A policy given on the command line; beats the one in the project's config. */
   policy?: PolicyConfig;
   logger?: Logger;
+  /**
+   * The project's `current/` as the agents see it, against which their absolute paths are judged.
+   * Default: the local mountpoint's `current/`.
+   */
+  projectRoot?: string;
 }
 
 /**
  * The speed layer behind a mount's `/.bridge/validate`: escalations go on the mount's own store
- * (so an embedded store's single writer is the mount itself), paths are judged against the mount's
- * `current/` as agents see it, and on Redis the operator's policy and the shared L2 cache apply.
+ * (so an embedded store's single writer is the mount itself), and on Redis the operator's policy and
+ * the shared L2 cache apply. Absolute paths are judged against `settings.projectRoot`, else against
+ * the local `mountpoint`'s `current/`; with neither (a CSI mount whose pods' mount path is unknown:
+ * the kubelet target is a host path agents never see) every absolute path counts as outside.
  */
-export async function projectValidator(store: EventStore, project: ProjectId, mountpoint: string, settings: ValidatorSettings): Promise<Validator> {
+export async function projectValidator(
+  store: EventStore,
+  project: ProjectId,
+  mountpoint: string | undefined,
+  settings: ValidatorSettings,
+): Promise<Validator> {
   const redisUrl = parseStoreUrl(settings.storeUrl).kind === 'redis' ? settings.storeUrl : undefined;
   const policy = settings.policy ?? (redisUrl === undefined ? undefined : await readProjectPolicy(redisUrl, project));
+  const projectRoot = settings.projectRoot ?? (mountpoint === undefined ? undefined : join(mountpoint, 'current'));
   return createValidator({
     project,
     store,
-    projectRoot: join(mountpoint, 'current'),
+    ...(projectRoot === undefined ? {} : { projectRoot }),
     ...(policy === undefined ? {} : { policy }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(settings.logger === undefined ? {} : { logger: settings.logger }),
