@@ -10,6 +10,7 @@ import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, ren
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore, type EventStore, type RecordedEvent } from '@lighthouse-bridge/core';
+import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 
@@ -322,6 +323,28 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     }
   });
 
+  it('drops the backlog of a reader that does not read for one overflow line', async () => {
+    await writeFile(join(cur, 'noted.txt'), 'n');
+    const fh = await open(join(f.mnt, 'streams', 'events'), 'r');
+    try {
+      // 20 events of ~60 KiB each: more than the 1 MiB a reader may have queued.
+      for (let i = 0; i < 20; i++) await f.mounted.workspace.execute({ type: 'Annotate', path: 'noted.txt', text: String.fromCharCode(97 + i).repeat(60_000) });
+      const head = f.mounted.workspace.head;
+      const buffer = Buffer.alloc(256 * 1024);
+      let text = '';
+      while (!text.includes(`"seq":${head},`)) {
+        const { bytesRead } = await fh.read(buffer, 0, buffer.length, null);
+        text += buffer.subarray(0, bytesRead).toString();
+      }
+      const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as { overflow?: boolean; head?: number; seq?: number });
+      assert.equal(lines[0]?.overflow, true, 'the reader learns it missed events');
+      assert.deepEqual(lines.slice(1).map((l) => l.seq), Array.from({ length: lines.length - 1 }, (_, i) => lines[0]!.head! + 1 + i), 'then the events after it');
+      assert.ok(text.length <= 1024 * 1024 + 4096, `at most 1 MiB queued, got ${text.length}`);
+    } finally {
+      await fh.close();
+    }
+  });
+
   it('lets a reader blocked on streams/events be killed promptly (heartbeats)', async () => {
     const started = Date.now();
     const killed = await run('timeout', ['2', 'cat', join(f.mnt, 'streams', 'events')]).then(
@@ -357,6 +380,16 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.match(((await ask('{"tool":"bash"}\n')) as { error: string }).error, /no validator/);
     assert.match(((await ask('{not json\n')) as { error: string }).error, /malformed JSON/);
     assert.ok(((await ask('\n')) as { error: string }).error);
+  });
+
+  it('refuses a validate request past the speed layer\'s limit with EFBIG', async () => {
+    const fh = await open(join(f.mnt, '.bridge', 'validate'), 'r+');
+    try {
+      await fh.write(Buffer.alloc(MAX_REQUEST_BYTES, 0x20));
+      await assert.rejects(fh.write(Buffer.from('x')), { code: 'EFBIG' });
+    } finally {
+      await fh.close();
+    }
   });
 
   it('runs git, tar, cp -a, rsync -a and editor-style write-then-rename in current/', async () => {

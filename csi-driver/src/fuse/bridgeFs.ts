@@ -2,6 +2,7 @@ import type { FuseStat, FuseStatfs } from 'fuse-native';
 import { formatProjectId, type ProjectState, type RecordedEvent, type TreeNode } from '@lighthouse-bridge/core';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
 import { normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
+import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
 import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
 import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
@@ -20,6 +21,11 @@ const LISTED_HISTORY_VIEWS = 1000;
 const LOG_PAGE = 1000;
 /** History views kept resolved in memory (each is a whole tree, so the bound is a count). */
 const READY_VIEWS = 8;
+/**
+ * Event lines queued for one streams/events reader that is not reading. Past this the backlog is
+ * dropped for one overflow line: the reader catches up from history/log, memory stays bounded.
+ */
+const MAX_STREAM_BACKLOG = 1024 * 1024;
 /** The name libfuse 2 renames an unlinked-but-open file to, and unlinks at its release. */
 const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
 
@@ -31,6 +37,7 @@ export interface BridgeFsOptions {
 }
 
 type Result<T> = T | Promise<T>;
+type Stream = Extract<Handle, { kind: 'stream' }>;
 
 /**
  * The project as a filesystem (DESIGN §4), independent of FUSE plumbing: each method answers one
@@ -50,7 +57,7 @@ export class BridgeFs {
    * project (the unlink was recorded as a Delete), answered only for the handles still using them.
    */
   private readonly hidden = new Map<string, OpenFile>();
-  private readonly streams = new Set<Extract<Handle, { kind: 'stream' }>>();
+  private readonly streams = new Set<Stream>();
   private readonly timeViews = new Map<string, number>();
   private readonly readyViews = new Map<number, ProjectState>();
   private readonly uid = process.getuid?.() ?? 0;
@@ -215,14 +222,14 @@ export class BridgeFs {
         throw fsError(E.EISDIR, `${fusePath} is a directory`);
       }
       case 'streamEvents': {
-        const stream: Extract<Handle, { kind: 'stream' }> = { kind: 'stream', pending: [], waiter: undefined, closed: false };
+        const stream: Stream = { kind: 'stream', pending: [], pendingBytes: 0, waiter: undefined, closed: false };
         this.streams.add(stream);
         return this.handles.add(stream);
       }
       case 'bridgeStatus':
         return this.handles.add({ kind: 'bytes', data: Buffer.from(renderStatus(this.status())) });
       case 'bridgeValidate':
-        return this.handles.add({ kind: 'validate', request: [], answer: undefined, answerOffset: 0 });
+        return this.handles.add({ kind: 'validate', request: [], requestBytes: 0, answer: undefined, answerOffset: 0 });
       case 'missing':
         throw fsError(E.ENOENT, `${fusePath} does not exist`);
       default:
@@ -276,9 +283,12 @@ export class BridgeFs {
         if (handle.answer !== undefined) {
           handle.answer = undefined;
           handle.answerOffset = 0;
-          handle.request.length = 0;
+          clearRequest(handle);
         }
+        // The request is held in memory until read back: the speed layer's own limit bounds it.
+        if (handle.requestBytes + length > MAX_REQUEST_BYTES) throw fsError(E.EFBIG, `a validate request is at most ${MAX_REQUEST_BYTES} bytes`);
         handle.request.push(Buffer.from(source.subarray(0, length)));
+        handle.requestBytes += length;
         return length;
       default:
         throw fsError(E.EBADF, 'handle is open for reading only');
@@ -332,7 +342,7 @@ export class BridgeFs {
     const handle = this.handles.get(fd);
     if (handle.kind === 'file' && handle.writable) return handle.file.truncate(size, this.workspace.limits.maxFileBytes);
     if (handle.kind === 'shadow') return handle.request.truncate(size, this.workspace.limits.maxAnnotationBytes + 4096);
-    if (handle.kind === 'validate') return void (handle.request.length = 0);
+    if (handle.kind === 'validate') return clearRequest(handle);
     throw fsError(E.EBADF, 'handle is open for reading only');
   }
 
@@ -531,17 +541,17 @@ export class BridgeFs {
     return this.workspace.readBlob(node.hash).then((data) => this.handles.add({ kind: 'bytes', data }));
   }
 
-  private readStream(handle: Extract<Handle, { kind: 'stream' }>, target: Buffer, length: number): Result<number> {
-    if (handle.pending.length > 0 || handle.closed || this.closed) return drain(handle.pending, target, length);
+  private readStream(handle: Stream, target: Buffer, length: number): Result<number> {
+    if (handle.pending.length > 0 || handle.closed || this.closed) return drain(handle, target, length);
     return new Promise<number>((resolve) => {
       const timer = setTimeout(() => {
         // fuse-native cannot be interrupted, so a reader killed mid-read waits for our answer: keep it short.
-        if (handle.pending.length === 0) handle.pending.push(Buffer.from(`${JSON.stringify({ heartbeat: true, head: this.workspace.head })}\n`));
+        if (handle.pending.length === 0) enqueue(handle, Buffer.from(`${JSON.stringify({ heartbeat: true, head: this.workspace.head })}\n`));
         this.wake(handle);
       }, HEARTBEAT_MS);
       handle.waiter = () => {
         clearTimeout(timer);
-        resolve(drain(handle.pending, target, length));
+        resolve(drain(handle, target, length));
       };
     });
   }
@@ -560,12 +570,18 @@ export class BridgeFs {
     if (this.streams.size === 0) return;
     const chunk = Buffer.from(events.map(renderLogLine).join(''));
     for (const stream of this.streams) {
-      stream.pending.push(chunk);
+      if (stream.pendingBytes + chunk.length <= MAX_STREAM_BACKLOG) {
+        enqueue(stream, chunk);
+      } else {
+        stream.pending = [];
+        stream.pendingBytes = 0;
+        enqueue(stream, Buffer.from(`${JSON.stringify({ overflow: true, head: events[events.length - 1]?.seq ?? this.workspace.head })}\n`));
+      }
       this.wake(stream);
     }
   }
 
-  private wake(stream: Extract<Handle, { kind: 'stream' }>): void {
+  private wake(stream: Stream): void {
     const waiter = stream.waiter;
     stream.waiter = undefined;
     waiter?.();
@@ -742,8 +758,14 @@ function then<T, U>(value: Result<T>, fn: (value: T) => Result<U>): Result<U> {
   return value instanceof Promise ? value.then(fn) : fn(value);
 }
 
+function enqueue(stream: Stream, chunk: Buffer): void {
+  stream.pending.push(chunk);
+  stream.pendingBytes += chunk.length;
+}
+
 /** Moves up to `length` queued bytes into `target`; the rest stays queued for the next read. */
-function drain(pending: Buffer[], target: Buffer, length: number): number {
+function drain(stream: Stream, target: Buffer, length: number): number {
+  const { pending } = stream;
   let written = 0;
   while (written < length && pending.length > 0) {
     const head = pending[0]!;
@@ -752,5 +774,11 @@ function drain(pending: Buffer[], target: Buffer, length: number): number {
     if (n === head.length) pending.shift();
     else pending[0] = head.subarray(n);
   }
+  stream.pendingBytes -= written;
   return written;
+}
+
+function clearRequest(handle: Extract<Handle, { kind: 'validate' }>): void {
+  handle.request.length = 0;
+  handle.requestBytes = 0;
 }

@@ -109,8 +109,9 @@ export type Handle =
   | { kind: 'bytes'; data: Buffer }
   /** Writing a shadow file: the request (a JSON annotation) is collected and recorded on close. */
   | { kind: 'shadow'; path: string; request: OpenFile }
-  | { kind: 'stream'; pending: Buffer[]; waiter: (() => void) | undefined; closed: boolean }
-  | { kind: 'validate'; request: Buffer[]; answer: Buffer | undefined; answerOffset: number };
+  /** A reader of streams/events: `pendingBytes` is the size of `pending`, which is bounded. */
+  | { kind: 'stream'; pending: Buffer[]; pendingBytes: number; waiter: (() => void) | undefined; closed: boolean }
+  | { kind: 'validate'; request: Buffer[]; requestBytes: number; answer: Buffer | undefined; answerOffset: number };
 
 /** File handle numbers to handles. 0 is never used: fuse-native reads it as "no handle". */
 export class HandleTable {
