@@ -56,13 +56,17 @@ export function run(argv: string[]): Promise<number> {
         actor: actorFrom(values.actor),
         onError: (error, context) => log.error(error.message, { ...context, stack: error.stack }),
       });
-      if (metricsPort !== undefined) metrics = await serveMetrics({ port: metricsPort });
-      log.info('mounted', { project: formatProjectId(project), mountpoint, store: store.location, readOnly: mounted.readOnly, metricsPort: metrics?.port });
-      await writeOut(`mounted ${formatProjectId(project)} at ${mountpoint} (${store.kind} ${store.location})${mounted.readOnly ? ' read-only' : ''}\n`);
-      const reason = await Promise.race([untilSignal(), untilUnmounted(mountpoint)]);
-      log.info('unmounting', { reason, mountpoint });
-      await mounted.unmount();
-      log.info('unmounted', { mountpoint });
+      try {
+        if (metricsPort !== undefined) metrics = await serveMetrics({ port: metricsPort });
+        log.info('mounted', { project: formatProjectId(project), mountpoint, store: store.location, readOnly: mounted.readOnly, metricsPort: metrics?.port });
+        await writeOut(`mounted ${formatProjectId(project)} at ${mountpoint} (${store.kind} ${store.location})${mounted.readOnly ? ' read-only' : ''}\n`);
+        const reason = await Promise.race([untilSignal(), untilUnmounted(mountpoint)]);
+        log.info('unmounting', { reason, mountpoint });
+      } finally {
+        // Also when a step after the mount failed (metrics port taken): exiting mounted leaves a dead mount.
+        await mounted.unmount();
+        log.info('unmounted', { mountpoint });
+      }
       return EXIT.ok;
     } finally {
       await metrics?.close();
