@@ -94,3 +94,14 @@ export function unavailable(url: RedisStoreUrl, what: string, error: unknown): E
   const message = error instanceof Error ? error.message : String(error);
   return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}`, { cause: error });
 }
+
+/**
+ * The code (`WRONGPASS`, `NOPERM`, ...) of the Redis reply error behind `error`, also when it is
+ * wrapped by `unavailable` (as connect failures are): the wrapped message starts with the location.
+ */
+export function replyCode(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    if (current.name === 'ReplyError') return /^[A-Z]+/.exec(current.message)?.[0];
+  }
+  return undefined;
+}

@@ -1,13 +1,20 @@
 import type { RecordedEvent } from '../../events/events.js';
 import type { Subscription } from '../eventStore.js';
-import { connectRedis, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
+import { connectRedis, replyCode, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
 import { decodeEntry, entryId, type StreamEntry } from './log.js';
 
 const BLOCK_MS = 5_000;
 const PAGE = 1_000;
 const MAX_BACKOFF_MS = 1_000;
 /** Reply errors that no retry can cure: the subscription ends and reports them. */
-const FATAL_REPLY = /^(NOPERM|NOAUTH|WRONGPASS|WRONGTYPE)\b/;
+const FATAL_REPLIES = new Set(['NOPERM', 'WRONGTYPE']);
+/**
+ * Refused credentials (the ACL user deleted, its password changed) end the subscription too, but
+ * only when they persist: a Redis restarted without an ACL file refuses them until the operator
+ * restores the user.
+ */
+const AUTH_REPLIES = new Set(['WRONGPASS', 'NOAUTH']);
+const AUTH_REFUSALS_TOLERATED = 5;
 
 interface TailSubscriber {
   readonly key: string;
@@ -74,6 +81,9 @@ class TailLoop {
   /** The streams of the XREAD in flight, if one is. */
   private blockedOn: Set<string> | undefined;
   private stopped = false;
+  /** Refusals of our credentials since the last successful XREAD, and the latest of them. */
+  private authRefusals = 0;
+  private authRefused: Error | undefined;
   private wake: (() => void) | undefined;
   private readonly done: Promise<void>;
 
@@ -129,10 +139,19 @@ class TailLoop {
         const ids = keys.map((k) => entryId(from.get(k) ?? 0));
         reply = (await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as typeof reply;
         failures = 0;
+        this.authRefusals = 0;
       } catch (error) {
         if (this.stopped) break;
-        if (error instanceof Error && FATAL_REPLY.test(error.message)) {
+        const code = replyCode(error);
+        if (code !== undefined && FATAL_REPLIES.has(code)) {
           this.fail([...this.subscribers], unavailable(this.url, 'tail', error));
+          continue;
+        }
+        // A fresh connect reports the refusal itself; a connection that reconnects in the
+        // background reports it as an error event, and its commands fail as not writeable.
+        if (code !== undefined && AUTH_REPLIES.has(code)) this.noteAuthRefused(error);
+        if (this.authRefusals >= AUTH_REFUSALS_TOLERATED) {
+          this.fail([...this.subscribers], unavailable(this.url, 'tail', this.authRefused));
           continue;
         }
         failures++;
@@ -209,9 +228,18 @@ class TailLoop {
         throw new Error('tail stopped');
       }
       connection.on('close', () => (this.clientId = undefined));
+      connection.on('error', (error: unknown) => {
+        const code = replyCode(error);
+        if (code !== undefined && AUTH_REPLIES.has(code)) this.noteAuthRefused(error);
+      });
       this.connection = connection;
     }
     return this.connection;
+  }
+
+  private noteAuthRefused(error: unknown): void {
+    this.authRefusals++;
+    this.authRefused = error instanceof Error ? error : new Error(String(error));
   }
 
   /**
