@@ -4,6 +4,7 @@ import { crc32 } from 'node:zlib';
 import type { Snapshot } from '../eventStore.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
+import { snapshotsToPrune } from '../snapshotRetention.js';
 
 /**
  * `<projectDir>/snapshots/<seq, 20 digits>.snap`, one file per snapshot, written atomically.
@@ -12,13 +13,6 @@ import { CorruptLogError, isNotFound } from './storeErrors.js';
 const MAGIC = Buffer.from('LHBSNAP1', 'latin1');
 const NAME = /^(\d{20})\.snap$/;
 
-/**
- * Retention (ADR 0031): the newest `KEPT_NEWEST`, plus the oldest snapshot in each span of
- * `SPARSE_SPAN` sequence numbers, so a history view however old replays at most about two spans
- * while the directory grows a file per span, not per snapshot. The Redis store keeps the same set.
- */
-const KEPT_NEWEST = 8;
-const SPARSE_SPAN = 10_000;
 
 function snapshotDir(projectDir: string): string {
   return join(projectDir, 'snapshots');
@@ -78,11 +72,7 @@ async function listSnapshotSeqs(projectDir: string): Promise<number[]> {
 }
 
 async function pruneSnapshotFiles(projectDir: string): Promise<void> {
-  const old = (await listSnapshotSeqs(projectDir)).sort((a, b) => b - a).slice(KEPT_NEWEST).reverse();
-  const spans = new Set<number>();
-  for (const seq of old) {
-    const span = Math.floor(seq / SPARSE_SPAN);
-    if (spans.has(span)) await rm(join(snapshotDir(projectDir), fileName(seq)), { force: true });
-    else spans.add(span);
+  for (const seq of snapshotsToPrune(await listSnapshotSeqs(projectDir))) {
+    await rm(join(snapshotDir(projectDir), fileName(seq)), { force: true });
   }
 }

@@ -8,15 +8,8 @@ import { connectRedis, describeLocation, unavailable, type RedisClient, type Red
 import { projectKeys } from './keys.js';
 import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
 import { TailHub } from './tail.js';
+import { snapshotsToPrune } from '../snapshotRetention.js';
 
-/**
- * Retention (ADR 0031), applied whenever a snapshot is saved: the newest `SNAPSHOTS_KEPT`, plus
- * the oldest snapshot in each span of `SPARSE_SNAPSHOT_SPAN` sequence numbers, so a history view
- * however old replays at most about two spans while memory grows a snapshot per span, not per
- * save. The embedded store keeps the same set.
- */
-const SNAPSHOTS_KEPT = 8;
-const SPARSE_SNAPSHOT_SPAN = 10_000;
 const DEFAULT_READ_LIMIT = 1000;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -147,21 +140,14 @@ class RedisEventStore implements EventStore {
 
   private async pruneSnapshots(project: ProjectId): Promise<void> {
     const keys = projectKeys(project);
-    const older = await this.redis.zrange(keys.snapshots, 0, -(SNAPSHOTS_KEPT + 1));
-    const spans = new Set<number>();
-    const pruned = older.filter((seq) => {
-      const span = Math.floor(Number(seq) / SPARSE_SNAPSHOT_SPAN);
-      if (spans.has(span)) return true;
-      spans.add(span);
-      return false;
-    });
+    const pruned = snapshotsToPrune((await this.redis.zrange(keys.snapshots, 0, -1)).map(Number));
     if (pruned.length === 0) return;
     const batch = this.redis.multi();
     for (const seq of pruned) {
-      const key = keys.snapshot(Number(seq));
+      const key = keys.snapshot(seq);
       batch.del(...chunkedKeys(key, Number((await this.redis.hget(key, 'chunks')) ?? 0)));
     }
-    batch.zrem(keys.snapshots, ...pruned);
+    batch.zrem(keys.snapshots, ...pruned.map(String));
     await execOrThrow(batch);
   }
 
