@@ -11,6 +11,11 @@ import { ConcurrencyError, type EventStore, type Subscription } from '../store/e
 import { REPLAY_PAGE, restore, seqAt } from '../projection/replay.js';
 import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPolicy.js';
 import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
+import { cacheRequests } from '../observability/metrics.js';
+
+// Bound once: readBlob sits on the FUSE read path.
+const blobCacheHits = cacheRequests.labels('blob-l1', 'hit');
+const blobCacheMisses = cacheRequests.labels('blob-l1', 'miss');
 
 export interface WorkspaceOptions {
   store: EventStore;
@@ -157,7 +162,11 @@ export class ProjectWorkspace {
   /** Content by hash: the L1 cache, else the store (concurrent misses share one read). Do not mutate the result. */
   readBlob(hash: string): Promise<Buffer> {
     const cached = this.blobs.get(hash);
-    if (cached) return Promise.resolve(cached);
+    if (cached) {
+      blobCacheHits.inc();
+      return Promise.resolve(cached);
+    }
+    blobCacheMisses.inc();
     let loading = this.blobLoads.get(hash);
     if (!loading) {
       loading = this.store

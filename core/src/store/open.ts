@@ -68,12 +68,14 @@ export function storeUrlFrom(flag: string | undefined, env: NodeJS.ProcessEnv = 
   return flag ?? env['LHB_STORE'] ?? DEFAULT_STORE_URL;
 }
 
+/** Opens the backend the URL names, with its appends and reads timed for `/metrics`. */
 export async function openStore(url: string, options: OpenStoreOptions = {}): Promise<EventStore> {
   const parsed = parseStoreUrl(url);
+  const { instrumentStore } = await import('../observability/instrumentedStore.js');
   if (parsed.kind === 'embedded') {
     const { openEmbeddedStore } = await import('./embedded/embeddedStore.js');
-    return openEmbeddedStore({ dir: parsed.dir, readOnly: options.readOnly ?? false });
+    return instrumentStore(await openEmbeddedStore({ dir: parsed.dir, readOnly: options.readOnly ?? false }));
   }
   const { openRedisStore } = await import('./redis/redisStore.js');
-  return openRedisStore(parsed);
+  return instrumentStore(await openRedisStore(parsed));
 }

@@ -1,0 +1,37 @@
+import type { EventStore } from '../store/eventStore.js';
+import { eventsAppended, storeAppendDuration, storeReadDuration } from './metrics.js';
+
+/**
+ * The store seam is the one place every append and read passes, whichever backend: timing it
+ * here gives the store latency histograms (and the alert built on them) for every command that
+ * opens a store, without each backend repeating it. Failed calls are timed too.
+ */
+export function instrumentStore(store: EventStore): EventStore {
+  const labels = { backend: store.kind };
+  const timed = async <T>(histogram: typeof storeReadDuration, work: () => Promise<T>): Promise<T> => {
+    const end = histogram.startTimer(labels);
+    try {
+      return await work();
+    } finally {
+      end();
+    }
+  };
+  return {
+    kind: store.kind,
+    location: store.location,
+    append: async (project, events, options) => {
+      const recorded = await timed(storeAppendDuration, () => store.append(project, events, options));
+      eventsAppended.inc(labels, recorded.length);
+      return recorded;
+    },
+    head: (project) => timed(storeReadDuration, () => store.head(project)),
+    read: (project, options) => timed(storeReadDuration, () => store.read(project, options)),
+    subscribe: (project, afterSeq, onEvents, onError) => store.subscribe(project, afterSeq, onEvents, onError),
+    putBlob: (project, content) => timed(storeAppendDuration, () => store.putBlob(project, content)),
+    getBlob: (project, hash) => timed(storeReadDuration, () => store.getBlob(project, hash)),
+    saveSnapshot: (project, snapshot) => store.saveSnapshot(project, snapshot),
+    loadSnapshot: (project, atOrBefore) => store.loadSnapshot(project, atOrBefore),
+    ping: () => store.ping(),
+    close: () => store.close(),
+  };
+}
