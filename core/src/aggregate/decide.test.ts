@@ -165,6 +165,18 @@ describe('limits', () => {
     assert.equal(state.totalBytes, 14);
   });
 
+  it('bounds what sits beside the tree: annotations per path, context packages, their text', () => {
+    const tight: ProjectLimits = { ...DEFAULT_LIMITS, maxAnnotationsPerPath: 2, maxContextPackages: 1, maxAnnotationBytes: 8 };
+    const note = (text: string): Command => ({ type: 'Annotate', path: 'a', text });
+    const pkg = (name: string, description?: string): Command => ({ type: 'CreateContextPackage', name, paths: ['a'], ...(description === undefined ? {} : { description }) });
+    const { state } = run([write('a'), note('one'), note('two')], tight);
+    refuses('ENOSPC', note('three'), state, tight);
+    refuses('EINVAL', { type: 'Annotate', path: 'a', text: 'x', tags: ['123456789'] }, state, tight);
+    refuses('EINVAL', pkg('p', 'much too long'), state, tight);
+    run([pkg('p', 'short')], tight, state);
+    refuses('ENOSPC', pkg('q'), state, tight);
+  });
+
   it('ENAMETOOLONG when moving a directory would push a path inside it over maxPathBytes', () => {
     const short: ProjectLimits = { ...DEFAULT_LIMITS, maxPathBytes: 12 };
     const { state } = run([mkdir('a'), mkdir('a/bb'), write('a/bb/cccc'), mkdir('dd')], short); // 'a/bb/cccc' is 9 bytes

@@ -86,6 +86,12 @@ export function decide(command: Command, state: ProjectState, limits: ProjectLim
       if (command.text === '' || Buffer.byteLength(command.text) > limits.maxAnnotationBytes) {
         throw new DomainError('EINVAL', `annotation text must be 1-${limits.maxAnnotationBytes} bytes`);
       }
+      if (command.tags !== undefined && Buffer.byteLength(command.tags.join('')) > limits.maxAnnotationBytes) {
+        throw new DomainError('EINVAL', `annotation tags must be at most ${limits.maxAnnotationBytes} bytes in all`);
+      }
+      if ((state.annotations.get(path)?.length ?? 0) >= limits.maxAnnotationsPerPath) {
+        throw new DomainError('ENOSPC', `${path} already has ${limits.maxAnnotationsPerPath} annotations`);
+      }
       // The id is the sequence the event will get: unique, and re-derived if a conflict forces a retry.
       const data: { path: string; id: string; text: string; line?: number; tags?: string[] } = { path, id: String(state.seq + 1), text: command.text };
       if (command.line !== undefined) data.line = command.line;
@@ -96,6 +102,10 @@ export function decide(command: Command, state: ProjectState, limits: ProjectLim
       const name = norm(command.name);
       if (name === '' || name.includes('/')) throw new DomainError('EINVAL', 'a context package name is one path component');
       if (state.contextPackages.has(name)) throw new DomainError('EEXIST', `context package ${name} already exists`);
+      if (state.contextPackages.size >= limits.maxContextPackages) throw new DomainError('ENOSPC', `the project already has ${limits.maxContextPackages} context packages`);
+      if (command.description !== undefined && Buffer.byteLength(command.description) > limits.maxAnnotationBytes) {
+        throw new DomainError('EINVAL', `a context package description must be at most ${limits.maxAnnotationBytes} bytes`);
+      }
       const files = packageFiles(state, command.paths.map(norm));
       const data: { name: string; description?: string; to?: string; from?: string; files: typeof files } = { name, from: actor, files };
       if (command.description !== undefined) data.description = command.description;

@@ -6,6 +6,9 @@ export interface ProjectLimits {
   maxPathBytes: number;
   maxNameBytes: number;
   maxAnnotationBytes: number;
+  /** Annotations kept beside one path; every mount holds them all in memory. */
+  maxAnnotationsPerPath: number;
+  maxContextPackages: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ProjectLimits> = Object.freeze({
@@ -15,4 +18,6 @@ export const DEFAULT_LIMITS: Readonly<ProjectLimits> = Object.freeze({
   maxPathBytes: 4096,
   maxNameBytes: 255,
   maxAnnotationBytes: 64 * 1024,
+  maxAnnotationsPerPath: 1000,
+  maxContextPackages: 1000,
 });
