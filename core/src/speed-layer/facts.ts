@@ -19,6 +19,7 @@ export interface Facts {
 
 export function factsOf(request: ValidationRequest, projectRoot: string | undefined): Facts {
   const commandText = commandOf(request.input);
+  const contents = contentsOf(request.input);
   return {
     agent: request.agent,
     tool: request.tool,
@@ -26,8 +27,8 @@ export function factsOf(request: ValidationRequest, projectRoot: string | undefi
     commandText,
     command: commandText === undefined ? undefined : parseCommand(commandText),
     paths: pathsOf(request.input),
-    contents: contentsOf(request.input),
-    fileWrite: isFileWrite(request.tool, request.input),
+    contents,
+    fileWrite: isFileWrite(request.tool, contents),
     projectRoot,
   };
 }

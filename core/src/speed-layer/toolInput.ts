@@ -41,9 +41,9 @@ export function contentsOf(input: Record<string, unknown>): string[] {
 
 const WRITE_TOOLS = /^(write|edit|multiedit|notebookedit|create|str_replace|apply_patch|delete|move|rename)$/i;
 
-/** A tool call that changes files: a known write tool, or any input carrying content to write. */
-export function isFileWrite(tool: string, input: Record<string, unknown>): boolean {
-  return WRITE_TOOLS.test(tool) || contentsOf(input).length > 0;
+/** A tool call that changes files: a known write tool, or any input carrying content to write (`contentsOf` its input). */
+export function isFileWrite(tool: string, contents: string[]): boolean {
+  return WRITE_TOOLS.test(tool) || contents.length > 0;
 }
 
 /**
