@@ -1,4 +1,4 @@
-import { DomainError, StoreUnavailableError, ConcurrencyError } from '@lighthouse-bridge/core';
+import { DomainError, ConcurrencyError } from '@lighthouse-bridge/core';
 
 /** Linux errno values, negated as FUSE wants them. */
 export const E = {
@@ -47,10 +47,6 @@ export function toErrno(error: unknown, report: (error: unknown) => void): numbe
   if (error instanceof FsError) return error.errno;
   if (error instanceof DomainError) return E[error.code];
   if (error instanceof ConcurrencyError) return E.EBUSY;
-  if (error instanceof StoreUnavailableError) {
-    report(error);
-    return E.EIO;
-  }
   report(error);
   return E.EIO;
 }
