@@ -141,8 +141,4 @@ export class HandleTable {
   get size(): number {
     return this.handles.size;
   }
-
-  values(): IterableIterator<Handle> {
-    return this.handles.values();
-  }
 }
