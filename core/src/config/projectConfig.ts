@@ -63,7 +63,7 @@ export interface PolicyRule {
 
 /** The Redis key holding a project's config. */
 export function configKey(project: ProjectId): string {
-  return `lhb:{${project.namespace}/${project.name}}:config`;
+  return `${projectKeyPrefix(project)}config`;
 }
 
 /** All of a project's Redis keys start with this; its braces are the Cluster hash tag. */

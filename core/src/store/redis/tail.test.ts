@@ -2,6 +2,7 @@ import { startRedis } from '@lighthouse-bridge/test/redis';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { projectKeyPrefix } from '../../config/projectConfig.js';
 import type { ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
@@ -11,7 +12,7 @@ describe('Redis tail and refused credentials', () => {
   it('reports a deleted ACL user to the subscriber instead of retrying for ever', async () => {
     const redis = await startRedis({ aclFile: true });
     const project: ProjectId = { namespace: 'tail-test', name: `p-${randomBytes(5).toString('hex')}` };
-    const prefix = `lhb:{${project.namespace}/${project.name}}:`;
+    const prefix = projectKeyPrefix(project);
     await redis.cli(['acl', 'setuser', 'tenant', 'on', '>s3cret', `~${prefix}*`, '+@all', '-@dangerous', '-@admin']);
     const url = parseStoreUrl(`redis://tenant:s3cret@127.0.0.1:${redis.port}`);
     assert.equal(url.kind, 'redis');
