@@ -25,20 +25,15 @@ interface Meta {
 }
 
 export class Informer<T extends Meta> {
-  readonly cache = new Map<string, T>();
+  private readonly cache = new Map<string, T>();
   private abort: AbortController | undefined;
   private stopped = false;
-  private synced = false;
   private loop: Promise<void> | undefined;
 
   constructor(
     private readonly kube: KubeClient,
     private readonly options: InformerOptions<T>,
   ) {}
-
-  get hasSynced(): boolean {
-    return this.synced;
-  }
 
   start(): void {
     this.loop ??= this.run();
@@ -81,7 +76,6 @@ export class Informer<T extends Meta> {
         this.options.onChange(key);
       }
     }
-    this.synced = true;
     return list.metadata.resourceVersion;
   }
 

@@ -14,6 +14,7 @@ import {
 import { KubeApiError, type KubeClient } from './kubeClient.js';
 import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
+import type { Log } from './operator.js';
 import type { Outcome } from './workQueue.js';
 
 export interface ReconcilerDeps {
@@ -21,7 +22,7 @@ export interface ReconcilerDeps {
   redis: ProjectRedis;
   discovery: MonitoringDiscovery;
   target: MonitoringTarget;
-  log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log: Log;
 }
 
 interface SecretObject {
