@@ -88,10 +88,7 @@ export function evolve(state: ProjectState, event: RecordedEvent): ProjectState 
 function place(state: ProjectState, path: string, node: TreeNode, eventMs: number): void {
   if (path === '') return; // the root is always a directory
   if (state.nodes.has(path)) removeSubtree(state, path, eventMs);
-  const parent = ensureDirectory(state, parentOf(path) ?? '', eventMs);
-  parent.children.add(nameOf(path));
-  parent.mtimeMs = eventMs;
-  parent.ctimeMs = eventMs;
+  attach(state, path, eventMs);
   state.nodes.set(path, node);
   count(state, node, +1);
 }
@@ -122,10 +119,7 @@ function move(state: ProjectState, from: string, to: string, eventMs: number): v
   for (const [p] of moved) state.nodes.delete(p);
   detach(state, from, eventMs);
   if (state.nodes.has(to)) removeSubtree(state, to, eventMs);
-  const parent = ensureDirectory(state, parentOf(to) ?? '', eventMs);
-  parent.children.add(nameOf(to));
-  parent.mtimeMs = eventMs;
-  parent.ctimeMs = eventMs;
+  attach(state, to, eventMs);
   for (const [p, n] of moved) state.nodes.set(to + p.slice(from.length), n);
   node.ctimeMs = eventMs;
   if (state.annotations.size > 0) moveAnnotations(state, from, to);
@@ -140,6 +134,14 @@ function moveAnnotations(state: ProjectState, from: string, to: string): void {
       state.annotations.set(dest, [...(state.annotations.get(dest) ?? []), ...list]);
     }
   }
+}
+
+/** Names `path` in its parent directory (created if missing) and touches the parent. */
+function attach(state: ProjectState, path: string, eventMs: number): void {
+  const parent = ensureDirectory(state, parentOf(path) ?? '', eventMs);
+  parent.children.add(nameOf(path));
+  parent.mtimeMs = eventMs;
+  parent.ctimeMs = eventMs;
 }
 
 function detach(state: ProjectState, path: string, eventMs: number): void {
