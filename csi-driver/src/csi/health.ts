@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { mountTable } from '../mount/mountpoint.js';
 import type { VolumeUsage } from './messages.js';
 
 /**
@@ -15,19 +15,8 @@ export type TargetProbe =
 
 const PROBE_TIMEOUT_MS = 2000;
 
-/** Mount points from /proc/self/mountinfo; reading it never touches the mounts themselves. */
-export async function mountPoints(): Promise<Set<string>> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const points = new Set<string>();
-  for (const line of text.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field) points.add(field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-  }
-  return points;
-}
-
 export async function isMountPoint(path: string): Promise<boolean> {
-  return (await mountPoints()).has(resolve(path));
+  return (await mountTable()).has(resolve(path));
 }
 
 export async function probeTarget(path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<TargetProbe> {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { mountTable } from '../mount/mountpoint.js';
 import { loadCsiPackage } from './proto.js';
 
 /**
@@ -108,8 +109,7 @@ export function csiClients(socket: string, options: { authority?: string } = {})
 
 /** Detaches every mount under `dir` (deepest first); for cleanup after a test, even a failed one. */
 export async function detachAllUnder(dir: string): Promise<void> {
-  const { mountPoints } = await import('./health.js');
-  const points = [...(await mountPoints())].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  const points = [...(await mountTable()).keys()].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
   for (const point of points) {
     await promisify(execFile)('fusermount', ['-u', '-z', point]).catch(() => promisify(execFile)('umount', ['-l', point]).catch(() => undefined));
   }

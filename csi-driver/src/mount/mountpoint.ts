@@ -5,18 +5,27 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const UNMOUNT_TIMEOUT_MS = 10_000;
 
-/** The mount table entry at `path` (absolute, resolved), if something is mounted exactly there. */
-export async function mountAt(path: string): Promise<{ fstype: string } | undefined> {
+/**
+ * Every mount point in /proc/self/mountinfo with its filesystem type (the last entry wins when
+ * mounts are stacked). Reading it never touches the mounts themselves, so a hung one cannot block us.
+ */
+export async function mountTable(): Promise<Map<string, string>> {
   const table = await readFile('/proc/self/mountinfo', 'utf8');
-  let found: { fstype: string } | undefined;
+  const points = new Map<string, string>();
   for (const line of table.split('\n')) {
     // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
     const fields = line.split(' ');
     const dash = fields.indexOf('-');
     if (dash < 0 || fields[4] === undefined) continue;
-    if (unescapeMountPath(fields[4]) === path) found = { fstype: fields[dash + 1] ?? '' };
+    points.set(unescapeMountPath(fields[4]), fields[dash + 1] ?? '');
   }
-  return found;
+  return points;
+}
+
+/** The mount table entry at `path` (absolute, resolved), if something is mounted exactly there. */
+export async function mountAt(path: string): Promise<{ fstype: string } | undefined> {
+  const fstype = (await mountTable()).get(path);
+  return fstype === undefined ? undefined : { fstype };
 }
 
 /** True when `path` is a FUSE mount whose server is gone ("Transport endpoint is not connected"). */
