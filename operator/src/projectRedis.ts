@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { configKey, projectKeyPrefix, type ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { whenReady } from '@lighthouse-bridge/core/speed-layer/decisionCache';
 import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
 
 /**
@@ -133,20 +134,7 @@ export function connectProjectRedis(url: string): ProjectRedis {
         }
         return removed;
       }),
-    waitReady: (timeoutMs) =>
-      client.status === 'ready'
-        ? Promise.resolve(true)
-        : new Promise((resolve) => {
-            const timer = setTimeout(() => {
-              client.off('ready', onReady);
-              resolve(false);
-            }, timeoutMs);
-            const onReady = (): void => {
-              clearTimeout(timer);
-              resolve(true);
-            };
-            client.once('ready', onReady);
-          }),
+    waitReady: (timeoutMs) => whenReady(client, timeoutMs),
     close: async () => {
       client.disconnect();
     },
