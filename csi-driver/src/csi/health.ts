@@ -48,20 +48,3 @@ export async function probeTarget(path: string, timeoutMs = PROBE_TIMEOUT_MS): P
     );
   });
 }
-
-/**
- * Lazily detaches whatever is mounted at `path` (a dead FUSE mount cannot be unmounted normally
- * while anything still references it). Succeeds when nothing is mounted there.
- */
-export function detach(path: string): Promise<void> {
-  return new Promise((done, fail) => {
-    execFile('fusermount', ['-u', '-z', '--', path], { timeout: 10_000 }, (error) => {
-      if (!error) return done();
-      // Not a FUSE mount (or fusermount missing): fall back to the generic lazy unmount.
-      execFile('umount', ['-l', '--', path], { timeout: 10_000 }, (umountError, _out, stderr) => {
-        if (!umountError || /not mounted|no mount point/i.test(stderr)) return done();
-        fail(new Error(`cannot unmount ${path}: ${stderr.trim() || umountError.message}`));
-      });
-    });
-  });
-}

@@ -3,7 +3,8 @@ import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
-import { detach, isMountPoint } from './health.js';
+import { lazyUnmount } from '../mount/mountpoint.js';
+import { isMountPoint } from './health.js';
 
 export interface MountRequest {
   project: ProjectId;
@@ -75,6 +76,6 @@ export class FuseMounter implements Mounter {
       }
       await served.validator?.close();
     }
-    if (await isMountPoint(target)) await detach(target);
+    if (await isMountPoint(target)) await lazyUnmount(target);
   }
 }

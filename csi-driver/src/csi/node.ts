@@ -4,7 +4,8 @@ import { volumeHealth, mounts } from '@lighthouse-bridge/core/observability/metr
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { decideAccess, type ConfigSource, type PodIdentity } from './access.js';
 import { alreadyExists, invalidArgument, notFound, permissionDenied } from './errors.js';
-import { detach, isMountPoint, probeTarget } from './health.js';
+import { lazyUnmount } from '../mount/mountpoint.js';
+import { isMountPoint, probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
 import type { Mounter } from './mounter.js';
@@ -71,7 +72,7 @@ export class NodeService {
 
       // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
       // itself fails on it (ENOTCONN): detach first.
-      if (await isMountPoint(target)) await detach(target);
+      if (await isMountPoint(target)) await lazyUnmount(target);
       await mkdir(target, { recursive: true });
       const record: PublishRecord = {
         volumeId: request.volume_id,

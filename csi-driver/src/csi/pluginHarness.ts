@@ -1,9 +1,7 @@
 import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { mountTable } from '../mount/mountpoint.js';
+import { lazyUnmount, mountTable } from '../mount/mountpoint.js';
 import { loadCsiPackage } from './proto.js';
 
 /**
@@ -111,6 +109,6 @@ export function csiClients(socket: string, options: { authority?: string } = {})
 export async function detachAllUnder(dir: string): Promise<void> {
   const points = [...(await mountTable()).keys()].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
   for (const point of points) {
-    await promisify(execFile)('fusermount', ['-u', '-z', point]).catch(() => promisify(execFile)('umount', ['-l', point]).catch(() => undefined));
+    await lazyUnmount(point).catch(() => undefined);
   }
 }

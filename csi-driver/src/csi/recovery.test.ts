@@ -15,7 +15,8 @@ import { InFlight } from './locks.js';
 import { FuseMounter } from './mounter.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
-import { detach, isMountPoint } from './health.js';
+import { lazyUnmount } from '../mount/mountpoint.js';
+import { isMountPoint } from './health.js';
 import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
 
 /**
@@ -108,7 +109,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
   await waitFor('the reader to see the dead mount', 10_000, () => watch.lines.some((l) => l.startsWith('err ') && Number(l.split(' ')[1]) >= crashed));
   assert.ok(watch.lines.some((l) => / ENOTCONN$/.test(l)), `expected ENOTCONN, saw ${watch.lines.slice(-3).join(' | ')}`);
   // Meanwhile kubelet tore down the other pod: its target is gone.
-  await detach(dropped);
+  await lazyUnmount(dropped);
   await rmdir(dropped);
 
   const restartedAt = Date.now();

@@ -5,7 +5,8 @@ import { mounts, registry } from '@lighthouse-bridge/core/observability/metrics'
 import type { Logger } from '@lighthouse-bridge/core/observability/logger';
 import type { ConfigSource } from './access.js';
 import { CsiError } from './errors.js';
-import { detach, isMountPoint, probeTarget } from './health.js';
+import { lazyUnmount } from '../mount/mountpoint.js';
+import { isMountPoint, probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import type { Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
@@ -71,7 +72,7 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
           deps.log.warn('target is mounted and answering but not served by this plugin; leaving it', { target });
           return 'foreign';
         }
-        await detach(target);
+        await lazyUnmount(target);
       } else if (!(await exists(target))) {
         await deps.state.publishes.remove(target);
         deps.log.info('forgot a publish whose target is gone', { target, volumeId: record.volumeId });

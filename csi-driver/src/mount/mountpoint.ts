@@ -39,14 +39,22 @@ export async function isDeadFuseMount(path: string): Promise<boolean> {
 }
 
 /**
- * Detaches whatever FUSE mount is at `path`, lazily, so processes still inside it do not block us
- * (they see ENOTCONN/ENOENT from then on). Falls back to umount(8) where fusermount is missing.
+ * Detaches whatever is mounted at `path`, lazily, so processes still inside it do not block us
+ * (they see ENOTCONN/ENOENT from then on; a dead FUSE mount cannot be unmounted normally while
+ * anything references it). Falls back to umount(8) for other mounts or where fusermount is missing.
+ * Succeeds when nothing is mounted there.
  */
 export async function lazyUnmount(path: string): Promise<void> {
   try {
-    await run('fusermount', ['-uz', path], { timeout: UNMOUNT_TIMEOUT_MS });
+    await run('fusermount', ['-u', '-z', '--', path], { timeout: UNMOUNT_TIMEOUT_MS });
   } catch {
-    await run('umount', ['-l', path], { timeout: UNMOUNT_TIMEOUT_MS });
+    try {
+      await run('umount', ['-l', '--', path], { timeout: UNMOUNT_TIMEOUT_MS });
+    } catch (error) {
+      const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+      if (/not mounted|no mount point/i.test(stderr)) return;
+      throw new Error(`cannot unmount ${path}: ${stderr || (error as Error).message}`);
+    }
   }
 }
 
