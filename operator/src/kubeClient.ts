@@ -62,7 +62,7 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
   // Reused connections: a reconcile makes several calls, and a TLS handshake each costs more than the call.
   options.agent = secure ? new Agent({ keepAlive: true, maxSockets: 32 }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
 
-  const send = (method: string, path: string, body: unknown, contentType: string, signal?: AbortSignal) =>
+  const send = (method: string, path: string, body: unknown, contentType: string) =>
     new Promise<{ status: number; text: string }>((resolve, reject) => {
       const url = new URL(path, base);
       const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
@@ -70,7 +70,7 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
       if (payload !== undefined) headers['content-type'] = contentType;
       const req = (secure ? request : httpRequest)(
         url,
-        { ...options, method, headers, timeout: REQUEST_TIMEOUT_MS, ...(signal ? { signal } : {}) },
+        { ...options, method, headers, timeout: REQUEST_TIMEOUT_MS },
         (res) => {
           let text = '';
           res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));

@@ -47,8 +47,8 @@ export class LeaderElector {
   }
 
   /**
-   * Campaigns until elected, then calls `onStarted`; keeps renewing and calls `onStopped` once if
-   * leadership is lost. Resolves after election.
+   * Campaigns until elected (then `isLeader` is true); keeps renewing and calls `onStopped` once if
+   * leadership is lost. Resolves after election, or when released before it.
    */
   async run(onStopped: () => void): Promise<void> {
     while (!this.stopped) {
