@@ -6,7 +6,7 @@ import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
 import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
 import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
-import { renderLogLine, renderStatus, validateAnswer, type Validator } from './renderers.js';
+import { renderJson, renderLogLine, validateAnswer, type Validator } from './renderers.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -217,7 +217,7 @@ export class BridgeFs {
       }
       case 'context': {
         const entry = this.contextEntry(at.path);
-        if (entry.kind === 'manifest') return this.handles.add({ kind: 'bytes', data: Buffer.from(`${JSON.stringify(entry.manifest, null, 2)}\n`) });
+        if (entry.kind === 'manifest') return this.handles.add({ kind: 'bytes', data: renderJson(entry.manifest) });
         if (entry.kind === 'file') return this.workspace.readBlob(entry.hash).then((data) => this.handles.add({ kind: 'bytes', data }));
         throw fsError(E.EISDIR, `${fusePath} is a directory`);
       }
@@ -227,7 +227,7 @@ export class BridgeFs {
         return this.handles.add(stream);
       }
       case 'bridgeStatus':
-        return this.handles.add({ kind: 'bytes', data: Buffer.from(renderStatus(this.status())) });
+        return this.handles.add({ kind: 'bytes', data: renderJson(this.status()) });
       case 'bridgeValidate':
         return this.handles.add({ kind: 'validate', request: [], requestBytes: 0, answer: undefined, answerOffset: 0 });
       case 'missing':
@@ -713,7 +713,7 @@ export class BridgeFs {
   }
 
   private renderShadow(path: string): Buffer {
-    return Buffer.from(`${JSON.stringify(this.workspace.state.annotations.get(path) ?? [], null, 2)}\n`);
+    return renderJson(this.workspace.state.annotations.get(path) ?? []);
   }
 
   private contextEntry(rel: string):
@@ -741,7 +741,7 @@ export class BridgeFs {
   private contextStat(rel: string): FuseStat {
     const entry = this.contextEntry(rel);
     if (entry.kind === 'dir') return this.dirStat(0o555);
-    if (entry.kind === 'manifest') return this.fileStat(0o444, Buffer.byteLength(`${JSON.stringify(entry.manifest, null, 2)}\n`), this.mountedAtMs, this.mountedAtMs);
+    if (entry.kind === 'manifest') return this.fileStat(0o444, renderJson(entry.manifest).length, this.mountedAtMs, this.mountedAtMs);
     const ms = Date.parse(entry.time);
     return this.fileStat(0o444, entry.size, ms, ms);
   }

@@ -10,8 +10,9 @@ export function renderLogLine(event: RecordedEvent): string {
   return `${JSON.stringify(event)}\n`;
 }
 
-export function renderStatus(status: Record<string, unknown>): string {
-  return `${JSON.stringify(status, null, 2)}\n`;
+/** A JSON document for people and tools alike: .bridge/status, shadows/<path>.json, context manifests. */
+export function renderJson(value: unknown): Buffer {
+  return Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**
