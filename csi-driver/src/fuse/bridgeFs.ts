@@ -600,30 +600,31 @@ export class BridgeFs {
     return Buffer.concat(parts);
   }
 
-  /** A history view: synchronous once loaded (history is immutable), so cached stats and opens skip a promise hop. */
+  /**
+   * A history view: synchronous once loaded (history is immutable), so cached stats and opens skip a
+   * promise hop. A view named by time resolves to its sequence once, then shares that view.
+   */
   private stateFor(ref: HistoryRef): Result<ProjectState> {
-    if ('seq' in ref) {
-      const ready = this.readyViews.get(ref.seq);
-      if (ready) return ready;
-      return this.workspace.stateAt(ref.seq).then((state) => {
-        if (this.readyViews.size >= READY_VIEWS) this.readyViews.delete(this.readyViews.keys().next().value!);
-        this.readyViews.set(ref.seq, state);
-        return state;
-      });
+    if ('name' in ref) {
+      const seq = this.timeViews.get(ref.name);
+      return seq === undefined ? this.seqAtTime(ref).then((s) => this.stateFor({ seq: s })) : this.stateFor({ seq });
     }
-    return this.stateAtTime(ref);
+    const ready = this.readyViews.get(ref.seq);
+    if (ready) return ready;
+    return this.workspace.stateAt(ref.seq).then((state) => {
+      if (this.readyViews.size >= READY_VIEWS) this.readyViews.delete(this.readyViews.keys().next().value!);
+      this.readyViews.set(ref.seq, state);
+      return state;
+    });
   }
 
-  private async stateAtTime(ref: Extract<HistoryRef, { name: string }>): Promise<ProjectState> {
-    let seq = this.timeViews.get(ref.name);
-    if (seq === undefined) {
-      // An instant not yet past could still gain events, so only past instants are views.
-      if (ref.time.getTime() > Date.now()) throw fsError(E.ENOENT, `${ref.name} is in the future`);
-      seq = await this.workspace.seqAt(ref.time);
-      if (this.timeViews.size > 256) this.timeViews.clear();
-      this.timeViews.set(ref.name, seq);
-    }
-    return this.workspace.stateAt(seq);
+  private async seqAtTime(ref: Extract<HistoryRef, { name: string }>): Promise<number> {
+    // An instant not yet past could still gain events, so only past instants are views.
+    if (ref.time.getTime() > Date.now()) throw fsError(E.ENOENT, `${ref.name} is in the future`);
+    const seq = await this.workspace.seqAt(ref.time);
+    if (this.timeViews.size > 256) this.timeViews.clear();
+    this.timeViews.set(ref.name, seq);
+    return seq;
   }
 
   private requireWritable(at: Location, fusePath: string): void {
