@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ProjectConfig, PolicyRule } from '@lighthouse-bridge/core/config/projectConfig';
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { canonicalJson } from '@lighthouse-bridge/core/speed-layer/canonical';
 
 /** The BridgeProject custom resource as the operator reads it (crds/bridgeprojects...yaml). */
 export const GROUP = 'bridge.lighthouse.dev';
@@ -123,18 +124,7 @@ export function toProjectConfig(spec: BridgeProjectSpec | undefined, generation:
   return config;
 }
 
+/** Keys sorted (the speed layer's canonical JSON), so equal policies hash equally whatever order the API returned. */
 function policyVersion(policy: NonNullable<BridgeProjectSpec['policy']>): string {
   return createHash('sha256').update(canonicalJson(policy)).digest('hex').slice(0, 16);
-}
-
-/** JSON with object keys sorted, so equal policies hash equally whatever order the API returned. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
