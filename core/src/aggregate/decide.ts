@@ -1,3 +1,4 @@
+import { isContentHash } from '../events/contentHash.js';
 import type { BridgeEvent, EpochMs } from '../events/events.js';
 import { DomainError, type Command } from './commands.js';
 import { DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE } from './initialState.js';
@@ -7,8 +8,6 @@ import type { ProjectState, TreeNode } from './state.js';
 
 /** An event as `decide` emits it; the workspace adds the actor and the store adds seq and time. */
 export type DecidedEvent = BridgeEvent;
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * The project's rules: turns a command into the events that record it, or refuses with a
@@ -22,7 +21,7 @@ export function decide(command: Command, state: ProjectState, limits: ProjectLim
     case 'WriteFile': {
       const path = norm(command.path);
       requireParentDirectory(state, path);
-      if (!SHA256_HEX.test(command.hash)) throw new DomainError('EINVAL', 'content hash must be a lowercase hex sha256');
+      if (!isContentHash(command.hash)) throw new DomainError('EINVAL', 'content hash must be a lowercase hex sha256');
       if (!Number.isSafeInteger(command.size) || command.size < 0) throw new DomainError('EINVAL', 'size must be a non-negative integer');
       if (command.size > limits.maxFileBytes) {
         throw new DomainError('EFBIG', `${path}: ${command.size} bytes is over the ${limits.maxFileBytes}-byte file limit`);

@@ -1,22 +1,16 @@
-import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { contentHash, isContentHash } from '../../events/contentHash.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
-
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Content-addressed files `<projectDir>/blobs/<first two hex>/<sha256>`; fan-out keeps directories small. */
 function blobPath(projectDir: string, hash: string): string {
   return join(projectDir, 'blobs', hash.slice(0, 2), hash);
 }
 
-export function sha256Hex(content: Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex');
-}
-
 export async function putBlobFile(projectDir: string, content: Uint8Array): Promise<string> {
-  const hash = sha256Hex(content);
+  const hash = contentHash(content);
   const path = blobPath(projectDir, hash);
   // The name is the content's hash, and files only appear by atomic rename: present means complete.
   if (await exists(path)) return hash;
@@ -26,7 +20,7 @@ export async function putBlobFile(projectDir: string, content: Uint8Array): Prom
 
 /** Verified against its name on every read, so a damaged disk never serves wrong content. */
 export async function getBlobFile(projectDir: string, hash: string, project: string): Promise<Buffer | undefined> {
-  if (!SHA256_HEX.test(hash)) return undefined;
+  if (!isContentHash(hash)) return undefined;
   let content: Buffer;
   try {
     content = await readFile(blobPath(projectDir, hash));
@@ -34,7 +28,7 @@ export async function getBlobFile(projectDir: string, hash: string, project: str
     if (isNotFound(error)) return undefined;
     throw error;
   }
-  if (sha256Hex(content) !== hash) throw new CorruptLogError(`project ${project}: blob ${hash} is damaged (its content hashes differently)`);
+  if (contentHash(content) !== hash) throw new CorruptLogError(`project ${project}: blob ${hash} is damaged (its content hashes differently)`);
   return content;
 }
 

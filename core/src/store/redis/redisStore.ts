@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { contentHash, isContentHash } from '../../events/contentHash.js';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
 import type { AppendOptions, EventStore, ReadOptions, Snapshot, Subscription } from '../eventStore.js';
@@ -11,7 +11,6 @@ import { TailHub } from './tail.js';
 import { snapshotsToPrune } from '../snapshotRetention.js';
 
 const DEFAULT_READ_LIMIT = 1000;
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** An `EventStore` on Redis Streams, for a single Redis or a Redis Cluster (ADR 0020). */
 export async function openRedisStore(url: RedisStoreUrl): Promise<EventStore> {
@@ -66,7 +65,7 @@ class RedisEventStore implements EventStore {
 
   async putBlob(project: ProjectId, content: Uint8Array): Promise<string> {
     const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
-    const hash = createHash('sha256').update(bytes).digest('hex');
+    const hash = contentHash(bytes);
     const key = projectKeys(project).blob(hash);
     await this.call('store a blob', async () => {
       // Content is addressed by hash: if the header is there, the whole blob is.
@@ -79,11 +78,11 @@ class RedisEventStore implements EventStore {
   }
 
   async getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined> {
-    if (!SHA256_HEX.test(hash)) return undefined;
+    if (!isContentHash(hash)) return undefined;
     const key = projectKeys(project).blob(hash);
     const value = await this.call('read a blob', () => readChunked(this.redis, key));
     if (!value) return undefined;
-    if (createHash('sha256').update(value.content).digest('hex') !== hash) {
+    if (contentHash(value.content) !== hash) {
       throw new CorruptValueError(`Redis ${this.location}: blob ${key} does not match its hash`);
     }
     return value.content;
