@@ -278,7 +278,7 @@ export class BridgeFs {
         if (!handle.writable) throw fsError(E.EBADF, 'handle is open for reading only');
         return handle.file.write(source, length, position, this.workspace.limits.maxFileBytes);
       case 'shadow':
-        return handle.request.write(source, length, position, this.workspace.limits.maxAnnotationBytes + 4096);
+        return handle.request.write(source, length, position, this.maxShadowRequestBytes());
       case 'validate':
         if (handle.answer !== undefined) {
           handle.answer = undefined;
@@ -341,7 +341,7 @@ export class BridgeFs {
   ftruncate(fd: number, size: number): void {
     const handle = this.handles.get(fd);
     if (handle.kind === 'file' && handle.writable) return handle.file.truncate(size, this.workspace.limits.maxFileBytes);
-    if (handle.kind === 'shadow') return handle.request.truncate(size, this.workspace.limits.maxAnnotationBytes + 4096);
+    if (handle.kind === 'shadow') return handle.request.truncate(size, this.maxShadowRequestBytes());
     if (handle.kind === 'validate') return clearRequest(handle);
     throw fsError(E.EBADF, 'handle is open for reading only');
   }
@@ -488,6 +488,11 @@ export class BridgeFs {
     await file.commit(async (f, content, mtimeMs) => {
       await this.workspace.writeFile(f.path, content, { mode: f.mode, mtimeMs });
     });
+  }
+
+  /** A shadow write is one annotation as JSON: its text at the project's limit, plus room for the rest. */
+  private maxShadowRequestBytes(): number {
+    return this.workspace.limits.maxAnnotationBytes + 4096;
   }
 
   private async annotate(handle: Extract<Handle, { kind: 'shadow' }>): Promise<void> {
