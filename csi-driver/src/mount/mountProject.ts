@@ -63,17 +63,13 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     onError(e, { op, project: projectName });
   });
 
-  let native;
-  try {
-    native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS);
-  } catch (error) {
+  const native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS).catch(async (error: unknown) => {
     fs.close();
     await workspace.close();
     throw error;
-  }
+  });
 
   let unmounting: Promise<void> | undefined;
-  const mountedNative = native;
   return {
     mountpoint,
     workspace,
@@ -83,7 +79,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
         await fs.commitAll((error) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName }));
         fs.close();
         try {
-          await mountedNative.unmount();
+          await native.unmount();
         } catch {
           // Already gone (someone ran fusermount -u) or busy beyond -z: make sure nothing stays attached.
           if (await mountAt(mountpoint)) await lazyUnmount(mountpoint);
