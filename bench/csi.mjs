@@ -4,8 +4,7 @@
 // keeps them all mounted, and reads the plugin's RSS before and after; then kills the plugin with -9
 // and times a restart that remounts them all, against a restart with nothing to recover.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { startRedis } from '@lighthouse-bridge/test/redis';
