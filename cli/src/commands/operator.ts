@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '@lighthouse-bridge/core/observability/logger';
 import { serveMetrics } from '@lighthouse-bridge/core/observability/httpServer';
 import { startOperator } from '@lighthouse-bridge/operator/operator';
-import { EXIT } from '../command.js';
+import { runCommand, writeOut } from '../args.js';
+import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge operator [options]
 Runs the BridgeProject operator. Kubernetes credentials come from the pod (in-cluster), KUBECONFIG,
@@ -18,48 +19,44 @@ or ~/.kube/config.
   --relist-seconds SEC    relist all projects at least this often (default 60)
   --metrics-port N        serve /metrics and /healthz on N (0 = off, the default)
   --metrics-host H        address for /metrics (default 127.0.0.1; 0.0.0.0 in a pod)
-  --kubeconfig FILE       use this kubeconfig instead of the defaults
-`;
+  --kubeconfig FILE       use this kubeconfig instead of the defaults`;
 
-export async function run(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        redis: { type: 'string' },
-        namespace: { type: 'string' },
-        'leader-elect': { type: 'boolean', default: false },
-        'lease-name': { type: 'string', default: 'lighthouse-bridge-operator' },
-        'lease-namespace': { type: 'string' },
-        'lease-duration': { type: 'string', default: '15' },
-        'relist-seconds': { type: 'string', default: '60' },
-        'metrics-port': { type: 'string', default: '0' },
-        'metrics-host': { type: 'string', default: '127.0.0.1' },
-        kubeconfig: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    process.stderr.write(`lighthouse-bridge operator: ${(error as Error).message}\n\n${USAGE}`);
-    return EXIT.usage;
-  }
+export function run(argv: string[]): Promise<number> {
+  return runCommand('operator', USAGE, () => operate(argv));
+}
+
+async function operate(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      redis: { type: 'string' },
+      namespace: { type: 'string' },
+      'leader-elect': { type: 'boolean', default: false },
+      'lease-name': { type: 'string', default: 'lighthouse-bridge-operator' },
+      'lease-namespace': { type: 'string' },
+      'lease-duration': { type: 'string', default: '15' },
+      'relist-seconds': { type: 'string', default: '60' },
+      'metrics-port': { type: 'string', default: '0' },
+      'metrics-host': { type: 'string', default: '127.0.0.1' },
+      kubeconfig: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
   if (values.help) {
-    process.stdout.write(USAGE);
+    await writeOut(`${USAGE}\n`);
     return EXIT.ok;
   }
   const redisUrl = values.redis ?? process.env['LHB_REDIS_URL'];
-  const number = (text: string, min: number): number | undefined => {
+  if (!redisUrl) throw new UsageError('--redis URL is required');
+  const number = (text: string, min: number): number => {
     const n = Number(text);
-    return Number.isFinite(n) && n >= min ? n : undefined;
+    if (!(Number.isFinite(n) && n >= min)) throw new UsageError('numeric flags need a positive number');
+    return n;
   };
   const leaseSeconds = number(values['lease-duration'], 1);
   const relistSeconds = number(values['relist-seconds'], 1);
   const metricsPort = number(values['metrics-port'], 0);
-  if (!redisUrl || leaseSeconds === undefined || relistSeconds === undefined || metricsPort === undefined || metricsPort > 65535) {
-    process.stderr.write(`lighthouse-bridge operator: ${!redisUrl ? '--redis URL is required' : 'numeric flags need a positive number'}\n\n${USAGE}`);
-    return EXIT.usage;
-  }
+  if (metricsPort > 65535) throw new UsageError('numeric flags need a positive number');
 
   const logger = createLogger('operator');
   const operator = await startOperator({
