@@ -56,24 +56,10 @@ async function embedded(inflight) {
   };
 }
 
-/** The floor: one 1 KiB write and one fdatasync per record, as a naive log would do. */
-function rawOneByOne(seconds) {
-  const path = join(root, 'raw-single.log');
-  const fd = openSync(path, 'w');
-  const record = Buffer.alloc(RECORD, 'r');
-  let n = 0;
-  const started = performance.now();
-  while (performance.now() - started < seconds * 1000) {
-    writeSync(fd, record);
-    fdatasyncSync(fd);
-    n++;
-  }
-  const perSecond = n / ((performance.now() - started) / 1000);
-  closeSync(fd);
-  return perSecond;
-}
-
-/** The ceiling for group commit at this batch size: `batch` records per write and fdatasync, no encoding. */
+/**
+ * `batch` 1 KiB records per write and fdatasync, no encoding: with batch 1 the floor (what a naive
+ * log does), with the store's mean batch the ceiling for group commit at that batch size.
+ */
 function rawBatched(seconds, batch) {
   const path = join(root, `raw-batched-${batch}.log`);
   const fd = openSync(path, 'w');
@@ -92,7 +78,7 @@ function rawBatched(seconds, batch) {
 
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 try {
-  const single = rawOneByOne(2);
+  const single = rawBatched(2, 1);
   console.log(`baseline raw write+fdatasync, 1 KiB, one at a time : ${fmt(single)} records/s`);
   for (const inflight of inflights) {
     const r = await embedded(inflight);
