@@ -105,6 +105,7 @@ describe('access control from the project config', () => {
   test('a project without access config is open by default', async () => {
     const target = newTarget();
     await publish(target, pod('team', 'anyone', { project: 'open' }));
+    assert.equal(await isMountPoint(target), true);
     await unpublish(target);
   });
 });
