@@ -28,6 +28,9 @@ test('forgets full buckets when the key count is bounded, without resetting busy
   buckets.take('busy');
   buckets.take('x');
   buckets.take('y'); // over the bound: full buckets are dropped, busy is not
+  // Only idle-1 was full again; busy and x (each used since) are kept.
+  const kept = (buckets as unknown as { buckets: Map<string, unknown> }).buckets;
+  assert.deepEqual([...kept.keys()].sort(), ['busy', 'x', 'y']);
   assert.equal(buckets.take('busy'), false);
   assert.throws(() => new TokenBuckets({ perSecond: 0, burst: 1 }), RangeError);
 });
