@@ -15,8 +15,6 @@ export interface SimpleCommand {
 
 export interface ParsedCommand {
   commands: SimpleCommand[];
-  /** Pipes, `;`, `&&`, `||`, `&`, subshells, substitutions, here-docs: more than one plain program. */
-  compound: boolean;
   /** `$(...)`, backticks, `<(...)`: text whose output becomes code or arguments. */
   substitution: boolean;
 }
@@ -120,8 +118,6 @@ export function parseCommand(text: string, depth = 0): ParsedCommand {
   const commands: SimpleCommand[] = [];
   let words: string[] = [];
   let writes: string[] = [];
-  let separators = 0;
-  let nested = false;
   const end = (): void => {
     const unwrapped = unwrap(words);
     const [program, ...args] = unwrapped;
@@ -136,7 +132,6 @@ export function parseCommand(text: string, depth = 0): ParsedCommand {
       } else if (name === 'eval') code = args.join(' ');
       if (code !== undefined && depth < 4) {
         commands.push(...parseCommand(code, depth + 1).commands);
-        nested = true;
       }
     } else if (writes.length > 0) {
       commands.push({ program: '', args: [], writes });
@@ -157,9 +152,8 @@ export function parseCommand(text: string, depth = 0): ParsedCommand {
       }
     } else {
       end();
-      separators++;
     }
   }
   end();
-  return { commands, compound: separators > 0 || nested || commands.length > 1, substitution };
+  return { commands, substitution };
 }
