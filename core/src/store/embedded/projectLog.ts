@@ -220,13 +220,7 @@ export class ProjectLog {
 
   private async createSegment(firstSeq: number): Promise<Segment> {
     const segment = newSegment(this.logDir, firstSeq);
-    const file = await open(segment.path, 'wx');
-    try {
-      await file.write(SEGMENT_MAGIC, 0, SEGMENT_MAGIC.length, 0);
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
+    await writeSegmentHeader(segment.path, 'wx');
     await fsyncDir(this.logDir);
     segment.end = SEGMENT_MAGIC.length;
     this.segments.push(segment);
@@ -308,7 +302,10 @@ export class ProjectLog {
         }
         if (!isLast) throw new CorruptLogError(`${segment.path}: ${end.kind === 'bad' ? `${end.reason} at offset ${end.at}` : 'no header'}, and later segments exist`);
         if (end.kind === 'no-header') {
-          if (mode === 'repair') await this.rewriteHeader(segment);
+          if (mode === 'repair') {
+            await writeSegmentHeader(segment.path, 'r+');
+            segment.end = SEGMENT_MAGIC.length;
+          }
           continue;
         }
         const tail = Buffer.alloc(end.size - end.at);
@@ -329,18 +326,6 @@ export class ProjectLog {
       }
       this.headSeq = this.segments.at(-1)?.lastSeq ?? 0;
     });
-  }
-
-  private async rewriteHeader(segment: Segment): Promise<void> {
-    const file = await open(segment.path, 'r+');
-    try {
-      await file.truncate(0);
-      await file.write(SEGMENT_MAGIC, 0, SEGMENT_MAGIC.length, 0);
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
-    segment.end = SEGMENT_MAGIC.length;
   }
 
   private segmentIndexFor(seq: number): number {
@@ -423,5 +408,17 @@ export class ProjectLog {
           this.poll();
         }
       });
+  }
+}
+
+/** Makes the file at `path` hold just the segment header, durably: a new file ('wx') or a torn one ('r+'). */
+async function writeSegmentHeader(path: string, flags: 'wx' | 'r+'): Promise<void> {
+  const file = await open(path, flags);
+  try {
+    if (flags === 'r+') await file.truncate(0);
+    await file.write(SEGMENT_MAGIC, 0, SEGMENT_MAGIC.length, 0);
+    await file.datasync();
+  } finally {
+    await file.close();
   }
 }
