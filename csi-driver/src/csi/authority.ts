@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
  * so the server's table evicts no earlier than the client's and every index the client sends still
  * names the same entry.
  */
-export class AuthorityRewriter {
+class AuthorityRewriter {
   private pending: Buffer = Buffer.alloc(0);
   private prefaceLeft = 24;
   private headers: { stream: number; flags: number; priority: Buffer | undefined; fragments: Buffer[] } | undefined;
@@ -102,7 +102,7 @@ function encodeHeaders(stream: number, flags: number, priority: Buffer | undefin
 }
 
 /** Rewrites `:authority` literals in one HPACK header block; a block it cannot walk passes as is. */
-export function rewriteBlock(block: Buffer): Buffer {
+function rewriteBlock(block: Buffer): Buffer {
   try {
     const parts: Buffer[] = [];
     let i = 0;

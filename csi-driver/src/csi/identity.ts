@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 
-export const DRIVER_NAME = 'bridge.lighthouse.dev';
+const DRIVER_NAME = 'bridge.lighthouse.dev';
 
 const PROBE_DEADLINE_MS = 3000;
 
 /** The csi-driver package's version, read once from its package.json (beside dist/ and src/). */
-export const DRIVER_VERSION: string = (
+const DRIVER_VERSION: string = (
   JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string }
 ).version;
 

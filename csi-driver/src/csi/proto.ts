@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
  * The .proto ships in the package beside `dist/` and `src/`, so the same relative URL works from
  * compiled code and from a checkout.
  */
-export const CSI_PROTO_PATH = fileURLToPath(new URL('../../proto/csi.proto', import.meta.url));
+const CSI_PROTO_PATH = fileURLToPath(new URL('../../proto/csi.proto', import.meta.url));
 
 export interface CsiServices {
   Identity: ServiceDefinition;

@@ -14,7 +14,7 @@ import type { DriverState, PublishRecord } from './state.js';
 export type RecoveryOutcome = 'remounted' | 'forgotten' | 'foreign' | 'failed';
 
 /** Not among the shared metric names yet, so registered here, into the shared registry. */
-export const recoveries = new Counter({
+const recoveries = new Counter({
   name: 'lighthouse_bridge_csi_recoveries_total',
   help: 'Publish records the node plugin repaired (remounted), forgot, left alone or failed to repair',
   labelNames: ['outcome'] as const,

@@ -36,7 +36,7 @@ export const ATTR_NAMESPACE = 'namespace';
 export const ATTR_EPHEMERAL = 'csi.storage.k8s.io/ephemeral';
 export const ATTR_POD_NAMESPACE = 'csi.storage.k8s.io/pod.namespace';
 export const ATTR_SERVICE_ACCOUNT = 'csi.storage.k8s.io/serviceAccount.name';
-export const ATTR_WORKSPACE_PATH = 'workspacePath';
+const ATTR_WORKSPACE_PATH = 'workspacePath';
 
 /**
  * Volume attributes we accept. Unknown keys are refused rather than ignored: a typo such as

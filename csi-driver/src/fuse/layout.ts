@@ -76,7 +76,7 @@ function locateHistory(rest: string): Location {
 }
 
 /** `@<seq>` or an RFC 3339 instant; anything else is not a history view. */
-export function parseHistoryName(name: string): HistoryRef | undefined {
+function parseHistoryName(name: string): HistoryRef | undefined {
   const seq = SEQ_NAME.exec(name);
   if (seq) return { seq: Number(seq[1]) };
   if (!RFC3339.test(name)) return undefined;
