@@ -1,7 +1,7 @@
 import type { Decision } from '../config/projectConfig.js';
 import { anyCommand, isRootHomeOrSystem, readOnlyCommand, recursiveFlag, writesBlockDevice, writesOutside } from './commandRisk.js';
 import type { Facts } from './facts.js';
-import { insideRoot } from './toolInput.js';
+import { insideRoot, READ_ONLY_TOOLS } from './toolInput.js';
 
 /** A rule written in code: what a YAML matcher cannot say (token-level shell analysis, the project root). */
 export interface BuiltinRule {
@@ -81,7 +81,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     priority: 100,
     decision: 'allow',
     reason: 'read-only tool',
-    test: (f) => /^(read|grep|glob|ls|notebookread|todoread)$/i.test(f.tool) && !f.fileWrite,
+    test: (f) => READ_ONLY_TOOLS.test(f.tool) && !f.fileWrite,
   },
   {
     name: 'builtin:read-only-commands',

@@ -2,6 +2,7 @@ import type { Verdict } from './policy.js';
 import type { Facts } from './facts.js';
 import { harmlessWrites, readOnlyCommand, recursiveFlag } from './commandRisk.js';
 import type { SimpleCommand } from './shell.js';
+import { READ_ONLY_TOOLS } from './toolInput.js';
 
 /**
  * The tier after the rules: judges what no rule named. It denies on clear signs of harm, allows
@@ -18,7 +19,7 @@ export function scoreRisk(facts: Facts): Verdict {
     if (facts.paths.length === 0) return escalate('a write without a path to judge');
     return { decision: 'allow', reason: 'write inside the project; every change is an event and can be undone' };
   }
-  if (/^(read|grep|glob|ls|notebookread|todoread)$/i.test(facts.tool)) return { decision: 'allow', reason: 'read-only tool' };
+  if (READ_ONLY_TOOLS.test(facts.tool)) return { decision: 'allow', reason: 'read-only tool' };
   return escalate(`unknown tool "${facts.tool}"`);
 }
 

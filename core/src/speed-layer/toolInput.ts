@@ -40,6 +40,8 @@ export function contentsOf(input: Record<string, unknown>): string[] {
 }
 
 const WRITE_TOOLS = /^(write|edit|multiedit|notebookedit|create|str_replace|apply_patch|delete|move|rename)$/i;
+/** Tools that only read; the built-in rule allows them, and the risk scorer too when that rule is replaced. */
+export const READ_ONLY_TOOLS = /^(read|grep|glob|ls|notebookread|todoread)$/i;
 
 /** A tool call that changes files: a known write tool, or any input carrying content to write (`contentsOf` its input). */
 export function isFileWrite(tool: string, contents: string[]): boolean {
