@@ -12,7 +12,7 @@ import { crc32 } from 'node:zlib';
 export const RECORD_HEADER_BYTES = 8;
 const BODY_FIXED_BYTES = 12;
 /** A length beyond this is garbage, not a record; bounds what a corrupt header can make us read. */
-export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+const MAX_RECORD_BYTES = 256 * 1024 * 1024;
 
 /** Every segment file starts with this; the digit is the format version. */
 export const SEGMENT_MAGIC = Buffer.from('LHBSEG1\n', 'latin1');

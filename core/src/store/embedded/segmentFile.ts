@@ -23,7 +23,7 @@ export interface Segment {
   readonly indexOffsets: number[];
 }
 
-export function segmentName(firstSeq: number): string {
+function segmentName(firstSeq: number): string {
   return `${String(firstSeq).padStart(20, '0')}.seg`;
 }
 
