@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { kubeToolsAvailable, kubeToolsDir, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import type { KubeClient } from './kubeClient.js';
-import { CRD_FILE, ensureNamespace, kubeFor, waitFor } from './testEnv.js';
+import { CRD_FILE, ensureNamespace, kubeFor, waitForCrd } from './testEnv.js';
 
 const CHART = fileURLToPath(new URL('../../charts/lighthouse-bridge', import.meta.url));
 const HELM = join(kubeToolsDir(), 'helm');
@@ -105,10 +105,7 @@ describe('Helm chart', { skip }, () => {
     for (const m of manifests) {
       await kube.apply(pathOf(m, ns), { ...m, metadata: { ...m.metadata, namespace: COLLECTIONS[m.kind]?.namespaced ? ns : undefined } });
     }
-    await waitFor('CRD established', 30_000, async () => {
-      const crd = await kube.get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/bridgeprojects.bridge.lighthouse.dev');
-      return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-    });
+    await waitForCrd(kube, 'bridgeprojects.bridge.lighthouse.dev');
     // The operator's ServiceAccount may do what the operator does, and no more than that.
     const can = async (verb: string, group: string, resource: string, namespace?: string, subresource?: string) => {
       const review = await kube.create<{ status: { allowed: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', {

@@ -14,6 +14,11 @@ export async function kubeFor(kubeconfig: string): Promise<KubeClient> {
 export async function installCrd(kube: KubeClient, manifest: Record<string, unknown>): Promise<void> {
   const name = (manifest.metadata as { name: string }).name;
   await kube.apply(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`, manifest);
+  await waitForCrd(kube, name);
+}
+
+/** Waits until the API server reports the CRD `name` Established. */
+export async function waitForCrd(kube: KubeClient, name: string): Promise<void> {
   await waitFor(`CRD ${name} established`, 30_000, async () => {
     const crd = await kube.get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
     return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
