@@ -103,7 +103,7 @@ export async function scanSegment(segment: Segment): Promise<ScanEnd> {
       if (record.firstSeq !== segment.lastSeq + 1) {
         throw new CorruptLogError(`${segment.path}: record at offset ${offset} has seq ${record.firstSeq}, expected ${segment.lastSeq + 1}`);
       }
-      noteRecord(segment, record.firstSeq, record.count, offset, offset + (record.end - record.start));
+      noteRecord(segment, record.firstSeq, record.count, offset, offset + record.length);
       return true;
     });
     return result;
@@ -113,7 +113,7 @@ export async function scanSegment(segment: Segment): Promise<ScanEnd> {
 }
 
 export type VisitedRecord =
-  | { kind: 'record'; firstSeq: number; count: number; start: number; end: number; payload: Buffer }
+  | { kind: 'record'; firstSeq: number; count: number; /** Bytes the whole record takes in the file. */ length: number; payload: Buffer }
   | { kind: 'incomplete' | 'corrupt'; reason: string };
 
 /**
@@ -133,7 +133,7 @@ export async function forEachRecord(
     for (;;) {
       const parsed = parseRecord(buf, at);
       if (parsed.kind === 'record') {
-        const record = { kind: 'record' as const, firstSeq: parsed.firstSeq, count: parsed.count, start: at, end: parsed.end, payload: parsed.payload };
+        const record = { kind: 'record' as const, firstSeq: parsed.firstSeq, count: parsed.count, length: parsed.end - at, payload: parsed.payload };
         if (!visit(record, bufStart + at)) return;
         at = parsed.end;
         continue;
