@@ -49,17 +49,15 @@ export class LocalDecisionCache {
 
 /** L2: decisions shared by every process of the project through Redis, with a TTL. */
 export class RedisDecisionCache {
-  readonly breaker: CircuitBreaker;
   private readonly prefix: string;
 
   constructor(
     private readonly redis: Redis | Cluster,
     project: ProjectId,
     private readonly ttlSeconds: number,
-    breaker: CircuitBreaker,
+    private readonly breaker: CircuitBreaker,
   ) {
     this.prefix = `${projectKeyPrefix(project)}dec:`;
-    this.breaker = breaker;
   }
 
   /** Undefined on a miss; throws when Redis cannot answer (or its breaker is open). */

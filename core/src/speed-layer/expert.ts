@@ -27,7 +27,7 @@ export class ExpertTier {
   constructor(
     private readonly project: ProjectId,
     private readonly openStore: () => Promise<EventStore>,
-    readonly breaker: CircuitBreaker,
+    private readonly breaker: CircuitBreaker,
     private readonly log: Logger,
   ) {}
 

@@ -35,6 +35,7 @@ export interface ValidatorOptions {
   rateLimit?: RateLimit | false;
   /** Overrides the policy's `escalationTimeoutSeconds`. */
   escalationTimeoutMs?: number;
+  /** For the Redis and the expert breakers; the breaker's defaults otherwise. */
   breaker?: { failureThreshold?: number; resetTimeoutMs?: number };
   /** Per Redis command; a slower answer counts as a failure. Default 250 ms. */
   redisCommandTimeoutMs?: number;
@@ -64,12 +65,11 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
   const l1 = new LocalDecisionCache(options.l1MaxBytes ?? 16 * 1024 * 1024);
   const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
   const buckets = rateLimit === false ? undefined : new TokenBuckets(rateLimit);
-  const breakerOptions = { failureThreshold: options.breaker?.failureThreshold ?? 3, resetTimeoutMs: options.breaker?.resetTimeoutMs ?? 1000 };
   let l2: RedisDecisionCache | undefined;
   if (options.redisUrl !== undefined) {
     const redis = connectRedis(options.redisUrl, options.redisCommandTimeoutMs ?? 250, (error) => log.debug('Redis connection error', { error: error.message }));
     if (!(await whenReady(redis, options.redisConnectTimeoutMs ?? 2000))) log.warn('Redis not reachable yet; failing closed until it is', { redis: options.redisUrl.replace(/\/\/[^@]*@/, '//') });
-    l2 = new RedisDecisionCache(redis, options.project, options.l2TtlSeconds ?? 3600, new CircuitBreaker({ name: 'redis-l2', ...breakerOptions }));
+    l2 = new RedisDecisionCache(redis, options.project, options.l2TtlSeconds ?? 3600, new CircuitBreaker({ ...options.breaker, name: 'redis-l2' }));
   }
   let openedStore: Promise<EventStore> | undefined;
   const storeOption = options.store;
@@ -85,7 +85,7 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
                 return opening;
               }
             : () => Promise.resolve(storeOption),
-          new CircuitBreaker({ name: 'expert', ...breakerOptions }),
+          new CircuitBreaker({ ...options.breaker, name: 'expert' }),
           log,
         );
   const escalationTimeoutMs = options.escalationTimeoutMs ?? policy.escalationTimeoutMs;
