@@ -62,8 +62,7 @@ export async function recoverMounts(deps: RecoveryDeps): Promise<Map<string, Rec
 
 async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<RecoveryOutcome | undefined> {
   const target = record.targetPath;
-  const busy = Symbol('busy');
-  const result = await deps.targets
+  return deps.targets
     .run(target, async (): Promise<RecoveryOutcome | undefined> => {
       if (deps.mounter.serves(target)) return undefined;
       if (await isMountPoint(target)) {
@@ -93,10 +92,9 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
     })
     .catch((error: unknown) => {
       // A publish or unpublish holds the target: it decides, and the next pass looks again.
-      if (error instanceof CsiError && error.code === status.ABORTED) return busy;
+      if (error instanceof CsiError && error.code === status.ABORTED) return undefined;
       throw error;
     });
-  return result === busy ? undefined : (result as RecoveryOutcome | undefined);
 }
 
 async function exists(path: string): Promise<boolean> {
