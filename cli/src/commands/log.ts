@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { eventPath, type RecordedEvent } from '@lighthouse-bridge/core';
+import { eventPath, type RecordedEvent, type Subscription } from '@lighthouse-bridge/core';
 import { REPLAY_PAGE } from '@lighthouse-bridge/core/projection/replay';
 import { parseSeqFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withStore, writeOut } from '../args.js';
 import { EXIT } from '../command.js';
@@ -37,7 +37,7 @@ export function run(argv: string[]): Promise<number> {
   });
 }
 
-type Subscribe = (onEvents: (events: RecordedEvent[]) => void, onError: (error: Error) => void) => { close(): Promise<void> };
+type Subscribe = (onEvents: (events: RecordedEvent[]) => void, onError: (error: Error) => void) => Subscription;
 
 /** Prints events as they arrive until a signal, a closed stdout (e.g. piped into `head`) or a tail error. */
 async function follow(subscribe: Subscribe, format: (e: RecordedEvent) => string): Promise<void> {
