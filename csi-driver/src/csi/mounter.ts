@@ -1,10 +1,12 @@
 import type { ProjectLimits } from '@lighthouse-bridge/core/aggregate/limits';
+import type { ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 import { lazyUnmount } from '../mount/mountpoint.js';
 import { isMountPoint } from './health.js';
+import type { PublishRecord } from './state.js';
 
 export interface MountRequest {
   project: ProjectId;
@@ -14,6 +16,18 @@ export interface MountRequest {
   limits?: Partial<ProjectLimits>;
   /** Where the pod's containers mount the volume, when known. */
   workspacePath?: string;
+}
+
+/** What serves a publish: the record's target and mode, with the limits from the project's config. */
+export function mountRequestFor(record: PublishRecord, config: ProjectConfig | undefined): MountRequest {
+  return {
+    project: record.project,
+    target: record.targetPath,
+    readOnly: record.readOnly,
+    actor: record.actor,
+    ...(config?.limits ? { limits: config.limits } : {}),
+    ...(record.workspacePath === undefined ? {} : { workspacePath: record.workspacePath }),
+  };
 }
 
 /** The seam between the CSI services and the filesystem that serves a project at a path. */

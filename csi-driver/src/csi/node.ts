@@ -8,7 +8,7 @@ import { lazyUnmount } from '../mount/mountpoint.js';
 import { isMountPoint, probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
-import type { Mounter } from './mounter.js';
+import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
 import {
   ATTR_EPHEMERAL,
@@ -84,14 +84,7 @@ export class NodeService {
         ...(workspacePath === undefined ? {} : { workspacePath }),
         publishedAt: new Date().toISOString(),
       };
-      await this.o.mounter.mount({
-        project,
-        target,
-        readOnly,
-        actor: record.actor,
-        ...(config?.limits ? { limits: config.limits } : {}),
-        ...(workspacePath === undefined ? {} : { workspacePath }),
-      });
+      await this.o.mounter.mount(mountRequestFor(record, config));
       try {
         await this.o.state.publishes.put(target, record);
       } catch (error) {

@@ -8,7 +8,7 @@ import { CsiError } from './errors.js';
 import { lazyUnmount } from '../mount/mountpoint.js';
 import { isMountPoint, probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
-import type { Mounter } from './mounter.js';
+import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
 
 export type RecoveryOutcome = 'remounted' | 'forgotten' | 'foreign' | 'failed';
@@ -79,14 +79,7 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
       }
       // A failed read must not mount with default limits: it fails this record, and the next pass retries.
       const config = await deps.configs.get(record.project);
-      await deps.mounter.mount({
-        project: record.project,
-        target,
-        readOnly: record.readOnly,
-        actor: record.actor,
-        ...(config?.limits ? { limits: config.limits } : {}),
-        ...(record.workspacePath === undefined ? {} : { workspacePath: record.workspacePath }),
-      });
+      await deps.mounter.mount(mountRequestFor(record, config));
       deps.log.info('mounted again after restart', { target, volumeId: record.volumeId });
       return 'remounted';
     })
