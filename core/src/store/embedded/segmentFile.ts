@@ -1,12 +1,12 @@
-import { open, readdir, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RECORD_HEADER_BYTES, SEGMENT_MAGIC, parseRecord } from './recordCodec.js';
-import { CorruptLogError, isNotFound } from './storeErrors.js';
+import { listSeqFiles, seqFileName } from './seqFiles.js';
+import { CorruptLogError } from './storeErrors.js';
 
 /** A sparse index entry every this many bytes: bounds memory and the bytes a read skips over. */
 const INDEX_EVERY_BYTES = 64 * 1024;
 const READ_CHUNK_BYTES = 256 * 1024;
-const SEGMENT_NAME = /^(\d{20})\.seg$/;
 
 /**
  * What memory holds about one segment file: where its valid records end and a sparse
@@ -23,28 +23,13 @@ export interface Segment {
   readonly indexOffsets: number[];
 }
 
-function segmentName(firstSeq: number): string {
-  return `${String(firstSeq).padStart(20, '0')}.seg`;
-}
-
 export function newSegment(logDir: string, firstSeq: number): Segment {
-  return { firstSeq, path: join(logDir, segmentName(firstSeq)), end: 0, lastSeq: firstSeq - 1, indexSeqs: [], indexOffsets: [] };
+  return { firstSeq, path: join(logDir, seqFileName(firstSeq, '.seg')), end: 0, lastSeq: firstSeq - 1, indexSeqs: [], indexOffsets: [] };
 }
 
 /** The first sequence numbers of the segment files in `logDir`, ascending; [] when it does not exist. */
-export async function listSegments(logDir: string): Promise<number[]> {
-  let names: string[];
-  try {
-    names = await readdir(logDir);
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
-  }
-  return names
-    .map((n) => SEGMENT_NAME.exec(n)?.[1])
-    .filter((s): s is string => s !== undefined)
-    .map(Number)
-    .sort((a, b) => a - b);
+export function listSegments(logDir: string): Promise<number[]> {
+  return listSeqFiles(logDir, '.seg');
 }
 
 export function noteRecord(segment: Segment, firstSeq: number, count: number, offset: number, end: number): void {

@@ -1,8 +1,9 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Snapshot } from '../eventStore.js';
 import { writeFileAtomic } from './atomicFile.js';
+import { listSeqFiles, seqFileName } from './seqFiles.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
 import { snapshotsToPrune } from '../snapshotRetention.js';
 
@@ -11,8 +12,6 @@ import { snapshotsToPrune } from '../snapshotRetention.js';
  * Layout: magic | u32 crc32(rest) | u32 timeLength | time (utf8) | data.
  */
 const MAGIC = Buffer.from('LHBSNAP1', 'latin1');
-const NAME = /^(\d{20})\.snap$/;
-
 
 function snapshotDir(projectDir: string): string {
   return join(projectDir, 'snapshots');
@@ -56,19 +55,11 @@ export async function loadSnapshotFile(projectDir: string, atOrBefore: number): 
 }
 
 function fileName(seq: number): string {
-  return `${String(seq).padStart(20, '0')}.snap`;
+  return seqFileName(seq, '.snap');
 }
 
-async function listSnapshotSeqs(projectDir: string): Promise<number[]> {
-  try {
-    return (await readdir(snapshotDir(projectDir))).flatMap((name) => {
-      const digits = NAME.exec(name)?.[1];
-      return digits === undefined ? [] : [Number(digits)];
-    });
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
-  }
+function listSnapshotSeqs(projectDir: string): Promise<number[]> {
+  return listSeqFiles(snapshotDir(projectDir), '.snap');
 }
 
 async function pruneSnapshotFiles(projectDir: string): Promise<void> {
