@@ -64,7 +64,6 @@ export class BridgeFs {
   private readonly gid = process.getgid?.() ?? 0;
   private readonly mountedAtMs = Date.now();
   private readonly stopEvents: () => void;
-  private readonly started = Date.now();
   private lastError: string | undefined;
   private closed = false;
 
@@ -454,7 +453,7 @@ export class BridgeFs {
       cache: { blobs: ws.cacheStats },
       mount: {
         healthy: !this.closed,
-        uptimeSeconds: Math.round((Date.now() - this.started) / 1000),
+        uptimeSeconds: Math.round((Date.now() - this.mountedAtMs) / 1000),
         openHandles: this.handles.size,
         openFiles: this.openFiles.size,
         streamReaders: this.streams.size,
