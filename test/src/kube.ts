@@ -1,10 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { spawnOwned } from './owned.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
@@ -42,27 +43,6 @@ export function kubeToolsAvailable(): boolean {
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 5_000;
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) child.kill('SIGKILL');
-  });
-}
-
-/** `setpriv --pdeathsig KILL` makes the kernel kill the child even when this process is SIGKILLed. */
-const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-});
 
 export async function startKube(): Promise<KubeEnv> {
   const tools = kubeToolsDir();
@@ -145,12 +125,7 @@ interface Launched {
 }
 
 function launch(binary: string, args: string[], logFile: string): Launched {
-  installExitHook();
-  const [command, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
-  const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  child.once('error', () => live.delete(child));
+  const child = spawnOwned(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: string[] = [];
   const keep = (chunk: Buffer): void => {
     chunks.push(chunk.toString('utf8'));

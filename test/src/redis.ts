@@ -1,8 +1,9 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, rmSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { atExit, spawnOwned } from './owned.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
@@ -49,47 +50,11 @@ const STOP_GRACE_MS = 5_000;
 const CLI_TIMEOUT_MS = 15_000;
 const CLUSTER_READY_TIMEOUT_MS = 30_000;
 
-/**
- * Every server still running, and every data directory not yet removed. A test that fails or
- * forgets `stop()` must not leave a redis-server behind: they are SIGKILLed (and their directories
- * removed) when this process exits, and where `setpriv` exists the kernel kills them even when
- * this process itself is SIGKILLed (parent-death signal).
- */
-const live = new Set<ChildProcess>();
+/** Data directories not yet removed: removed when this process exits, like the servers are killed (owned.ts). */
 const dirs = new Set<string>();
-let exitHookInstalled = false;
-
-function killAllNow(): void {
-  for (const child of live) child.kill('SIGKILL');
+atExit(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', killAllNow);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killAllNow();
-      // Re-raise only when nobody else handles it, so we never swallow or pre-empt someone's
-      // graceful shutdown.
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    };
-    process.once(signal, onSignal);
-  }
-}
-
-const setpriv = ((): string | undefined => {
-  for (const path of ['/usr/bin/setpriv', '/bin/setpriv']) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here; try the next
-    }
-  }
-  return undefined;
-})();
+});
 
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const { dir, remove: removeDir } = await tempDir('lhb-redis-');
@@ -144,26 +109,19 @@ class ManagedServer implements RedisServer {
 
   async start(): Promise<void> {
     if (this.stopped) throw new Error(`redis-server on port ${this.port} was stopped for good`);
-    installExitHook();
-    const [command, args] = setpriv
-      ? [setpriv, ['--pdeathsig', 'KILL', '--', 'redis-server', ...this.args]]
-      : ['redis-server', this.args];
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnOwned('redis-server', this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
     this.child = child;
-    live.add(child);
     let exitCode: string | undefined;
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        live.delete(child);
         exitCode = signal ?? String(code);
         resolve();
       });
       child.once('error', (error) => {
-        live.delete(child);
         exitCode = error.message;
         resolve();
       });
