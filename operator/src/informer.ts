@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeClient, WatchEvent } from './kubeClient.js';
 
 /**
@@ -121,8 +122,4 @@ export class Informer<T extends Meta> {
 
 export function keyOf(item: Meta): string {
   return item.metadata.namespace ? `${item.metadata.namespace}/${item.metadata.name}` : item.metadata.name;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

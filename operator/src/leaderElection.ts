@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
 
 /**
@@ -143,8 +144,4 @@ export class LeaderElector {
       return false;
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
