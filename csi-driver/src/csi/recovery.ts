@@ -6,7 +6,7 @@ import type { Logger } from '@lighthouse-bridge/core/observability/logger';
 import type { ConfigSource } from './access.js';
 import { CsiError } from './errors.js';
 import { lazyUnmount } from '../mount/mountpoint.js';
-import { isMountPoint, probeTarget } from './health.js';
+import { probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
@@ -65,12 +65,13 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
   return deps.targets
     .run(target, async (): Promise<RecoveryOutcome | undefined> => {
       if (deps.mounter.serves(target)) return undefined;
-      if (await isMountPoint(target)) {
-        const probe = await probeTarget(target);
-        if (probe.state === 'healthy') {
-          deps.log.warn('target is mounted and answering but not served by this plugin; leaving it', { target });
-          return 'foreign';
-        }
+      // One look at the target: probeTarget reads the mount table before it stats anything.
+      const probe = await probeTarget(target);
+      if (probe.state === 'healthy') {
+        deps.log.warn('target is mounted and answering but not served by this plugin; leaving it', { target });
+        return 'foreign';
+      }
+      if (probe.state !== 'unmounted') {
         await lazyUnmount(target);
       } else if (!(await exists(target))) {
         await deps.state.publishes.remove(target);
