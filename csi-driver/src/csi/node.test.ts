@@ -1,12 +1,13 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { execFile } from 'node:child_process';
-import { open, readFile, stat, writeFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rm, stat, symlink, writeFile, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { mountAt } from '../mount/mountpoint.js';
 import { isMountPoint } from './health.js';
 import { csiClients, detachAllUnder, startPlugin, type CsiClients, type PluginProcess } from './pluginHarness.js';
 
@@ -185,6 +186,82 @@ describe('bad input', () => {
     assert.deepEqual(codes.filter((c) => c !== 'OK' && c !== 'ABORTED'), []);
     assert.equal(await isMountPoint(target), true);
     await unpublish(target);
+  });
+});
+
+describe('targets: only what this plugin published is ever unmounted or removed', () => {
+  const exec = promisify(execFile);
+
+  test('unpublishing a target never published is OK and touches nothing: a foreign tmpfs stays, an empty directory stays', async () => {
+    const foreign = newTarget();
+    const empty = newTarget();
+    await mkdir(foreign, { recursive: true });
+    await mkdir(empty, { recursive: true });
+    await exec('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'lhb-foreign', foreign]);
+    try {
+      await writeFile(join(foreign, 'theirs.txt'), 'not yours\n');
+      await unpublish(foreign);
+      await unpublish(empty);
+      assert.equal((await mountAt(foreign))?.fstype, 'tmpfs', 'the foreign tmpfs is still mounted');
+      assert.equal(await readFile(join(foreign, 'theirs.txt'), 'utf8'), 'not yours\n');
+      assert.ok((await stat(empty)).isDirectory(), 'the never-published directory is still there');
+    } finally {
+      await detachAllUnder(foreign);
+    }
+  });
+
+  test('publishing onto a live mount of someone else is FAILED_PRECONDITION and leaves it mounted', async () => {
+    const foreign = newTarget();
+    await mkdir(foreign, { recursive: true });
+    await exec('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'lhb-foreign', foreign]);
+    try {
+      await rejectsWith(publish(foreign, pod('team', 'writer', { project: 'demo' })), status.FAILED_PRECONDITION, /already a mount point \(tmpfs\)/);
+      assert.equal((await mountAt(foreign))?.fstype, 'tmpfs');
+    } finally {
+      await detachAllUnder(foreign);
+    }
+  });
+
+  test('unpublish with another volume id is NOT_FOUND and the published volume stays mounted', async () => {
+    const target = newTarget();
+    await publish(target, pod('team', 'writer', { project: 'demo' }), { volumeId: 'csi-mine' });
+    await rejectsWith(unpublish(target, 'csi-someone-else'), status.NOT_FOUND, /volume csi-mine is/);
+    assert.equal(await isMountPoint(target), true);
+    await unpublish(target, 'csi-mine');
+    assert.equal(await isMountPoint(target), false);
+  });
+
+  test('a relative target is INVALID_ARGUMENT; nothing is created under the plugin\'s working directory', async () => {
+    const name = `lhb-relative-${process.pid}-${Date.now()}`;
+    // The plugin runs in this process's working directory.
+    const relatives = [name, `../../${name}`];
+    try {
+      for (const target of relatives) {
+        await rejectsWith(publish(target, pod('team', 'writer', { project: 'demo' })), status.INVALID_ARGUMENT, /must be an absolute path/);
+        await assert.rejects(stat(resolve(target)), { code: 'ENOENT' });
+      }
+    } finally {
+      for (const target of relatives) {
+        await detachAllUnder(resolve(target));
+        await rm(resolve(target), { recursive: true, force: true });
+      }
+    }
+  });
+
+  test('a symbolic link as the target or on its path is FAILED_PRECONDITION; nothing is mounted at its destination', async () => {
+    const destination = newTarget();
+    await mkdir(destination, { recursive: true });
+    const linked = newTarget();
+    await symlink(destination, linked);
+    const linkedParent = newTarget();
+    await symlink(destination, linkedParent);
+    const viaLink = join(linkedParent, 'mount');
+    for (const target of [linked, viaLink]) {
+      await rejectsWith(publish(target, pod('team', 'writer', { project: 'demo' })), status.FAILED_PRECONDITION, /is a symbolic link/);
+    }
+    assert.equal(await mountAt(destination), undefined);
+    assert.equal(await isMountPoint(join(destination, 'mount')), false);
+    assert.deepEqual(await readdir(destination), []);
   });
 });
 
