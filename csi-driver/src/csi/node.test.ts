@@ -5,20 +5,18 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
-import { tempDir } from '@lighthouse-bridge/test/tmp';
+import type { RedisServer } from '@lighthouse-bridge/test/redis';
 import { mountAt } from '../mount/mountpoint.js';
 import { isMountPoint } from './health.js';
-import { csiClients, detachAllUnder, startPlugin, type CsiClients, type PluginProcess } from './pluginHarness.js';
+import { csiClients, detachAllUnder, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from './pluginHarness.js';
 
 /**
  * The node service as kubelet drives it, against the spawned plugin with real FUSE mounts over a
  * real Redis: access control from the project's config, read-only mounts, ephemeral volumes, the
  * attribute allow-list, ABORTED for concurrent calls, stats on a dead mount.
  */
+let fixture: PluginFixture;
 let redis: RedisServer;
-let dir: { dir: string; remove: () => Promise<void> };
-let plugin: PluginProcess;
 let csi: CsiClients;
 
 const MOUNT_RW = { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
@@ -36,7 +34,7 @@ function pod(namespace: string, serviceAccount: string, extra: Record<string, st
 }
 
 let targets = 0;
-const newTarget = (): string => join(dir.dir, 'pods', `target-${++targets}`);
+const newTarget = (): string => join(fixture.dir, 'pods', `target-${++targets}`);
 
 function publish(target: string, volumeContext: Record<string, string>, options: { readonly?: boolean; volumeId?: string; capability?: object } = {}): Promise<unknown> {
   return csi.call('Node', 'NodePublishVolume', {
@@ -63,21 +61,13 @@ async function rejectsWith(promise: Promise<unknown>, code: status, pattern?: Re
 }
 
 before(async () => {
-  redis = await startRedis();
-  dir = await tempDir('lhb-csi-node-');
-  plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url });
-  csi = csiClients(plugin.socket);
+  fixture = await startPluginFixture('lhb-csi-node-');
+  ({ redis, csi } = fixture);
   const access = { readWrite: ['team/writer'], readOnly: ['team/reader'], annotate: [] };
   await redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access })]);
 });
 
-after(async () => {
-  csi?.close();
-  await plugin?.kill('SIGKILL');
-  if (dir) await detachAllUnder(dir.dir);
-  await redis?.stop();
-  await dir?.remove();
-});
+after(() => fixture?.stop());
 
 describe('access control from the project config', () => {
   test('a service account that is not listed is refused and nothing is mounted', async () => {
@@ -322,7 +312,7 @@ describe('health', () => {
 
   test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
     const target = newTarget();
-    const previous = await startPlugin({ socket: join(dir.dir, 'previous.sock'), stateDir: join(dir.dir, 'previous-state'), store: redis.url });
+    const previous = await startPlugin({ socket: join(fixture.dir, 'previous.sock'), stateDir: join(fixture.dir, 'previous-state'), store: redis.url });
     const client = csiClients(previous.socket);
     try {
       await client.call('Node', 'NodePublishVolume', { volume_id: 'team/leftover', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
@@ -339,7 +329,7 @@ describe('health', () => {
   });
 
   test('a client sending the socket path as :authority (kubelet < 1.26) is served', async () => {
-    const old = csiClients(plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
+    const old = csiClients(fixture.plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
     try {
       const info = await old.call<{ name: string }>('Identity', 'GetPluginInfo', {});
       assert.equal(info.name, 'bridge.lighthouse.dev');
@@ -361,8 +351,8 @@ async function ensureFuseControl(): Promise<void> {
 describe('plugin options', () => {
   test('--require-access-config refuses projects without one; /metrics counts calls and mounts', async () => {
     const strict = await startPlugin({
-      socket: join(dir.dir, 'strict.sock'),
-      stateDir: join(dir.dir, 'strict-state'),
+      socket: join(fixture.dir, 'strict.sock'),
+      stateDir: join(fixture.dir, 'strict-state'),
       store: redis.url,
       args: ['--require-access-config', '--metrics-port', '0'],
     });

@@ -6,9 +6,7 @@ import { promisify } from 'node:util';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mountTable } from '@lighthouse-bridge/csi-driver/mount/mountpoint';
-import { csiClients, detachAllUnder, startPlugin, type CsiClients, type PluginProcess, type ServiceName } from '@lighthouse-bridge/csi-driver/csi/pluginHarness';
-import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
-import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { startPluginFixture, type CsiClients, type PluginFixture, type ServiceName } from '@lighthouse-bridge/csi-driver/csi/pluginHarness';
 import { door, type Case } from './table.js';
 
 /**
@@ -20,13 +18,11 @@ import { door, type Case } from './table.js';
  */
 const exec = promisify(execFile);
 
-let redis: RedisServer;
-let dir: { dir: string; remove: () => Promise<void> };
-let plugin: PluginProcess;
+let fixture: PluginFixture;
 let csi: CsiClients;
 
 /** Paths the rows aim at, under a stand-in for kubelet's pods directory. */
-const at = (...parts: string[]): string => join(dir.dir, 'pods', ...parts);
+const at = (...parts: string[]): string => join(fixture.dir, 'pods', ...parts);
 const PUBLISHED_ID = 'team/demo';
 
 const RW = { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
@@ -136,18 +132,18 @@ const table: CsiCase[] = [
 async function world(): Promise<Record<string, string>> {
   const snapshot: Record<string, string> = {};
   const mounted = await mountTable();
-  for (const [point, fstype] of mounted) if (point.startsWith(`${dir.dir}/`)) snapshot[`mount ${point}`] = fstype;
+  for (const [point, fstype] of mounted) if (point.startsWith(`${fixture.dir}/`)) snapshot[`mount ${point}`] = fstype;
   const walk = async (path: string): Promise<void> => {
     const info = await lstat(path);
     const kind = info.isSymbolicLink() ? 'symlink' : info.isDirectory() ? 'dir' : info.isSocket() ? 'socket' : 'file';
     snapshot[`entry ${path}`] = kind === 'file' ? `file ${await readFile(path, 'utf8')}` : kind;
     // Never into a mount: the published FUSE volume and the foreign tmpfs are compared by their
     // mount entry; the tmpfs' one file is read directly below.
-    if (kind === 'dir' && (path === dir.dir || !mounted.has(path))) {
+    if (kind === 'dir' && (path === fixture.dir || !mounted.has(path))) {
       for (const name of await readdir(path)) await walk(join(path, name));
     }
   };
-  await walk(dir.dir);
+  await walk(fixture.dir);
   // Read, not required: a row that loses one must fail on its own, not make every later row fail.
   snapshot['foreign file'] = await readFile(at('foreign', 'theirs.txt'), 'utf8').catch((error: Error) => error.message);
   snapshot['published file'] = await readFile(join(at('published'), 'current', 'work.txt'), 'utf8').catch((error: Error) => error.message);
@@ -155,11 +151,9 @@ async function world(): Promise<Record<string, string>> {
 }
 
 before(async () => {
-  redis = await startRedis();
-  dir = await tempDir('lhb-adversarial-csi-');
-  plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url });
-  csi = csiClients(plugin.socket);
-  await redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access: { readWrite: ['team/writer'], readOnly: [], annotate: [] } })]);
+  fixture = await startPluginFixture('lhb-adversarial-csi-');
+  csi = fixture.csi;
+  await fixture.redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access: { readWrite: ['team/writer'], readOnly: [], annotate: [] } })]);
   for (const name of ['fresh', 'empty', 'full', 'foreign', 'destination']) await mkdir(at(name), { recursive: true });
   await writeFile(at('full', 'kept.txt'), 'someone else\'s\n');
   await writeFile(at('file'), 'a regular file\n');
@@ -171,13 +165,7 @@ before(async () => {
   await writeFile(join(at('published'), 'current', 'work.txt'), 'acknowledged\n');
 });
 
-after(async () => {
-  csi?.close();
-  await plugin?.kill('SIGKILL');
-  if (dir) await detachAllUnder(dir.dir);
-  await redis?.stop();
-  await dir?.remove();
-});
+after(() => fixture?.stop());
 
 door('CSI requests', table, async (row) => {
   const before = await world();
