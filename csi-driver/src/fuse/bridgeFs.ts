@@ -303,9 +303,8 @@ export class BridgeFs {
     if (handle.kind === 'file') {
       // A reader's close must not record another handle's half-written content.
       if (!handle.writable) return;
-      // Shells close a duplicate right after open(O_CREAT|O_TRUNC) and before writing: an empty
-      // file is left to release (the last close), so `echo x > f` is one event, not "empty" then "x".
-      if (handle.file.dirty && handle.file.size === 0) return;
+      // Every changed file is durable when close returns, an empty one too (ADR 0041): the kernel
+      // sends release after close has returned, so release cannot be where a close is made durable.
       // Clean, this waits for another handle's in-flight commit, so close never returns before it is durable.
       return this.commit(handle.file);
     }
@@ -331,7 +330,7 @@ export class BridgeFs {
       const forget = (): void => {
         if (file.refs === 0 && this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
       };
-      // Normally flush recorded it already; this catches the empty file flush left for the last close.
+      // Flush recorded it already unless a write raced the close (mmap, another thread).
       if (!handle.writable || !file.dirty) return forget();
       return this.commit(file).finally(forget);
     }

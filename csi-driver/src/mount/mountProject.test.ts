@@ -152,6 +152,37 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     }
   });
 
+  it('an empty file (created or truncated) is durable once close returns, even under kill -9', async () => {
+    const dir = await scratch();
+    const first = cliMount(['demo', 'mnt'], dir);
+    await first.ready;
+    const cur = join(dir, 'mnt', 'current');
+    const names = Array.from({ length: 8 }, (_, i) => i);
+    for (const i of names) await writeFile(join(cur, `old${i}`), 'old bytes');
+    // open(O_CREAT|O_TRUNC) then close, in another process; the mount is killed the moment it exits.
+    await new Promise<void>((resolve, reject) => {
+      const sh = spawn('sh', ['-c', names.map((i) => `: > new${i} && : > old${i}`).join(' && ')], { cwd: cur, stdio: 'ignore' });
+      sh.on('exit', (code) => {
+        first.child.kill('SIGKILL');
+        if (code === 0) resolve();
+        else reject(new Error(`sh exited with ${code}`));
+      });
+    });
+    await withTimeout(first.exited, 'killed mount to exit');
+
+    const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`);
+    const mounted = await mountProject({ store, project: { namespace: 'default', name: 'demo' }, mountpoint: join(dir, 'mnt'), actor: 't' });
+    try {
+      for (const i of names) {
+        assert.equal((await stat(join(cur, `new${i}`))).size, 0, `new${i} exists and is empty`);
+        assert.equal(await readFile(join(cur, `old${i}`), 'utf8'), '', `old${i} was truncated`);
+      }
+    } finally {
+      await mounted.unmount();
+      await store.close();
+    }
+  });
+
   it('the mount command unmounts and exits 0 on SIGTERM', async () => {
     const dir = await scratch();
     const cli = cliMount(['demo', 'mnt', '--actor', 'cli-test'], dir);
