@@ -2,6 +2,7 @@ import type { FuseStat, FuseStatfs } from 'fuse-native';
 import { formatProjectId, type ProjectState, type RecordedEvent, type TreeNode } from '@lighthouse-bridge/core';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
 import { normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
+import { STORED_MODE_BITS, storedMode } from '@lighthouse-bridge/core/aggregate/modes';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
 import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
@@ -13,7 +14,8 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
-const READ_ONLY_BITS = 0o7555;
+/** The stored bits (no setuid/setgid) without any write bit. */
+const READ_ONLY_BITS = STORED_MODE_BITS & ~0o222;
 /** A blocked read of streams/events answers at least this often (see ADR 0041). */
 const HEARTBEAT_MS = 1000;
 /** history/ lists this many of the newest @<seq> views; any older one still resolves by name. */
@@ -237,6 +239,8 @@ export class BridgeFs {
   }
 
   create(fusePath: string, mode: number): Result<number> {
+    // The kernel creates only what lookup did not find: a shadow of a path the project lacks.
+    if (locate(fusePath).view === 'shadows' && !this.readOnly) throw fsError(E.ENOENT, `${fusePath}: no such project path to annotate`);
     const path = this.requireCurrent(fusePath);
     const normalized = normalizePath(path, this.workspace.limits);
     const existing = this.workspace.state.nodes.get(normalized);
@@ -244,7 +248,7 @@ export class BridgeFs {
     this.requireParent(normalized);
     let file = this.openFiles.get(normalized);
     if (!file) {
-      file = new OpenFile(normalized, Buffer.alloc(0), mode & 0o7777, existing === undefined);
+      file = new OpenFile(normalized, Buffer.alloc(0), storedMode(mode), existing === undefined);
       file.dirty = true;
       this.openFiles.set(normalized, file);
     }
@@ -401,7 +405,7 @@ export class BridgeFs {
   }
 
   async mkdir(fusePath: string, mode: number): Promise<void> {
-    await this.workspace.execute({ type: 'MakeDirectory', path: this.requireCurrent(fusePath), mode: mode & 0o7777 });
+    await this.workspace.execute({ type: 'MakeDirectory', path: this.requireCurrent(fusePath), mode: storedMode(mode) });
   }
 
   async rmdir(fusePath: string): Promise<void> {
@@ -415,9 +419,9 @@ export class BridgeFs {
   async chmod(fusePath: string, mode: number): Promise<void> {
     const path = this.requireCurrent(fusePath);
     const open = this.openFiles.get(path);
-    if (open) open.mode = mode & 0o7777;
+    if (open) open.mode = storedMode(mode);
     if (open?.pending) return;
-    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: mode & 0o7777 });
+    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: storedMode(mode) });
   }
 
   /** Ownership is not modelled (every entry belongs to the mounting user); accepted so cp -a/tar/rsync succeed. */
@@ -676,7 +680,8 @@ export class BridgeFs {
   }
 
   private nodeStat(node: TreeNode, immutable: boolean): FuseStat {
-    const mask = immutable || this.readOnly ? READ_ONLY_BITS : 0o7777;
+    // Masked here too, so an event recorded before setuid was dropped does not show it.
+    const mask = immutable || this.readOnly ? READ_ONLY_BITS : STORED_MODE_BITS;
     switch (node.kind) {
       case 'file':
         return this.stat(S_IFREG | (node.mode & mask), node.size, node.mtimeMs, node.ctimeMs, 1);
