@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { StoreUrlError, type EventStore } from './eventStore.js';
+import { requireStoreDirectory } from './storeDirectory.js';
 
 /** Where the embedded store lives when nothing else is configured. */
 export const DEFAULT_STORE_URL = 'file://./.lighthouse-bridge';
@@ -73,6 +74,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const parsed = parseStoreUrl(url);
   const { instrumentStore } = await import('../observability/instrumentedStore.js');
   if (parsed.kind === 'embedded') {
+    await requireStoreDirectory(parsed.dir);
     const { openEmbeddedStore } = await import('./embedded/embeddedStore.js');
     return instrumentStore(await openEmbeddedStore({ dir: parsed.dir, readOnly: options.readOnly ?? false }));
   }
