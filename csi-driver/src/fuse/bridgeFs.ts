@@ -6,6 +6,7 @@ import { STORED_MODE_BITS, storedMode } from '@lighthouse-bridge/core/aggregate/
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
 import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
+import type { WriteBudget } from './writeBudget.js';
 import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
 import { renderJson, renderLogLine, validateAnswer, type Validator } from './renderers.js';
 
@@ -36,6 +37,8 @@ export interface BridgeFsOptions {
   readOnly: boolean;
   mountpoint: string;
   validator?: Validator | undefined;
+  /** Bounds the memory of every file open for writing through this mount, together. */
+  writeBudget: WriteBudget;
 }
 
 type Result<T> = T | Promise<T>;
@@ -51,6 +54,7 @@ export class BridgeFs {
   readonly readOnly: boolean;
   private readonly mountpoint: string;
   private readonly validator: Validator | undefined;
+  private readonly budget: WriteBudget;
   private readonly handles = new HandleTable();
   /** Files in current/ with at least one open handle, by project path. */
   private readonly openFiles = new Map<string, OpenFile>();
@@ -74,6 +78,7 @@ export class BridgeFs {
     this.readOnly = options.readOnly;
     this.mountpoint = options.mountpoint;
     this.validator = options.validator;
+    this.budget = options.writeBudget;
     this.stopEvents = this.workspace.onEvents((events) => this.feedStreams(events));
   }
 
@@ -213,7 +218,7 @@ export class BridgeFs {
         const target = this.shadowTarget(at.path);
         if (target === undefined) throw fsError(E.ENOENT, `${fusePath} does not exist`);
         if (target === '') throw fsError(E.EISDIR, `${fusePath} is a directory`);
-        if (writing) return this.handles.add({ kind: 'shadow', path: target, request: new OpenFile(target, Buffer.alloc(0), 0o644, false) });
+        if (writing) return this.handles.add({ kind: 'shadow', path: target, request: new OpenFile(target, Buffer.alloc(0), 0o644, false, this.budget) });
         return this.handles.add({ kind: 'bytes', data: this.renderShadow(target) });
       }
       case 'context': {
@@ -248,7 +253,7 @@ export class BridgeFs {
     this.requireParent(normalized);
     let file = this.openFiles.get(normalized);
     if (!file) {
-      file = new OpenFile(normalized, Buffer.alloc(0), storedMode(mode), existing === undefined);
+      file = new OpenFile(normalized, Buffer.alloc(0), storedMode(mode), existing === undefined, this.budget);
       file.dirty = true;
       this.openFiles.set(normalized, file);
     }
@@ -328,11 +333,15 @@ export class BridgeFs {
       handle.closed = true;
       this.streams.delete(handle);
       this.wake(handle);
+    } else if (handle?.kind === 'shadow') {
+      handle.request.dispose();
     } else if (handle?.kind === 'file') {
       const { file } = handle;
       file.refs--;
       const forget = (): void => {
-        if (file.refs === 0 && this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
+        if (file.refs !== 0) return;
+        if (this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
+        file.dispose();
       };
       // Flush recorded it already unless a write raced the close (mmap, another thread).
       if (!handle.writable || !file.dirty) return forget();
@@ -361,9 +370,13 @@ export class BridgeFs {
     const node = this.requireNode(this.workspace.state, path);
     if (node.kind === 'directory') throw fsError(E.EISDIR, `${fusePath} is a directory`);
     if (node.kind !== 'file') throw fsError(E.EINVAL, `${fusePath} is not a regular file`);
-    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false);
-    file.truncate(size, this.workspace.limits.maxFileBytes);
-    return this.commit(file);
+    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false, this.budget);
+    try {
+      file.truncate(size, this.workspace.limits.maxFileBytes);
+      await this.commit(file);
+    } finally {
+      file.dispose();
+    }
   }
 
   // ---- namespace changes -----------------------------------------------------------------------
@@ -459,6 +472,8 @@ export class BridgeFs {
         uptimeSeconds: Math.round((Date.now() - this.mountedAtMs) / 1000),
         openHandles: this.handles.size,
         openFiles: this.openFiles.size,
+        writeBufferBytes: this.budget.usedBytes,
+        writeBufferLimit: this.budget.limit,
         streamReaders: this.streams.size,
         lastError: this.lastError ?? null,
       },
@@ -532,7 +547,7 @@ export class BridgeFs {
       // Another open may have raced us while the blob loaded; share its copy.
       let file = this.openFiles.get(path);
       if (!file) {
-        file = new OpenFile(path, Buffer.from(data), node.mode, false);
+        file = new OpenFile(path, Buffer.from(data), node.mode, false, this.budget);
         // Until a write, stat shows the recorded mtime, not the time of the open.
         file.lastWriteMs = node.mtimeMs;
         this.openFiles.set(path, file);
