@@ -3,6 +3,8 @@
  * the operations switch on a tag instead of re-parsing strings, and the contract lives in one place.
  */
 
+import { parseRfc3339 } from '@lighthouse-bridge/core/time/rfc3339';
+
 export type HistoryRef = { seq: number } | { time: Date; name: string };
 
 export type Location =
@@ -36,7 +38,6 @@ const BRIDGE_STATUS: Location = { view: 'bridgeStatus' };
 const BRIDGE_VALIDATE: Location = { view: 'bridgeValidate' };
 
 const SEQ_NAME = /^@(0|[1-9]\d{0,15})$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
 /** `/current/a/b` → `{view:'current', path:'a/b'}`. FUSE paths are absolute and never end in `/`. */
 export function locate(fusePath: string): Location {
@@ -75,28 +76,12 @@ function locateHistory(rest: string): Location {
   return at ? { view: 'history', at, path } : MISSING;
 }
 
-/** `@<seq>` or an RFC 3339 instant; anything else is not a history view. */
+/** `@<seq>` or an RFC 3339 instant that exists; anything else is not a history view. */
 function parseHistoryName(name: string): HistoryRef | undefined {
   const seq = SEQ_NAME.exec(name);
   if (seq) return { seq: Number(seq[1]) };
-  if (!isRealInstant(name)) return undefined;
-  const ms = Date.parse(name);
-  return Number.isFinite(ms) ? { time: new Date(ms), name } : undefined;
-}
-
-/**
- * An RFC 3339 instant that exists: Date.parse rolls 02-30 over to March and 24:00 to the next day,
- * so a view name would not be the instant it shows. Leap seconds (:60) are refused too, since no
- * event time can be one.
- */
-function isRealInstant(name: string): boolean {
-  const m = RFC3339.exec(name);
-  if (!m) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
-  if (days === undefined || day < 1 || day > days || hour > 23 || minute > 59 || second > 59) return false;
-  return m[7] === undefined || (Number(m[7]) <= 23 && Number(m[8]) <= 59);
+  const time = parseRfc3339(name);
+  return time ? { time, name } : undefined;
 }
 
 /** True for views nobody may change through this mount, whatever its mode. */
