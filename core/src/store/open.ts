@@ -43,7 +43,7 @@ export function parseStoreUrl(url: string): StoreUrl {
   }
   let db = 0;
   if (dbText !== '') {
-    if (!/^\d{1,2}$/.test(dbText) || cluster) throw new StoreUrlError(`invalid store URL "${url}": database must be a number 0-15, and Redis Cluster has only database 0`);
+    if (!/^\d{1,2}$/.test(dbText) || Number(dbText) > 15 || cluster) throw new StoreUrlError(`invalid store URL "${url}": database must be a number 0-15, and Redis Cluster has only database 0`);
     db = Number(dbText);
   }
   const parsed: StoreUrl = { kind: 'redis', nodes, db, cluster, tls: proto === 'rediss' };
