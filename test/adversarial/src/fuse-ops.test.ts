@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { after, before } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { chmod, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rmdir, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,7 +97,7 @@ async function settled(): Promise<MountStatus['mount']> {
 const cur = (...parts: string[]): string => join(m.cur, ...parts);
 const at = (...parts: string[]): string => join(m.mnt, ...parts);
 /** A syscall node cannot make, through python (mknod, xattrs, O_EXCL and friends). */
-const py = (code: string): Promise<unknown> => run('python3', ['-c', `import os, sys\ntry:\n  ${code}\nexcept OSError as e:\n  sys.stderr.write(__import__('errno').errorcode[e.errno]); sys.exit(1)`]);
+const py = (code: string, args: string[] = []): Promise<unknown> => run('python3', ['-c', `import os, sys\ntry:\n  ${code}\nexcept OSError as e:\n  sys.stderr.write(__import__('errno').errorcode[e.errno]); sys.exit(1)`, ...args]);
 const pyCode = async (code: string): Promise<never> => {
   try {
     await py(code);
@@ -178,4 +178,28 @@ door('FUSE ops', table, async (row) => {
   assert.deepEqual(await tree(m.cur), before, 'the tree is unchanged');
   assert.deepEqual(await settled(), { openFiles: 0, writeBufferBytes: 0 }, 'no open file or write buffer left behind');
   assert.deepEqual(reported, [], 'nothing answered with EIO');
+});
+
+/** Races change the tree by design (one winner), so they are checked here rather than as rows. */
+describe('adversarial: FUSE races', () => {
+  it('O_CREAT|O_EXCL from 8 processes at once: one wins, seven get EEXIST, one event', async () => {
+    const head = await m.store.head(PROJECT);
+    const exclusive = `fd = os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY)\n  os.write(fd, sys.argv[2].encode()); os.close(fd)`;
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => py(exclusive, [cur('lockfile'), `owner-${i}`]).then(() => 'won', (error: { stderr?: string }) => (error.stderr ?? '').trim())),
+    );
+    assert.deepEqual([...outcomes].sort(), ['EEXIST', 'EEXIST', 'EEXIST', 'EEXIST', 'EEXIST', 'EEXIST', 'EEXIST', 'won']);
+    const winner = outcomes.indexOf('won');
+    assert.equal(await readFile(cur('lockfile'), 'utf8'), `owner-${winner}`);
+    assert.equal(await m.store.head(PROJECT), head + 1, 'one event: the winner\'s file');
+  });
+
+  it('O_APPEND from 4 processes at once: every line lands whole, none overwritten', async () => {
+    const append = `fd = os.open(sys.argv[1], os.O_CREAT | os.O_APPEND | os.O_WRONLY)\n  [os.write(fd, ('%s%03d\\n' % (sys.argv[2], i)).encode()) for i in range(100)]\n  os.close(fd)`;
+    await Promise.all(['a', 'b', 'c', 'd'].map((writer) => py(append, [cur('appended.log'), writer])));
+    const lines = (await readFile(cur('appended.log'), 'utf8')).split('\n').filter((line) => line !== '');
+    assert.equal(lines.length, 400);
+    for (const writer of ['a', 'b', 'c', 'd']) assert.deepEqual(lines.filter((l) => l.startsWith(writer)), Array.from({ length: 100 }, (_, i) => `${writer}${String(i).padStart(3, '0')}`));
+    assert.deepEqual(await settled(), { openFiles: 0, writeBufferBytes: 0 });
+  });
 });
