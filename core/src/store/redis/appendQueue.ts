@@ -76,7 +76,8 @@ export class AppendQueue {
   private async send(log: string, queue: ProjectQueue): Promise<void> {
     const batch: Pending[] = [];
     // Read at send time, so a batch never lands below a head seen since it was queued.
-    const args = [String(this.heads.floor(log))];
+    const floor = this.heads.floor(log);
+    const args = [String(floor)];
     let bytes = 0;
     while (queue.waiting.length > 0 && batch.length < MAX_APPENDS_PER_CALL && (batch.length === 0 || bytes < MAX_BYTES_PER_CALL)) {
       const next = queue.waiting.shift()!;
@@ -90,16 +91,16 @@ export class AppendQueue {
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
         if (outcome.ok) {
-          this.heads.observe(log, outcome.headBefore + pending.events.length);
+          this.heads.saw(log, outcome.headBefore + pending.events.length);
           pending.resolve(recorded(pending.events, outcome.headBefore, ms));
         } else {
-          this.heads.observe(log, outcome.head);
+          this.heads.saw(log, outcome.head);
           pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));
         }
       });
     } catch (error) {
       const head = regressedHead(error);
-      if (head !== undefined) this.heads.observe(log, head);
+      if (head !== undefined) this.heads.observe(log, head, floor);
       const regression = this.heads.regression(log);
       const mapped = regression ? this.refusal(log, regression) : this.failure(error);
       for (const pending of batch) pending.reject(mapped);

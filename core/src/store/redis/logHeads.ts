@@ -23,15 +23,16 @@ export class LogHeads {
     if (seq > (this.highest.get(log) ?? 0)) this.highest.set(log, seq);
   }
 
-  /** Records that Redis answered `head` as the head of `log` just now. */
-  observe(log: string, head: number): void {
-    const known = this.highest.get(log) ?? 0;
-    if (head >= known) {
-      this.highest.set(log, head);
-      return;
-    }
+  /**
+   * Records that Redis answered `head` as the head of `log` to a request sent when `floor(log)` was
+   * `knownWhenAsked`. Only that value counts as a loss: other connections (the tail, other calls)
+   * may have raised the floor while the answer was on its way.
+   */
+  observe(log: string, head: number, knownWhenAsked: number): void {
+    this.saw(log, head);
+    if (head >= knownWhenAsked) return;
     if (this.regressed.has(log)) return;
-    const regression = { knownHead: known, storeHead: head, since: new Date().toISOString() };
+    const regression = { knownHead: knownWhenAsked, storeHead: head, since: new Date().toISOString() };
     this.regressed.set(log, regression);
     this.onRegressed(log, regression);
   }

@@ -49,7 +49,7 @@ describe('Redis restarted without persistence (issue 14 item 3)', () => {
     const url = parseStoreUrl(redis.url);
     assert.equal(url.kind, 'redis');
     const { logger, lines } = capturedLogger();
-    const store = instrumentStore(await openRedisStore(url));
+    const store = instrumentStore(await openRedisStore(url, logger));
     const p = project();
     const ws = await ProjectWorkspace.open({ store, project: p, actor: 'writer' });
     try {
@@ -93,7 +93,7 @@ describe('Redis restarted without persistence (issue 14 item 3)', () => {
     const redis = await startRedis();
     const url = parseStoreUrl(redis.url);
     assert.equal(url.kind, 'redis');
-    const store = await openRedisStore(url);
+    const store = await openRedisStore(url, capturedLogger().logger);
     const p = project();
     const event = { type: 'AgentSessionStarted', actor: 'x', data: { sessionId: 's', agent: 'a' } } as const;
     try {

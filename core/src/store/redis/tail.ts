@@ -207,8 +207,9 @@ class TailLoop {
   /** Tells `heads` what each log's head is now; a log that went backwards is reported there. */
   private async lookAtHeads(keys: string[]): Promise<void> {
     for (const key of keys) {
+      const known = this.heads.floor(key);
       const [last] = (await this.commands.xrevrange(key, '+', '-', 'COUNT', 1)) as StreamEntry[];
-      this.heads.observe(key, last ? seqOfEntryId(last[0]) : 0);
+      this.heads.observe(key, last ? seqOfEntryId(last[0]) : 0, known);
     }
   }
 
