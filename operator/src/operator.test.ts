@@ -171,6 +171,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
   });
 
   it('reports head and active mounts from Redis', async () => {
+    await admin.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
     await admin.hset('lhb:{team-a/alpha}:mounts', 'node-1/pod-1', String(Date.now()), 'node-2/pod-2', String(Date.now()));
@@ -281,7 +282,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     operator = await run();
     await waitCondition('team-b', 'gamma', 'Ready', 'True');
     const client = await asUser('lhb-team-b.gamma', 'password-from-before-the-crash');
-    await client.set('lhb:{team-b/gamma}:snap', 'ok');
+    assert.equal(await client.get('lhb:{team-b/gamma}:snap'), null);
     client.disconnect();
   });
 
