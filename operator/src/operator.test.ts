@@ -66,7 +66,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
   const secretOf = async (ns: string, bp: BridgeProject) => kube.get<SecretObject>(`/api/v1/namespaces/${ns}/secrets/${bp.status?.secretName}`);
   const password = (secret: SecretObject) => Buffer.from(secret.data.password ?? '', 'base64').toString('utf8');
   const asUser = async (user: string, pass: string) => {
-    const client = new Redis(redis.port, '127.0.0.1', { username: user, password: pass, maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+    const client = new Redis(redis.port, '127.0.0.1', { username: user, password: pass, maxRetriesPerRequest: 1, lazyConnect: true, enableReadyCheck: false, retryStrategy: () => null });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -110,10 +110,11 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
 
     const a = await asUser('lhb-team-a.alpha', password(await secretOf('team-a', alpha)));
     try {
-      await a.set('lhb:{team-a/alpha}:snap', 'mine');
+      await admin.set('lhb:{team-a/alpha}:snap', 'mine');
       assert.equal(await a.get('lhb:{team-a/alpha}:snap'), 'mine');
-      await a.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
-      assert.equal(await a.publish('lhb:{team-a/alpha}:events', 'x'), 0);
+      // Read-only on its own keys too (ADR 0062): the node plugin writes them.
+      await assert.rejects(a.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}'), /NOPERM/);
+      await assert.rejects(a.publish('lhb:{team-a/alpha}:events', 'x'), /NOPERM/);
       await assert.rejects(a.get('lhb:{team-b/beta}:snap'), /NOPERM/);
       await assert.rejects(a.set('lhb:{team-b/beta}:snap', 'overwritten'), /NOPERM/);
       await assert.rejects(a.xadd('lhb:{team-b/beta}:log', '*', 'e', '{}'), /NOPERM/);
@@ -146,14 +147,12 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
       await assert.rejects(a.del('lhb:{team-a/alpha}:config'), /NOPERM/);
       await assert.rejects(a.eval("return redis.call('SET', KEYS[1], 'x')", 1, 'lhb:{team-a/alpha}:config'), /NOPERM|No permissions/);
       assert.equal(await admin.get('lhb:{team-a/alpha}:config'), config);
-      // Every key kind the store and node plugin write stays writable.
-      await a.hset('lhb:{team-a/alpha}:blob:abc', 'size', '0');
-      await a.set('lhb:{team-a/alpha}:blob:abc:0', 'chunk');
-      await a.zadd('lhb:{team-a/alpha}:snaps', 1, '1');
-      await a.hset('lhb:{team-a/alpha}:snap:1', 'size', '0');
-      await a.set('lhb:{team-a/alpha}:dec:k', '{}', 'EX', 60);
-      await a.hset('lhb:{team-a/alpha}:mounts', 'node/pod', '1');
-      await a.del('lhb:{team-a/alpha}:blob:abc', 'lhb:{team-a/alpha}:blob:abc:0', 'lhb:{team-a/alpha}:snaps', 'lhb:{team-a/alpha}:snap:1', 'lhb:{team-a/alpha}:dec:k', 'lhb:{team-a/alpha}:mounts');
+      // No key kind is writable with the project's credentials: the node plugin and operator write them (ADR 0062).
+      await assert.rejects(a.hset('lhb:{team-a/alpha}:blob:abc', 'size', '0'), /NOPERM/);
+      await assert.rejects(a.set('lhb:{team-a/alpha}:blob:abc:0', 'chunk'), /NOPERM/);
+      await assert.rejects(a.zadd('lhb:{team-a/alpha}:snaps', 1, '1'), /NOPERM/);
+      await assert.rejects(a.set('lhb:{team-a/alpha}:dec:k', '{}', 'EX', 60), /NOPERM/);
+      await assert.rejects(a.hset('lhb:{team-a/alpha}:mounts', 'node/pod', '1'), /NOPERM/);
       // BCAST tracking would push (over RESP3) the names of every key changed on the server, other tenants' included.
       await assert.rejects(a.call('CLIENT', 'TRACKING', 'on', 'BCAST'), /NOPERM/);
     } finally {
@@ -166,12 +165,13 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     const other = await waitCondition('team', 'a-alpha', 'Ready', 'True');
     assert.notEqual(other.status?.redisUser, (await get('team-a', 'alpha')).status?.redisUser);
     const a = await asUser('lhb-team-a.alpha', password(await secretOf('team-a', await get('team-a', 'alpha'))));
-    await a.set('lhb:{team-a/alpha}:snap', 'still mine');
+    assert.equal(await a.get('lhb:{team-a/alpha}:snap'), 'mine');
     await assert.rejects(a.get('lhb:{team/a-alpha}:snap'), /NOPERM/);
     a.disconnect();
   });
 
   it('reports head and active mounts from Redis', async () => {
+    await admin.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
     await admin.hset('lhb:{team-a/alpha}:mounts', 'node-1/pod-1', String(Date.now()), 'node-2/pod-2', String(Date.now()));
@@ -282,7 +282,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     operator = await run();
     await waitCondition('team-b', 'gamma', 'Ready', 'True');
     const client = await asUser('lhb-team-b.gamma', 'password-from-before-the-crash');
-    await client.set('lhb:{team-b/gamma}:snap', 'ok');
+    assert.equal(await client.get('lhb:{team-b/gamma}:snap'), null);
     client.disconnect();
   });
 

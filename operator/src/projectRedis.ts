@@ -28,38 +28,35 @@ export class RedisUnavailableError extends Error {
 }
 
 /**
- * What a project's store needs, and nothing that reaches other tenants or the server itself:
- * data commands on its own keys and channels, scripts (keys inside scripts are checked too),
- * transactions, and the cluster/info commands ioredis uses to find its way.
+ * The project's user only reads (ADR 0062). Redis checks ACL command rules inside scripts too, so
+ * a user that may run a write through one of our scripts may also run it directly, with any size
+ * or offset: no ACL bounds what a tenant writes. Every write to a project's keys therefore goes
+ * through the node plugin and operator, whose code enforces the limits, and the credentials in
+ * the project's Secret (readable by anyone in the namespace) only read. An allow-list, not
+ * categories minus exceptions: each command here was chosen, so a new Redis command is denied
+ * until someone decides otherwise.
  */
 export const ACL_COMMANDS = [
   'nocommands',
-  '+@read', '+@write', '+@keyspace', '+@string', '+@hash', '+@list', '+@set', '+@sortedset', '+@stream',
-  '+@pubsub', '+@scripting', '+@transaction', '+@connection',
-  '-@dangerous', '-@admin',
-  // With RESP3, BCAST tracking pushes the name of every key changed on the server, whatever the key patterns.
-  '-client|tracking',
-  '-function', '-script|flush', '-script|kill',
-  // Key-name listings are not filtered by the key patterns, so they would show other tenants' names.
-  '-scan', '-randomkey', '-pubsub', '-dbsize',
-  '+info', '+cluster|slots', '+cluster|shards', '+cluster|nodes', '+cluster|info', '+readonly', '+readwrite', '+command',
+  // Connecting, and finding the way around a Cluster (ioredis); no SELECT, INFO, CLIENT KILL/LIST/TRACKING.
+  '+ping', '+echo', '+hello', '+quit', '+client|id', '+client|getname', '+client|setname', '+client|info',
+  '+readonly', '+readwrite', '+asking', '+cluster|slots', '+cluster|shards', '+cluster|nodes', '+cluster|info',
+  // What the store, decision cache and mount registry read (core/src/store/redis), and redis-cli looks.
+  '+get', '+mget', '+strlen', '+getrange', '+exists', '+type', '+ttl', '+pttl',
+  '+hget', '+hmget', '+hgetall', '+hlen', '+hexists', '+hkeys',
+  '+xrange', '+xrevrange', '+xread', '+xlen',
+  '+zrange', '+zrevrange', '+zrangebyscore', '+zrevrangebyscore', '+zcard', '+zscore',
+  '+smembers', '+scard', '+llen', '+lrange',
+  // Its own channels only (`&` pattern); PUBLISH is a write.
+  '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe', '+ssubscribe', '+sunsubscribe',
 ];
-
-/**
- * The key kinds a project's user may write (core/src/store/redis/keys.ts, the decision cache, the
- * mount registry); chunks of a blob or snapshot (`<key>:<i>`) fall under the same patterns.
- * `:config` is not among them: the operator writes it, and node plugins and the speed layer trust
- * it, so a project must not raise its own limits or rewrite its access lists.
- */
-const WRITABLE_KEY_KINDS = ['log', 'snap*', 'blob:*', 'dec:*', 'mounts'];
 
 export function aclRules(project: ProjectId, password: string): string[] {
   const prefix = projectKeyPrefix(project);
   // `reset` first, so a re-apply also removes anything granted by hand or by an older operator;
   // `resetchannels` because `reset` grants all channels where acl-pubsub-default is allchannels.
-  // Read access to every own key, read-write only to the kinds the store writes (Redis 7 `%R~`).
-  const keys = [`%R~${prefix}*`, ...WRITABLE_KEY_KINDS.map((kind) => `~${prefix}${kind}`)];
-  return ['reset', 'resetchannels', 'on', `>${password}`, ...keys, `&${prefix}*`, ...ACL_COMMANDS];
+  // `%R~`: read access to its own keys only (Redis 7), whatever command is allowed.
+  return ['reset', 'resetchannels', 'on', `>${password}`, `%R~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
 }
 
 const SCAN_COUNT = 500;

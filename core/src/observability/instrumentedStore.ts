@@ -32,6 +32,7 @@ export function instrumentStore(store: EventStore): EventStore {
     saveSnapshot: (project, snapshot) => store.saveSnapshot(project, snapshot),
     loadSnapshot: (project, atOrBefore) => store.loadSnapshot(project, atOrBefore),
     ping: () => store.ping(),
+    ...(store.logRegression ? { logRegression: store.logRegression.bind(store) } : {}),
     close: () => store.close(),
   };
 }

@@ -84,6 +84,14 @@ export const eventsAppended = new Counter({
   registers: [registry],
 });
 
+/** Each time a store finds a project's log shorter than it had seen it: acknowledged events lost. */
+export const logRegressions = new Counter({
+  name: 'lighthouse_bridge_store_log_regressions_total',
+  help: "Times a project's log was found to have gone backwards (acknowledged events lost in the backend)",
+  labelNames: ['backend'] as const,
+  registers: [registry],
+});
+
 /** 0 closed, 1 half-open, 2 open: ordered by severity so `max()` in an alert finds the worst. */
 export const breakerState = new Gauge({
   name: 'lighthouse_bridge_breaker_state',

@@ -49,6 +49,12 @@ export interface EventStore {
 
   /** Resolves when the backend answers; throws `StoreUnavailableError` otherwise. */
   ping(): Promise<void>;
+  /**
+   * Set once the backend showed the project's log shorter than this store had already seen it
+   * (Redis restarted without persistence): events it acknowledged are gone, and it refuses to
+   * append there (`LogRegressedError`) so no sequence number is handed out twice.
+   */
+  logRegression?(project: ProjectId): LogRegression | undefined;
   close(): Promise<void>;
 }
 
@@ -92,6 +98,16 @@ export class ConcurrencyError extends Error {
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
+
+/** What `logRegression` reports: the highest head seen, the lower one the backend then showed, and when. */
+export interface LogRegression {
+  knownHead: number;
+  storeHead: number;
+  since: string;
+}
+
+/** An append refused because the project's log went backwards in the backend (see `logRegression`). */
+export class LogRegressedError extends StoreUnavailableError {}
 
 /** A store URL that cannot be used. */
 export class StoreUrlError extends Error {

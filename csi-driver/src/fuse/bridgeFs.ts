@@ -456,11 +456,13 @@ export class BridgeFs {
 
   status(): Record<string, unknown> {
     const ws = this.workspace;
+    // Acknowledged events lost in the store: writes are refused (EIO) and the mount is not healthy.
+    const logRegression = ws.store.logRegression?.(ws.project);
     return {
       project: formatProjectId(ws.project),
       head: ws.head,
       headTime: ws.state.time || null,
-      store: { kind: ws.store.kind, location: ws.store.location },
+      store: { kind: ws.store.kind, location: ws.store.location, logRegression: logRegression ?? null },
       mountpoint: this.mountpoint,
       readOnly: this.readOnly,
       files: ws.state.fileCount,
@@ -468,7 +470,7 @@ export class BridgeFs {
       limits: ws.limits,
       cache: { blobs: ws.cacheStats },
       mount: {
-        healthy: !this.closed,
+        healthy: !this.closed && logRegression === undefined,
         uptimeSeconds: Math.round((Date.now() - this.mountedAtMs) / 1000),
         openHandles: this.handles.size,
         openFiles: this.openFiles.size,

@@ -1,7 +1,8 @@
 import type { RecordedEvent } from '../../events/events.js';
-import { ConcurrencyError } from '../eventStore.js';
+import { ConcurrencyError, type LogRegression } from '../eventStore.js';
 import type { RedisClient } from './connection.js';
-import { appendScript, encodeAppend, parseAppendReply, recorded, type AppendRequest } from './log.js';
+import { appendScript, encodeAppend, parseAppendReply, recorded, regressedHead, type AppendRequest } from './log.js';
+import type { LogHeads } from './logHeads.js';
 
 /**
  * Script calls outstanding per project: more than one, so encoding the next batch here overlaps
@@ -38,9 +39,15 @@ export class AppendQueue {
     private readonly redis: RedisClient,
     /** Maps a failed call to the error each of its appends rejects with. */
     private readonly failure: (error: unknown) => Error,
+    /** Floors for the script, and where every head it reports is recorded. */
+    private readonly heads: LogHeads,
+    /** The error appends to a log that went backwards reject with. */
+    private readonly refusal: (log: string, regression: LogRegression) => Error,
   ) {}
 
   append(log: string, request: AppendRequest): Promise<RecordedEvent[]> {
+    const regression = this.heads.regression(log);
+    if (regression) return Promise.reject(this.refusal(log, regression));
     const encoded = encodeAppend(request);
     let queue = this.queues.get(log);
     if (!queue) {
@@ -68,7 +75,9 @@ export class AppendQueue {
 
   private async send(log: string, queue: ProjectQueue): Promise<void> {
     const batch: Pending[] = [];
-    const args: string[] = [];
+    // Read at send time, so a batch never lands below a head seen since it was queued.
+    const floor = this.heads.floor(log);
+    const args = [String(floor)];
     let bytes = 0;
     while (queue.waiting.length > 0 && batch.length < MAX_APPENDS_PER_CALL && (batch.length === 0 || bytes < MAX_BYTES_PER_CALL)) {
       const next = queue.waiting.shift()!;
@@ -81,11 +90,19 @@ export class AppendQueue {
       const { ms, outcomes } = parseAppendReply(await appendScript.run(this.redis, [log], args), batch.length);
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
-        if (outcome.ok) pending.resolve(recorded(pending.events, outcome.headBefore, ms));
-        else pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));
+        if (outcome.ok) {
+          this.heads.saw(log, outcome.headBefore + pending.events.length);
+          pending.resolve(recorded(pending.events, outcome.headBefore, ms));
+        } else {
+          this.heads.saw(log, outcome.head);
+          pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));
+        }
       });
     } catch (error) {
-      const mapped = this.failure(error);
+      const head = regressedHead(error);
+      if (head !== undefined) this.heads.observe(log, head, floor);
+      const regression = this.heads.regression(log);
+      const mapped = regression ? this.refusal(log, regression) : this.failure(error);
       for (const pending of batch) pending.reject(mapped);
     } finally {
       queue.inFlight--;

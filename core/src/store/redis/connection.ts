@@ -92,7 +92,9 @@ export function describeLocation(url: RedisStoreUrl): string {
 export function unavailable(url: RedisStoreUrl, what: string, error: unknown): Error {
   if (error instanceof ConcurrencyError || error instanceof StoreUnavailableError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}`, { cause: error });
+  // A project's own credentials only read (ADR 0062); say so rather than leave a bare NOPERM.
+  const hint = /\bNOPERM\b/.test(message) ? ' (these credentials may not do this; a project\'s own credentials are read-only: write through a mount)' : '';
+  return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}${hint}`, { cause: error });
 }
 
 /**

@@ -14,9 +14,11 @@ import { LuaScript } from './luaScript.js';
 
 /**
  * Appends several independent appends to one log, in order, each all-or-nothing against its own
- * expected version. KEYS[1] = log; ARGV per append: expected head (-1 = any), event count n, then
- * type, actor, data per event. Returns {ms, r1, r2, ...}: r = the head before that append when it
- * was written, or -1 - head when its expected version did not match (nothing of it written).
+ * expected version. KEYS[1] = log; ARGV[1] = the floor: the highest head the caller has seen, below
+ * which the log has lost events, so the script writes nothing and answers the error
+ * `LOGREGRESSED <head>`. Then per append: expected head (-1 = any), event count n, then type,
+ * actor, data per event. Returns {ms, r1, r2, ...}: r = the head before that append when it was
+ * written, or -1 - head when its expected version did not match (nothing of it written).
  * Atomic: a script runs alone on its server and one project's keys are one slot, so no writer
  * comes between a check and its XADDs. One TIME and one look at the head serve the whole batch.
  */
@@ -31,12 +33,15 @@ if last then
     if fields[i] == 'ms' then lastMs = tonumber(fields[i + 1]) end
   end
 end
+if head < tonumber(ARGV[1]) then
+  return redis.error_reply(string.format('LOGREGRESSED %.0f', head))
+end
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 if ms < lastMs then ms = lastMs end
 local msText = string.format('%.0f', ms)
 local out = {msText}
-local i = 1
+local i = 2
 while i <= #ARGV do
   local expected = tonumber(ARGV[i])
   local n = tonumber(ARGV[i + 1])
@@ -72,6 +77,12 @@ export function encodeAppend(request: AppendRequest): { args: string[]; bytes: n
     args.push(e.type, e.actor, data);
   }
   return { args, bytes };
+}
+
+/** The head the append script found below its floor, from its `LOGREGRESSED <head>` error; undefined for other errors. */
+export function regressedHead(error: unknown): number | undefined {
+  const match = error instanceof Error ? /^LOGREGRESSED (\d+)$/.exec(error.message) : null;
+  return match ? Number(match[1]) : undefined;
 }
 
 export function parseAppendReply(reply: unknown, appends: number): { ms: number; outcomes: AppendOutcome[] } {

@@ -1,23 +1,26 @@
 import { contentHash, isContentHash } from '../../events/contentHash.js';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
-import type { AppendOptions, EventStore, ReadOptions, Snapshot, Subscription } from '../eventStore.js';
+import { LogRegressedError, type AppendOptions, type EventStore, type LogRegression, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
+import { createLogger, type Logger } from '../../observability/logger.js';
+import { logRegressions } from '../../observability/metrics.js';
 import { AppendQueue } from './appendQueue.js';
 import { chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked } from './chunks.js';
 import { connectRedis, describeLocation, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
 import { projectKeys } from './keys.js';
 import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
+import { describeRegression, LogHeads } from './logHeads.js';
 import { TailHub } from './tail.js';
 import { snapshotsToPrune } from '../snapshotRetention.js';
 
 const DEFAULT_READ_LIMIT = 1000;
 
 /** An `EventStore` on Redis Streams, for a single Redis or a Redis Cluster (ADR 0020). */
-export async function openRedisStore(url: RedisStoreUrl): Promise<EventStore> {
+export async function openRedisStore(url: RedisStoreUrl, log: Logger = createLogger('redis-store')): Promise<EventStore> {
   const redis = await connectRedis(url, 'commands');
   // Client id 0 never exists, so this only asks whether the ACL allows CLIENT UNBLOCK at all.
   const canUnblock = !url.cluster && (await redis.client('UNBLOCK', 0).then(() => true, () => false));
-  return new RedisEventStore(url, redis, canUnblock);
+  return new RedisEventStore(url, redis, canUnblock, log);
 }
 
 class RedisEventStore implements EventStore {
@@ -25,15 +28,30 @@ class RedisEventStore implements EventStore {
   readonly location: string;
   private readonly tails: TailHub;
   private readonly appends: AppendQueue;
+  private readonly heads: LogHeads;
 
   constructor(
     private readonly url: RedisStoreUrl,
     private readonly redis: RedisClient,
     shareTailConnection: boolean,
+    log: Logger,
   ) {
     this.location = describeLocation(url);
-    this.tails = new TailHub(url, redis, shareTailConnection);
-    this.appends = new AppendQueue(redis, (error) => unavailable(url, 'append', error));
+    this.heads = new LogHeads((key, regression) => {
+      logRegressions.inc({ backend: this.kind });
+      log.error(`Redis ${this.location}: ${describeRegression(key, regression)}`, { log: key, ...regression });
+    });
+    this.tails = new TailHub(url, redis, shareTailConnection, this.heads);
+    this.appends = new AppendQueue(
+      redis,
+      (error) => unavailable(url, 'append', error),
+      this.heads,
+      (key, regression) => new LogRegressedError(`Redis ${this.location}: append refused: ${describeRegression(key, regression)}`),
+    );
+  }
+
+  logRegression(project: ProjectId): LogRegression | undefined {
+    return this.heads.regression(projectKeys(project).log);
   }
 
   append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
@@ -41,8 +59,12 @@ class RedisEventStore implements EventStore {
   }
 
   async head(project: ProjectId): Promise<number> {
-    const last = (await this.call('head', () => this.redis.xrevrange(projectKeys(project).log, '+', '-', 'COUNT', 1))) as StreamEntry[];
-    return last[0] ? seqOfEntryId(last[0][0]) : 0;
+    const log = projectKeys(project).log;
+    const known = this.heads.floor(log);
+    const last = (await this.call('head', () => this.redis.xrevrange(log, '+', '-', 'COUNT', 1))) as StreamEntry[];
+    const head = last[0] ? seqOfEntryId(last[0][0]) : 0;
+    this.heads.observe(log, head, known);
+    return head;
   }
 
   async read(project: ProjectId, options: ReadOptions = {}): Promise<RecordedEvent[]> {
@@ -50,7 +72,10 @@ class RedisEventStore implements EventStore {
     const limit = Math.floor(options.limit ?? DEFAULT_READ_LIMIT);
     const to = options.to === undefined ? '+' : entryId(Math.floor(options.to));
     if (limit <= 0 || (options.to !== undefined && options.to < from)) return [];
-    const entries = (await this.call('read', () => this.redis.xrange(projectKeys(project).log, entryId(from), to, 'COUNT', limit))) as StreamEntry[];
+    const log = projectKeys(project).log;
+    const entries = (await this.call('read', () => this.redis.xrange(log, entryId(from), to, 'COUNT', limit))) as StreamEntry[];
+    const last = entries.at(-1);
+    if (last) this.heads.saw(log, seqOfEntryId(last[0]));
     return this.call('decode the log', async () => entries.map(decodeEntry));
   }
 

@@ -1,7 +1,8 @@
 import type { RecordedEvent } from '../../events/events.js';
 import type { Subscription } from '../eventStore.js';
 import { connectRedis, replyCode, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
-import { decodeEntry, entryId, type StreamEntry } from './log.js';
+import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
+import type { LogHeads } from './logHeads.js';
 
 const BLOCK_MS = 5_000;
 const PAGE = 1_000;
@@ -35,6 +36,11 @@ interface TailSubscriber {
  * A subscriber's position is its last delivered seq, and every XREAD starts from the lowest of
  * them, so a reconnect resumes where each subscriber stopped; entries a subscriber already has are
  * skipped, and a batch that would leave a gap is not delivered, so each event arrives once, in order.
+ *
+ * A Redis that comes back after a connection loss may have come back empty (no persistence): the
+ * XREAD from the old position would then wait for ever on a log that has gone backwards. So after
+ * any failure the heads are looked at before blocking again, and a log found shorter than seen is
+ * reported (`LogHeads`) and no longer delivered from.
  */
 export class TailHub {
   private readonly loops = new Map<string, TailLoop>();
@@ -44,6 +50,7 @@ export class TailHub {
     private readonly commands: RedisClient,
     /** One connection for all streams; needs CLIENT UNBLOCK on a single Redis. */
     private readonly shared: boolean,
+    private readonly heads: LogHeads,
   ) {}
 
   subscribe(key: string, afterSeq: number, onEvents: TailSubscriber['onEvents'], onError: TailSubscriber['onError']): Subscription {
@@ -51,7 +58,7 @@ export class TailHub {
     const loopKey = this.shared ? '' : key;
     let loop = this.loops.get(loopKey);
     if (!loop) {
-      const created = new TailLoop(this.url, this.commands, this.shared, () => {
+      const created = new TailLoop(this.url, this.commands, this.shared, this.heads, () => {
         if (this.loops.get(loopKey) === created) this.loops.delete(loopKey);
       });
       this.loops.set(loopKey, created);
@@ -85,6 +92,8 @@ class TailLoop {
   private authRefusals = 0;
   private authRefused: Error | undefined;
   private wake: (() => void) | undefined;
+  /** Set by a failure: Redis may have restarted empty, so look at the heads before blocking again. */
+  private checkHeads = false;
   private readonly done: Promise<void>;
 
   constructor(
@@ -93,6 +102,7 @@ class TailLoop {
     private readonly commands: RedisClient,
     /** Serves several streams, so a new one interrupts the XREAD in flight. */
     private readonly interruptible: boolean,
+    private readonly heads: LogHeads,
     private readonly onStopped: () => void,
   ) {
     this.done = this.run();
@@ -134,6 +144,10 @@ class TailLoop {
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
         const connection = await this.connect();
+        if (this.checkHeads) {
+          await this.lookAtHeads(keys);
+          this.checkHeads = false;
+        }
         if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
         this.blockedOn = new Set(keys);
         const ids = keys.map((k) => entryId(from.get(k) ?? 0));
@@ -142,6 +156,7 @@ class TailLoop {
         this.authRefusals = 0;
       } catch (error) {
         if (this.stopped) break;
+        this.checkHeads = true;
         const code = replyCode(error);
         if (code !== undefined && FATAL_REPLIES.has(code)) {
           this.fail([...this.subscribers], unavailable(this.url, 'tail', error));
@@ -189,7 +204,18 @@ class TailLoop {
     }
   }
 
+  /** Tells `heads` what each log's head is now; a log that went backwards is reported there. */
+  private async lookAtHeads(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      const known = this.heads.floor(key);
+      const [last] = (await this.commands.xrevrange(key, '+', '-', 'COUNT', 1)) as StreamEntry[];
+      this.heads.observe(key, last ? seqOfEntryId(last[0]) : 0, known);
+    }
+  }
+
   private deliver(readers: TailSubscriber[], entries: StreamEntry[]): void {
+    // Entries after a loss belong to another history than the one these readers hold.
+    if (readers.some((reader) => this.heads.regression(reader.key))) return;
     let events: RecordedEvent[];
     try {
       events = entries.map(decodeEntry);
@@ -202,6 +228,7 @@ class TailLoop {
       const fresh = events.filter((e) => e.seq > reader.lastSeq);
       if (reader.closed || fresh.length === 0 || fresh[0]!.seq !== reader.lastSeq + 1) continue;
       reader.lastSeq = fresh[fresh.length - 1]!.seq;
+      this.heads.saw(reader.key, reader.lastSeq);
       try {
         reader.onEvents(fresh);
       } catch (error) {
