@@ -1,9 +1,11 @@
+import { LinearRegExp } from './linearRegex.js';
+
 /**
  * Compiles a glob to an anchored regular expression: `**` any characters including `/`, `*` any
  * characters but `/`, `?` one character but `/`. Everything else is literal. Patterns without a `/`
  * in them (e.g. `*.pem`) match the last path component anywhere, as in .gitignore.
  */
-export function globToRegExp(glob: string, options: { caseInsensitive?: boolean } = {}): RegExp {
+export function globToRegExp(glob: string, options: { caseInsensitive?: boolean } = {}): LinearRegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i] as string;
@@ -18,10 +20,10 @@ export function globToRegExp(glob: string, options: { caseInsensitive?: boolean 
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   const anchored = glob.includes('/') ? `^${re}$` : `(?:^|/)${re}$`;
-  return new RegExp(anchored, options.caseInsensitive ? 'i' : '');
+  return new LinearRegExp(anchored, options.caseInsensitive ? { caseInsensitive: true } : {});
 }
 
-/** A name pattern (tools, agents) where only `*` is special. */
-export function namePattern(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+/** A name pattern (tools, agents) where only `*` is special; `a*a*a*b` would be polynomial in V8. */
+export function namePattern(pattern: string): LinearRegExp {
+  return new LinearRegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, { caseInsensitive: true });
 }
