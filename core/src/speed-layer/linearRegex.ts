@@ -32,7 +32,7 @@ export class LinearRegExp {
   }
 
   test(text: string): boolean {
-    return this.re.matcher(text).find();
+    return this.re.test(text);
   }
 
   /** Leftmost-first, non-overlapping matches, in order. */
