@@ -75,6 +75,13 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
       anyCommand(f.command, (c) => c.program === 'rm' && (c.args.includes('--no-preserve-root') || (recursiveFlag(c.args) && c.args.some(isRootHomeOrSystem)))),
   },
   {
+    name: 'builtin:nul-in-command',
+    priority: 1000,
+    decision: 'deny',
+    reason: 'a NUL byte in a command: the shell would run only the text before it, which no rule saw alone',
+    test: (f) => f.commandText?.includes('\0') === true,
+  },
+  {
     name: 'builtin:raw-block-device-write',
     priority: 1000,
     decision: 'deny',
