@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Decision, PolicyConfig, PolicyRule } from '../config/projectConfig.js';
 import { BUILTIN_POLICY_VERSION, BUILTIN_RULES } from './builtinPolicy.js';
 import type { Facts } from './facts.js';
-import { globToRegExp, namePattern } from './glob.js';
+import { globToRegExp, namePattern, type NameMatcher } from './glob.js';
 import { LinearRegExp } from './linearRegex.js';
 
 /** A policy that cannot be used (bad regular expression, unknown decision ...). */
@@ -21,8 +21,8 @@ interface CompiledRule {
   priority: number;
   decision: Decision;
   reason: string;
-  tools: LinearRegExp[] | undefined;
-  agents: LinearRegExp[] | undefined;
+  tools: NameMatcher[] | undefined;
+  agents: NameMatcher[] | undefined;
   test(facts: Facts): boolean;
 }
 
@@ -102,7 +102,7 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     throw new PolicyError(`${where}: decision must be allow, deny or escalate`);
   }
   if (rule.priority !== undefined && !Number.isFinite(rule.priority)) throw new PolicyError(`${where}: priority must be a number`);
-  const names = (field: 'tools' | 'agents'): LinearRegExp[] | undefined => {
+  const names = (field: 'tools' | 'agents'): NameMatcher[] | undefined => {
     const v = rule[field];
     if (v === undefined) return undefined;
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new PolicyError(`${where}: ${field} must be a list of names`);
