@@ -16,7 +16,7 @@ export function renderJson(value: unknown): Buffer {
 }
 
 /** Request lines one read of /.bridge/validate answers; more are refused whole (ADR 0054). */
-export const MAX_VALIDATE_LINES = 64;
+const MAX_VALIDATE_LINES = 64;
 
 /**
  * The answer to what was written to /.bridge/validate: one JSON line per request line, in order,
