@@ -17,6 +17,7 @@ import {
 } from '@lighthouse-bridge/core';
 import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
 import { seqAt } from '@lighthouse-bridge/core/projection/replay';
+import { parseRfc3339 } from '@lighthouse-bridge/core/time/rfc3339';
 import { EXIT, UsageError } from './command.js';
 
 /** Flags every store command takes, in `node:util` parseArgs form. */
@@ -121,18 +122,14 @@ export async function withWorkspace<T>(flags: { store?: string | undefined; acto
 
 export type At = { seq: number } | { time: Date };
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
-
 /** `--at SEQ` or `--at RFC3339` (with a zone: a bare local time would mean different instants on different machines). */
 export function parseAt(text: string): At {
   if (/^\d+$/.test(text)) {
     const seq = Number(text);
     if (Number.isSafeInteger(seq)) return { seq };
   }
-  if (RFC3339.test(text)) {
-    const time = new Date(text);
-    if (!Number.isNaN(time.getTime())) return { time };
-  }
+  const time = parseRfc3339(text);
+  if (time) return { time };
   throw new UsageError(`--at "${text}" is neither a sequence number nor an RFC 3339 time such as 2026-11-26T10:00:00Z`);
 }
 

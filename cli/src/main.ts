@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   rm: { summary: 'delete a file (or an empty directory)', load: () => import('./commands/rm.js') },
   mv: { summary: 'rename a file or directory', load: () => import('./commands/mv.js') },
   mkdir: { summary: 'create a directory', load: () => import('./commands/mkdir.js') },
+  repair: { summary: 'cut a damaged end off a project log (file:// stores), recording what was lost', load: () => import('./commands/repair.js') },
   log: { summary: 'print the event log (--from SEQ, --follow, --json)', load: () => import('./commands/log.js') },
   mount: { summary: 'mount a project as a FUSE filesystem', load: () => import('./commands/mount.js') },
   validate: { summary: 'ask the speed layer whether an agent may run a tool', load: () => import('./commands/validate.js') },

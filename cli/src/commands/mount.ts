@@ -13,7 +13,7 @@ import { EXIT, UsageError } from '../command.js';
 const MOUNT_CHECK_MS = 2000;
 const EXIT_GRACE_MS = 1000;
 
-const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N]
+const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N]
 Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
 which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
 Prints one line when the filesystem is ready; logs JSON on stderr.
@@ -21,19 +21,22 @@ ${STORE_FLAGS_USAGE}
   --read-only    refuse every change (EROFS)
   --policy FILE  speed-layer rules (YAML or JSON) for /.bridge/validate; default: the project's
                  config on Redis, else the built-in rules
-  --metrics-port serve /metrics and /healthz on 127.0.0.1:N`;
+  --metrics-port serve /metrics and /healthz on 127.0.0.1:N
+  --write-buffer-mib N  memory for files open for writing, all together (default 256); past it
+                 writes fail with ENOSPC and a log line says why`;
 
 export function run(argv: string[]): Promise<number> {
   return runCommand('mount', USAGE, async () => {
     const { values, positionals: args } = parseArgs({
       args: argv,
-      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, policy: { type: 'string' }, 'metrics-port': { type: 'string' } },
+      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, policy: { type: 'string' }, 'metrics-port': { type: 'string' }, 'write-buffer-mib': { type: 'string' } },
       allowPositionals: true,
     });
     if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
     const [projectText = '', mountText = ''] = positionals(args, ['<project>', '<mountpoint>']);
     const project = projectArg(projectText);
     const metricsPort = values['metrics-port'] === undefined ? undefined : portArg(values['metrics-port']);
+    const writeBufferBytes = values['write-buffer-mib'] === undefined ? undefined : mibArg(values['write-buffer-mib']);
     const mountpoint = resolve(mountText);
     await requireUsableMountpoint(mountpoint);
     const policy = values.policy === undefined ? undefined : await loadPolicyFile(values.policy).catch((error: Error) => {
@@ -53,6 +56,7 @@ export function run(argv: string[]): Promise<number> {
         project,
         mountpoint,
         readOnly: values['read-only'] ?? false,
+        ...(writeBufferBytes === undefined ? {} : { writeBufferBytes }),
         actor: actorFrom(values.actor),
         onError: (error, context) => log.error(error.message, { ...context, stack: error.stack }),
       });
@@ -92,6 +96,12 @@ function portArg(text: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--metrics-port expects a port number 0-65535, got "${text}"`);
   return port;
+}
+
+function mibArg(text: string): number {
+  const mib = Number(text);
+  if (!/^\d{1,7}$/.test(text) || mib < 1) throw new UsageError(`--write-buffer-mib expects a whole number of MiB, 1 or more, got "${text}"`);
+  return mib * 1024 * 1024;
 }
 
 /** Resolves when the mount is gone from under us (`fusermount -u` by hand), checked every few seconds. */

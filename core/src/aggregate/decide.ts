@@ -5,6 +5,7 @@ import { DEFAULT_DIRECTORY_MODE, DEFAULT_FILE_MODE } from './initialState.js';
 import type { ProjectLimits } from './limits.js';
 import { isWithin, joinPath, normalizePath, parentOf } from './paths.js';
 import type { ProjectState, TreeNode } from './state.js';
+import { storedMode } from './modes.js';
 
 /** An event as `decide` emits it; the workspace adds the actor and the store adds seq and time. */
 export type DecidedEvent = BridgeEvent;
@@ -196,7 +197,7 @@ function requireRoomForEntries(state: ProjectState, limits: ProjectLimits, added
 
 function validMode(mode: number | undefined): number | undefined {
   if (mode === undefined || !Number.isInteger(mode) || mode < 0) return undefined;
-  return mode & 0o7777;
+  return storedMode(mode);
 }
 
 /** The files a context package pins: each named file, and every file beneath each named directory. */

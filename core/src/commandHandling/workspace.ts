@@ -13,6 +13,9 @@ import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPo
 import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
 import { cacheRequests } from '../observability/metrics.js';
 
+/** Stands in for a content hash when a write is decided before its blob is stored. */
+const UNSTORED_HASH = '0'.repeat(64);
+
 // Bound once: readBlob sits on the FUSE read path.
 const blobCacheHits = cacheRequests.labels('blob-l1', 'hit');
 const blobCacheMisses = cacheRequests.labels('blob-l1', 'miss');
@@ -150,6 +153,9 @@ export class ProjectWorkspace {
     if (content.byteLength > this.limits.maxFileBytes) {
       throw new DomainError('EFBIG', `${normalized}: ${content.byteLength} bytes is over the ${this.limits.maxFileBytes}-byte file limit`);
     }
+    // Refused against the state as it is before the blob is stored, so a refusal leaves no orphan
+    // blob behind (the decision reads only the hash's form, not its value).
+    decide({ type: 'WriteFile', path: normalized, hash: UNSTORED_HASH, size: content.byteLength }, this.current, this.limits, Date.now(), options.actor ?? this.actor);
     const hash = await this.store.putBlob(this.project, content);
     // Copied: the caller may reuse its buffer, and cached content must match its hash forever.
     if (content.byteLength <= this.blobs.maxBytes) this.blobs.set(hash, Buffer.from(content));

@@ -68,7 +68,17 @@ export interface ValidationDecided {
   data: { requestId: string; decision: 'allow' | 'deny'; reason: string; by: string };
 }
 
+/**
+ * Stands in for an event the embedded store cut off its log as damaged or torn (one per sequence
+ * number the cut record claimed), so that number is never given to another event. Changes nothing.
+ */
+export interface EventLost {
+  type: 'EventLost';
+  data: { file: string; offset: number; bytes: number; reason: string; savedAs: string };
+}
+
 export type BridgeEvent =
+  | EventLost
   | FileWritten
   | SymlinkCreated
   | PathDeleted

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { StoreUrlError, type EventStore } from './eventStore.js';
+import { requireStoreDirectory } from './storeDirectory.js';
 
 /** Where the embedded store lives when nothing else is configured. */
 export const DEFAULT_STORE_URL = 'file://./.lighthouse-bridge';
@@ -42,7 +43,7 @@ export function parseStoreUrl(url: string): StoreUrl {
   }
   let db = 0;
   if (dbText !== '') {
-    if (!/^\d{1,2}$/.test(dbText) || cluster) throw new StoreUrlError(`invalid store URL "${url}": database must be a number 0-15, and Redis Cluster has only database 0`);
+    if (!/^\d{1,2}$/.test(dbText) || Number(dbText) > 15 || cluster) throw new StoreUrlError(`invalid store URL "${url}": database must be a number 0-15, and Redis Cluster has only database 0`);
     db = Number(dbText);
   }
   const parsed: StoreUrl = { kind: 'redis', nodes, db, cluster, tls: proto === 'rediss' };
@@ -73,6 +74,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   const parsed = parseStoreUrl(url);
   const { instrumentStore } = await import('../observability/instrumentedStore.js');
   if (parsed.kind === 'embedded') {
+    await requireStoreDirectory(parsed.dir);
     const { openEmbeddedStore } = await import('./embedded/embeddedStore.js');
     return instrumentStore(await openEmbeddedStore({ dir: parsed.dir, readOnly: options.readOnly ?? false }));
   }

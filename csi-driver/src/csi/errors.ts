@@ -20,6 +20,7 @@ export const invalidArgument = (message: string): CsiError => new CsiError(statu
 export const notFound = (message: string): CsiError => new CsiError(status.NOT_FOUND, message);
 export const alreadyExists = (message: string): CsiError => new CsiError(status.ALREADY_EXISTS, message);
 export const aborted = (message: string): CsiError => new CsiError(status.ABORTED, message);
+export const failedPrecondition = (message: string): CsiError => new CsiError(status.FAILED_PRECONDITION, message);
 export const permissionDenied = (message: string): CsiError => new CsiError(status.PERMISSION_DENIED, message);
 
 export function toStatus(error: unknown): { code: status; details: string } {

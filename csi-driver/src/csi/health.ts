@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { mountTable } from '../mount/mountpoint.js';
+import { mountAt, mountTable } from '../mount/mountpoint.js';
 import type { VolumeUsage } from './messages.js';
 
 /**
@@ -47,4 +47,15 @@ export async function probeTarget(path: string, timeoutMs = PROBE_TIMEOUT_MS): P
       },
     );
   });
+}
+
+/**
+ * True when `path` holds a FUSE mount whose server is gone, as a killed plugin leaves its mounts:
+ * the only kind of mount the plugin detaches without having a live handle on it. Probed out of
+ * process, so a live but hung mount of someone else's is not mistaken for one, nor blocks us.
+ */
+export async function isDeadFuseMountAt(path: string): Promise<boolean> {
+  const mounted = await mountAt(path);
+  if (!mounted || !/^fuse(\.|$)/.test(mounted.fstype)) return false;
+  return (await probeTarget(path)).state === 'dead';
 }

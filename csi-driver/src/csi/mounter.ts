@@ -4,8 +4,8 @@ import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
-import { lazyUnmount } from '../mount/mountpoint.js';
-import { isMountPoint } from './health.js';
+import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
+import { isDeadFuseMountAt } from './health.js';
 import type { PublishRecord } from './state.js';
 
 export interface MountRequest {
@@ -34,7 +34,10 @@ export function mountRequestFor(record: PublishRecord, config: ProjectConfig | u
 export interface Mounter {
   /** Serves the project at `target` (an existing, empty, unmounted directory). */
   mount(request: MountRequest): Promise<void>;
-  /** Stops serving `target` and detaches whatever is mounted there, ours or a dead leftover. */
+  /**
+   * Stops serving `target` and detaches a dead FUSE mount left there by an earlier instance;
+   * never anything else mounted there.
+   */
   unmount(target: string): Promise<void>;
   /** True when this process serves `target`. */
   serves(target: string): boolean;
@@ -84,12 +87,14 @@ export class FuseMounter implements Mounter {
     if (served) {
       this.mounted.delete(target);
       try {
+        // Detaches lazily by itself when a process still has files open.
         await served.mount.unmount();
       } catch {
-        // Busy (a process still has files open): detach lazily below instead of failing kubelet.
+        // Closing the workspace failed after the detach, or the detach did: ours is on top, detach it.
+        if (await mountAt(target)) await lazyUnmount(target);
       }
       await served.validator?.close();
     }
-    if (await isMountPoint(target)) await lazyUnmount(target);
+    if (await isDeadFuseMountAt(target)) await lazyUnmount(target);
   }
 }

@@ -1,23 +1,22 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { execFile } from 'node:child_process';
-import { open, readFile, stat, writeFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rm, stat, symlink, writeFile, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
-import { tempDir } from '@lighthouse-bridge/test/tmp';
+import type { RedisServer } from '@lighthouse-bridge/test/redis';
+import { mountAt } from '../mount/mountpoint.js';
 import { isMountPoint } from './health.js';
-import { csiClients, detachAllUnder, startPlugin, type CsiClients, type PluginProcess } from './pluginHarness.js';
+import { csiClients, detachAllUnder, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from './pluginHarness.js';
 
 /**
  * The node service as kubelet drives it, against the spawned plugin with real FUSE mounts over a
  * real Redis: access control from the project's config, read-only mounts, ephemeral volumes, the
  * attribute allow-list, ABORTED for concurrent calls, stats on a dead mount.
  */
+let fixture: PluginFixture;
 let redis: RedisServer;
-let dir: { dir: string; remove: () => Promise<void> };
-let plugin: PluginProcess;
 let csi: CsiClients;
 
 const MOUNT_RW = { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
@@ -35,7 +34,7 @@ function pod(namespace: string, serviceAccount: string, extra: Record<string, st
 }
 
 let targets = 0;
-const newTarget = (): string => join(dir.dir, 'pods', `target-${++targets}`);
+const newTarget = (): string => join(fixture.dir, 'pods', `target-${++targets}`);
 
 function publish(target: string, volumeContext: Record<string, string>, options: { readonly?: boolean; volumeId?: string; capability?: object } = {}): Promise<unknown> {
   return csi.call('Node', 'NodePublishVolume', {
@@ -62,21 +61,13 @@ async function rejectsWith(promise: Promise<unknown>, code: status, pattern?: Re
 }
 
 before(async () => {
-  redis = await startRedis();
-  dir = await tempDir('lhb-csi-node-');
-  plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url });
-  csi = csiClients(plugin.socket);
+  fixture = await startPluginFixture('lhb-csi-node-');
+  ({ redis, csi } = fixture);
   const access = { readWrite: ['team/writer'], readOnly: ['team/reader'], annotate: [] };
   await redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access })]);
 });
 
-after(async () => {
-  csi?.close();
-  await plugin?.kill('SIGKILL');
-  if (dir) await detachAllUnder(dir.dir);
-  await redis?.stop();
-  await dir?.remove();
-});
+after(() => fixture?.stop());
 
 describe('access control from the project config', () => {
   test('a service account that is not listed is refused and nothing is mounted', async () => {
@@ -188,6 +179,82 @@ describe('bad input', () => {
   });
 });
 
+describe('targets: only what this plugin published is ever unmounted or removed', () => {
+  const exec = promisify(execFile);
+
+  test('unpublishing a target never published is OK and touches nothing: a foreign tmpfs stays, an empty directory stays', async () => {
+    const foreign = newTarget();
+    const empty = newTarget();
+    await mkdir(foreign, { recursive: true });
+    await mkdir(empty, { recursive: true });
+    await exec('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'lhb-foreign', foreign]);
+    try {
+      await writeFile(join(foreign, 'theirs.txt'), 'not yours\n');
+      await unpublish(foreign);
+      await unpublish(empty);
+      assert.equal((await mountAt(foreign))?.fstype, 'tmpfs', 'the foreign tmpfs is still mounted');
+      assert.equal(await readFile(join(foreign, 'theirs.txt'), 'utf8'), 'not yours\n');
+      assert.ok((await stat(empty)).isDirectory(), 'the never-published directory is still there');
+    } finally {
+      await detachAllUnder(foreign);
+    }
+  });
+
+  test('publishing onto a live mount of someone else is FAILED_PRECONDITION and leaves it mounted', async () => {
+    const foreign = newTarget();
+    await mkdir(foreign, { recursive: true });
+    await exec('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'lhb-foreign', foreign]);
+    try {
+      await rejectsWith(publish(foreign, pod('team', 'writer', { project: 'demo' })), status.FAILED_PRECONDITION, /already a mount point \(tmpfs\)/);
+      assert.equal((await mountAt(foreign))?.fstype, 'tmpfs');
+    } finally {
+      await detachAllUnder(foreign);
+    }
+  });
+
+  test('unpublish with another volume id is NOT_FOUND and the published volume stays mounted', async () => {
+    const target = newTarget();
+    await publish(target, pod('team', 'writer', { project: 'demo' }), { volumeId: 'csi-mine' });
+    await rejectsWith(unpublish(target, 'csi-someone-else'), status.NOT_FOUND, /volume csi-mine is/);
+    assert.equal(await isMountPoint(target), true);
+    await unpublish(target, 'csi-mine');
+    assert.equal(await isMountPoint(target), false);
+  });
+
+  test('a relative target is INVALID_ARGUMENT; nothing is created under the plugin\'s working directory', async () => {
+    const name = `lhb-relative-${process.pid}-${Date.now()}`;
+    // The plugin runs in this process's working directory.
+    const relatives = [name, `../../${name}`];
+    try {
+      for (const target of relatives) {
+        await rejectsWith(publish(target, pod('team', 'writer', { project: 'demo' })), status.INVALID_ARGUMENT, /must be an absolute path/);
+        await assert.rejects(stat(resolve(target)), { code: 'ENOENT' });
+      }
+    } finally {
+      for (const target of relatives) {
+        await detachAllUnder(resolve(target));
+        await rm(resolve(target), { recursive: true, force: true });
+      }
+    }
+  });
+
+  test('a symbolic link as the target or on its path is FAILED_PRECONDITION; nothing is mounted at its destination', async () => {
+    const destination = newTarget();
+    await mkdir(destination, { recursive: true });
+    const linked = newTarget();
+    await symlink(destination, linked);
+    const linkedParent = newTarget();
+    await symlink(destination, linkedParent);
+    const viaLink = join(linkedParent, 'mount');
+    for (const target of [linked, viaLink]) {
+      await rejectsWith(publish(target, pod('team', 'writer', { project: 'demo' })), status.FAILED_PRECONDITION, /is a symbolic link/);
+    }
+    assert.equal(await mountAt(destination), undefined);
+    assert.equal(await isMountPoint(join(destination, 'mount')), false);
+    assert.deepEqual(await readdir(destination), []);
+  });
+});
+
 describe('the speed layer at /.bridge/validate', () => {
   async function ask(target: string, request: object): Promise<{ decision: string; rule?: string }> {
     const handle = await open(join(target, '.bridge', 'validate'), 'r+');
@@ -245,7 +312,7 @@ describe('health', () => {
 
   test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
     const target = newTarget();
-    const previous = await startPlugin({ socket: join(dir.dir, 'previous.sock'), stateDir: join(dir.dir, 'previous-state'), store: redis.url });
+    const previous = await startPlugin({ socket: join(fixture.dir, 'previous.sock'), stateDir: join(fixture.dir, 'previous-state'), store: redis.url });
     const client = csiClients(previous.socket);
     try {
       await client.call('Node', 'NodePublishVolume', { volume_id: 'team/leftover', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
@@ -262,7 +329,7 @@ describe('health', () => {
   });
 
   test('a client sending the socket path as :authority (kubelet < 1.26) is served', async () => {
-    const old = csiClients(plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
+    const old = csiClients(fixture.plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
     try {
       const info = await old.call<{ name: string }>('Identity', 'GetPluginInfo', {});
       assert.equal(info.name, 'bridge.lighthouse.dev');
@@ -284,8 +351,8 @@ async function ensureFuseControl(): Promise<void> {
 describe('plugin options', () => {
   test('--require-access-config refuses projects without one; /metrics counts calls and mounts', async () => {
     const strict = await startPlugin({
-      socket: join(dir.dir, 'strict.sock'),
-      stateDir: join(dir.dir, 'strict-state'),
+      socket: join(fixture.dir, 'strict.sock'),
+      stateDir: join(fixture.dir, 'strict-state'),
       store: redis.url,
       args: ['--require-access-config', '--metrics-port', '0'],
     });

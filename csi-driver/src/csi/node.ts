@@ -1,17 +1,18 @@
 import { mkdir, rmdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { volumeHealth, mounts } from '@lighthouse-bridge/core/observability/metrics';
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { decideAccess, type ConfigSource, type PodIdentity } from './access.js';
-import { alreadyExists, invalidArgument, notFound, permissionDenied } from './errors.js';
-import { lazyUnmount } from '../mount/mountpoint.js';
-import { isMountPoint, probeTarget } from './health.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from './errors.js';
+import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
+import { isDeadFuseMountAt, probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
 import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
+import { checkAncestors, checkedPath, checkVolumeId, inspectTarget, normalized, pathProblem } from './targetPath.js';
 import {
   ATTR_EPHEMERAL,
+  ATTR_POD_NAME,
   ATTR_POD_NAMESPACE,
   ATTR_PROJECT,
   ATTR_SERVICE_ACCOUNT,
@@ -42,8 +43,10 @@ export class NodeService {
   constructor(private readonly o: NodeServiceOptions) {}
 
   async NodePublishVolume(request: NodePublishVolumeRequest): Promise<Empty> {
-    if (!request.volume_id) throw invalidArgument('volume_id is required');
-    if (!request.target_path) throw invalidArgument('target_path is required');
+    checkVolumeId(request.volume_id);
+    const target = checkedPath('target_path', request.target_path);
+    // Kubelet sends one only to plugins that advertise STAGE_UNSTAGE_VOLUME; we stage nothing.
+    if (request.staging_target_path) throw invalidArgument('staging_target_path must be empty: this driver does not stage volumes');
     const capability = request.volume_capability;
     if (!capability) throw invalidArgument('volume_capability is required');
     const problem = capabilityProblem(capability);
@@ -56,7 +59,6 @@ export class NodeService {
     const project = ephemeral ? projectFrom(context, pod?.namespace) : persistentProject(request.volume_id, context);
     const readOnly = request.readonly || readOnlyMode(capability);
     const workspacePath = workspacePathFrom(context);
-    const target = resolve(request.target_path);
 
     await this.o.targets.run(target, async () => {
       const existing = await this.o.state.publishes.get(target);
@@ -70,9 +72,13 @@ export class NodeService {
       const decision = decideAccess(project, config, pod, readOnly, this.o.requireAccessConfig);
       if (!decision.allowed) throw permissionDenied(decision.reason);
 
-      // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
-      // itself fails on it (ENOTCONN): detach first.
-      if (await isMountPoint(target)) await lazyUnmount(target);
+      if ((await inspectTarget(target)) === 'mountpoint') {
+        // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
+        // itself fails on it (ENOTCONN): detach it. Anyone else's mount stays where it is.
+        const mounted = await mountAt(target);
+        if (!(await isDeadFuseMountAt(target))) throw failedPrecondition(`${target} is already a mount point (${mounted?.fstype ?? 'unknown'}) that this plugin does not serve`);
+        await lazyUnmount(target);
+      }
       await mkdir(target, { recursive: true });
       const record: PublishRecord = {
         volumeId: request.volume_id,
@@ -86,6 +92,9 @@ export class NodeService {
       };
       await this.o.mounter.mount(mountRequestFor(record, config));
       try {
+        // The mount table names the resolved mount point: if a symbolic link was swapped into the
+        // path after the look above, the mount landed elsewhere and is taken back.
+        if (!(await mountAt(target))) throw failedPrecondition(`${target} changed while it was being mounted; a target path must not contain a symbolic link`);
         await this.o.state.publishes.put(target, record);
       } catch (error) {
         await this.o.mounter.unmount(target);
@@ -96,30 +105,37 @@ export class NodeService {
     return {};
   }
 
+  /**
+   * Undoes only what this plugin's publish records say it published: a target it has no record of
+   * is answered OK (the call is idempotent) and left exactly as it is, whatever is mounted there.
+   */
   async NodeUnpublishVolume(request: NodeUnpublishVolumeRequest): Promise<Empty> {
-    if (!request.volume_id) throw invalidArgument('volume_id is required');
-    if (!request.target_path) throw invalidArgument('target_path is required');
-    const target = resolve(request.target_path);
+    checkVolumeId(request.volume_id);
+    const target = checkedPath('target_path', request.target_path);
     await this.o.targets.run(target, async () => {
       const record = await this.o.state.publishes.get(target);
+      if (!record) return;
+      if (record.volumeId !== request.volume_id) throw notFound(`volume ${request.volume_id} is not published at ${target} (volume ${record.volumeId} is)`);
+      await checkAncestors(target);
       await this.o.mounter.unmount(target);
-      // rmdir, never a recursive delete: if anything is still mounted there, it must stay intact.
-      await rmdir(target).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error;
-      });
-      if (record) {
-        await this.o.state.publishes.remove(target);
-        volumeHealth.remove({ volume: record.volumeId, condition: 'abnormal' });
-      }
+      await this.o.state.publishes.remove(target);
+      volumeHealth.remove({ volume: record.volumeId, condition: 'abnormal' });
       mounts.set(this.o.mounter.size);
+      // rmdir, never a recursive delete; a directory someone else mounted on or wrote into stays.
+      await rmdir(target).catch((error: NodeJS.ErrnoException) => {
+        if (!['ENOENT', 'ENOTEMPTY', 'EBUSY'].includes(error.code ?? '')) throw error;
+      });
     });
     return {};
   }
 
   async NodeGetVolumeStats(request: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
-    if (!request.volume_id) throw invalidArgument('volume_id is required');
+    checkVolumeId(request.volume_id);
     if (!request.volume_path) throw invalidArgument('volume_path is required');
-    const path = resolve(request.volume_path);
+    // Nothing is ever published at a path that is not a valid target: "not found", as CSI asks.
+    const problem = pathProblem('volume_path', request.volume_path);
+    if (problem) throw notFound(`volume ${request.volume_id} is not published there: ${problem}`);
+    const path = normalized(request.volume_path);
     const record = await this.o.state.publishes.get(path);
     if (!record || record.volumeId !== request.volume_id) throw notFound(`volume ${request.volume_id} is not published at ${request.volume_path}`);
     const probe = await probeTarget(path);
@@ -160,7 +176,7 @@ function podOf(context: Record<string, string>): PodIdentity | undefined {
 
 /** Events written through the mount name the pod when kubelet told us which one it is. */
 function actorOf(context: Record<string, string>, pod: PodIdentity | undefined, nodeId: string): string {
-  const podName = context['csi.storage.k8s.io/pod.name'];
+  const podName = context[ATTR_POD_NAME];
   if (pod && podName) return `pod:${pod.namespace}/${podName}`;
   if (pod) return `serviceaccount:${pod.namespace}/${pod.serviceAccount}`;
   return `node:${nodeId}`;

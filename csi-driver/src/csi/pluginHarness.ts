@@ -1,6 +1,9 @@
 import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { lazyUnmount, mountTable } from '../mount/mountpoint.js';
 import { loadCsiPackage } from './proto.js';
 
@@ -110,5 +113,35 @@ export async function detachAllUnder(dir: string): Promise<void> {
   const points = [...(await mountTable()).keys()].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
   for (const point of points) {
     await lazyUnmount(point).catch(() => undefined);
+  }
+}
+
+/** A plugin over its own real Redis in a fresh directory, with a client, for a test file to share. */
+export interface PluginFixture {
+  readonly redis: RedisServer;
+  readonly dir: string;
+  readonly plugin: PluginProcess;
+  readonly csi: CsiClients;
+  /** Kills the plugin, detaches every mount under `dir`, stops Redis and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+export async function startPluginFixture(prefix: string): Promise<PluginFixture> {
+  const redis = await startRedis();
+  const { dir, remove } = await tempDir(prefix);
+  const stop = async (plugin?: PluginProcess, csi?: CsiClients): Promise<void> => {
+    csi?.close();
+    await plugin?.kill('SIGKILL');
+    await detachAllUnder(dir);
+    await redis.stop();
+    await remove();
+  };
+  try {
+    const plugin = await startPlugin({ socket: join(dir, 'csi.sock'), stateDir: join(dir, 'state'), store: redis.url });
+    const csi = csiClients(plugin.socket);
+    return { redis, dir, plugin, csi, stop: () => stop(plugin, csi) };
+  } catch (error) {
+    await stop();
+    throw error;
   }
 }

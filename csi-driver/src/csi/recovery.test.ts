@@ -1,6 +1,6 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -177,6 +177,32 @@ test('a project config that cannot be read mounts nothing; the next pass mounts 
     assert.equal(await isMountPoint(target), true);
   } finally {
     await mounter.unmount(target);
+    await configs.close();
+    await store.close();
+  }
+});
+
+test('a symbolic link planted in a recorded target path after the publish is refused, not followed', async () => {
+  const store = await openStore(redis.url);
+  const url = parseStoreUrl(redis.url);
+  assert.equal(url.kind, 'redis');
+  const configs = redisConfigSource(url);
+  const mounter = new FuseMounter(store);
+  const elsewhere = join(dir.dir, 'elsewhere');
+  await mkdir(join(elsewhere, 'volume'), { recursive: true });
+  await mkdir(join(dir.dir, 'pods'), { recursive: true });
+  // The pod directory was replaced by a link, e.g. through a hostPath, while the plugin was down.
+  await symlink(elsewhere, join(dir.dir, 'pods', 'linked'));
+  const target = join(dir.dir, 'pods', 'linked', 'volume');
+  const state = openDriverState(join(dir.dir, 'link-state'));
+  await state.publishes.put(target, { volumeId: 'team/linked', targetPath: target, project: parseProjectId('team/linked'), readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
+  try {
+    assert.deepEqual(await recoverMounts({ state, mounter, configs, targets: new InFlight(), log: createLogger('recovery-test') }), new Map([[target, 'failed']]));
+    assert.equal(await isMountPoint(join(elsewhere, 'volume')), false, 'nothing mounted at the link destination');
+    assert.ok(await state.publishes.get(target), 'the record stays, and recovery keeps refusing it');
+  } finally {
+    await mounter.unmount(target);
+    await detachAllUnder(elsewhere);
     await configs.close();
     await store.close();
   }

@@ -10,6 +10,7 @@ import { probeTarget } from './health.js';
 import type { InFlight } from './locks.js';
 import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
+import { checkAncestors } from './targetPath.js';
 
 export type RecoveryOutcome = 'remounted' | 'forgotten' | 'foreign' | 'failed';
 
@@ -65,6 +66,8 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
   return deps.targets
     .run(target, async (): Promise<RecoveryOutcome | undefined> => {
       if (deps.mounter.serves(target)) return undefined;
+      // A symbolic link planted in the path since the publish must not redirect the mount.
+      await checkAncestors(target);
       // One look at the target: probeTarget reads the mount table before it stats anything.
       const probe = await probeTarget(target);
       if (probe.state === 'healthy') {

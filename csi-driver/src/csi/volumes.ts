@@ -36,6 +36,7 @@ export const ATTR_NAMESPACE = 'namespace';
 export const ATTR_EPHEMERAL = 'csi.storage.k8s.io/ephemeral';
 export const ATTR_POD_NAMESPACE = 'csi.storage.k8s.io/pod.namespace';
 export const ATTR_SERVICE_ACCOUNT = 'csi.storage.k8s.io/serviceAccount.name';
+export const ATTR_POD_NAME = 'csi.storage.k8s.io/pod.name';
 const ATTR_WORKSPACE_PATH = 'workspacePath';
 
 /**
@@ -49,7 +50,7 @@ const ALLOWED_ATTRIBUTES = new Set([
   ATTR_POD_NAMESPACE,
   ATTR_SERVICE_ACCOUNT,
   ATTR_WORKSPACE_PATH,
-  'csi.storage.k8s.io/pod.name',
+  ATTR_POD_NAME,
   'csi.storage.k8s.io/pod.uid',
   'csi.storage.k8s.io/serviceAccount.tokens',
   // external-provisioner stamps every PV it creates with this.
@@ -61,7 +62,32 @@ export function checkAttributes(attributes: Record<string, string>, what: string
   if (unknown.length > 0) {
     throw invalidArgument(`unknown ${what} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: project, namespace, workspacePath and the csi.storage.k8s.io pod-info keys`);
   }
+  checkPodInfo(attributes);
 }
+
+/**
+ * Kubelet's pod info decides access and names the actor of every event written through the mount,
+ * so it must look like what kubelet sends: names Kubernetes accepts, and `true`/`false`.
+ */
+function checkPodInfo(attributes: Record<string, string>): void {
+  const ephemeral = attributes[ATTR_EPHEMERAL];
+  if (ephemeral !== undefined && ephemeral !== 'true' && ephemeral !== 'false') {
+    throw invalidArgument(`"${ATTR_EPHEMERAL}" must be "true" or "false", got ${JSON.stringify(ephemeral.slice(0, 64))}`);
+  }
+  const names: Array<[string, (value: string) => boolean, string]> = [
+    [ATTR_POD_NAMESPACE, isDnsLabel, 'a namespace name (DNS label)'],
+    [ATTR_POD_NAME, isDnsSubdomain, 'a pod name (DNS subdomain)'],
+    [ATTR_SERVICE_ACCOUNT, isDnsSubdomain, 'a service account name (DNS subdomain)'],
+  ];
+  for (const [key, valid, what] of names) {
+    const value = attributes[key];
+    if (value !== undefined && !valid(value)) throw invalidArgument(`"${key}" must be ${what}, got ${JSON.stringify(value.slice(0, 64))}`);
+  }
+}
+
+const LABEL = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$/;
+const isDnsLabel = (value: string): boolean => value.length <= 63 && LABEL.test(value);
+const isDnsSubdomain = (value: string): boolean => value.length <= 253 && value.split('.').every((label) => LABEL.test(label));
 
 /** PATH_MAX: a longer path cannot be where a container mounts anything. */
 const WORKSPACE_PATH_MAX_BYTES = 4096;

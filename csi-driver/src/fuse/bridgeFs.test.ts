@@ -88,12 +88,13 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.equal(await readFile(join(cur, 'many.txt'), 'utf8'), expected);
     assert.equal((await stat(join(cur, 'many.txt'))).size, Buffer.byteLength(expected));
 
-    // Overwrites (open with O_TRUNC, the shell's dup-and-close around a redirect) are one event too.
+    // An overwrite by one open is one event. The shell's redirect closes a duplicate before writing:
+    // that close makes the emptied file durable (ADR 0041), so it is one more event.
     const before = f.mounted.workspace.head;
     await writeFile(join(cur, 'many.txt'), 'replaced');
     await run('sh', ['-c', `echo again > "${join(cur, 'many.txt')}" && echo new > "${join(cur, 'fresh.txt')}"`]);
     const later = await events(f.store, before + 1);
-    assert.deepEqual(later.map((e) => (e.type === 'FileWritten' ? `${e.data.path}:${e.data.size}` : e.type)), ['many.txt:8', 'many.txt:6', 'fresh.txt:4']);
+    assert.deepEqual(later.map((e) => (e.type === 'FileWritten' ? `${e.data.path}:${e.data.size}` : e.type)), ['many.txt:8', 'many.txt:0', 'many.txt:6', 'fresh.txt:0', 'fresh.txt:4']);
   });
 
   it('fsync returns once the event is durable, and an unchanged close records nothing', async () => {
@@ -277,6 +278,25 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     await assert.rejects(writeFile(join(f.mnt, 'shadows', 'victim.txt.json'), 'not json'), { code: 'EINVAL' });
     await assert.rejects(writeFile(join(f.mnt, 'shadows', 'victim.txt.json'), '{"line": 3}'), { code: 'EINVAL' });
     assert.equal(await f.store.head(PROJECT), before, 'none of those reached the log');
+  });
+
+  it('refuses impossible history instants, a shadow of a missing path with ENOENT, and drops setuid/setgid', async () => {
+    await writeFile(join(cur, 'suid.sh'), '#!/bin/sh\n');
+    const head = f.mounted.workspace.head;
+    for (const name of ['2026-02-30T00:00:00Z', '2025-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T23:60:00Z', '2016-12-31T23:59:60Z', '2026-01-01T00:00:00+24:00', '2026-13-01T00:00:00Z', '2026-00-10T00:00:00Z']) {
+      await assert.rejects(readdir(join(f.mnt, 'history', name)), { code: 'ENOENT' }, name);
+    }
+    assert.ok((await stat(join(f.mnt, 'history', '2024-02-29T00:00:00Z'))).isDirectory(), 'a real leap day is a view');
+    await assert.rejects(writeFile(join(f.mnt, 'shadows', 'missing.txt.json'), '{"text":"x"}'), { code: 'ENOENT' });
+    await chmod(join(cur, 'suid.sh'), 0o6755);
+    assert.equal((await stat(join(cur, 'suid.sh'))).mode & 0o7777, 0o755, 'chmod drops setuid and setgid');
+    await mkdir(join(cur, 'sgid-dir'), 0o3777);
+    assert.equal((await stat(join(cur, 'sgid-dir'))).mode & 0o7000, 0o1000, 'mkdir keeps sticky, drops setgid');
+    const fh = await open(join(cur, 'suid-new'), 'w', 0o4755);
+    await fh.close();
+    assert.equal((await stat(join(cur, 'suid-new'))).mode & 0o7000, 0, 'create drops setuid');
+    const recorded = (await events(f.store, head + 1)).map((e) => ('mode' in e.data ? e.data.mode : undefined)).filter((m) => m !== undefined);
+    assert.ok(recorded.length >= 3 && recorded.every((m) => (m & 0o6000) === 0), `no event stores setuid/setgid: ${recorded.map((m) => m.toString(8)).join(',')}`);
   });
 
   it('annotates through shadows/<path>.json', async () => {

@@ -2,9 +2,11 @@ import type { FuseStat, FuseStatfs } from 'fuse-native';
 import { formatProjectId, type ProjectState, type RecordedEvent, type TreeNode } from '@lighthouse-bridge/core';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
 import { normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
+import { STORED_MODE_BITS, storedMode } from '@lighthouse-bridge/core/aggregate/modes';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
 import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
+import type { WriteBudget } from './writeBudget.js';
 import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
 import { renderJson, renderLogLine, validateAnswers, type Validator } from './renderers.js';
 
@@ -13,7 +15,8 @@ const S_IFREG = 0o100000;
 const S_IFLNK = 0o120000;
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
-const READ_ONLY_BITS = 0o7555;
+/** The stored bits (no setuid/setgid) without any write bit. */
+const READ_ONLY_BITS = STORED_MODE_BITS & ~0o222;
 /** A blocked read of streams/events answers at least this often (see ADR 0041). */
 const HEARTBEAT_MS = 1000;
 /** history/ lists this many of the newest @<seq> views; any older one still resolves by name. */
@@ -34,6 +37,8 @@ export interface BridgeFsOptions {
   readOnly: boolean;
   mountpoint: string;
   validator?: Validator | undefined;
+  /** Bounds the memory of every file open for writing through this mount, together. */
+  writeBudget: WriteBudget;
 }
 
 type Result<T> = T | Promise<T>;
@@ -49,6 +54,7 @@ export class BridgeFs {
   readonly readOnly: boolean;
   private readonly mountpoint: string;
   private readonly validator: Validator | undefined;
+  private readonly budget: WriteBudget;
   private readonly handles = new HandleTable();
   /** Files in current/ with at least one open handle, by project path. */
   private readonly openFiles = new Map<string, OpenFile>();
@@ -72,6 +78,7 @@ export class BridgeFs {
     this.readOnly = options.readOnly;
     this.mountpoint = options.mountpoint;
     this.validator = options.validator;
+    this.budget = options.writeBudget;
     this.stopEvents = this.workspace.onEvents((events) => this.feedStreams(events));
   }
 
@@ -211,7 +218,7 @@ export class BridgeFs {
         const target = this.shadowTarget(at.path);
         if (target === undefined) throw fsError(E.ENOENT, `${fusePath} does not exist`);
         if (target === '') throw fsError(E.EISDIR, `${fusePath} is a directory`);
-        if (writing) return this.handles.add({ kind: 'shadow', path: target, request: new OpenFile(target, Buffer.alloc(0), 0o644, false) });
+        if (writing) return this.handles.add({ kind: 'shadow', path: target, request: new OpenFile(target, Buffer.alloc(0), 0o644, false, this.budget) });
         return this.handles.add({ kind: 'bytes', data: this.renderShadow(target) });
       }
       case 'context': {
@@ -237,6 +244,8 @@ export class BridgeFs {
   }
 
   create(fusePath: string, mode: number): Result<number> {
+    // The kernel creates only what lookup did not find: a shadow of a path the project lacks.
+    if (locate(fusePath).view === 'shadows' && !this.readOnly) throw fsError(E.ENOENT, `${fusePath}: no such project path to annotate`);
     const path = this.requireCurrent(fusePath);
     const normalized = normalizePath(path, this.workspace.limits);
     const existing = this.workspace.state.nodes.get(normalized);
@@ -244,7 +253,7 @@ export class BridgeFs {
     this.requireParent(normalized);
     let file = this.openFiles.get(normalized);
     if (!file) {
-      file = new OpenFile(normalized, Buffer.alloc(0), mode & 0o7777, existing === undefined);
+      file = new OpenFile(normalized, Buffer.alloc(0), storedMode(mode), existing === undefined, this.budget);
       file.dirty = true;
       this.openFiles.set(normalized, file);
     }
@@ -303,9 +312,8 @@ export class BridgeFs {
     if (handle.kind === 'file') {
       // A reader's close must not record another handle's half-written content.
       if (!handle.writable) return;
-      // Shells close a duplicate right after open(O_CREAT|O_TRUNC) and before writing: an empty
-      // file is left to release (the last close), so `echo x > f` is one event, not "empty" then "x".
-      if (handle.file.dirty && handle.file.size === 0) return;
+      // Every changed file is durable when close returns, an empty one too (ADR 0041): the kernel
+      // sends release after close has returned, so release cannot be where a close is made durable.
       // Clean, this waits for another handle's in-flight commit, so close never returns before it is durable.
       return this.commit(handle.file);
     }
@@ -325,13 +333,17 @@ export class BridgeFs {
       handle.closed = true;
       this.streams.delete(handle);
       this.wake(handle);
+    } else if (handle?.kind === 'shadow') {
+      handle.request.dispose();
     } else if (handle?.kind === 'file') {
       const { file } = handle;
       file.refs--;
       const forget = (): void => {
-        if (file.refs === 0 && this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
+        if (file.refs !== 0) return;
+        if (this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
+        file.dispose();
       };
-      // Normally flush recorded it already; this catches the empty file flush left for the last close.
+      // Flush recorded it already unless a write raced the close (mmap, another thread).
       if (!handle.writable || !file.dirty) return forget();
       return this.commit(file).finally(forget);
     }
@@ -358,9 +370,13 @@ export class BridgeFs {
     const node = this.requireNode(this.workspace.state, path);
     if (node.kind === 'directory') throw fsError(E.EISDIR, `${fusePath} is a directory`);
     if (node.kind !== 'file') throw fsError(E.EINVAL, `${fusePath} is not a regular file`);
-    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false);
-    file.truncate(size, this.workspace.limits.maxFileBytes);
-    return this.commit(file);
+    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false, this.budget);
+    try {
+      file.truncate(size, this.workspace.limits.maxFileBytes);
+      await this.commit(file);
+    } finally {
+      file.dispose();
+    }
   }
 
   // ---- namespace changes -----------------------------------------------------------------------
@@ -402,7 +418,7 @@ export class BridgeFs {
   }
 
   async mkdir(fusePath: string, mode: number): Promise<void> {
-    await this.workspace.execute({ type: 'MakeDirectory', path: this.requireCurrent(fusePath), mode: mode & 0o7777 });
+    await this.workspace.execute({ type: 'MakeDirectory', path: this.requireCurrent(fusePath), mode: storedMode(mode) });
   }
 
   async rmdir(fusePath: string): Promise<void> {
@@ -416,9 +432,9 @@ export class BridgeFs {
   async chmod(fusePath: string, mode: number): Promise<void> {
     const path = this.requireCurrent(fusePath);
     const open = this.openFiles.get(path);
-    if (open) open.mode = mode & 0o7777;
+    if (open) open.mode = storedMode(mode);
     if (open?.pending) return;
-    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: mode & 0o7777 });
+    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: storedMode(mode) });
   }
 
   /** Ownership is not modelled (every entry belongs to the mounting user); accepted so cp -a/tar/rsync succeed. */
@@ -456,6 +472,8 @@ export class BridgeFs {
         uptimeSeconds: Math.round((Date.now() - this.mountedAtMs) / 1000),
         openHandles: this.handles.size,
         openFiles: this.openFiles.size,
+        writeBufferBytes: this.budget.usedBytes,
+        writeBufferLimit: this.budget.limit,
         streamReaders: this.streams.size,
         lastError: this.lastError ?? null,
       },
@@ -529,7 +547,7 @@ export class BridgeFs {
       // Another open may have raced us while the blob loaded; share its copy.
       let file = this.openFiles.get(path);
       if (!file) {
-        file = new OpenFile(path, Buffer.from(data), node.mode, false);
+        file = new OpenFile(path, Buffer.from(data), node.mode, false, this.budget);
         // Until a write, stat shows the recorded mtime, not the time of the open.
         file.lastWriteMs = node.mtimeMs;
         this.openFiles.set(path, file);
@@ -677,7 +695,8 @@ export class BridgeFs {
   }
 
   private nodeStat(node: TreeNode, immutable: boolean): FuseStat {
-    const mask = immutable || this.readOnly ? READ_ONLY_BITS : 0o7777;
+    // Masked here too, so an event recorded before setuid was dropped does not show it.
+    const mask = immutable || this.readOnly ? READ_ONLY_BITS : STORED_MODE_BITS;
     switch (node.kind) {
       case 'file':
         return this.stat(S_IFREG | (node.mode & mask), node.size, node.mtimeMs, node.ctimeMs, 1);

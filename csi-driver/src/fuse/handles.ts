@@ -1,4 +1,5 @@
 import { E, fsError } from './errno.js';
+import type { WriteBudget } from './writeBudget.js';
 
 /**
  * The content of one file in `current/` while any handle has it open. Handles of the same path
@@ -19,12 +20,15 @@ export class OpenFile {
   pending: boolean;
   private commitChain: Promise<void> = Promise.resolve();
 
+  /** Holds `content` against the mount's budget (ENOSPC when it has no room); `dispose` gives it back. */
   constructor(
     public path: string,
     content: Buffer,
     public mode: number,
     pending: boolean,
+    private readonly budget: WriteBudget,
   ) {
+    budget.reserve(content.length, path);
     this.data = content;
     this.size = content.length;
     this.pending = pending;
@@ -41,7 +45,7 @@ export class OpenFile {
   write(source: Buffer, length: number, position: number, maxBytes: number): number {
     const end = position + length;
     if (end > maxBytes) throw fsError(E.EFBIG, `file would exceed ${maxBytes} bytes`);
-    this.ensureCapacity(end);
+    this.ensureCapacity(end, maxBytes);
     source.copy(this.data, position, 0, length);
     // A write past the end leaves a hole that reads as zeros; ensureCapacity zero-fills it.
     if (end > this.size) this.size = end;
@@ -52,7 +56,7 @@ export class OpenFile {
   truncate(size: number, maxBytes: number): void {
     if (size > maxBytes) throw fsError(E.EFBIG, `file would exceed ${maxBytes} bytes`);
     if (size > this.size) {
-      this.ensureCapacity(size);
+      this.ensureCapacity(size, maxBytes);
     } else {
       this.data.fill(0, size, this.size);
     }
@@ -93,12 +97,23 @@ export class OpenFile {
     this.mtimeMs = undefined;
   }
 
-  private ensureCapacity(bytes: number): void {
+  /** The last handle is gone: the buffer's bytes go back to the mount's budget. */
+  dispose(): void {
+    this.budget.release(this.data.length);
+    this.data = Buffer.alloc(0);
+    this.size = 0;
+  }
+
+  private ensureCapacity(bytes: number, maxBytes: number): void {
     if (bytes <= this.data.length) {
       if (bytes > this.size) this.data.fill(0, this.size, bytes);
       return;
     }
-    const grown = Buffer.alloc(Math.max(bytes, Math.min(this.data.length * 2, 1 << 30), 4096));
+    // Doubling keeps appends linear; never past the file limit, and only exactly what is needed when the budget is tight.
+    const doubled = Math.min(Math.max(bytes, this.data.length * 2, 4096), Math.max(bytes, maxBytes));
+    const capacity = this.budget.fits(doubled - this.data.length) ? doubled : bytes;
+    this.budget.reserve(capacity - this.data.length, this.path);
+    const grown = Buffer.alloc(capacity);
     this.data.copy(grown, 0, 0, this.size);
     this.data = grown;
   }

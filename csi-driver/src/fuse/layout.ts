@@ -3,6 +3,8 @@
  * the operations switch on a tag instead of re-parsing strings, and the contract lives in one place.
  */
 
+import { parseRfc3339 } from '@lighthouse-bridge/core/time/rfc3339';
+
 export type HistoryRef = { seq: number } | { time: Date; name: string };
 
 export type Location =
@@ -36,7 +38,6 @@ const BRIDGE_STATUS: Location = { view: 'bridgeStatus' };
 const BRIDGE_VALIDATE: Location = { view: 'bridgeValidate' };
 
 const SEQ_NAME = /^@(0|[1-9]\d{0,15})$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 /** `/current/a/b` → `{view:'current', path:'a/b'}`. FUSE paths are absolute and never end in `/`. */
 export function locate(fusePath: string): Location {
@@ -75,13 +76,12 @@ function locateHistory(rest: string): Location {
   return at ? { view: 'history', at, path } : MISSING;
 }
 
-/** `@<seq>` or an RFC 3339 instant; anything else is not a history view. */
+/** `@<seq>` or an RFC 3339 instant that exists; anything else is not a history view. */
 function parseHistoryName(name: string): HistoryRef | undefined {
   const seq = SEQ_NAME.exec(name);
   if (seq) return { seq: Number(seq[1]) };
-  if (!RFC3339.test(name)) return undefined;
-  const ms = Date.parse(name);
-  return Number.isFinite(ms) ? { time: new Date(ms), name } : undefined;
+  const time = parseRfc3339(name);
+  return time ? { time, name } : undefined;
 }
 
 /** True for views nobody may change through this mount, whatever its mode. */

@@ -152,6 +152,79 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     }
   });
 
+  it('an empty file (created or truncated) is durable once close returns, even under kill -9', async () => {
+    const dir = await scratch();
+    const first = cliMount(['demo', 'mnt'], dir);
+    await first.ready;
+    const cur = join(dir, 'mnt', 'current');
+    const names = Array.from({ length: 8 }, (_, i) => i);
+    for (const i of names) await writeFile(join(cur, `old${i}`), 'old bytes');
+    // open(O_CREAT|O_TRUNC) then close, in another process; the mount is killed the moment it exits.
+    await new Promise<void>((resolve, reject) => {
+      const sh = spawn('sh', ['-c', names.map((i) => `: > new${i} && : > old${i}`).join(' && ')], { cwd: cur, stdio: 'ignore' });
+      sh.on('exit', (code) => {
+        first.child.kill('SIGKILL');
+        if (code === 0) resolve();
+        else reject(new Error(`sh exited with ${code}`));
+      });
+    });
+    await withTimeout(first.exited, 'killed mount to exit');
+
+    const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`);
+    const mounted = await mountProject({ store, project: { namespace: 'default', name: 'demo' }, mountpoint: join(dir, 'mnt'), actor: 't' });
+    try {
+      for (const i of names) {
+        assert.equal((await stat(join(cur, `new${i}`))).size, 0, `new${i} exists and is empty`);
+        assert.equal(await readFile(join(cur, `old${i}`), 'utf8'), '', `old${i} was truncated`);
+      }
+    } finally {
+      await mounted.unmount();
+      await store.close();
+    }
+  });
+
+  it('bounds the memory of files open for writing across the mount: ENOSPC past --write-buffer-mib, logged', async () => {
+    const dir = await scratch();
+    const cli = cliMount(['demo', 'mnt', '--write-buffer-mib', '128'], dir);
+    await cli.ready;
+    const cur = join(dir, 'mnt', 'current');
+    // 16 files held open at once, each written one byte at 64 MiB - 1 (a 64 MiB sparse file), then all closed.
+    const script = `
+      const fs = require('node:fs');
+      const fds = [], codes = [];
+      for (let i = 0; i < 16; i++) {
+        const fd = fs.openSync('sparse' + i, 'w');
+        fds.push(fd);
+        try { fs.writeSync(fd, 'x', 64 * 1024 * 1024 - 1); codes.push('ok'); } catch (e) { codes.push(e.code); }
+      }
+      for (const fd of fds) fs.closeSync(fd);
+      process.stdout.write(JSON.stringify(codes));`;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', script], { cwd: cur, stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`writer exited with ${code}`))));
+    });
+    assert.deepEqual(JSON.parse(out), [...Array<string>(2).fill('ok'), ...Array<string>(14).fill('ENOSPC')]);
+    const status = await readFile(`/proc/${cli.child.pid}/status`, 'utf8');
+    const peakMiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]) / 1024;
+    assert.ok(peakMiB < 512, `peak resident ${peakMiB.toFixed(0)} MiB stays bounded (16 x 64 MiB unbounded)`);
+    assert.match(cli.stderr(), /write buffers full: sparse\d+ needs \d+ more bytes, this mount holds \d+ of its 134217728/);
+    // Closed files give their memory back: the next big file fits again.
+    await writeFile(join(cur, 'after.bin'), Buffer.alloc(64 * 1024 * 1024 - 1, 1));
+    cli.child.kill('SIGTERM');
+    assert.equal(await withTimeout(cli.exited, 'mount to exit'), 0);
+    const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`);
+    try {
+      const recorded = await store.read({ namespace: 'default', name: 'demo' });
+      const sizes = recorded.map((e) => (e.type === 'FileWritten' ? `${e.data.path}:${e.data.size}` : e.type)).sort();
+      assert.deepEqual(sizes.filter((s) => s.endsWith(':67108864') || s.startsWith('after')), ['after.bin:67108863', 'sparse0:67108864', 'sparse1:67108864']);
+      process.stderr.write(`# write budget: peak resident ${peakMiB.toFixed(0)} MiB with 16 x 64 MiB sparse writes and a 128 MiB budget\n`);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('the mount command unmounts and exits 0 on SIGTERM', async () => {
     const dir = await scratch();
     const cli = cliMount(['demo', 'mnt', '--actor', 'cli-test'], dir);

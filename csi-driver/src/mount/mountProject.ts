@@ -6,6 +6,7 @@ import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
 import type { Validator } from '../fuse/renderers.js';
+import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
 import { isDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
 
 export interface MountOptions {
@@ -17,6 +18,8 @@ export interface MountOptions {
   limits?: Partial<ProjectLimits>;
   /** Answers /.bridge/validate; without one the file answers `{"error": ...}`. */
   validator?: Validator;
+  /** Bytes all files open for writing may buffer together; past it writes fail with ENOSPC. Default 256 MiB. */
+  writeBufferBytes?: number;
   /** Failures the filesystem answered with EIO, and background workspace errors. Default: stderr. */
   onError?: (error: Error, context: { op?: string; project: string }) => void;
 }
@@ -56,7 +59,8 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     onError: (error) => onError(error, { project: projectName }),
   });
   const readOnly = options.readOnly ?? false;
-  const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator });
+  const writeBudget = new WriteBudget(options.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, (message) => onError(new Error(message), { op: 'write', project: projectName }));
+  const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget });
   const ops = fuseOperations(fs, (op, error) => {
     const e = error instanceof Error ? error : new Error(String(error));
     fs.noteError(`${op}: ${e.message}`);

@@ -10,7 +10,7 @@ import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError, type EventStore } from '../eventStore.js';
 import { runEventStoreContract } from '../eventStore.contract.js';
-import { embeddedCommitStats, openEmbeddedStore } from './embeddedStore.js';
+import { embeddedCommitStats, openEmbeddedStore, repairEmbeddedProject } from './embeddedStore.js';
 import { CorruptLogError } from './storeErrors.js';
 
 runEventStoreContract('embedded', async () => {
@@ -151,16 +151,15 @@ describe('embedded store on disk', () => {
     assert.ok(p90 < 50, `p90 ${p90} ms; all: ${latencies.join(',')}`);
   });
 
-  it('cuts a torn tail on open: the partial append vanishes whole, readers leave the file alone, appends continue', async () => {
+  it('cuts a torn tail on open with a warning, recording the claimed seqs as lost: readers leave the file alone, no seq is reused', async () => {
     const store = await open();
     for (let i = 1; i <= 10; i++) await store.append(project, [event(`a${i}`, 1)]);
     await store.append(project, [event('torn', 3), event('torn', 3), event('torn', 3)]);
     await store.close();
 
     const segment = await lastSegment();
-    const intact = (await stat(segment)).size;
-    await truncate(segment, intact - 5);
-    await appendFile(segment, randomBytes(37));
+    const tornAt = recordOffsets(await readFile(segment)).at(-1)!;
+    await truncate(segment, (await stat(segment)).size - 10);
     const damaged = await readFile(segment);
 
     const reader = await open(true);
@@ -168,13 +167,55 @@ describe('embedded store on disk', () => {
     assert.ok((await readFile(segment)).equals(damaged), 'a read-only store changed the file');
 
     const writer = await open();
-    assert.equal(await writer.head(project), 10);
-    const appended = await writer.append(project, [event('after', 1)], { expectedVersion: 10 });
-    assert.equal(appended[0]!.seq, 11);
+    const warnings = await captureStderr(() => writer.head(project).then(() => writer.append(project, [event('after', 1)])));
     const events = await writer.read(project);
-    assert.deepEqual(events.map((e) => (e.data as { sessionId: string }).sessionId), [...Array.from({ length: 10 }, (_, i) => `a${i + 1}`), 'after']);
+    assert.deepEqual(
+      events.map((e) => (e.type === 'EventLost' ? `lost ${e.seq}` : (e.data as { sessionId: string }).sessionId)),
+      [...Array.from({ length: 10 }, (_, i) => `a${i + 1}`), 'lost 11', 'lost 12', 'lost 13', 'after'],
+    );
+    const lost = events[10]!;
+    assert.ok(lost.type === 'EventLost');
+    assert.deepEqual([lost.data.file, lost.data.offset, lost.data.bytes], [segment, tornAt, damaged.length - tornAt]);
+    assert.match(lost.data.reason, /^torn write \(record runs past the end of the file\)$/);
+    assert.ok((await readFile(lost.data.savedAs)).equals(damaged.subarray(tornAt)), 'the cut bytes were not kept');
+    assert.match(warnings, new RegExp(`"level":"warn".*cut ${lost.data.bytes} bytes off default/demo's log: torn write.*seqs 11-13 recorded as lost`));
+    assert.match(warnings, /"claimedSeqs":"11-13"/);
     await writer.close();
-    assert.equal((await (await open()).read(project)).length, 11);
+    assert.equal((await (await open()).read(project)).length, 14);
+  });
+
+  it('refuses a whole last record that fails its checksum, naming file, offset and the repair; repair cuts it and the seq is never reused', async () => {
+    const store = await open();
+    for (let i = 1; i <= 5; i++) await store.append(project, [event(`c${i}`, 1)]);
+    await store.close();
+    const segment = await lastSegment();
+    const bytes = await readFile(segment);
+    bytes[bytes.length - 20] = bytes[bytes.length - 20]! ^ 0x01;
+    await writeFile(segment, bytes);
+    const lastOffset = recordOffsets(bytes).at(-1)!;
+
+    const expected = (error: unknown): boolean => {
+      assert.ok(error instanceof CorruptLogError, String(error));
+      assert.equal(
+        error.message,
+        `${segment}: checksum mismatch at offset ${lastOffset}, a whole record that fails its checksum: damage, not a ${error.message.includes('write in flight') ? 'write in flight' : 'torn write; refusing to write after it'}. ` +
+          `Run "lighthouse-bridge repair default/demo --store file://${dir}" to cut it off; the cut is kept and its sequence numbers are recorded as lost.`,
+      );
+      return true;
+    };
+    await assert.rejects((await open(true)).read(project), expected);
+    await assert.rejects((await open()).append(project, [event('x', 1)]), expected);
+    assert.ok((await readFile(segment)).equals(bytes), 'the damaged log was modified');
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+
+    const report = await repairEmbeddedProject(dir, project);
+    assert.deepEqual(report && { ...report, savedAs: undefined }, {
+      file: segment, offset: lastOffset, bytes: bytes.length - lastOffset, reason: 'checksum mismatch', savedAs: undefined, lostSeqs: { first: 5, last: 5 },
+    });
+    assert.equal(await repairEmbeddedProject(dir, project), undefined);
+    const writer = await open();
+    assert.equal((await writer.append(project, [event('c6', 1)]))[0]!.seq, 6);
+    assert.deepEqual((await writer.read(project)).map((e) => e.type), [...Array(4).fill('AgentSessionStarted'), 'EventLost', 'AgentSessionStarted']);
   });
 
   it('refuses to open a log damaged in the middle instead of dropping what follows', async () => {
@@ -295,6 +336,29 @@ async function checkAcknowledged(store: EventStore, project: ProjectId, acknowle
     assert.equal(byAppend.get(id!)?.at(-1)?.seq, Number(last), `acknowledged append ${id} (last seq ${last}) is missing`);
   }
   return { head, all };
+}
+
+/** Where each record of a segment file starts, walking the length fields. */
+function recordOffsets(segment: Buffer): number[] {
+  const offsets: number[] = [];
+  for (let at = 8; at + 8 <= segment.length; at += 8 + segment.readUInt32LE(at)) offsets.push(at);
+  return offsets;
+}
+
+/** What `work` and anything it triggers writes to stderr (where the store's logger writes). */
+async function captureStderr(work: () => Promise<unknown>): Promise<string> {
+  const write = process.stderr.write.bind(process.stderr);
+  let captured = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    captured += chunk.toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    await work();
+  } finally {
+    process.stderr.write = write;
+  }
+  return captured;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -4,7 +4,7 @@ import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { formatProjectId, parseProjectId, type ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError, type AppendOptions, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
 import { getBlobFile, putBlobFile } from './blobFiles.js';
-import { groupCommitStats, type ProjectLog } from './projectLog.js';
+import { groupCommitStats, type CutReport, type ProjectLog } from './projectLog.js';
 import { acquireProjectLog, releaseProjectLog } from './projectRegistry.js';
 import { loadSnapshotFile, saveSnapshotFile } from './snapshotFiles.js';
 import { io } from './storeErrors.js';
@@ -23,6 +23,23 @@ const DEFAULT_READ_LIMIT = 1000;
 /** Appends and fsync'd batches so far in this process (for metrics and the benchmark). */
 export function embeddedCommitStats(): { batches: number; appends: number } {
   return { ...groupCommitStats };
+}
+
+export type { CutReport } from './projectLog.js';
+
+/**
+ * Cuts off the damaged end of a project's log (which opening refuses, naming this), keeping the
+ * cut bytes and recording the sequence numbers they held as lost. Undefined when nothing is damaged.
+ */
+export async function repairEmbeddedProject(dir: string, project: ProjectId): Promise<CutReport | undefined> {
+  const id = parseProjectId(formatProjectId(project));
+  const projectDir = join(resolve(dir), id.namespace, id.name);
+  const log = acquireProjectLog(projectDir, formatProjectId(id));
+  try {
+    return await log.repair();
+  } finally {
+    await releaseProjectLog(projectDir, log);
+  }
 }
 
 /**

@@ -1,10 +1,12 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, open, truncate, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
+import { createLogger, type Logger } from '../../observability/logger.js';
 import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
-import { fsyncDir } from './atomicFile.js';
-import { SEGMENT_MAGIC, encodeRecord, validRecordFollows } from './recordCodec.js';
+import { fsyncDir, writeFileAtomic } from './atomicFile.js';
+import { SEGMENT_MAGIC, claimedSeqs, encodeRecord, lastValidSeq } from './recordCodec.js';
 import { forEachRecord, listSegments, newSegment, noteRecord, offsetFor, scanSegment, type Segment } from './segmentFile.js';
 import { CorruptLogError, asStoreError, io } from './storeErrors.js';
 import { acquireWriterLock, type WriterLock } from './writerLock.js';
@@ -14,6 +16,35 @@ export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 const POLL_MS = 20;
 /** And this often as a safety net when fs.watch is on (it can miss events on some filesystems). */
 const WATCHED_POLL_MS = 250;
+/** A reader that finds a damaged-looking tail looks again after this long before calling it damage: a write may be mid-copy. */
+const RECHECK_MS = 50;
+
+let storeLogger: Logger | undefined;
+function logger(): Logger {
+  storeLogger ??= createLogger('embedded-store');
+  return storeLogger;
+}
+
+/** What a cut removed from the end of the log, and the sequence numbers now recorded as lost. */
+export interface CutReport {
+  readonly file: string;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly reason: string;
+  /** Where the cut bytes were kept. */
+  readonly savedAs: string;
+  readonly lostSeqs: { readonly first: number; readonly last: number };
+}
+
+/** Bytes at the end of the last segment that are not valid records. */
+interface Damage {
+  readonly segment: Segment;
+  readonly at: number;
+  readonly tail: Buffer;
+  readonly reason: string;
+  /** A record cut short by the end of the file (or zeros to the end): what a crash leaves. Anything else is damage. */
+  readonly torn: boolean;
+}
 
 /** Process-wide group commit counters: appends per fsync is the figure that shows batching works. */
 export const groupCommitStats = { batches: 0, appends: 0 };
@@ -31,6 +62,8 @@ interface Writer {
   readonly lock: WriterLock;
   file: FileHandle;
   segment: Segment;
+  /** Where the next batch is written: the writer's own, so no scan can move it. */
+  end: number;
   /** The seq the next append gets: the head plus appends queued but not yet durable. */
   nextSeq: number;
   lastTimeMs: number;
@@ -57,7 +90,7 @@ export class ProjectLog {
   private headSeq = 0;
   private writer?: Writer;
   private writerReady?: Promise<Writer>;
-  /** Serializes scans of the files, which extend `segments`. */
+  /** Serializes scans of the files, which extend `segments`, with the hand-over to a writer. */
   private scanning: Promise<void> = Promise.resolve();
   /** Segments before this one were scanned whole and have successors, so they never change again. */
   private firstUnsealed = 0;
@@ -84,6 +117,25 @@ export class ProjectLog {
 
   async read(from: number, to: number, limit: number): Promise<RecordedEvent[]> {
     await this.refresh();
+    return this.readKnown(from, to, limit);
+  }
+
+  /** Takes the writer lock just long enough to cut off whatever damage ends the log, recording the cut. */
+  async repair(): Promise<CutReport | undefined> {
+    if (this.writerReady) throw new StoreUnavailableError(`project ${this.label} is open for writing in this process; repair it from its own`);
+    await this.previousClosed;
+    const lock = await acquireWriterLock(join(this.projectDir, 'writer.lock'), this.label);
+    try {
+      return await this.exclusive(async () => {
+        const damage = await this.scan('repair');
+        return damage ? this.cut(damage) : undefined;
+      });
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async readKnown(from: number, to: number, limit: number): Promise<RecordedEvent[]> {
     const last = Math.min(to, this.headSeq);
     const out: RecordedEvent[] = [];
     if (from > last || limit <= 0) return out;
@@ -193,20 +245,18 @@ export class ProjectLog {
       await this.roll(writer, batch[0]!.firstSeq);
     }
     const segment = writer.segment;
+    const start = writer.end;
     const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
-    let written = 0;
-    while (written < buf.length) {
-      const { bytesWritten } = await writer.file.write(buf, written, buf.length - written, segment.end + written);
-      written += bytesWritten;
-    }
+    await writeAll(writer.file, buf, start);
     await writer.file.datasync();
     groupCommitStats.batches++;
     groupCommitStats.appends += batch.length;
-    let offset = segment.end;
+    let offset = start;
     for (const pending of batch) {
       noteRecord(segment, pending.firstSeq, pending.count, offset, offset + pending.record.length);
       offset += pending.record.length;
     }
+    writer.end = offset;
     this.headSeq = segment.lastSeq;
   }
 
@@ -216,6 +266,7 @@ export class ProjectLog {
     await writer.file.close();
     writer.file = file;
     writer.segment = segment;
+    writer.end = segment.end;
   }
 
   private async createSegment(firstSeq: number): Promise<Segment> {
@@ -241,22 +292,28 @@ export class ProjectLog {
     await mkdir(this.logDir, { recursive: true });
     const lock = await acquireWriterLock(join(this.projectDir, 'writer.lock'), this.label);
     try {
-      await this.exclusive(() => this.scan('repair'));
-      if (this.segments.length === 0) await this.createSegment(1);
-      const segment = this.segments.at(-1)!;
-      const lastTime = this.headSeq > 0 ? (await this.read(this.headSeq, this.headSeq, 1))[0]?.time : undefined;
-      const file = await open(segment.path, 'r+');
-      const writer: Writer = {
-        lock,
-        file,
-        segment,
-        nextSeq: this.headSeq + 1,
-        lastTimeMs: lastTime ? Date.parse(lastTime) : 0,
-        queue: [],
-        flushing: false,
-        idle: [],
-      };
-      this.writer = writer;
+      // One exclusive section from the last scan to publishing the writer: a scan that began
+      // earlier has finished, and every later one sees the writer and leaves the segments alone.
+      const writer = await this.exclusive(async (): Promise<Writer> => {
+        const damage = await this.scan('write');
+        if (damage) await this.cut(damage);
+        if (this.segments.length === 0) await this.createSegment(1);
+        const segment = this.segments.at(-1)!;
+        const file = await open(segment.path, 'r+');
+        const published: Writer = {
+          lock,
+          file,
+          segment,
+          end: segment.end,
+          nextSeq: this.headSeq + 1,
+          lastTimeMs: await this.lastTimeMs(),
+          queue: [],
+          flushing: false,
+          idle: [],
+        };
+        this.writer = published;
+        return published;
+      });
       this.updateWatching();
       return writer;
     } catch (error) {
@@ -268,26 +325,39 @@ export class ProjectLog {
   /** Catches up with the files unless this process is the writer (then memory is the truth). */
   private refresh(): Promise<void> {
     if (this.writer) return Promise.resolve();
-    return this.exclusive(() => (this.writer ? Promise.resolve() : this.scan('read')));
+    return this.exclusive(async () => {
+      if (!this.writer) await this.scan('read');
+    });
   }
 
-  private exclusive(work: () => Promise<void>): Promise<void> {
+  private async lastTimeMs(): Promise<number> {
+    const time = this.headSeq > 0 ? (await this.readKnown(this.headSeq, this.headSeq, 1))[0]?.time : undefined;
+    return time ? Date.parse(time) : 0;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
     const run = this.scanning.then(work);
-    this.scanning = run.catch(() => undefined);
+    this.scanning = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
   /**
-   * Reads segment files past what is known. A bad tail is where a reader stops for now (a write
-   * may be in flight) and what the writer cuts off (a torn write from a crash) — but only when no
-   * valid record follows it; otherwise acknowledged data would be lost, so it is an error.
+   * Reads segment files past what is known. A tail that is not a valid record is, to a reader, a
+   * write in flight when it is cut short (and damage when a whole record fails its checksum even
+   * on a second look). To a writer a short tail is a torn write from a crash, returned to be cut;
+   * anything else is damage it refuses, naming the repair command. Damage with valid records
+   * after it is refused in every mode but 'repair': cutting it loses acknowledged events.
    */
-  private async scan(mode: 'read' | 'repair'): Promise<void> {
-    await io(`reading the log of ${this.label}`, async () => {
+  private async scan(mode: 'read' | 'write' | 'repair'): Promise<Damage | undefined> {
+    return io(`reading the log of ${this.label}`, async () => {
       const known = this.segments.at(-1)?.firstSeq ?? 0;
       for (const firstSeq of await listSegments(this.logDir)) {
         if (firstSeq > known) this.segments.push(newSegment(this.logDir, firstSeq));
       }
+      let damage: Damage | undefined;
       for (let i = this.firstUnsealed; i < this.segments.length; i++) {
         const segment = this.segments[i]!;
         const previous = this.segments[i - 1];
@@ -295,37 +365,82 @@ export class ProjectLog {
           throw new CorruptLogError(`${segment.path}: starts at seq ${segment.firstSeq} but the previous segment ends at ${previous.lastSeq}`);
         }
         const isLast = i === this.segments.length - 1;
-        const end = await scanSegment(segment);
+        let end = await scanSegment(segment);
         if (end.kind === 'clean') {
           if (!isLast) this.firstUnsealed = i + 1;
           continue;
         }
         if (!isLast) throw new CorruptLogError(`${segment.path}: ${end.kind === 'bad' ? `${end.reason} at offset ${end.at}` : 'no header'}, and later segments exist`);
         if (end.kind === 'no-header') {
-          if (mode === 'repair') {
+          if (mode !== 'read') {
             await writeSegmentHeader(segment.path, 'r+');
             segment.end = SEGMENT_MAGIC.length;
           }
           continue;
         }
-        const tail = Buffer.alloc(end.size - end.at);
-        const file = await open(segment.path, 'r');
-        try {
-          await file.read(tail, 0, tail.length, end.at);
-        } finally {
-          await file.close();
+        if (mode === 'read' && !end.incomplete) {
+          await sleep(RECHECK_MS);
+          end = await scanSegment(segment);
+          if (end.kind !== 'bad' || end.incomplete) continue;
         }
-        if (validRecordFollows(tail, 0, segment.lastSeq)) {
-          throw new CorruptLogError(`${segment.path}: ${end.reason} at offset ${end.at} with valid records after it; refusing to cut them off`);
+        const tail = await readTail(segment.path, end.at, end.size);
+        const torn = end.incomplete || tail.every((byte) => byte === 0);
+        const at = `${segment.path}: ${end.reason} at offset ${end.at}`;
+        if (lastValidSeq(tail, segment.lastSeq) !== undefined) {
+          if (mode !== 'repair') throw new CorruptLogError(`${at} with valid records after it; refusing to cut them off. ${this.repairHint()}`);
+        } else if (mode === 'read') {
+          if (!torn) throw new CorruptLogError(`${at}, a whole record that fails its checksum: damage, not a write in flight. ${this.repairHint()}`);
+          continue;
+        } else if (mode === 'write' && !torn) {
+          throw new CorruptLogError(`${at}, a whole record that fails its checksum: damage, not a torn write; refusing to write after it. ${this.repairHint()}`);
         }
-        if (mode === 'repair') {
-          await truncate(segment.path, end.at);
-          const file = await open(segment.path, 'r+');
-          await file.datasync().finally(() => file.close());
-        }
+        damage = { segment, at: end.at, tail, reason: end.reason, torn };
       }
       this.headSeq = this.segments.at(-1)?.lastSeq ?? 0;
+      return damage;
     });
+  }
+
+  private repairHint(): string {
+    return `Run "lighthouse-bridge repair ${this.label} --store file://${resolve(this.projectDir, '..', '..')}" to cut it off; the cut is kept and its sequence numbers are recorded as lost.`;
+  }
+
+  /**
+   * Cuts the damaged tail off the last segment and puts one EventLost per sequence number it
+   * claimed in its place, so no number is ever handed out twice (ADR 0010). The cut bytes are
+   * kept under `cut/` first. The marker is written over the tail before the file is shortened:
+   * a crash in between leaves the marker in place.
+   */
+  private async cut(damage: Damage): Promise<CutReport> {
+    const { segment, at, tail } = damage;
+    const lastKept = segment.lastSeq;
+    const claimed = claimedSeqs(tail, lastKept + 1);
+    const lastLost = Math.max(lastKept + 1, claimed === undefined ? 0 : claimed.first + claimed.count - 1, lastValidSeq(tail, lastKept) ?? 0);
+    const savedAs = join(this.projectDir, 'cut', `${basename(segment.path)}@${at}`);
+    await writeFileAtomic(savedAs, tail);
+    const reason = damage.torn ? `torn write (${damage.reason})` : damage.reason;
+    const report: CutReport = { file: segment.path, offset: at, bytes: tail.length, reason, savedAs, lostSeqs: { first: lastKept + 1, last: lastLost } };
+
+    const time = new Date(Math.max(Date.now(), await this.lastTimeMs())).toISOString();
+    const lost: NewEvent = { type: 'EventLost', actor: 'system', data: { file: report.file, offset: at, bytes: tail.length, reason, savedAs } };
+    const count = lastLost - lastKept;
+    const marker = encodeRecord(lastKept + 1, count, JSON.stringify({ t: time, e: Array.from({ length: count }, () => lost) } satisfies Payload));
+    const file = await open(segment.path, 'r+');
+    try {
+      await writeAll(file, marker, at);
+      await file.truncate(at + marker.length);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    noteRecord(segment, lastKept + 1, count, at, at + marker.length);
+    this.headSeq = segment.lastSeq;
+    logger().warn(`cut ${tail.length} bytes off ${this.label}'s log: ${reason}; seqs ${lastKept + 1}-${lastLost} recorded as lost`, {
+      project: this.label,
+      ...report,
+      ...(claimed === undefined ? {} : { claimedSeqs: `${claimed.first}-${claimed.first + claimed.count - 1}` }),
+    });
+    return report;
   }
 
   private segmentIndexFor(seq: number): number {
@@ -409,6 +524,25 @@ export class ProjectLog {
         }
       });
   }
+}
+
+async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < buf.length) {
+    const { bytesWritten } = await file.write(buf, written, buf.length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+async function readTail(path: string, from: number, to: number): Promise<Buffer> {
+  const tail = Buffer.alloc(to - from);
+  const file = await open(path, 'r');
+  try {
+    await file.read(tail, 0, tail.length, from);
+  } finally {
+    await file.close();
+  }
+  return tail;
 }
 
 /** Makes the file at `path` hold just the segment header, durably: a new file ('wx') or a torn one ('r+'). */

@@ -13,6 +13,8 @@ export const RECORD_HEADER_BYTES = 8;
 const BODY_FIXED_BYTES = 12;
 /** A length beyond this is garbage, not a record; bounds what a corrupt header can make us read. */
 const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+/** A claimed event count beyond this is garbage: a record cannot hold that many events in MAX_RECORD_BYTES. */
+const MAX_CLAIMED_EVENTS = Math.floor(MAX_RECORD_BYTES / 16);
 
 /** Every segment file starts with this; the digit is the format version. */
 export const SEGMENT_MAGIC = Buffer.from('LHBSEG1\n', 'latin1');
@@ -50,18 +52,31 @@ export function parseRecord(buf: Buffer, offset: number): ParsedRecord {
 }
 
 /**
- * Whether a whole, checksummed record with a sequence after `afterSeq` starts anywhere in
- * `buf` past `from`. Tells corruption in the middle of a log (acknowledged data follows) from
- * a torn tail (nothing valid follows), so only the latter is ever cut off.
+ * The highest sequence of a whole, checksummed record with a sequence after `afterSeq` starting
+ * anywhere in `buf`, if any. Tells corruption in the middle of a log (acknowledged data follows)
+ * from a damaged tail (nothing valid follows), and how far a cut reaches.
  */
-export function validRecordFollows(buf: Buffer, from: number, afterSeq: number): boolean {
-  for (let at = from; at + RECORD_HEADER_BYTES + BODY_FIXED_BYTES <= buf.length; at++) {
+export function lastValidSeq(buf: Buffer, afterSeq: number): number | undefined {
+  let last: number | undefined;
+  for (let at = 0; at + RECORD_HEADER_BYTES + BODY_FIXED_BYTES <= buf.length; at++) {
     const bodyLength = buf.readUInt32LE(at);
     if (bodyLength < BODY_FIXED_BYTES || at + RECORD_HEADER_BYTES + bodyLength > buf.length) continue;
     const seq = Number(buf.readBigUInt64LE(at + RECORD_HEADER_BYTES));
     if (seq <= afterSeq) continue;
     const parsed = parseRecord(buf, at);
-    if (parsed.kind === 'record') return true;
+    if (parsed.kind === 'record') last = Math.max(last ?? 0, parsed.firstSeq + parsed.count - 1);
   }
-  return false;
+  return last;
+}
+
+/**
+ * The sequence numbers the (unverified) header at the start of `buf` claims, when it is there and
+ * plausibly the record expected next: what a damaged or torn last append may have handed out.
+ */
+export function claimedSeqs(buf: Buffer, expectedFirst: number): { first: number; count: number } | undefined {
+  if (buf.length < RECORD_HEADER_BYTES + BODY_FIXED_BYTES) return undefined;
+  const first = Number(buf.readBigUInt64LE(RECORD_HEADER_BYTES));
+  const count = buf.readUInt32LE(RECORD_HEADER_BYTES + 8);
+  // A record holds at most one append; the workspace's appends are far below this many events.
+  return first === expectedFirst && count >= 1 && count <= MAX_CLAIMED_EVENTS ? { first, count } : undefined;
 }

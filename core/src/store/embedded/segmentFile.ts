@@ -61,8 +61,11 @@ export type ScanEnd =
   | { kind: 'clean' }
   /** The file is shorter than the segment header (a crash while rolling). */
   | { kind: 'no-header' }
-  /** Bytes from `at` to `size` are not a valid next record: a torn tail, a write in flight, or damage. */
-  | { kind: 'bad'; at: number; size: number; reason: string };
+  /**
+   * Bytes from `at` to `size` are not a valid next record: a torn tail or a write in flight when
+   * `incomplete` (the record runs past the end of the file), else damage or a write mid-copy.
+   */
+  | { kind: 'bad'; at: number; size: number; reason: string; incomplete: boolean };
 
 /**
  * Extends `segment` over the valid records found after its current `end`, checking checksums
@@ -82,7 +85,7 @@ export async function scanSegment(segment: Segment): Promise<ScanEnd> {
     let result: ScanEnd = { kind: 'clean' };
     await forEachRecord(file, segment.end, size, (record, offset) => {
       if (record.kind !== 'record') {
-        result = { kind: 'bad', at: offset, size, reason: record.kind === 'corrupt' ? record.reason : 'incomplete record' };
+        result = { kind: 'bad', at: offset, size, reason: record.reason, incomplete: record.kind === 'incomplete' };
         return false;
       }
       if (record.firstSeq !== segment.lastSeq + 1) {
@@ -132,7 +135,7 @@ export async function forEachRecord(
     const consumedTo = bufStart + at;
     const readTo = bufStart + buf.length;
     if (readTo >= until) {
-      if (consumedTo < until) visit({ kind: 'incomplete', reason: 'incomplete record' }, consumedTo);
+      if (consumedTo < until) visit({ kind: 'incomplete', reason: 'record runs past the end of the file' }, consumedTo);
       return;
     }
     const rest = buf.subarray(at);
