@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { Policy, PolicyError } from './policy.js';
+import { loadPolicyFile } from './policyFile.js';
 import { factsOf } from './facts.js';
 
 const ROOT = '/workspace/current';
@@ -181,5 +185,16 @@ test('project patterns are matched in linear time, and ones RE2 cannot express a
       (e: unknown) => e instanceof PolicyError && e.message.includes(`uses-${what}`) && e.message.includes('match.command') && /no backreferences or lookaround/.test(e.message),
       what,
     );
+  }
+});
+
+test('a policy file with a pattern RE2 cannot express is refused when it is loaded, naming the file and the rule', async () => {
+  const tmp = await tempDir('lhb-policy-');
+  try {
+    const path = join(tmp.dir, 'policy.yaml');
+    await writeFile(path, 'rules:\n  - name: twice\n    decision: deny\n    match: { command: "(rm) \\\\1" }\n');
+    await assert.rejects(loadPolicyFile(path), (e: unknown) => e instanceof PolicyError && e.message.startsWith(`policy file ${path}: policy rule 1 ("twice"): match.command`) && /no backreferences or lookaround/.test(e.message));
+  } finally {
+    await tmp.remove();
   }
 });

