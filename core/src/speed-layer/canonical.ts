@@ -1,5 +1,7 @@
 import { InvalidRequestError } from './request.js';
 
+export const MAX_INPUT_DEPTH = 64;
+
 /**
  * JSON with object keys sorted at every level, so two inputs that differ only in key order get one
  * cache key, and any other difference (a second file, other content) gets its own. Values JSON
@@ -8,6 +10,7 @@ import { InvalidRequestError } from './request.js';
  */
 export function canonicalJson(value: unknown): string {
   const seen = new Set<object>();
+  let depth = 0;
   const walk = (v: unknown): string => {
     if (v === null) return 'null';
     switch (typeof v) {
@@ -20,6 +23,8 @@ export function canonicalJson(value: unknown): string {
         return JSON.stringify(v);
       case 'object': {
         if (seen.has(v)) throw new InvalidRequestError('input is cyclic');
+        // Deeper than any tool's input; without a bound, deep nesting overflows the stack.
+        if (++depth > MAX_INPUT_DEPTH) throw new InvalidRequestError(`input is nested deeper than ${MAX_INPUT_DEPTH} levels`);
         seen.add(v);
         let out: string;
         if (Array.isArray(v)) {
@@ -32,6 +37,7 @@ export function canonicalJson(value: unknown): string {
           out = `{${keys.map((k) => `${JSON.stringify(k)}:${walk(obj[k])}`).join(',')}}`;
         }
         seen.delete(v);
+        depth--;
         return out;
       }
       default:

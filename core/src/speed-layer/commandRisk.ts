@@ -47,15 +47,31 @@ const SYSTEM_DIRS = new Set(['bin', 'boot', 'dev', 'etc', 'home', 'lib', 'lib32'
 
 /** `/`, `/*`, `~`, `$HOME`, or a top-level system directory such as `/etc` or `/usr/`. */
 export function isRootHomeOrSystem(target: string): boolean {
-  const t = target.replace(/(\/+\.?)*(\/\*)?$/, '').replace(/^\/+/, '/');
+  const t = stripTrailingSlashes(target).replace(/^\/+/, '/');
   if (t === '' || t === '/' || t === '/.' || t === '/*') return true;
   if (/^(~[a-z_][a-z0-9_-]*|~|\$HOME|\$\{HOME\})$/.test(t)) return true;
   const m = /^\/([^/]+)$/.exec(t);
   return m !== null && SYSTEM_DIRS.has(m[1] as string);
 }
 
+/**
+ * `target` without what `/(\/+\.?)*(\/\*)?$/` matches at its end (`/etc//./*` → `/etc`), in one
+ * backward pass: that expression backtracks exponentially on a run of slashes not at the end.
+ */
+export function stripTrailingSlashes(target: string): string {
+  let end = target.endsWith('/*') ? target.length - 2 : target.length;
+  for (;;) {
+    const dot = target[end - 1] === '.' ? end - 1 : end;
+    let start = dot;
+    while (start > 0 && target[start - 1] === '/') start--;
+    if (start === dot) return target.slice(0, end);
+    end = start;
+  }
+}
+
+/** Two tests, not `^-[a-zA-Z]*[rR][a-zA-Z]*$`, which is quadratic on a long flag without a match. */
 export function recursiveFlag(args: string[]): boolean {
-  return args.some((a) => a === '--recursive' || /^-[a-zA-Z]*[rR][a-zA-Z]*$/.test(a));
+  return args.some((a) => a === '--recursive' || (/^-[a-zA-Z]+$/.test(a) && /[rR]/.test(a)));
 }
 
 const BLOCK_DEVICE = /^\/dev\/(sd[a-z]|hd[a-z]|vd[a-z]|xvd[a-z]|nvme\d|mmcblk\d|md\d|dm-\d|loop\d|nbd\d|sr\d|disk\/|mapper\/|mem$|kmem$|port$)/;

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { Policy, PolicyError } from './policy.js';
+import { loadPolicyFile } from './policyFile.js';
 import { factsOf } from './facts.js';
 
 const ROOT = '/workspace/current';
@@ -125,4 +129,72 @@ test('bad policies are refused with the rule named', () => {
   assert.throws(() => new Policy({ rules: [{ name: 'x', decision: 'maybe' as 'deny' }] }), PolicyError);
   assert.throws(() => new Policy({ mode: 'merge' as 'extend' }), PolicyError);
   assert.throws(() => new Policy({ escalationTimeoutSeconds: -1 }), PolicyError);
+});
+
+/** Runs `fn` and returns how long it took, in milliseconds. */
+function timed(fn: () => void): number {
+  const start = performance.now();
+  fn();
+  return performance.now() - start;
+}
+
+test('issue 14 item 6: the hostile inputs that froze a mount are judged in milliseconds', () => {
+  // [name, command, budget in ms, expected decision]; the budgets leave room for a loaded machine.
+  const hostile: Array<[string, string, number, 'deny' | undefined]> = [
+    // Exponential in V8: 11.7 s for 30 slashes, ×4 per 2 more.
+    ['rm -rf + 30 slashes + x', `rm -rf ${'/'.repeat(30)}x`, 50, undefined],
+    ['rm -rf + 60 slashes + x', `rm -rf ${'/'.repeat(60)}x`, 50, undefined],
+    // Quadratic in V8: 3.4 s for 64 KB, ~19 CPU-minutes for 1 MiB.
+    ['echo + 64 KB of a', `echo ${'a'.repeat(64 * 1024)}`, 100, undefined],
+    ['echo + 1 MiB of a', `echo ${'a'.repeat(1024 * 1024)}`, 1500, undefined],
+    ['rm with a 1 MiB flag of R then !', `rm -${'R'.repeat(1024 * 1024)}! /`, 1500, undefined],
+    ['bash -c with a 1 MiB flag of c then 1', `bash -${'c'.repeat(1024 * 1024)}1 x`, 1500, undefined],
+    ['256 Ki assignments', 'A=1 '.repeat(256 * 1024), 1500, undefined],
+    ['many curls without a pipe', 'curl x '.repeat(100_000), 1500, undefined],
+    ['a fork bomb after 1 MiB of names', `${'a '.repeat(512 * 1024)}; :(){ :|:& };:`, 1500, 'deny'],
+  ];
+  for (const [name, command, budget, expected] of hostile) {
+    let v: ReturnType<typeof verdict>;
+    const ms = timed(() => (v = verdict(builtin, 'Bash', { command })));
+    assert.ok(ms < budget, `${name}: ${ms.toFixed(0)} ms`);
+    if (expected !== undefined) assert.equal(v?.decision, expected, name);
+  }
+});
+
+test('the fork-bomb rule still needs the function to pipe itself into itself inside its own body', () => {
+  for (const command of ['f(){ f|f& };f', 'x() { y; x | x & }; x', 'a.b(){ a.b|a.b & }']) assert.equal(verdict(builtin, 'Bash', { command })?.rule, 'builtin:fork-bomb', command);
+  for (const command of ['f(){ g|g& }', 'f(){ echo; }; f|f&', 'f|f&', 'f(){ f|g& }']) assert.notEqual(verdict(builtin, 'Bash', { command })?.rule, 'builtin:fork-bomb', command);
+});
+
+test('project patterns are matched in linear time, and ones RE2 cannot express are refused by name', () => {
+  const slow = new Policy({
+    rules: [
+      { name: 'nested', decision: 'deny', match: { command: '^(a+)+$' } },
+      { name: 'globs', decision: 'deny', match: { paths: ['**a**a**a**a**a**b'] } },
+      { name: 'agents', decision: 'deny', agents: ['a*a*a*a*a*a*a*b'] },
+    ],
+  });
+  const ms = timed(() => {
+    verdict(slow, 'Bash', { command: `${'a'.repeat(100_000)}!` }, `${'a'.repeat(256)}`);
+    verdict(slow, 'Write', { file_path: 'a'.repeat(100_000), content: 'x' });
+  });
+  assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
+  for (const [pattern, what] of [['(a)\\1', 'backreference'], ['a(?=b)', 'lookahead'], ['(?<!a)b', 'lookbehind']] as const) {
+    assert.throws(
+      () => new Policy({ rules: [{ name: `uses-${what}`, decision: 'deny', match: { command: pattern } }] }),
+      (e: unknown) => e instanceof PolicyError && e.message.includes(`uses-${what}`) && e.message.includes('match.command') && /no backreferences or lookaround/.test(e.message),
+      what,
+    );
+  }
+});
+
+test('a policy file with a pattern RE2 cannot express is refused when it is loaded, naming the file and the rule', async () => {
+  const tmp = await tempDir('lhb-policy-');
+  try {
+    const path = join(tmp.dir, 'policy.yaml');
+    await writeFile(path, 'rules:\n  - name: twice\n    decision: deny\n    match: { command: "(rm) \\\\1" }\n');
+    await assert.rejects(loadPolicyFile(path), (e: unknown) => e instanceof PolicyError && e.message.startsWith(`policy file ${path}: policy rule 1 ("twice"): match.command`) && /no backreferences or lookaround/.test(e.message));
+  } finally {
+    await tmp.remove();
+  }
 });

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Decision, PolicyConfig, PolicyRule } from '../config/projectConfig.js';
 import { BUILTIN_POLICY_VERSION, BUILTIN_RULES } from './builtinPolicy.js';
 import type { Facts } from './facts.js';
-import { globToRegExp, namePattern } from './glob.js';
+import { globToRegExp, namePattern, type NameMatcher } from './glob.js';
+import { LinearRegExp } from './linearRegex.js';
 
 /** A policy that cannot be used (bad regular expression, unknown decision ...). */
 export class PolicyError extends Error {
@@ -20,8 +21,8 @@ interface CompiledRule {
   priority: number;
   decision: Decision;
   reason: string;
-  tools: RegExp[] | undefined;
-  agents: RegExp[] | undefined;
+  tools: NameMatcher[] | undefined;
+  agents: NameMatcher[] | undefined;
   test(facts: Facts): boolean;
 }
 
@@ -101,17 +102,18 @@ function compileRule(rule: PolicyRule, index: number): CompiledRule {
     throw new PolicyError(`${where}: decision must be allow, deny or escalate`);
   }
   if (rule.priority !== undefined && !Number.isFinite(rule.priority)) throw new PolicyError(`${where}: priority must be a number`);
-  const names = (field: 'tools' | 'agents'): RegExp[] | undefined => {
+  const names = (field: 'tools' | 'agents'): NameMatcher[] | undefined => {
     const v = rule[field];
     if (v === undefined) return undefined;
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw new PolicyError(`${where}: ${field} must be a list of names`);
     return v.map(namePattern);
   };
-  const regex = (field: 'command' | 'content'): RegExp | undefined => {
+  const regex = (field: 'command' | 'content'): LinearRegExp | undefined => {
     const v = rule.match?.[field];
     if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new PolicyError(`${where}: match.${field} must be a regular expression in a string`);
     try {
-      return new RegExp(v);
+      return new LinearRegExp(v);
     } catch (error) {
       throw new PolicyError(`${where}: match.${field} is not a valid regular expression: ${(error as Error).message}`);
     }

@@ -2,7 +2,12 @@ import type { Verdict } from './policy.js';
 import type { Facts } from './facts.js';
 import { harmlessWrites, readOnlyCommand, recursiveFlag } from './commandRisk.js';
 import type { SimpleCommand } from './shell.js';
+import { LinearRegExp } from './linearRegex.js';
 import { READ_ONLY_TOOLS } from './toolInput.js';
+
+const PRIVATE_KEY = new LinearRegExp('-----BEGIN ([A-Z]+ )?PRIVATE KEY-----');
+const SENSITIVE_PATH = new LinearRegExp(String.raw`(^|/)(\.git/|\.github/workflows/|\.env($|\.)|id_[a-z0-9]+$|[^/]*\.pem$)`);
+const DECODE_TO_SHELL = new LinearRegExp(String.raw`base64\s+(-d|--decode|-D)\b[^;&]*\|\s*(\S*/)?(ba|z|da|k)?sh\b`);
 
 /**
  * The tier after the rules: judges what no rule named. It denies on clear signs of harm, allows
@@ -11,10 +16,10 @@ import { READ_ONLY_TOOLS } from './toolInput.js';
  */
 export function scoreRisk(facts: Facts): Verdict {
   if (facts.command !== undefined) return scoreCommand(facts);
-  const secret = facts.contents.find((c) => /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(c));
+  const secret = facts.contents.find((c) => PRIVATE_KEY.test(c));
   if (secret !== undefined) return deny('writes a private key into the shared project log');
   if (facts.fileWrite) {
-    const sensitive = facts.paths.find((p) => /(^|\/)(\.git\/|\.github\/workflows\/|\.env($|\.)|id_[a-z0-9]+$|[^/]*\.pem$)/.test(p));
+    const sensitive = facts.paths.find((p) => SENSITIVE_PATH.test(p));
     if (sensitive !== undefined) return escalate(`writes a sensitive file (${sensitive})`);
     if (facts.paths.length === 0) return escalate('a write without a path to judge');
     return { decision: 'allow', reason: 'write inside the project; every change is an event and can be undone' };
@@ -37,7 +42,7 @@ function scoreCommand(facts: Facts): Verdict {
 
   if (has((c) => POWER.has(c.program) || (c.program === 'init' && /^[06]$/.test(c.args[0] ?? '')))) return deny('shuts down or reboots the machine');
   if (has((c) => (c.program === 'kill' || c.program === 'pkill') && c.args.includes('-1'))) return deny('kills every process');
-  if (/base64\s+(-d|--decode|-D)\b[^;&]*\|\s*(\S*\/)?(ba|z|da|k)?sh\b/.test(text)) return deny('runs decoded, hidden code');
+  if (DECODE_TO_SHELL.test(text)) return deny('runs decoded, hidden code');
   if (has((c) => c.writes.some((w) => /^\/etc\/(passwd|shadow|sudoers|group)$/.test(w)))) return deny('overwrites system credentials');
 
   if (/^\s*(sudo|doas|su)\b/.test(text) || has((c) => ELEVATE.has(c.program))) signals.push('elevates privileges');

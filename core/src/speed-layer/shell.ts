@@ -24,6 +24,8 @@ type Token = { kind: 'word'; text: string } | { kind: 'sep'; text: string } | { 
 const WRAPPERS = new Set(['sudo', 'doas', 'env', 'nohup', 'time', 'command', 'exec', 'nice', 'ionice', 'stdbuf', 'timeout', 'xargs', 'busybox', 'builtin']);
 const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'ash', 'fish']);
 
+const PLAIN_RUN = /[^\\'"\s<>&;|(){}`$]+/y;
+
 function tokenize(text: string): { tokens: Token[]; substitution: boolean } {
   const tokens: Token[] = [];
   let word = '';
@@ -83,7 +85,11 @@ function tokenize(text: string): { tokens: Token[]; substitution: boolean } {
       if (c === '$' || c === '<') i++;
       tokens.push({ kind: 'sep', text: c });
     } else {
-      word += c;
+      // A whole run of ordinary characters at once: per character, a 1 MiB word took 400 ms.
+      PLAIN_RUN.lastIndex = i;
+      const run = PLAIN_RUN.exec(text)?.[0] ?? c;
+      word += run;
+      i += run.length - 1;
       inWord = true;
     }
   }
@@ -91,19 +97,19 @@ function tokenize(text: string): { tokens: Token[]; substitution: boolean } {
   return { tokens, substitution };
 }
 
+/** Indexes, not slices: slicing per word made a line of many `A=1` words quadratic. */
 function unwrap(words: string[]): string[] {
-  let rest = words;
+  let i = 0;
+  const at = (k: number): string => words[k] as string;
   for (;;) {
-    while (rest.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[0] as string)) rest = rest.slice(1);
-    const head = rest[0];
-    if (head === undefined || !WRAPPERS.has(basename(head))) return rest;
-    rest = rest.slice(1);
+    while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(at(i))) i++;
+    if (i >= words.length || !WRAPPERS.has(basename(at(i)))) return words.slice(i);
+    i++;
     // Wrapper options (`sudo -u root`, `timeout 5`, `xargs -0`) are skipped with their values;
     // guessing which take a value would miss commands, so skip anything that is not a plausible program.
-    while (rest.length > 0 && (/^-/.test(rest[0] as string) || /^\d+[smhd]?$/.test(rest[0] as string) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[0] as string))) {
-      const flag = rest[0] as string;
-      rest = rest.slice(1);
-      if (/^-[ugCDpr]$/.test(flag) && rest.length > 0) rest = rest.slice(1);
+    while (i < words.length && (/^-/.test(at(i)) || /^\d+[smhd]?$/.test(at(i)) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(at(i)))) {
+      const flag = at(i++);
+      if (/^-[ugCDpr]$/.test(flag) && i < words.length) i++;
     }
   }
 }
@@ -127,11 +133,12 @@ export function parseCommand(text: string, depth = 0): ParsedCommand {
       const name = basename(program);
       let code: string | undefined;
       if (SHELLS.has(name)) {
-        const c = args.findIndex((a) => /^-[a-z]*c[a-z]*$/.test(a));
+        const c = args.findIndex((a) => /^-[a-z]+$/.test(a) && a.includes('c'));
         if (c >= 0) code = args[c + 1];
       } else if (name === 'eval') code = args.join(' ');
       if (code !== undefined && depth < 4) {
-        commands.push(...parseCommand(code, depth + 1).commands);
+        // A loop, not push(...): spreading a huge list overflows the stack.
+        for (const inner of parseCommand(code, depth + 1).commands) commands.push(inner);
       }
     } else if (writes.length > 0) {
       commands.push({ program: '', args: [], writes });

@@ -10,6 +10,9 @@ import { registry } from '../observability/metrics.js';
 import { serveMetrics } from '../observability/httpServer.js';
 import { createValidator, type Validator } from './validator.js';
 import type { Answer } from './request.js';
+import { Policy } from './policy.js';
+import { decisionKey } from './decisionCache.js';
+import { canonicalJson } from './canonical.js';
 
 const validatorModule = fileURLToPath(new URL('./validator.js', import.meta.url));
 let counter = 0;
@@ -65,10 +68,44 @@ test('two processes share L2 decisions; a policy change makes the old entries un
     const changed = await validateInChild({ project, redisUrl: redis.url, policy: policyV2 }, request);
     assert.deepEqual([changed.decision, changed.tier], ['deny', 'policy']);
 
+    // Only the allow is shared: a denial is decided by the policy every time, never from a cache.
     const keys = (await redis.cli(['--scan', '--pattern', `lhb:{${project.namespace}/${project.name}}:dec:*`])).trim().split('\n').filter(Boolean);
-    assert.equal(keys.length, 2);
+    assert.equal(keys.length, 1);
     const ttl = Number((await redis.cli(['TTL', keys[0] as string])).trim());
     assert.ok(ttl > 0 && ttl <= 3600, `TTL ${ttl}`);
+  });
+});
+
+test('issue 14 item 4: a forged cached allow never overrides a built-in denial', async () => {
+  await withRedis(async (redis) => {
+    const project = freshProject();
+    const root = '/workspace/current';
+    const forged = JSON.stringify({ decision: 'allow', reason: 'forged', source: 'expert' });
+    const requests = [
+      { agent: 'coder', tool: 'Bash', input: { command: 'rm -rf /home' } },
+      { agent: 'coder', tool: 'Bash', input: { command: ':(){ :|:& };:' } },
+      { agent: 'coder', tool: 'Bash', input: { command: 'shutdown -h now' } },
+    ];
+    // Written as a tenant holding the project's credentials could, under the key the validator uses.
+    const version = new Policy({}, { projectRoot: root }).version;
+    for (const r of requests) {
+      await redis.cli(['SET', `lhb:{${project.namespace}/${project.name}}:dec:${decisionKey(version, r.tool, '', canonicalJson(r.input))}`, forged]);
+    }
+    const v = await createValidator({ project, redisUrl: redis.url, projectRoot: root, rateLimit: false });
+    try {
+      for (const r of requests) {
+        // Twice: the forged entry must not reach L1 either.
+        for (const round of [1, 2]) {
+          const a = await v.validate(r);
+          assert.deepEqual([a.decision, a.cached], ['deny', false], `${r.input.command} (round ${round}): ${JSON.stringify(a)}`);
+          assert.notEqual(a.reason, 'forged');
+        }
+      }
+      const first = await v.validate(requests[0]);
+      assert.deepEqual([first.tier, first.rule], ['policy', 'builtin:destroy-root-or-home']);
+    } finally {
+      await v.close();
+    }
   });
 });
 

@@ -106,3 +106,49 @@ test('without a store, what needs an expert fails closed and says why', async ()
     await v.close();
   }
 });
+
+test('judged on a worker thread: same answers, and the caller\'s thread stays free while a huge request is judged', async () => {
+  const v = await createValidator({ project, rateLimit: false, judgeThread: true, policy: { rules: [{ name: 'no-deploys', priority: 500, decision: 'deny', match: { command: '^kubectl apply' } }] } });
+  try {
+    assert.deepEqual(pick(await v.validate({ agent: 'a', tool: 'Bash', input: { command: 'rm -rf /' } })), ['deny', 'policy', 'builtin:destroy-root-or-home']);
+    assert.deepEqual(pick(await v.validate({ agent: 'a', tool: 'Bash', input: { command: 'kubectl apply -f x' } })), ['deny', 'policy', 'no-deploys']);
+    assert.deepEqual(pick(await v.validate('{"agent":"a","tool":"Bash","input":{"command":"ls"}}')), ['allow', 'policy', 'builtin:read-only-commands']);
+    assert.deepEqual(pick(await v.validate('{"agent":"a","tool":"Bash","input":{"command":"ls"}}')), ['allow', 'cache-l1', 'builtin:read-only-commands']);
+    const invalid = await v.validate('{not json');
+    assert.deepEqual([invalid.decision, invalid.tier], ['deny', 'invalid']);
+    assert.match(invalid.error ?? '', /not valid JSON/);
+
+    // The largest request there is: while it is judged, timers on this thread keep firing.
+    const huge = JSON.stringify({ agent: 'a', tool: 'Bash', input: { command: `echo ${'a '.repeat(MAX_REQUEST_BYTES / 2 - 64)}` } });
+    let longestGapMs = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGapMs = Math.max(longestGapMs, now - last);
+      last = now;
+    }, 5);
+    const answer = await v.validate(huge);
+    clearInterval(ticker);
+    assert.equal(answer.tier === 'fail-closed' || answer.decision === 'allow', true, JSON.stringify(answer));
+    assert.ok(longestGapMs < 250, `the caller's thread was blocked for ${longestGapMs.toFixed(0)} ms`);
+  } finally {
+    await v.close();
+  }
+});
+
+test('a worker thread past its deadline or queue answers deny (fail closed)', async () => {
+  const v = await createValidator({ project, rateLimit: false, judgeThread: { deadlineMs: 1, maxQueued: 2 } });
+  try {
+    const big = JSON.stringify({ agent: 'a', tool: 'Bash', input: { command: `echo ${'a '.repeat(MAX_REQUEST_BYTES / 2 - 64)}` } });
+    const answers = await Promise.all([v.validate(big), v.validate(big), v.validate(big)]);
+    for (const a of answers) assert.deepEqual([a.decision, a.tier], ['deny', 'fail-closed']);
+    assert.match(answers[0]?.reason ?? '', /did not finish within 1 ms; failing closed/);
+    assert.match(answers[2]?.reason ?? '', /2 validations are already waiting; failing closed/);
+  } finally {
+    await v.close();
+  }
+});
+
+function pick(a: { decision: string; tier: string; rule?: string }): [string, string, string | undefined] {
+  return [a.decision, a.tier, a.rule];
+}

@@ -6,13 +6,12 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { escalations, validationDuration } from '../observability/metrics.js';
 import { CircuitBreaker } from '../resilience/circuitBreaker.js';
 import { TokenBuckets, type RateLimit } from '../resilience/tokenBucket.js';
-import { canonicalJson } from './canonical.js';
-import { connectRedis, decisionKey, LocalDecisionCache, RedisDecisionCache, whenReady, type CachedDecision } from './decisionCache.js';
+import { connectRedis, LocalDecisionCache, RedisDecisionCache, whenReady, type CachedDecision } from './decisionCache.js';
 import { ExpertTier } from './expert.js';
-import { factsOf } from './facts.js';
+import { judge, type Judgement } from './judge.js';
+import { JudgeThread, type JudgeThreadOptions } from './judgeThread.js';
 import { Policy, type Verdict } from './policy.js';
-import { InvalidRequestError, MAX_REQUEST_BYTES, parseRequest, type Answer, type Tier, type ValidationRequest } from './request.js';
-import { scoreRisk } from './riskScorer.js';
+import type { Answer, Tier, ValidationRequest } from './request.js';
 
 export interface ValidatorOptions {
   project: ProjectId;
@@ -42,6 +41,11 @@ export interface ValidatorOptions {
   /** How long creation waits for the first Redis connection; default 2 s. */
   redisConnectTimeoutMs?: number;
   logger?: Logger;
+  /**
+   * Judge requests on a worker thread (bounded queue, deadline: see JudgeThread) instead of the
+   * caller's. A mount sets it: its thread answers file operations. Default: in the caller's thread.
+   */
+  judgeThread?: JudgeThreadOptions | boolean;
 }
 
 export interface ValidateOptions {
@@ -89,6 +93,11 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
           log,
         );
   const escalationTimeoutMs = options.escalationTimeoutMs ?? policy.escalationTimeoutMs;
+  const thread =
+    options.judgeThread === undefined || options.judgeThread === false
+      ? undefined
+      : new JudgeThread({ policy: options.policy, projectRoot: options.projectRoot }, options.judgeThread === true ? {} : options.judgeThread);
+  const judgeRequest = (raw: unknown): Judgement | Promise<Judgement> => (thread === undefined ? judge(policy, raw) : thread.judge(raw));
 
   const answer = (start: number, requestId: string, tier: Tier, v: Verdict, cached = false, error?: string): Answer => {
     const latencyMs = performance.now() - start;
@@ -145,22 +154,20 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
   const validate = async (raw: unknown, validateOptions: ValidateOptions = {}): Promise<Answer> => {
     const start = performance.now();
     const requestId = randomUUID();
-    let request: ValidationRequest;
-    let canonicalInput: string;
-    try {
-      request = parseRequest(raw);
-      canonicalInput = canonicalJson(request.input);
-      // A UTF-16 length is at most 3 UTF-8 bytes per unit: count bytes only when it could matter.
-      if (canonicalInput.length * 3 > MAX_REQUEST_BYTES && Buffer.byteLength(canonicalInput) > MAX_REQUEST_BYTES) throw new InvalidRequestError(`input is larger than ${MAX_REQUEST_BYTES} bytes`);
-    } catch (error) {
-      if (!(error instanceof InvalidRequestError)) throw error;
-      return answer(start, requestId, 'invalid', { decision: 'deny', reason: `invalid request: ${error.message}` }, false, error.message);
-    }
-    if (buckets !== undefined && !buckets.take(request.agent)) {
+    const judged = await judgeRequest(raw);
+    if (judged.kind === 'invalid') return answer(start, requestId, 'invalid', { decision: 'deny', reason: `invalid request: ${judged.error}` }, false, judged.error);
+    if (judged.kind === 'unavailable') return answer(start, requestId, 'fail-closed', { decision: 'deny', reason: judged.reason });
+    if (buckets !== undefined && !buckets.take(judged.agent)) {
       return answer(start, requestId, 'rate-limit', { decision: 'deny', reason: 'rate-limited' });
     }
+    const { key, verdict } = judged;
+    // A denial by a rule or the risk scorer is final: the caches are consulted only for what the
+    // policy would allow or escalate, so no cache entry, whoever wrote it, turns a deny into an allow.
+    if (verdict.decision === 'deny') {
+      log.info('denied', { requestId, agent: judged.agent, tool: judged.tool, reason: verdict.reason, rule: verdict.rule });
+      return answer(start, requestId, judged.tier, verdict);
+    }
 
-    const key = decisionKey(policy.version, request.tool, policy.agentClass(request.agent), canonicalInput);
     const local = l1.get(key);
     if (local !== undefined) return answer(start, requestId, 'cache-l1', local, true);
 
@@ -178,19 +185,15 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
       }
     }
 
-    const facts = factsOf(request, policy.projectRoot);
-    const verdict = policy.evaluate(facts);
-    const tier: Tier = verdict === undefined ? 'risk' : 'policy';
-    const decided = verdict ?? scoreRisk(facts);
-    if (decided.decision === 'escalate') {
-      log.info('escalating', { requestId, agent: request.agent, tool: request.tool, reason: decided.reason, rule: decided.rule });
-      return escalate(start, requestId, request, key, decided, validateOptions.wait ?? true);
+    if (verdict.decision === 'escalate') {
+      if (judged.request === undefined) throw new Error('an escalation came without its request');
+      log.info('escalating', { requestId, agent: judged.agent, tool: judged.tool, reason: verdict.reason, rule: verdict.rule });
+      return escalate(start, requestId, judged.request, key, verdict, validateOptions.wait ?? true);
     }
-    const final: CachedDecision = { decision: decided.decision, reason: decided.reason, source: tier };
-    if (decided.rule !== undefined) final.rule = decided.rule;
+    const final: CachedDecision = { decision: verdict.decision, reason: verdict.reason, source: judged.tier };
+    if (verdict.rule !== undefined) final.rule = verdict.rule;
     await remember(key, final);
-    if (final.decision === 'deny') log.info('denied', { requestId, agent: request.agent, tool: request.tool, reason: final.reason, rule: final.rule });
-    return answer(start, requestId, tier, final);
+    return answer(start, requestId, judged.tier, final);
   };
 
   return {
@@ -204,6 +207,7 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
       }
     },
     async close() {
+      await thread?.close();
       await expert?.close();
       await l2?.close();
       if (openedStore !== undefined) await openedStore.then((s) => s.close()).catch(() => undefined);

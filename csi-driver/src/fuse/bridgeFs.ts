@@ -8,7 +8,7 @@ import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
 import type { WriteBudget } from './writeBudget.js';
 import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
-import { renderJson, renderLogLine, validateAnswer, type Validator } from './renderers.js';
+import { renderJson, renderLogLine, validateAnswers, type Validator } from './renderers.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -582,7 +582,7 @@ export class BridgeFs {
 
   private async readValidate(handle: Extract<Handle, { kind: 'validate' }>, target: Buffer, length: number): Promise<number> {
     if (handle.answer === undefined) {
-      handle.answer = Buffer.from(`${JSON.stringify(await validateAnswer(Buffer.concat(handle.request).toString('utf8'), this.validator))}\n`);
+      handle.answer = Buffer.from(await validateAnswers(Buffer.concat(handle.request).toString('utf8'), this.validator));
       handle.answerOffset = 0;
     }
     const n = handle.answer.copy(target, 0, handle.answerOffset, Math.min(handle.answer.length, handle.answerOffset + length));

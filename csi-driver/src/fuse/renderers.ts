@@ -15,25 +15,35 @@ export function renderJson(value: unknown): Buffer {
   return Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** Request lines one read of /.bridge/validate answers; more are refused whole (ADR 0054). */
+const MAX_VALIDATE_LINES = 64;
+
 /**
- * The answer to one request written to /.bridge/validate: the validator's decision, or an
- * `{error}` object for a malformed request, a missing validator or a validator failure. Never throws,
- * so bad input can never fail the read or take the mount down.
+ * The answer to what was written to /.bridge/validate: one JSON line per request line, in order,
+ * each the validator's decision or an `{error}` object (no validator, validator failure). A request
+ * line goes to the validator as text: parsing it is the validator's work, off this thread. Never
+ * throws, so bad input can never fail the read or take the mount down.
  */
-export async function validateAnswer(text: string, validator: Validator | undefined): Promise<unknown> {
-  const line = text.split('\n').find((l) => l.trim() !== '');
-  if (line === undefined) return { error: 'empty request: write one JSON object on one line, then read the answer' };
-  let request: unknown;
-  try {
-    request = JSON.parse(line);
-  } catch (error) {
-    return { error: `malformed JSON: ${error instanceof Error ? error.message : String(error)}` };
+export async function validateAnswers(text: string, validator: Validator | undefined): Promise<string> {
+  const requests = text.split('\n').filter((l) => l.trim() !== '');
+  if (requests.length === 0) return answerLine({ error: 'empty request: write one JSON object on one line, then read the answer' });
+  if (requests.length > MAX_VALIDATE_LINES) {
+    return answerLine({ error: `${requests.length} request lines; at most ${MAX_VALIDATE_LINES} per read, so none was validated` });
   }
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) return { error: 'the request must be a JSON object' };
+  let out = '';
+  for (const request of requests) out += answerLine(await validateOne(request, validator));
+  return out;
+}
+
+async function validateOne(request: string, validator: Validator | undefined): Promise<unknown> {
   if (!validator) return { error: 'no validator is configured for this mount' };
   try {
     return await validator.validate(request);
   } catch (error) {
     return { error: error instanceof Error ? error.message : String(error) };
   }
+}
+
+function answerLine(answer: unknown): string {
+  return `${JSON.stringify(answer)}\n`;
 }

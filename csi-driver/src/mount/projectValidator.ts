@@ -43,5 +43,8 @@ export async function projectValidator(
     ...(policy === undefined ? {} : { policy }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(settings.logger === undefined ? {} : { logger: settings.logger }),
+    // This process answers file operations (for every mount on the node, in the CSI plugin): no
+    // request may hold its thread, so requests are judged on a worker with a deadline.
+    judgeThread: true,
   });
 }
