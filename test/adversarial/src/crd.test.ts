@@ -118,6 +118,11 @@ const table: CrdCase[] = [
   { name: '257 rules', spec: rules(...Array.from({ length: 257 }, (_, i) => rule({ name: `r${i}` }))), expect: invalid('spec.policy.rules', 'must have at most 256 items') },
   { name: '257 read-only subjects', spec: { access: { readOnly: Array.from({ length: 257 }, (_, i) => `sa-${i}`) } }, expect: invalid('spec.access.readOnly', 'must have at most 256 items') },
   { name: '65 paths in one match', spec: rules(rule({ match: { paths: Array.from({ length: 65 }, (_, i) => `p${i}/**`) } })), expect: invalid('spec.policy.rules[0].match.paths', 'must have at most 64 items') },
+  {
+    name: 'policy text over 512 KiB',
+    spec: rules(...Array.from({ length: 9 }, (_, i) => rule({ name: `r${i}`, match: { paths: Array.from({ length: 64 }, (_, j) => `${j}`.padEnd(1024, '*')) } }))),
+    expect: invalid('spec.policy.rules', 'policy rules may hold at most 512 KiB of names, reasons, selectors and patterns'),
+  },
   { name: 'the same subject twice', spec: readWrite('agents', 'agents'), expect: invalid('spec.access.readWrite[1]', 'Duplicate value: "agents"') },
   { name: 'a request body over 3 MiB', spec: { ...rules(rule({ reason: 'x'.repeat(1024) })), padding: 'p'.repeat(3 * 1024 * 1024) }, expect: { status: 413, message: ['Request entity too large: limit is 3145728'] } },
   // service-account names
