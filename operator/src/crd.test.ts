@@ -47,11 +47,13 @@ describe('BridgeProject CRD on a real kube-apiserver', { skip }, () => {
     const bp = await create('full', {
       storage: { deletionPolicy: 'Delete', retentionDays: 7 },
       limits: { maxFileBytes: 1024, maxProjectBytes: 1024 },
-      access: { readWrite: ['agents', 'ci/*'], readOnly: ['*/viewer'] },
+      // A bare NAME is a service account name, which may contain dots.
+      access: { readWrite: ['agents', 'ci/*', 'build.bot'], readOnly: ['*/viewer', `ns/${'a'.repeat(63)}.${'b'.repeat(63)}`] },
       policy: { defaultDecision: 'allow', mode: 'replace', rules },
     });
     assert.deepEqual(bp.spec?.policy?.rules?.map((r) => r.name), ['no-force-push', 'docs', 'secrets']);
     assert.equal(bp.spec?.policy?.rules?.[1]?.priority, 0);
+    assert.deepEqual(bp.spec?.access?.readWrite, ['agents', 'ci/*', 'build.bot']);
   });
 
   it("accepts the chart's example project", async () => {

@@ -5,8 +5,8 @@ import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
-import { startOperator, type RunningOperator } from './operator.js';
-import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, waitFor } from './testEnv.js';
+import type { RunningOperator } from './operator.js';
+import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;
@@ -25,18 +25,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
   const logs: string[] = [];
 
   const run = async (): Promise<RunningOperator> =>
-    startOperator({
-      redisUrl: redis.url,
-      kubeconfig: env.kubeconfig,
-      leaderElect: false,
-      leaseName: 'unused',
-      operatorNamespace: 'default',
-      leaseDurationMs: 15_000,
-      relistAfterMs: 2_000,
-      discoveryTtlMs: 500,
-      queue: { baseBackoffMs: 100, maxBackoffMs: 1_000 },
-      log: (level, message, fields) => logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
-    });
+    startTestOperator(env.kubeconfig, redis.url, (level, message, fields) => logs.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`));
 
   before(async () => {
     [env, redis] = await Promise.all([startKube(), startRedis({ aclFile: true })]);

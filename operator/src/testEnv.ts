@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
+import { startOperator, type Log, type RunningOperator } from './operator.js';
 
 /** Shared by the operator's tests: the repository's CRD file, applied to a real API server. */
 export const CRD_FILE = fileURLToPath(new URL('../../crds/bridgeprojects.bridge.lighthouse.dev.yaml', import.meta.url));
@@ -31,6 +32,22 @@ export async function installBridgeProjectCrd(kube: KubeClient): Promise<void> {
 
 export async function ensureNamespace(kube: KubeClient, name: string): Promise<void> {
   await kube.apply(`/api/v1/namespaces/${name}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+/** One operator, no leader election, with timings short enough for tests to wait on. */
+export function startTestOperator(kubeconfig: string, redisUrl: string, log: Log): Promise<RunningOperator> {
+  return startOperator({
+    redisUrl,
+    kubeconfig,
+    leaderElect: false,
+    leaseName: 'unused',
+    operatorNamespace: 'default',
+    leaseDurationMs: 15_000,
+    relistAfterMs: 2_000,
+    discoveryTtlMs: 500,
+    queue: { baseBackoffMs: 100, maxBackoffMs: 1_000 },
+    log,
+  });
 }
 
 /** Polls `check` until it returns a truthy value, or fails with `what` after `timeoutMs`. */
