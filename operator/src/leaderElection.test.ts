@@ -79,8 +79,9 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
     );
     client.on('error', () => undefined);
     try {
-      await client.set('lhb:{team/one}:snap', 'x');
-      assert.equal(await client.get('lhb:{team/one}:snap'), 'x');
+      // Read-only on its own keys (ADR 0062): writes go through the node plugin's identity.
+      assert.equal(await client.get('lhb:{team/one}:snap'), null);
+      await assert.rejects(client.set('lhb:{team/one}:snap', 'x'), /NOPERM/);
       await assert.rejects(client.get('lhb:{team/two}:snap'), /NOPERM/);
     } finally {
       client.disconnect();

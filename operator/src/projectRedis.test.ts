@@ -10,9 +10,11 @@ const project = { namespace: 'team1', name: 'pa' };
 const USER = 'lhb-team1.pa';
 const PASSWORD = 'project-password-from-the-secret';
 const request = { agent: 'agent', tool: 'Bash', input: { command: 'rm -rf /home' } };
+/** Allowed by the built-in rules, so its answer is shared in Redis (denials are never cached). */
+const harmless = { agent: 'agent', tool: 'Bash', input: { command: 'git status' } };
 
 describe("a project's own Redis credentials (issue 14 item 4)", () => {
-  it('cannot forge a cached decision: SET of dec:* is refused and the validator still answers deny', async () => {
+  it('cannot forge a cached decision: every write to dec:* is refused and the validator still answers deny', async () => {
     const redis = await startRedis();
     const operator = connectProjectRedis(redis.url);
     const tenant = new Redis({ port: redis.port, host: '127.0.0.1', username: USER, password: PASSWORD, enableReadyCheck: false, lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -24,7 +26,7 @@ describe("a project's own Redis credentials (issue 14 item 4)", () => {
 
       // The node plugin's validator (the chart's Redis identity) decides once and shares it.
       const first = await createValidator({ project, redisUrl: redis.url });
-      assert.equal((await first.validate(request)).decision, 'deny');
+      assert.equal((await first.validate(harmless)).decision, 'allow');
       await first.close();
       const [key] = await admin.keys(`${projectKeyPrefix(project).replace(/[{}]/g, '\\$&')}dec:*`);
       assert.ok(key, 'the decision was shared in Redis');
@@ -38,7 +40,9 @@ describe("a project's own Redis credentials (issue 14 item 4)", () => {
       assert.equal(await admin.get(key), shared, 'the shared decision is untouched');
       assert.equal(await tenant.get(key), shared, 'the project may still read its decisions');
 
-      // A fresh validator (another pod) takes the shared entry: still deny.
+      await assert.rejects(tenant.set(`${projectKeyPrefix(project)}dec:${'0'.repeat(64)}`, forged), /NOPERM/);
+
+      // A fresh validator (another pod) still denies: no entry the tenant could write is consulted for it.
       const second = await createValidator({ project, redisUrl: redis.url });
       const answer = await second.validate(request);
       await second.close();

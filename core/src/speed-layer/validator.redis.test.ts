@@ -19,8 +19,9 @@ let counter = 0;
 /** A project of its own per test, so cached decisions never carry over between tests. */
 const freshProject = () => ({ namespace: 'default', name: `speed-${process.pid}-${++counter}` });
 
+/** With AOF, as deployments must run it: a Redis that restarts empty is a lost log, refused (ADR 0020). */
 async function withRedis(body: (redis: RedisServer) => Promise<void>): Promise<void> {
-  const redis = await startRedis();
+  const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
   try {
     await body(redis);
   } finally {
