@@ -5,7 +5,7 @@ import { decideAccess, type ConfigSource, type PodIdentity } from './access.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from './errors.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import { isDeadFuseMountAt, probeTarget } from './health.js';
-import type { InFlight } from './locks.js';
+import type { AbortIfBusy } from './abortIfBusy.js';
 import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
 import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
@@ -30,7 +30,7 @@ export interface NodeServiceOptions {
   mounter: Mounter;
   configs: ConfigSource;
   /** Shared with recovery so a repair and a publish never race on one target. */
-  targets: InFlight;
+  targets: AbortIfBusy;
   /** Refuse projects without an access configuration (`--require-access-config`). */
   requireAccessConfig: boolean;
 }

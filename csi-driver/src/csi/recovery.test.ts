@@ -11,7 +11,7 @@ import { parseProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { createLogger } from '@lighthouse-bridge/core/observability/logger';
 import { openStore, parseStoreUrl } from '@lighthouse-bridge/core/store/open';
 import { redisConfigSource } from './access.js';
-import { InFlight } from './locks.js';
+import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
@@ -20,9 +20,9 @@ import { isMountPoint } from './health.js';
 import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
 
 /**
- * DESIGN §8: the node plugin killed with -9 comes back and its mounts serve again within 5 s, in
+ * The node plugin killed with -9 comes back and its mounts serve again within 5 s, in
  * place, for a process that keeps using the target path; targets kubelet removed meanwhile are
- * forgotten. SIGTERM leaves mounts for the next instance too (ADR 0071).
+ * forgotten. SIGTERM leaves mounts for the next instance too. See ADR 0071.
  */
 let redis: RedisServer;
 let dir: { dir: string; remove: () => Promise<void> };
@@ -165,7 +165,7 @@ test('a project config that cannot be read mounts nothing; the next pass mounts 
   const state = openDriverState(join(dir.dir, 'config-state'));
   const project = parseProjectId('team/configured');
   await state.publishes.put(target, { volumeId: 'team/configured', targetPath: target, project, readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
-  const deps = { state, mounter, configs, targets: new InFlight(), log: createLogger('recovery-test') };
+  const deps = { state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') };
   try {
     // Unparseable: the limits it holds are unknown, so mounting with defaults would be wrong.
     await redis.cli(['SET', configKey(project), '{not json']);
@@ -197,7 +197,7 @@ test('a symbolic link planted in a recorded target path after the publish is ref
   const state = openDriverState(join(dir.dir, 'link-state'));
   await state.publishes.put(target, { volumeId: 'team/linked', targetPath: target, project: parseProjectId('team/linked'), readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
   try {
-    assert.deepEqual(await recoverMounts({ state, mounter, configs, targets: new InFlight(), log: createLogger('recovery-test') }), new Map([[target, 'failed']]));
+    assert.deepEqual(await recoverMounts({ state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') }), new Map([[target, 'failed']]));
     assert.equal(await isMountPoint(join(elsewhere, 'volume')), false, 'nothing mounted at the link destination');
     assert.ok(await state.publishes.get(target), 'the record stays, and recovery keeps refusing it');
   } finally {
