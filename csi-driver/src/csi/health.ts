@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
-import { mountAt, mountTable } from '../mount/mountpoint.js';
+import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import type { VolumeUsage } from './messages.js';
 
 /**
@@ -15,12 +15,8 @@ export type TargetProbe =
 
 const PROBE_TIMEOUT_MS = 2000;
 
-export async function isMountPoint(path: string): Promise<boolean> {
-  return (await mountTable()).has(resolve(path));
-}
-
 export async function probeTarget(path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<TargetProbe> {
-  if (!(await isMountPoint(path))) return { state: 'unmounted' };
+  if (!(await mountAt(resolve(path)))) return { state: 'unmounted' };
   return new Promise((done) => {
     execFile(
       'stat',
@@ -50,12 +46,15 @@ export async function probeTarget(path: string, timeoutMs = PROBE_TIMEOUT_MS): P
 }
 
 /**
- * True when `path` holds a FUSE mount whose server is gone, as a killed plugin leaves its mounts:
- * the only kind of mount the plugin detaches without having a live handle on it. Probed out of
- * process, so a live but hung mount of someone else's is not mistaken for one, nor blocks us.
+ * Detaches `path` when it holds a FUSE mount whose server is gone, as a killed plugin leaves its
+ * mounts: the only kind of mount the plugin detaches without having a live handle on it. True when
+ * it did. Probed out of process, so a live but hung mount of someone else's is not mistaken for a
+ * dead one, nor blocks us.
  */
-export async function isDeadFuseMountAt(path: string): Promise<boolean> {
+export async function detachDeadFuseMount(path: string): Promise<boolean> {
   const mounted = await mountAt(path);
   if (!mounted || !/^fuse(\.|$)/.test(mounted.fstype)) return false;
-  return (await probeTarget(path)).state === 'dead';
+  if ((await probeTarget(path)).state !== 'dead') return false;
+  await lazyUnmount(path);
+  return true;
 }

@@ -5,7 +5,7 @@ import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
-import { isDeadFuseMountAt } from './health.js';
+import { detachDeadFuseMount } from './health.js';
 import type { PublishRecord } from './state.js';
 
 export interface MountRequest {
@@ -95,6 +95,6 @@ export class FuseMounter implements Mounter {
       }
       await served.validator?.close();
     }
-    if (await isDeadFuseMountAt(target)) await lazyUnmount(target);
+    await detachDeadFuseMount(target);
   }
 }

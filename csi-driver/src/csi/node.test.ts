@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RedisServer } from '@lighthouse-bridge/test/redis';
 import { mountAt } from '../mount/mountpoint.js';
-import { isMountPoint } from './health.js';
 import { csiClients, detachAllUnder, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from './pluginHarness.js';
 
 /**
@@ -73,14 +72,14 @@ describe('access control from the project config', () => {
   test('a service account that is not listed is refused and nothing is mounted', async () => {
     const target = newTarget();
     await rejectsWith(publish(target, pod('team', 'intruder', { project: 'secret' })), status.PERMISSION_DENIED, /team\/intruder may not mount/);
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a read-only account may mount read-only but not read-write', async () => {
     await rejectsWith(publish(newTarget(), pod('team', 'reader', { project: 'secret' })), status.PERMISSION_DENIED, /only read-only/);
     const target = newTarget();
     await publish(target, pod('team', 'reader', { project: 'secret' }), { readonly: true });
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target);
   });
 
@@ -96,7 +95,7 @@ describe('access control from the project config', () => {
   test('a project without access config is open by default', async () => {
     const target = newTarget();
     await publish(target, pod('team', 'anyone', { project: 'open' }));
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target);
   });
 });
@@ -109,7 +108,7 @@ describe('read-only and ephemeral volumes', () => {
     assert.equal(statusFile.project, 'team/demo');
     await writeFile(join(target, 'current', 'hello.txt'), 'from an ephemeral volume\n');
     await unpublish(target);
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
     await assert.rejects(stat(target), { code: 'ENOENT' }, 'unpublish removes the target directory');
   });
 
@@ -174,7 +173,7 @@ describe('bad input', () => {
     assert.ok(codes.includes('OK'), `codes: ${codes.join(', ')}`);
     assert.ok(codes.includes('ABORTED'), `codes: ${codes.join(', ')}`);
     assert.deepEqual(codes.filter((c) => c !== 'OK' && c !== 'ABORTED'), []);
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target);
   });
 });
@@ -216,9 +215,9 @@ describe('targets: only what this plugin published is ever unmounted or removed'
     const target = newTarget();
     await publish(target, pod('team', 'writer', { project: 'demo' }), { volumeId: 'csi-mine' });
     await rejectsWith(unpublish(target, 'csi-someone-else'), status.NOT_FOUND, /volume csi-mine is/);
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target, 'csi-mine');
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a relative target is INVALID_ARGUMENT; nothing is created under the plugin\'s working directory', async () => {
@@ -250,7 +249,7 @@ describe('targets: only what this plugin published is ever unmounted or removed'
       await rejectsWith(publish(target, pod('team', 'writer', { project: 'demo' })), status.FAILED_PRECONDITION, /is a symbolic link/);
     }
     assert.equal(await mountAt(destination), undefined);
-    assert.equal(await isMountPoint(join(destination, 'mount')), false);
+    assert.equal(await mountAt(join(destination, 'mount')), undefined);
     assert.deepEqual(await readdir(destination), []);
   });
 });
@@ -307,7 +306,7 @@ describe('health', () => {
     assert.equal(dead.volume_condition.abnormal, true);
     assert.match(dead.volume_condition.message, /not connected|did not answer/i);
     await unpublish(target, volumeId);
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
@@ -325,7 +324,7 @@ describe('health', () => {
     await publish(target, {}, { volumeId: 'team/leftover' });
     assert.equal(await readFile(join(target, 'current', 'left.txt'), 'utf8'), 'before the crash\n');
     await unpublish(target, 'team/leftover');
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a client sending the socket path as :authority (kubelet < 1.26) is served', async () => {

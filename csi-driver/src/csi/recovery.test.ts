@@ -15,8 +15,7 @@ import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
-import { lazyUnmount } from '../mount/mountpoint.js';
-import { isMountPoint } from './health.js';
+import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
 
 /**
@@ -142,13 +141,13 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
     csi2.close();
   }
   assert.equal(await second.kill('SIGTERM'), 0);
-  assert.equal(await isMountPoint(kept), true, 'SIGTERM leaves the mount in place');
+  assert.ok(await mountAt(kept), 'SIGTERM leaves the mount in place');
   const third = await start();
   const csi3 = csiClients(third.socket);
   try {
     assert.equal(await readFile(join(kept, 'current', 'after.txt'), 'utf8'), 'written after recovery\n');
     await csi3.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/recover', target_path: kept });
-    assert.equal(await isMountPoint(kept), false);
+    assert.equal(await mountAt(kept), undefined);
   } finally {
     csi3.close();
   }
@@ -170,11 +169,11 @@ test('a project config that cannot be read mounts nothing; the next pass mounts 
     // Unparseable: the limits it holds are unknown, so mounting with defaults would be wrong.
     await redis.cli(['SET', configKey(project), '{not json']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'failed']]));
-    assert.equal(await isMountPoint(target), false, 'nothing is mounted with default limits');
+    assert.equal(await mountAt(target), undefined, 'nothing is mounted with default limits');
     assert.ok(await state.publishes.get(target), 'the record stays for the next pass');
     await redis.cli(['SET', configKey(project), '{}']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'remounted']]));
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
   } finally {
     await mounter.unmount(target);
     await configs.close();
@@ -198,7 +197,7 @@ test('a symbolic link planted in a recorded target path after the publish is ref
   await state.publishes.put(target, { volumeId: 'team/linked', targetPath: target, project: parseProjectId('team/linked'), readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
   try {
     assert.deepEqual(await recoverMounts({ state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') }), new Map([[target, 'failed']]));
-    assert.equal(await isMountPoint(join(elsewhere, 'volume')), false, 'nothing mounted at the link destination');
+    assert.equal(await mountAt(join(elsewhere, 'volume')), undefined, 'nothing mounted at the link destination');
     assert.ok(await state.publishes.get(target), 'the record stays, and recovery keeps refusing it');
   } finally {
     await mounter.unmount(target);
