@@ -7,13 +7,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RedisServer } from '@lighthouse-bridge/test/redis';
 import { mountAt } from '../mount/mountpoint.js';
-import { csiClients, detachAllUnder, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from './pluginHarness.js';
+import { csiClients, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from '@lighthouse-bridge/test/csiPlugin';
+import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
+import { loadCsiPackage } from './proto.js';
 
 /**
  * The node service as kubelet drives it, against the spawned plugin with real FUSE mounts over a
  * real Redis: access control from the project's config, read-only mounts, ephemeral volumes, the
  * attribute allow-list, ABORTED for concurrent calls, stats on a dead mount.
  */
+const CSI = loadCsiPackage().grpcObject;
 let fixture: PluginFixture;
 let redis: RedisServer;
 let csi: CsiClients;
@@ -60,7 +63,7 @@ async function rejectsWith(promise: Promise<unknown>, code: status, pattern?: Re
 }
 
 before(async () => {
-  fixture = await startPluginFixture('lhb-csi-node-');
+  fixture = await startPluginFixture(CSI, 'lhb-csi-node-');
   ({ redis, csi } = fixture);
   const access = { readWrite: ['team/writer'], readOnly: ['team/reader'], annotate: [] };
   await redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access })]);
@@ -312,7 +315,7 @@ describe('health', () => {
   test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
     const target = newTarget();
     const previous = await startPlugin({ socket: join(fixture.dir, 'previous.sock'), stateDir: join(fixture.dir, 'previous-state'), store: redis.url });
-    const client = csiClients(previous.socket);
+    const client = csiClients(CSI, previous.socket);
     try {
       await client.call('Node', 'NodePublishVolume', { volume_id: 'team/leftover', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
       await writeFile(join(target, 'current', 'left.txt'), 'before the crash\n');
@@ -328,7 +331,7 @@ describe('health', () => {
   });
 
   test('a client sending the socket path as :authority (kubelet < 1.26) is served', async () => {
-    const old = csiClients(fixture.plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
+    const old = csiClients(CSI, fixture.plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
     try {
       const info = await old.call<{ name: string }>('Identity', 'GetPluginInfo', {});
       assert.equal(info.name, 'bridge.lighthouse.dev');
@@ -355,7 +358,7 @@ describe('plugin options', () => {
       store: redis.url,
       args: ['--require-access-config', '--metrics-port', '0'],
     });
-    const client = csiClients(strict.socket);
+    const client = csiClients(CSI, strict.socket);
     const target = newTarget();
     const request = (project: string): object => ({
       volume_id: 'csi-strict',

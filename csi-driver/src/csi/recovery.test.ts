@@ -16,13 +16,16 @@ import { FuseMounter } from './mounter.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
-import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
+import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
+import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
+import { loadCsiPackage } from './proto.js';
 
 /**
  * The node plugin killed with -9 comes back and its mounts serve again within 5 s, in
  * place, for a process that keeps using the target path; targets kubelet removed meanwhile are
  * forgotten. SIGTERM leaves mounts for the next instance too. See ADR 0071.
  */
+const CSI = loadCsiPackage().grpcObject;
 let redis: RedisServer;
 let dir: { dir: string; remove: () => Promise<void> };
 const plugins: PluginProcess[] = [];
@@ -88,7 +91,7 @@ async function waitFor(what: string, timeoutMs: number, check: () => boolean): P
 
 test('after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
   const first = await start();
-  const csi = csiClients(first.socket);
+  const csi = csiClients(CSI, first.socket);
   const kept = join(dir.dir, 'pods', 'a', 'volume');
   const dropped = join(dir.dir, 'pods', 'b', 'volume');
   try {
@@ -122,7 +125,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
   const seen = watch.lines.filter((l) => l.startsWith('ok ')).at(-1) ?? '';
   assert.equal(JSON.parse(seen.split(' ').slice(2).join(' ')), 'written before the crash\n');
 
-  const csi2 = csiClients(second.socket);
+  const csi2 = csiClients(CSI, second.socket);
   try {
     const stats = await csi2.call<{ volume_condition: { abnormal: boolean } }>('Node', 'NodeGetVolumeStats', { volume_id: 'team/recover', volume_path: kept });
     assert.equal(stats.volume_condition.abnormal, false);
@@ -143,7 +146,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
   assert.equal(await second.kill('SIGTERM'), 0);
   assert.ok(await mountAt(kept), 'SIGTERM leaves the mount in place');
   const third = await start();
-  const csi3 = csiClients(third.socket);
+  const csi3 = csiClients(CSI, third.socket);
   try {
     assert.equal(await readFile(join(kept, 'current', 'after.txt'), 'utf8'), 'written after recovery\n');
     await csi3.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/recover', target_path: kept });
