@@ -4,8 +4,7 @@ import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
-import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
-import { detachDeadFuseMount } from './health.js';
+import { detachDeadFuseMount, lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import type { PublishRecord } from './state.js';
 
 export interface MountRequest {
