@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { startRedis } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { csiClients, detachAllUnder, startPlugin } from '@lighthouse-bridge/csi-driver/csi/pluginHarness';
+import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi/proto';
+import { csiClients, startPlugin } from '@lighthouse-bridge/test/csiPlugin';
+import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
 
 const { values } = parseArgs({ options: { mounts: { type: 'string', default: '100' } } });
 const N = Number(values.mounts);
@@ -41,7 +43,7 @@ try {
   await detachAllUnder(join(dir.dir, 'bindfs'));
 
   plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url });
-  csi = csiClients(plugin.socket);
+  csi = csiClients(loadCsiPackage().grpcObject, plugin.socket);
   await new Promise((r) => setTimeout(r, 1000));
   const idleRss = await rssMb(plugin.child.pid);
   const context = {
@@ -71,7 +73,7 @@ try {
   const restartStart = performance.now();
   plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url, readyTimeoutMs: 60_000 });
   const recoveryMs = performance.now() - restartStart;
-  csi = csiClients(plugin.socket);
+  csi = csiClients(loadCsiPackage().grpcObject, plugin.socket);
   const bareStart = performance.now();
   const bare = await startPlugin({ socket: join(dir.dir, 'bare.sock'), stateDir: join(dir.dir, 'bare-state'), store: redis.url });
   const bareMs = performance.now() - bareStart;

@@ -19,7 +19,7 @@ export const noConfig: ConfigSource = {
 /** A publish waiting on an unreachable Redis must fail (UNAVAILABLE, kubelet retries), not hang. */
 const CONFIG_DEADLINE_MS = 5000;
 
-/** Reads `lhb:{ns/project}:config` (DESIGN §3) with its own connection, separate from the store's. */
+/** Reads `lhb:{ns/project}:config` (ADR 0003) with its own connection, separate from the store's. */
 export function redisConfigSource(url: Extract<StoreUrl, { kind: 'redis' }>): ConfigSource {
   const common = {
     ...(url.username !== undefined ? { username: url.username } : {}),

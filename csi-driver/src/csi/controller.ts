@@ -1,5 +1,5 @@
 import { invalidArgument, notFound, alreadyExists, aborted } from './errors.js';
-import { InFlight } from './locks.js';
+import { AbortIfBusy } from './abortIfBusy.js';
 import type {
   CreateVolumeRequest,
   DeleteVolumeRequest,
@@ -31,7 +31,7 @@ const BANNED_NAME_CHARS = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]
  * BridgeProject), and deleting one never deletes project data.
  */
 export class ControllerService {
-  private readonly inFlight = new InFlight();
+  private readonly busyVolumes = new AbortIfBusy();
 
   constructor(private readonly state: DriverState) {}
 
@@ -51,7 +51,7 @@ export class ControllerService {
     const key = volumeKey(name);
     const parameters = { [ATTR_PROJECT]: project.name, [ATTR_NAMESPACE]: project.namespace };
 
-    return this.inFlight.run(`volume ${name}`, async () => {
+    return this.busyVolumes.run(`volume ${name}`, async () => {
       const existing = await this.state.volumes.get(key);
       if (existing) {
         if (existing.name !== name) throw aborted(`volume name hash collision for "${name}"`);
@@ -69,7 +69,7 @@ export class ControllerService {
     if (!request.volume_id) throw invalidArgument('volume_id is required');
     const key = parseVolumeId(request.volume_id)?.key;
     if (key === undefined) return {};
-    await this.inFlight.run(`volume id ${request.volume_id}`, async () => {
+    await this.busyVolumes.run(`volume id ${request.volume_id}`, async () => {
       const record = await this.state.volumes.get(key);
       if (record?.volumeId === request.volume_id) await this.state.volumes.remove(key);
     });

@@ -4,8 +4,7 @@ import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
 import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
-import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
-import { isDeadFuseMountAt } from './health.js';
+import { detachDeadFuseMount, lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import type { PublishRecord } from './state.js';
 
 export interface MountRequest {
@@ -95,6 +94,6 @@ export class FuseMounter implements Mounter {
       }
       await served.validator?.close();
     }
-    if (await isDeadFuseMountAt(target)) await lazyUnmount(target);
+    await detachDeadFuseMount(target);
   }
 }

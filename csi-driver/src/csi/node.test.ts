@@ -7,14 +7,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RedisServer } from '@lighthouse-bridge/test/redis';
 import { mountAt } from '../mount/mountpoint.js';
-import { isMountPoint } from './health.js';
-import { csiClients, detachAllUnder, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from './pluginHarness.js';
+import { csiClients, startPlugin, startPluginFixture, type CsiClients, type PluginFixture } from '@lighthouse-bridge/test/csiPlugin';
+import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
+import { loadCsiPackage } from './proto.js';
 
 /**
  * The node service as kubelet drives it, against the spawned plugin with real FUSE mounts over a
  * real Redis: access control from the project's config, read-only mounts, ephemeral volumes, the
  * attribute allow-list, ABORTED for concurrent calls, stats on a dead mount.
  */
+const CSI = loadCsiPackage().grpcObject;
 let fixture: PluginFixture;
 let redis: RedisServer;
 let csi: CsiClients;
@@ -61,7 +63,7 @@ async function rejectsWith(promise: Promise<unknown>, code: status, pattern?: Re
 }
 
 before(async () => {
-  fixture = await startPluginFixture('lhb-csi-node-');
+  fixture = await startPluginFixture(CSI, 'lhb-csi-node-');
   ({ redis, csi } = fixture);
   const access = { readWrite: ['team/writer'], readOnly: ['team/reader'], annotate: [] };
   await redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access })]);
@@ -73,14 +75,14 @@ describe('access control from the project config', () => {
   test('a service account that is not listed is refused and nothing is mounted', async () => {
     const target = newTarget();
     await rejectsWith(publish(target, pod('team', 'intruder', { project: 'secret' })), status.PERMISSION_DENIED, /team\/intruder may not mount/);
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a read-only account may mount read-only but not read-write', async () => {
     await rejectsWith(publish(newTarget(), pod('team', 'reader', { project: 'secret' })), status.PERMISSION_DENIED, /only read-only/);
     const target = newTarget();
     await publish(target, pod('team', 'reader', { project: 'secret' }), { readonly: true });
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target);
   });
 
@@ -96,7 +98,7 @@ describe('access control from the project config', () => {
   test('a project without access config is open by default', async () => {
     const target = newTarget();
     await publish(target, pod('team', 'anyone', { project: 'open' }));
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target);
   });
 });
@@ -109,7 +111,7 @@ describe('read-only and ephemeral volumes', () => {
     assert.equal(statusFile.project, 'team/demo');
     await writeFile(join(target, 'current', 'hello.txt'), 'from an ephemeral volume\n');
     await unpublish(target);
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
     await assert.rejects(stat(target), { code: 'ENOENT' }, 'unpublish removes the target directory');
   });
 
@@ -174,7 +176,7 @@ describe('bad input', () => {
     assert.ok(codes.includes('OK'), `codes: ${codes.join(', ')}`);
     assert.ok(codes.includes('ABORTED'), `codes: ${codes.join(', ')}`);
     assert.deepEqual(codes.filter((c) => c !== 'OK' && c !== 'ABORTED'), []);
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target);
   });
 });
@@ -216,9 +218,9 @@ describe('targets: only what this plugin published is ever unmounted or removed'
     const target = newTarget();
     await publish(target, pod('team', 'writer', { project: 'demo' }), { volumeId: 'csi-mine' });
     await rejectsWith(unpublish(target, 'csi-someone-else'), status.NOT_FOUND, /volume csi-mine is/);
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
     await unpublish(target, 'csi-mine');
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a relative target is INVALID_ARGUMENT; nothing is created under the plugin\'s working directory', async () => {
@@ -250,7 +252,7 @@ describe('targets: only what this plugin published is ever unmounted or removed'
       await rejectsWith(publish(target, pod('team', 'writer', { project: 'demo' })), status.FAILED_PRECONDITION, /is a symbolic link/);
     }
     assert.equal(await mountAt(destination), undefined);
-    assert.equal(await isMountPoint(join(destination, 'mount')), false);
+    assert.equal(await mountAt(join(destination, 'mount')), undefined);
     assert.deepEqual(await readdir(destination), []);
   });
 });
@@ -307,13 +309,13 @@ describe('health', () => {
     assert.equal(dead.volume_condition.abnormal, true);
     assert.match(dead.volume_condition.message, /not connected|did not answer/i);
     await unpublish(target, volumeId);
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
     const target = newTarget();
     const previous = await startPlugin({ socket: join(fixture.dir, 'previous.sock'), stateDir: join(fixture.dir, 'previous-state'), store: redis.url });
-    const client = csiClients(previous.socket);
+    const client = csiClients(CSI, previous.socket);
     try {
       await client.call('Node', 'NodePublishVolume', { volume_id: 'team/leftover', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
       await writeFile(join(target, 'current', 'left.txt'), 'before the crash\n');
@@ -325,11 +327,11 @@ describe('health', () => {
     await publish(target, {}, { volumeId: 'team/leftover' });
     assert.equal(await readFile(join(target, 'current', 'left.txt'), 'utf8'), 'before the crash\n');
     await unpublish(target, 'team/leftover');
-    assert.equal(await isMountPoint(target), false);
+    assert.equal(await mountAt(target), undefined);
   });
 
   test('a client sending the socket path as :authority (kubelet < 1.26) is served', async () => {
-    const old = csiClients(fixture.plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
+    const old = csiClients(CSI, fixture.plugin.socket, { authority: '/var/lib/kubelet/plugins/bridge.lighthouse.dev/csi.sock' });
     try {
       const info = await old.call<{ name: string }>('Identity', 'GetPluginInfo', {});
       assert.equal(info.name, 'bridge.lighthouse.dev');
@@ -356,7 +358,7 @@ describe('plugin options', () => {
       store: redis.url,
       args: ['--require-access-config', '--metrics-port', '0'],
     });
-    const client = csiClients(strict.socket);
+    const client = csiClients(CSI, strict.socket);
     const target = newTarget();
     const request = (project: string): object => ({
       volume_id: 'csi-strict',

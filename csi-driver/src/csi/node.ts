@@ -1,28 +1,15 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import { volumeHealth, mounts } from '@lighthouse-bridge/core/observability/metrics';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { decideAccess, type ConfigSource, type PodIdentity } from './access.js';
+import { decideAccess, type ConfigSource } from './access.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from './errors.js';
-import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
-import { isDeadFuseMountAt, probeTarget } from './health.js';
-import type { InFlight } from './locks.js';
+import { detachDeadFuseMount, mountAt } from '../mount/mountpoint.js';
+import { probeTarget } from './health.js';
+import type { AbortIfBusy } from './abortIfBusy.js';
 import type { Empty, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest, NodeUnpublishVolumeRequest } from './messages.js';
 import { mountRequestFor, type Mounter } from './mounter.js';
+import { publishIntent } from './publishIntent.js';
 import type { DriverState, PublishRecord } from './state.js';
 import { checkAncestors, checkedPath, checkVolumeId, inspectTarget, normalized, pathProblem } from './targetPath.js';
-import {
-  ATTR_EPHEMERAL,
-  ATTR_POD_NAME,
-  ATTR_POD_NAMESPACE,
-  ATTR_PROJECT,
-  ATTR_SERVICE_ACCOUNT,
-  capabilityProblem,
-  checkAttributes,
-  parseVolumeId,
-  projectFrom,
-  readOnlyMode,
-  workspacePathFrom,
-} from './volumes.js';
 
 export interface NodeServiceOptions {
   nodeId: string;
@@ -30,7 +17,7 @@ export interface NodeServiceOptions {
   mounter: Mounter;
   configs: ConfigSource;
   /** Shared with recovery so a repair and a publish never race on one target. */
-  targets: InFlight;
+  targets: AbortIfBusy;
   /** Refuse projects without an access configuration (`--require-access-config`). */
   requireAccessConfig: boolean;
 }
@@ -43,51 +30,35 @@ export class NodeService {
   constructor(private readonly o: NodeServiceOptions) {}
 
   async NodePublishVolume(request: NodePublishVolumeRequest): Promise<Empty> {
-    checkVolumeId(request.volume_id);
-    const target = checkedPath('target_path', request.target_path);
-    // Kubelet sends one only to plugins that advertise STAGE_UNSTAGE_VOLUME; we stage nothing.
-    if (request.staging_target_path) throw invalidArgument('staging_target_path must be empty: this driver does not stage volumes');
-    const capability = request.volume_capability;
-    if (!capability) throw invalidArgument('volume_capability is required');
-    const problem = capabilityProblem(capability);
-    if (problem) throw invalidArgument(problem);
-    const context = request.volume_context;
-    checkAttributes(context, 'volume attribute');
-
-    const pod = podOf(context);
-    const ephemeral = context[ATTR_EPHEMERAL] === 'true';
-    const project = ephemeral ? projectFrom(context, pod?.namespace) : persistentProject(request.volume_id, context);
-    const readOnly = request.readonly || readOnlyMode(capability);
-    const workspacePath = workspacePathFrom(context);
-
+    const intent = publishIntent(request, this.o.nodeId);
+    const { target, project, readOnly } = intent;
     await this.o.targets.run(target, async () => {
       const existing = await this.o.state.publishes.get(target);
       if (existing) {
-        if (existing.volumeId !== request.volume_id || existing.readOnly !== readOnly) {
+        if (existing.volumeId !== intent.volumeId || existing.readOnly !== readOnly) {
           throw alreadyExists(`${target} already has volume ${existing.volumeId} published${existing.readOnly ? ' read-only' : ''}`);
         }
         if (this.o.mounter.serves(target)) return;
       }
       const config = await this.o.configs.get(project);
-      const decision = decideAccess(project, config, pod, readOnly, this.o.requireAccessConfig);
+      const decision = decideAccess(project, config, intent.pod, readOnly, this.o.requireAccessConfig);
       if (!decision.allowed) throw permissionDenied(decision.reason);
 
       if ((await inspectTarget(target)) === 'mountpoint') {
         // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
         // itself fails on it (ENOTCONN): detach it. Anyone else's mount stays where it is.
         const mounted = await mountAt(target);
-        if (!(await isDeadFuseMountAt(target))) throw failedPrecondition(`${target} is already a mount point (${mounted?.fstype ?? 'unknown'}) that this plugin does not serve`);
-        await lazyUnmount(target);
+        if (!(await detachDeadFuseMount(target))) throw failedPrecondition(`${target} is already a mount point (${mounted?.fstype ?? 'unknown'}) that this plugin does not serve`);
       }
       await mkdir(target, { recursive: true });
       const record: PublishRecord = {
-        volumeId: request.volume_id,
+        volumeId: intent.volumeId,
         targetPath: target,
         project,
         readOnly,
-        ephemeral,
-        actor: actorOf(context, pod, this.o.nodeId),
-        ...(workspacePath === undefined ? {} : { workspacePath }),
+        ephemeral: intent.ephemeral,
+        actor: intent.actor,
+        ...(intent.workspacePath === undefined ? {} : { workspacePath: intent.workspacePath }),
         publishedAt: new Date().toISOString(),
       };
       await this.o.mounter.mount(mountRequestFor(record, config));
@@ -153,31 +124,4 @@ export class NodeService {
   async NodeGetInfo(): Promise<{ node_id: string; max_volumes_per_node: number }> {
     return { node_id: this.o.nodeId, max_volumes_per_node: 0 };
   }
-}
-
-/** A persistent volume's project comes from its id; attributes, when given, must agree. */
-function persistentProject(volumeId: string, context: Record<string, string>): ProjectId {
-  const parsed = parseVolumeId(volumeId);
-  if (!parsed) throw notFound(`volume ${volumeId} is not a Lighthouse Bridge volume id (<namespace>/<project>[/<key>])`);
-  if (context[ATTR_PROJECT] !== undefined) {
-    const named = projectFrom(context, parsed.project.namespace);
-    if (named.namespace !== parsed.project.namespace || named.name !== parsed.project.name) {
-      throw invalidArgument(`volume attributes name project ${named.namespace}/${named.name} but volume ${volumeId} is ${parsed.project.namespace}/${parsed.project.name}`);
-    }
-  }
-  return parsed.project;
-}
-
-function podOf(context: Record<string, string>): PodIdentity | undefined {
-  const namespace = context[ATTR_POD_NAMESPACE];
-  const serviceAccount = context[ATTR_SERVICE_ACCOUNT];
-  return namespace && serviceAccount ? { namespace, serviceAccount } : undefined;
-}
-
-/** Events written through the mount name the pod when kubelet told us which one it is. */
-function actorOf(context: Record<string, string>, pod: PodIdentity | undefined, nodeId: string): string {
-  const podName = context[ATTR_POD_NAME];
-  if (pod && podName) return `pod:${pod.namespace}/${podName}`;
-  if (pod) return `serviceaccount:${pod.namespace}/${pod.serviceAccount}`;
-  return `node:${nodeId}`;
 }

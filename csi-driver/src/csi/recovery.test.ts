@@ -11,19 +11,21 @@ import { parseProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { createLogger } from '@lighthouse-bridge/core/observability/logger';
 import { openStore, parseStoreUrl } from '@lighthouse-bridge/core/store/open';
 import { redisConfigSource } from './access.js';
-import { InFlight } from './locks.js';
+import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
-import { lazyUnmount } from '../mount/mountpoint.js';
-import { isMountPoint } from './health.js';
-import { csiClients, detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
+import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
+import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
+import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
+import { loadCsiPackage } from './proto.js';
 
 /**
- * DESIGN §8: the node plugin killed with -9 comes back and its mounts serve again within 5 s, in
+ * The node plugin killed with -9 comes back and its mounts serve again within 5 s, in
  * place, for a process that keeps using the target path; targets kubelet removed meanwhile are
- * forgotten. SIGTERM leaves mounts for the next instance too (ADR 0071).
+ * forgotten. SIGTERM leaves mounts for the next instance too. See ADR 0071.
  */
+const CSI = loadCsiPackage().grpcObject;
 let redis: RedisServer;
 let dir: { dir: string; remove: () => Promise<void> };
 const plugins: PluginProcess[] = [];
@@ -89,7 +91,7 @@ async function waitFor(what: string, timeoutMs: number, check: () => boolean): P
 
 test('after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
   const first = await start();
-  const csi = csiClients(first.socket);
+  const csi = csiClients(CSI, first.socket);
   const kept = join(dir.dir, 'pods', 'a', 'volume');
   const dropped = join(dir.dir, 'pods', 'b', 'volume');
   try {
@@ -123,7 +125,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
   const seen = watch.lines.filter((l) => l.startsWith('ok ')).at(-1) ?? '';
   assert.equal(JSON.parse(seen.split(' ').slice(2).join(' ')), 'written before the crash\n');
 
-  const csi2 = csiClients(second.socket);
+  const csi2 = csiClients(CSI, second.socket);
   try {
     const stats = await csi2.call<{ volume_condition: { abnormal: boolean } }>('Node', 'NodeGetVolumeStats', { volume_id: 'team/recover', volume_path: kept });
     assert.equal(stats.volume_condition.abnormal, false);
@@ -142,13 +144,13 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
     csi2.close();
   }
   assert.equal(await second.kill('SIGTERM'), 0);
-  assert.equal(await isMountPoint(kept), true, 'SIGTERM leaves the mount in place');
+  assert.ok(await mountAt(kept), 'SIGTERM leaves the mount in place');
   const third = await start();
-  const csi3 = csiClients(third.socket);
+  const csi3 = csiClients(CSI, third.socket);
   try {
     assert.equal(await readFile(join(kept, 'current', 'after.txt'), 'utf8'), 'written after recovery\n');
     await csi3.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/recover', target_path: kept });
-    assert.equal(await isMountPoint(kept), false);
+    assert.equal(await mountAt(kept), undefined);
   } finally {
     csi3.close();
   }
@@ -165,16 +167,16 @@ test('a project config that cannot be read mounts nothing; the next pass mounts 
   const state = openDriverState(join(dir.dir, 'config-state'));
   const project = parseProjectId('team/configured');
   await state.publishes.put(target, { volumeId: 'team/configured', targetPath: target, project, readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
-  const deps = { state, mounter, configs, targets: new InFlight(), log: createLogger('recovery-test') };
+  const deps = { state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') };
   try {
     // Unparseable: the limits it holds are unknown, so mounting with defaults would be wrong.
     await redis.cli(['SET', configKey(project), '{not json']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'failed']]));
-    assert.equal(await isMountPoint(target), false, 'nothing is mounted with default limits');
+    assert.equal(await mountAt(target), undefined, 'nothing is mounted with default limits');
     assert.ok(await state.publishes.get(target), 'the record stays for the next pass');
     await redis.cli(['SET', configKey(project), '{}']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'remounted']]));
-    assert.equal(await isMountPoint(target), true);
+    assert.ok(await mountAt(target));
   } finally {
     await mounter.unmount(target);
     await configs.close();
@@ -197,8 +199,8 @@ test('a symbolic link planted in a recorded target path after the publish is ref
   const state = openDriverState(join(dir.dir, 'link-state'));
   await state.publishes.put(target, { volumeId: 'team/linked', targetPath: target, project: parseProjectId('team/linked'), readOnly: false, ephemeral: false, actor: 'node:test', publishedAt: new Date().toISOString() });
   try {
-    assert.deepEqual(await recoverMounts({ state, mounter, configs, targets: new InFlight(), log: createLogger('recovery-test') }), new Map([[target, 'failed']]));
-    assert.equal(await isMountPoint(join(elsewhere, 'volume')), false, 'nothing mounted at the link destination');
+    assert.deepEqual(await recoverMounts({ state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') }), new Map([[target, 'failed']]));
+    assert.equal(await mountAt(join(elsewhere, 'volume')), undefined, 'nothing mounted at the link destination');
     assert.ok(await state.publishes.get(target), 'the record stays, and recovery keeps refusing it');
   } finally {
     await mounter.unmount(target);

@@ -7,7 +7,7 @@ import type { ConfigSource } from './access.js';
 import { CsiError } from './errors.js';
 import { lazyUnmount } from '../mount/mountpoint.js';
 import { probeTarget } from './health.js';
-import type { InFlight } from './locks.js';
+import type { AbortIfBusy } from './abortIfBusy.js';
 import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
 import { checkAncestors } from './targetPath.js';
@@ -26,7 +26,7 @@ export interface RecoveryDeps {
   state: DriverState;
   mounter: Mounter;
   configs: ConfigSource;
-  targets: InFlight;
+  targets: AbortIfBusy;
   log: Logger;
 }
 

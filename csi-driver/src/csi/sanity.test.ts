@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { detachAllUnder, startPlugin, type PluginProcess } from './pluginHarness.js';
+import { startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
+import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
 
 /**
  * The CSI conformance suite (csi-sanity, built by test/setup/tools/csi-sanity.sh) against the real

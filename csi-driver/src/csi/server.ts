@@ -17,7 +17,7 @@ import { withAcceptableAuthority } from './authority.js';
 import { ControllerService } from './controller.js';
 import { toStatus } from './errors.js';
 import { IdentityService } from './identity.js';
-import { InFlight } from './locks.js';
+import { AbortIfBusy } from './abortIfBusy.js';
 import type { Mounter } from './mounter.js';
 import { NodeService } from './node.js';
 import { loadCsiPackage } from './proto.js';
@@ -63,7 +63,7 @@ export function socketPathOf(endpoint: string): string {
 export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
   const socketPath = socketPathOf(o.endpoint);
   const state = openDriverState(o.stateDir);
-  const targets = new InFlight();
+  const targets = new AbortIfBusy();
   const { services } = loadCsiPackage();
   const server = new Server();
   const serveNode = o.mode !== 'controller';

@@ -81,7 +81,7 @@ export class RecordDir<T> {
   }
 }
 
-/** What the node plugin mounted where, kept so a restarted plugin can mount it again (DESIGN §5). */
+/** What the node plugin mounted where, kept so a restarted plugin can mount it again (ADR 0071). */
 export interface PublishRecord {
   volumeId: string;
   targetPath: string;

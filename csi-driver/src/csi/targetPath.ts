@@ -1,5 +1,5 @@
 import { lstat, readdir } from 'node:fs/promises';
-import { mountTable } from '../mount/mountpoint.js';
+import { mountAt } from '../mount/mountpoint.js';
 import { failedPrecondition, invalidArgument } from './errors.js';
 
 /** Linux PATH_MAX counts the terminating NUL; NAME_MAX bounds each component. */
@@ -59,7 +59,7 @@ export type TargetState = 'missing' | 'empty' | 'mountpoint';
  */
 export async function inspectTarget(target: string): Promise<TargetState> {
   if (!(await checkAncestors(target))) return 'missing';
-  if ((await mountTable()).has(target)) return 'mountpoint';
+  if (await mountAt(target)) return 'mountpoint';
   const kind = await kindOf(target);
   if (kind === 'missing') return 'missing';
   if (kind === 'symlink') throw failedPrecondition(`${target} is a symbolic link; a target path must not contain one`);

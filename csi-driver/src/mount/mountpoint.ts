@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const UNMOUNT_TIMEOUT_MS = 10_000;
+const STATFS_TIMEOUT_MS = 2000;
 
 /**
  * Every mount point in /proc/self/mountinfo with its filesystem type (the last entry wins when
@@ -28,14 +29,48 @@ export async function mountAt(path: string): Promise<{ fstype: string } | undefi
   return fstype === undefined ? undefined : { fstype };
 }
 
-/** True when `path` is a FUSE mount whose server is gone ("Transport endpoint is not connected"). */
+/** What statfs on a mount point says, asked from a child process. */
+export type StatfsProbe =
+  | { state: 'answering'; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number }
+  | { state: 'dead'; message: string }
+  | { state: 'hung'; message: string };
+
+/**
+ * statfs(2) on `path` in a child process with a deadline: on a hung FUSE mount it blocks the caller,
+ * and must never block ours. A FUSE mount whose server is gone answers with an error ("dead").
+ */
+export function probeStatfs(path: string): Promise<StatfsProbe> {
+  return new Promise((done) => {
+    execFile('stat', ['-f', '-c', '%S %b %f %a %c %d', '--', path], { timeout: STATFS_TIMEOUT_MS, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+      if (error) {
+        if (error.killed || error.signal === 'SIGKILL') done({ state: 'hung', message: `statfs did not answer within ${STATFS_TIMEOUT_MS} ms` });
+        else done({ state: 'dead', message: stderr.trim().replace(/^stat: /, '') || error.message });
+        return;
+      }
+      const [bsize = 0, blocks = 0, bfree = 0, bavail = 0, files = 0, ffree = 0] = stdout.trim().split(' ').map(Number);
+      done({ state: 'answering', bsize, blocks, bfree, bavail, files, ffree });
+    });
+  });
+}
+
+/**
+ * True when `path` holds a FUSE mount whose server is gone, as a killed server leaves its mounts
+ * (ENOTCONN). Probed out of process, so a live but hung mount is not mistaken for one, nor blocks us.
+ */
 export async function isDeadFuseMount(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOTCONN';
-  }
+  const mounted = await mountAt(path);
+  if (!mounted || !/^fuse(\.|$)/.test(mounted.fstype)) return false;
+  return (await probeStatfs(path)).state === 'dead';
+}
+
+/**
+ * The one cleanup of a mount point nobody serves: detaches a dead FUSE mount at `path` (the only
+ * kind of mount detached without a live handle on it) and leaves anything else. True when it did.
+ */
+export async function detachDeadFuseMount(path: string): Promise<boolean> {
+  if (!(await isDeadFuseMount(path))) return false;
+  await lazyUnmount(path);
+  return true;
 }
 
 /**

@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mountTable } from '@lighthouse-bridge/csi-driver/mount/mountpoint';
-import { startPluginFixture, type CsiClients, type PluginFixture, type ServiceName } from '@lighthouse-bridge/csi-driver/csi/pluginHarness';
+import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi/proto';
+import { startPluginFixture, type CsiClients, type PluginFixture, type ServiceName } from '@lighthouse-bridge/test/csiPlugin';
 import { door, type Case } from './table.js';
 
 /**
@@ -151,7 +152,7 @@ async function world(): Promise<Record<string, string>> {
 }
 
 before(async () => {
-  fixture = await startPluginFixture('lhb-adversarial-csi-');
+  fixture = await startPluginFixture(loadCsiPackage().grpcObject, 'lhb-adversarial-csi-');
   csi = fixture.csi;
   await fixture.redis.cli(['SET', 'lhb:{team/secret}:config', JSON.stringify({ access: { readWrite: ['team/writer'], readOnly: [], annotate: [] } })]);
   for (const name of ['fresh', 'empty', 'full', 'foreign', 'destination']) await mkdir(at(name), { recursive: true });

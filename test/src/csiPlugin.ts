@@ -1,18 +1,22 @@
-import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type Client, type GrpcObject, type ServiceError } from '@grpc/grpc-js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
-import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { lazyUnmount, mountTable } from '../mount/mountpoint.js';
-import { loadCsiPackage } from './proto.js';
+import { detachAllUnder } from './mounts.js';
+import { startRedis, type RedisServer } from './redis.js';
+import { tempDir } from './tmp.js';
 
 /**
  * Test and bench support: runs the real `lighthouse-bridge csi` as a child process (so kill -9 is
  * a real crash and FUSE calls from the test never deadlock against the server) and talks to it with
- * a grpc-js client, as kubelet would.
+ * a grpc-js client, as kubelet would. It spawns cli's build output and takes the loaded CSI proto
+ * from the caller, so this package depends on none of the packages whose tests use it.
  */
-export const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
+
+/** The loaded CSI proto (csi-driver's `loadCsiPackage().grpcObject`), whose `csi.v1` holds the clients. */
+export type CsiProto = GrpcObject;
 
 export interface PluginProcess {
   readonly child: ChildProcess;
@@ -55,24 +59,32 @@ export async function startPlugin(o: StartPluginOptions): Promise<PluginProcess>
     },
   };
   const deadline = Date.now() + (o.readyTimeoutMs ?? 15_000);
-  const clients = csiClients(o.socket);
   try {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`plugin exited before serving:\n${log}`);
-      try {
-        await clients.call('Identity', 'GetPluginInfo', {}, 1000);
-        return plugin;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`plugin did not answer within the timeout: ${(error as Error).message}\n${log}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      if (await accepts(o.socket)) return plugin;
+      if (Date.now() > deadline) throw new Error(`plugin did not listen on ${o.socket} within the timeout\n${log}`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   } catch (error) {
     await plugin.kill();
     throw error;
-  } finally {
-    clients.close();
   }
+}
+
+/**
+ * The plugin listens only once its services are added and its recorded mounts recovered, so a
+ * socket that accepts a connection is one that serves (a stale socket file refuses).
+ */
+function accepts(socket: string): Promise<boolean> {
+  return new Promise((done) => {
+    const connection = connect(socket);
+    connection.once('connect', () => {
+      connection.destroy();
+      done(true);
+    });
+    connection.once('error', () => done(false));
+  });
 }
 
 export type ServiceName = 'Identity' | 'Controller' | 'Node';
@@ -83,9 +95,8 @@ export interface CsiClients {
 }
 
 /** grpc-js clients for the three services on one socket; `authority` mimics old kubelets. */
-export function csiClients(socket: string, options: { authority?: string } = {}): CsiClients {
-  const { grpcObject } = loadCsiPackage();
-  const v1 = (grpcObject['csi'] as Record<string, unknown>)['v1'] as Record<string, new (address: string, creds: unknown, options?: object) => Client>;
+export function csiClients(proto: CsiProto, socket: string, options: { authority?: string } = {}): CsiClients {
+  const v1 = (proto['csi'] as Record<string, unknown>)['v1'] as Record<string, new (address: string, creds: unknown, options?: object) => Client>;
   const channelOptions = options.authority ? { 'grpc.default_authority': options.authority } : {};
   const make = (name: ServiceName): Client => {
     const Ctor = v1[name];
@@ -108,14 +119,6 @@ export function csiClients(socket: string, options: { authority?: string } = {})
   };
 }
 
-/** Detaches every mount under `dir` (deepest first); for cleanup after a test, even a failed one. */
-export async function detachAllUnder(dir: string): Promise<void> {
-  const points = [...(await mountTable()).keys()].filter((p) => p === dir || p.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
-  for (const point of points) {
-    await lazyUnmount(point).catch(() => undefined);
-  }
-}
-
 /** A plugin over its own real Redis in a fresh directory, with a client, for a test file to share. */
 export interface PluginFixture {
   readonly redis: RedisServer;
@@ -126,7 +129,7 @@ export interface PluginFixture {
   stop(): Promise<void>;
 }
 
-export async function startPluginFixture(prefix: string): Promise<PluginFixture> {
+export async function startPluginFixture(proto: CsiProto, prefix: string): Promise<PluginFixture> {
   const redis = await startRedis();
   const { dir, remove } = await tempDir(prefix);
   const stop = async (plugin?: PluginProcess, csi?: CsiClients): Promise<void> => {
@@ -138,7 +141,7 @@ export async function startPluginFixture(prefix: string): Promise<PluginFixture>
   };
   try {
     const plugin = await startPlugin({ socket: join(dir, 'csi.sock'), stateDir: join(dir, 'state'), store: redis.url });
-    const csi = csiClients(plugin.socket);
+    const csi = csiClients(proto, plugin.socket);
     return { redis, dir, plugin, csi, stop: () => stop(plugin, csi) };
   } catch (error) {
     await stop();

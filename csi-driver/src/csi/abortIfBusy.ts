@@ -1,10 +1,11 @@
 import { aborted } from './errors.js';
 
 /**
- * One operation per key at a time. The CSI spec asks a plugin to answer ABORTED when an operation
- * is already in flight for the same volume or target, rather than queueing: the CO retries.
+ * One operation per key at a time, refusing rather than waiting: the CSI spec asks a plugin to
+ * answer ABORTED when an operation is already in flight for the same volume or target, and the CO
+ * retries.
  */
-export class InFlight {
+export class AbortIfBusy {
   private readonly busy = new Set<string>();
 
   async run<T>(key: string, operation: () => Promise<T>): Promise<T> {
