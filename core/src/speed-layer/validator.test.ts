@@ -149,6 +149,43 @@ test('a worker thread past its deadline or queue answers deny (fail closed)', as
   }
 });
 
+test('validators share one judge thread: 60 of them (a node plugin with 60 mounts) cost memory once, each with its own policy', async () => {
+  const rssBefore = process.memoryUsage().rss;
+  const validators = await Promise.all(
+    Array.from({ length: 60 }, (_, i) =>
+      createValidator({ project: { namespace: 'default', name: `m${i}` }, rateLimit: false, judgeThread: true, policy: { rules: [{ name: `no-${i}`, priority: 500, decision: 'deny', match: { command: `^deploy-${i}$` } }] } }),
+    ),
+  );
+  try {
+    const answers = await Promise.all(validators.map((v, i) => v.validate({ agent: 'a', tool: 'Bash', input: { command: `deploy-${(i + 1) % 60}` } })));
+    // Each validator judged with its own rules: its neighbour's command is not denied by them.
+    for (const a of answers) assert.notEqual(a.rule?.startsWith('no-'), true, JSON.stringify(a));
+    const own = await validators[7]!.validate({ agent: 'a', tool: 'Bash', input: { command: 'deploy-7' } });
+    assert.deepEqual([own.decision, own.rule], ['deny', 'no-7']);
+    // A thread per validator measured ~10 MB each (600 MB here).
+    const grownMb = (process.memoryUsage().rss - rssBefore) / 1048576;
+    assert.ok(grownMb < 150, `RSS grew by ${grownMb.toFixed(0)} MB for 60 validators`);
+  } finally {
+    await Promise.all(validators.map((v) => v.close()));
+  }
+});
+
+test("one validator's full queue does not take another's places on the shared thread", async () => {
+  const flooded = await createValidator({ project, rateLimit: false, judgeThread: { maxQueued: 2 } });
+  const other = await createValidator({ project: { namespace: 'default', name: 'other' }, rateLimit: false, judgeThread: { maxQueued: 2 } });
+  try {
+    const big = JSON.stringify({ agent: 'a', tool: 'Bash', input: { command: `echo ${'a '.repeat(MAX_REQUEST_BYTES / 2 - 64)}` } });
+    const floods = [flooded.validate(big), flooded.validate(big), flooded.validate(big)];
+    const mine = await other.validate({ agent: 'a', tool: 'Bash', input: { command: 'ls' } });
+    assert.deepEqual([mine.decision, mine.tier], ['allow', 'policy']);
+    const answers = await Promise.all(floods);
+    assert.match(answers[2]?.reason ?? '', /2 validations are already waiting/);
+  } finally {
+    await flooded.close();
+    await other.close();
+  }
+});
+
 function pick(a: { decision: string; tier: string; rule?: string }): [string, string, string | undefined] {
   return [a.decision, a.tier, a.rule];
 }
