@@ -8,7 +8,8 @@ import { E, fsError } from './errno.js';
 import { HandleTable, OpenFile, type Handle } from './handles.js';
 import type { WriteBudget } from './writeBudget.js';
 import { BRIDGE_ENTRIES, HISTORY_LOG, ROOT_ENTRIES, STREAM_ENTRIES, isImmutable, locate, type HistoryRef, type Location } from './layout.js';
-import { renderJson, renderLogLine, validateAnswers, type Validator } from './renderers.js';
+import { renderJson, renderLogLine } from './renderers.js';
+import { validateAnswers, type ValidateBackend } from './validation.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -36,7 +37,7 @@ export interface BridgeFsOptions {
   workspace: ProjectWorkspace;
   readOnly: boolean;
   mountpoint: string;
-  validator?: Validator | undefined;
+  validator?: ValidateBackend | undefined;
   /** Bounds the memory of every file open for writing through this mount, together. */
   writeBudget: WriteBudget;
 }
@@ -53,7 +54,7 @@ export class BridgeFs {
   readonly workspace: ProjectWorkspace;
   readonly readOnly: boolean;
   private readonly mountpoint: string;
-  private readonly validator: Validator | undefined;
+  private readonly validator: ValidateBackend | undefined;
   private readonly budget: WriteBudget;
   private readonly handles = new HandleTable();
   /** Files in current/ with at least one open handle, by project path. */
