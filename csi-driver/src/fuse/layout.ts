@@ -22,6 +22,9 @@ export type Location =
   | { view: 'bridgeValidate' }
   | { view: 'missing' };
 
+/** The locations one view answers for, by tag. */
+export type At<V extends Location['view']> = Extract<Location, { view: V }>;
+
 export const ROOT_ENTRIES = ['current', 'history', 'shadows', 'context', 'streams', '.bridge'] as const;
 export const STREAM_ENTRIES = ['events'] as const;
 export const BRIDGE_ENTRIES = ['status', 'validate'] as const;
