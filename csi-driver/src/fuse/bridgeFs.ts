@@ -35,7 +35,7 @@ interface Routed {
 }
 
 /**
- * The project as a filesystem (README "Use it"; layout in layout.ts), independent of FUSE plumbing:
+ * The project as a filesystem (README "A quick tour"; layout.ts), independent of FUSE plumbing:
  * each path goes to the view owning its part of the tree (views/), each descriptor to its handle.
  * Methods answer one operation or throw (FsError / DomainError / store errors, mapped to errno once
  * in fuseOps.ts). Hot paths (getattr, read) stay synchronous where the projection has the answer.

@@ -1,5 +1,5 @@
 /**
- * The filesystem's layout (DESIGN §4) as data: every FUSE path maps to exactly one `Location`, so
+ * The filesystem's layout (README "A quick tour") as data: every FUSE path maps to exactly one `Location`, so
  * the operations switch on a tag instead of re-parsing strings, and the contract lives in one place.
  */
 
