@@ -1,8 +1,8 @@
 import type { FuseStat, FuseStatfs } from 'fuse-native';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
 import { E, fsError } from './errno.js';
-import { HandleTable, type Handle } from './handles.js';
-import { ROOT_ENTRIES, isImmutable, locate, type At, type Location } from './layout.js';
+import { HandleTable } from './handles.js';
+import { isImmutable, locate, type At, type Location } from './layout.js';
 import type { ValidateBackend } from './validation.js';
 import type { WriteBudget } from './writeBudget.js';
 import { BridgeView } from './views/bridge.js';
@@ -12,7 +12,8 @@ import { HistoryView } from './views/history.js';
 import { ShadowsView } from './views/shadows.js';
 import { Stats } from './views/stats.js';
 import { StreamsView } from './views/streams.js';
-import { then, type Result, type View } from './views/view.js';
+import { MISSING, rootView } from './views/root.js';
+import { bound, then, type Result, type Routed, type View } from './views/view.js';
 
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
@@ -24,14 +25,6 @@ export interface BridgeFsOptions {
   validator?: ValidateBackend | undefined;
   /** Bounds the memory of every file open for writing through this mount, together. */
   writeBudget: WriteBudget;
-}
-
-/** One location bound to the view that answers for it. */
-interface Routed {
-  getattr(): Result<FuseStat>;
-  readdir(): Result<string[]>;
-  readlink(): Result<string>;
-  open(writing: boolean, truncating: boolean): Result<Handle>;
 }
 
 /**
@@ -60,13 +53,7 @@ export class BridgeFs {
     this.workspace = workspace;
     this.readOnly = readOnly;
     const stats = (this.stats = new Stats(readOnly));
-    this.root = {
-      getattr: () => stats.dir(0o555),
-      readdir: () => [...ROOT_ENTRIES],
-      open: () => {
-        throw fsError(E.EISDIR, '/ is a directory');
-      },
-    };
+    this.root = rootView(stats);
     this.current = new CurrentView(workspace, stats, budget);
     this.history = new HistoryView(workspace, stats);
     this.shadows = new ShadowsView(workspace, stats, readOnly, budget);
@@ -114,12 +101,7 @@ export class BridgeFs {
   }
 
   statfs(): FuseStatfs {
-    const { limits, state } = this.workspace;
-    const bsize = 4096;
-    const free = Math.max(0, Math.floor((limits.maxProjectBytes - state.totalBytes) / bsize));
-    const ffree = Math.max(0, limits.maxFiles - (state.nodes.size - 1));
-    const ro = this.readOnly;
-    return { bsize, frsize: bsize, blocks: Math.ceil(limits.maxProjectBytes / bsize), bfree: free, bavail: ro ? 0 : free, files: limits.maxFiles, ffree, favail: ro ? 0 : ffree, fsid: 0, flag: ro ? 1 : 0, namemax: limits.maxNameBytes };
+    return this.stats.statfs(this.workspace);
   }
 
   open(fusePath: string, flags: number): Result<number> {
@@ -247,20 +229,3 @@ export class BridgeFs {
     }
   }
 }
-
-function bound<L>(view: View<L>, at: L, fusePath: string): Routed {
-  return {
-    getattr: () => view.getattr(at),
-    readdir: () => view.readdir(at),
-    readlink: () => {
-      if (!view.readlink) throw fsError(E.EINVAL, `${fusePath} is not a symlink`);
-      return view.readlink(at);
-    },
-    open: (writing, truncating) => view.open(at, writing, truncating),
-  };
-}
-
-const missing = (): never => {
-  throw fsError(E.ENOENT, 'no such entry in the mount');
-};
-const MISSING: View<At<'missing'>> = { getattr: missing, readdir: missing, open: missing };

@@ -1,5 +1,6 @@
-import type { FuseStat } from 'fuse-native';
+import type { FuseStat, FuseStatfs } from 'fuse-native';
 import type { TreeNode } from '@lighthouse-bridge/core';
+import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
 import { STORED_MODE_BITS } from '@lighthouse-bridge/core/aggregate/modes';
 
 const S_IFDIR = 0o040000;
@@ -8,7 +9,7 @@ const S_IFLNK = 0o120000;
 /** The stored bits (no setuid/setgid) without any write bit. */
 const READ_ONLY_BITS = STORED_MODE_BITS & ~0o222;
 
-/** stat(2) answers for one mount: every entry belongs to the mounting user (ownership is not modelled). */
+/** stat(2) and statfs(2) answers for one mount: every entry belongs to the mounting user (ownership is not modelled). */
 export class Stats {
   readonly mountedAtMs = Date.now();
   private readonly uid = process.getuid?.() ?? 0;
@@ -36,6 +37,28 @@ export class Stats {
   /** A directory of the mount's own making (not in the project): dated when the mount began. */
   dir(mode: number): FuseStat {
     return this.stat(S_IFDIR | mode, 4096, this.mountedAtMs, this.mountedAtMs, 2);
+  }
+
+  /** The project's limits as the filesystem's capacity; a read-only mount has no room for anyone. */
+  statfs(workspace: ProjectWorkspace): FuseStatfs {
+    const { limits, state } = workspace;
+    const bsize = 4096;
+    const free = Math.max(0, Math.floor((limits.maxProjectBytes - state.totalBytes) / bsize));
+    const ffree = Math.max(0, limits.maxFiles - (state.nodes.size - 1));
+    const ro = this.readOnly;
+    return {
+      bsize,
+      frsize: bsize,
+      blocks: Math.ceil(limits.maxProjectBytes / bsize),
+      bfree: free,
+      bavail: ro ? 0 : free,
+      files: limits.maxFiles,
+      ffree,
+      favail: ro ? 0 : ffree,
+      fsid: 0,
+      flag: ro ? 1 : 0,
+      namemax: limits.maxNameBytes,
+    };
   }
 
   private stat(mode: number, size: number, mtimeMs: number, ctimeMs: number, nlink: number): FuseStat {

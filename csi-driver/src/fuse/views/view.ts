@@ -48,3 +48,23 @@ export function openBlob(workspace: ProjectWorkspace, node: TreeNode, label: str
   if (node.kind !== 'file') throw fsError(E.EINVAL, `${label} is not a regular file`);
   return workspace.readBlob(node.hash).then((data) => new BytesHandle(data));
 }
+
+/** One location bound to the view that answers for it. */
+export interface Routed {
+  getattr(): Result<FuseStat>;
+  readdir(): Result<string[]>;
+  readlink(): Result<string>;
+  open(writing: boolean, truncating: boolean): Result<Handle>;
+}
+
+export function bound<L>(view: View<L>, at: L, fusePath: string): Routed {
+  return {
+    getattr: () => view.getattr(at),
+    readdir: () => view.readdir(at),
+    readlink: () => {
+      if (!view.readlink) throw fsError(E.EINVAL, `${fusePath} is not a symlink`);
+      return view.readlink(at);
+    },
+    open: (writing, truncating) => view.open(at, writing, truncating),
+  };
+}
