@@ -58,7 +58,7 @@ export class ProjectWorkspace {
   private readonly listeners = new Set<(events: RecordedEvent[]) => void>();
   private readonly blobs: LruCache<string, Buffer>;
   private readonly blobLoads = new Map<string, Promise<Buffer>>();
-  private readonly views = new LruCache<number, Promise<ProjectState>>(HISTORY_VIEWS, () => 1);
+  private readonly views = new LruCache<number, { loading: Promise<ProjectState>; ready?: ProjectState }>(HISTORY_VIEWS, () => 1);
   private readonly snapshots: SnapshotPolicy;
   private readonly onError: (error: Error) => void;
   private subscription: Subscription | undefined;
@@ -198,11 +198,19 @@ export class ProjectWorkspace {
     if (seq > this.head) return Promise.reject(new DomainError('ENOENT', `${formatProjectId(this.project)} has no event ${seq} yet (head ${this.head})`));
     let view = this.views.get(seq);
     if (!view) {
-      view = restore(this.store, this.project, seq, this.onError).then((restored) => restored.state);
-      this.views.set(seq, view);
-      view.catch(() => this.views.delete(seq));
+      const entry: { loading: Promise<ProjectState>; ready?: ProjectState } = {
+        loading: restore(this.store, this.project, seq, this.onError).then((restored) => (entry.ready = restored.state)),
+      };
+      view = entry;
+      this.views.set(seq, entry);
+      entry.loading.catch(() => this.views.delete(seq));
     }
-    return view;
+    return view.loading;
+  }
+
+  /** The view `stateAt(seq)` already restored, so hot paths (FUSE getattr) skip a promise hop; else undefined. */
+  readyStateAt(seq: number): ProjectState | undefined {
+    return this.views.get(seq)?.ready;
   }
 
   /** The last sequence recorded at or before `time`; 0 when the project is younger. */

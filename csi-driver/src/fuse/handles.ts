@@ -119,14 +119,59 @@ export class OpenFile {
   }
 }
 
-export type Handle =
-  | { kind: 'file'; file: OpenFile; writable: boolean }
-  | { kind: 'bytes'; data: Buffer }
-  /** Writing a shadow file: the request (a JSON annotation) is collected and recorded on close. */
-  | { kind: 'shadow'; path: string; request: OpenFile }
-  /** A reader of streams/events: `pendingBytes` is the size of `pending`, which is bounded. */
-  | { kind: 'stream'; pending: Buffer[]; pendingBytes: number; waiter: (() => void) | undefined; closed: boolean }
-  | { kind: 'validate'; request: Buffer[]; requestBytes: number; answer: Buffer | undefined; answerOffset: number };
+type Result<T> = T | Promise<T>;
+
+/**
+ * One open file descriptor of the mount: each kind (a file in current/, a rendered document, a
+ * stream, a request to the mount) answers the operations on a descriptor for itself.
+ */
+export interface Handle {
+  read(target: Buffer, length: number, position: number): Result<number>;
+  write(source: Buffer, length: number, position: number): number;
+  truncate(size: number): void;
+  /** close(2) of one descriptor: resolves once whatever it changed is durable. */
+  flush(): Result<void>;
+  /** fsync(2): an explicit request for durability. */
+  fsync(): Result<void>;
+  /** The last reference is gone (the kernel sends this after close has returned). */
+  release(): Result<void>;
+}
+
+/** A handle nobody may write through; subclasses answer read. */
+export abstract class ReadOnlyHandle implements Handle {
+  abstract read(target: Buffer, length: number, position: number): Result<number>;
+
+  write(): number {
+    throw fsError(E.EBADF, 'handle is open for reading only');
+  }
+
+  truncate(): void {
+    throw fsError(E.EBADF, 'handle is open for reading only');
+  }
+
+  flush(): void {}
+
+  fsync(): void {}
+
+  release(): Result<void> {}
+}
+
+/** Fixed content rendered or loaded at open: a blob of history, a manifest, a status document. */
+export class BytesHandle extends ReadOnlyHandle {
+  constructor(private readonly data: Buffer) {
+    super();
+  }
+
+  read(target: Buffer, length: number, position: number): number {
+    return copyAt(this.data, target, length, position);
+  }
+}
+
+/** Copies up to `length` bytes of `data` from `position` into `target`. */
+export function copyAt(data: Buffer, target: Buffer, length: number, position: number): number {
+  if (position >= data.length) return 0;
+  return data.copy(target, 0, position, Math.min(data.length, position + length));
+}
 
 /** File handle numbers to handles. 0 is never used: fuse-native reads it as "no handle". */
 export class HandleTable {

@@ -1,5 +1,5 @@
 /**
- * The filesystem's layout (DESIGN §4) as data: every FUSE path maps to exactly one `Location`, so
+ * The filesystem's layout (README "A quick tour") as data: every FUSE path maps to exactly one `Location`, so
  * the operations switch on a tag instead of re-parsing strings, and the contract lives in one place.
  */
 
@@ -21,6 +21,9 @@ export type Location =
   | { view: 'bridgeStatus' }
   | { view: 'bridgeValidate' }
   | { view: 'missing' };
+
+/** The locations one view answers for, by tag. */
+export type At<V extends Location['view']> = Extract<Location, { view: V }>;
 
 export const ROOT_ENTRIES = ['current', 'history', 'shadows', 'context', 'streams', '.bridge'] as const;
 export const STREAM_ENTRIES = ['events'] as const;

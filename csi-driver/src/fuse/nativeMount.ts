@@ -29,7 +29,7 @@ export interface NativeMount {
 
 export function mountFuse(mountpoint: string, ops: FuseOperations, cache: CacheTimeouts): Promise<NativeMount> {
   const fuse = new BridgeFuse(mountpoint, ops, {
-    // Without this fuse-native arms a timer per operation (DESIGN §9: ~3x the latency).
+    // Without this fuse-native arms a timer per operation (ADR 0040: ~3x the latency).
     timeout: false,
     entryTimeout: cache.entry,
     attrTimeout: cache.attr,

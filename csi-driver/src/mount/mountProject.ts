@@ -5,7 +5,7 @@ import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/worksp
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
-import type { Validator } from '../fuse/renderers.js';
+import type { ValidateBackend } from '../fuse/validation.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
 import { isDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
 
@@ -17,7 +17,7 @@ export interface MountOptions {
   actor: string;
   limits?: Partial<ProjectLimits>;
   /** Answers /.bridge/validate; without one the file answers `{"error": ...}`. */
-  validator?: Validator;
+  validator?: ValidateBackend;
   /** Bytes all files open for writing may buffer together; past it writes fail with ENOSPC. Default 256 MiB. */
   writeBufferBytes?: number;
   /** Failures the filesystem answered with EIO, and background workspace errors. Default: stderr. */

@@ -1,0 +1,271 @@
+import type { FuseStat } from 'fuse-native';
+import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { nameOf, normalizePath, parentOf } from '@lighthouse-bridge/core/aggregate/paths';
+import { storedMode } from '@lighthouse-bridge/core/aggregate/modes';
+import { E, fsError } from '../errno.js';
+import { OpenFile, type Handle } from '../handles.js';
+import type { At } from '../layout.js';
+import type { WriteBudget } from '../writeBudget.js';
+import type { Stats } from './stats.js';
+import { openBlob, requireDirectory, requireNode, requireSymlinkTarget, type Result, type View } from './view.js';
+
+/** The name libfuse 2 renames an unlinked-but-open file to, and unlinks at its release. */
+const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
+
+/**
+ * `current/`: the project's head, the one writable tree. A file open for writing is buffered whole
+ * (an OpenFile shared by its handles) and recorded as one event when a writer closes it.
+ * Namespace changes take project paths: the dispatcher has refused the other views already.
+ */
+export class CurrentView implements View<At<'current'>> {
+  /** Files with at least one open handle, by project path. */
+  private readonly openFiles = new Map<string, OpenFile>();
+  /**
+   * Files unlinked while open, by libfuse's hidden path: private to this mount, never in the
+   * project (the unlink was recorded as a Delete), answered only for the handles still using them.
+   */
+  private readonly hidden = new Map<string, OpenFile>();
+
+  constructor(
+    private readonly workspace: ProjectWorkspace,
+    private readonly stats: Stats,
+    private readonly budget: WriteBudget,
+  ) {}
+
+  get openFileCount(): number {
+    return this.openFiles.size;
+  }
+
+  getattr({ path }: At<'current'>): FuseStat {
+    const open = this.openFiles.get(path) ?? this.hidden.get(path);
+    if (open) return this.stats.file(open.mode, open.size, open.mtimeMs ?? open.lastWriteMs, open.lastWriteMs);
+    return this.stats.node(requireNode(this.workspace.state, path), false);
+  }
+
+  readdir({ path }: At<'current'>): string[] {
+    const names = [...requireDirectory(this.workspace.state, path).children];
+    // Files created through this mount and not yet closed exist for the processes using them.
+    for (const file of this.openFiles.values()) {
+      if (file.pending && parentOf(file.path) === path) names.push(nameOf(file.path));
+    }
+    return names;
+  }
+
+  readlink({ path }: At<'current'>): string {
+    return requireSymlinkTarget(this.workspace.state, path);
+  }
+
+  open({ path }: At<'current'>, writing: boolean, truncating: boolean): Result<Handle> {
+    const open = this.openFiles.get(path);
+    if (open) return this.handle(open, writing);
+    const node = requireNode(this.workspace.state, path);
+    if (node.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
+    if (node.kind !== 'file') throw fsError(E.EINVAL, `${path} is not a regular file`);
+    if (!writing) return openBlob(this.workspace, node, path);
+    // O_TRUNC is followed by ftruncate(0): no need to fetch content about to be dropped.
+    const content = truncating ? Promise.resolve(Buffer.alloc(0)) : this.workspace.readBlob(node.hash);
+    return content.then((data) => {
+      // Another open may have raced us while the blob loaded; share its copy.
+      let file = this.openFiles.get(path);
+      if (!file) {
+        file = new OpenFile(path, Buffer.from(data), node.mode, false, this.budget);
+        // Until a write, stat shows the recorded mtime, not the time of the open.
+        file.lastWriteMs = node.mtimeMs;
+        this.openFiles.set(path, file);
+      }
+      return this.handle(file, true);
+    });
+  }
+
+  create(path: string, mode: number): Handle {
+    const normalized = normalizePath(path, this.workspace.limits);
+    const existing = this.workspace.state.nodes.get(normalized);
+    if (existing?.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
+    this.requireParent(normalized);
+    let file = this.openFiles.get(normalized);
+    if (!file) {
+      file = new OpenFile(normalized, Buffer.alloc(0), storedMode(mode), existing === undefined, this.budget);
+      file.dirty = true;
+      this.openFiles.set(normalized, file);
+    }
+    return this.handle(file, true);
+  }
+
+  /** truncate(2) by path, with no descriptor to close afterwards: recorded now. */
+  async truncate(path: string, size: number): Promise<void> {
+    const open = this.openFiles.get(path);
+    if (open) {
+      // libfuse 2 sends open(O_TRUNC)'s truncate by path: the handle's close records it.
+      open.truncate(size, this.workspace.limits.maxFileBytes);
+      return;
+    }
+    const node = requireNode(this.workspace.state, path);
+    if (node.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
+    if (node.kind !== 'file') throw fsError(E.EINVAL, `${path} is not a regular file`);
+    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false, this.budget);
+    try {
+      file.truncate(size, this.workspace.limits.maxFileBytes);
+      await this.commit(file);
+    } finally {
+      file.dispose();
+    }
+  }
+
+  async unlink(path: string): Promise<void> {
+    // libfuse 2 unlinks the hidden name at the last release; the Delete was recorded at the rename.
+    if (this.hidden.delete(path)) return;
+    const open = this.openFiles.get(path);
+    // A file created and still open was never recorded: there is nothing to delete.
+    if (!open || this.workspace.state.nodes.has(path)) await this.workspace.execute({ type: 'Delete', path });
+    if (open) this.detach(path, open);
+  }
+
+  async rename(from: string, toPath: string): Promise<void> {
+    const to = normalizePath(toPath, this.workspace.limits);
+    if (FUSE_HIDDEN.test(nameOf(to))) return this.hide(from, to);
+    const source = this.openFiles.get(from);
+    // A file created and still open is not in the projection yet: record it so the move is valid.
+    if (source?.pending) await this.commit(source);
+    await this.workspace.execute({ type: 'Move', from, to });
+    const replaced = this.openFiles.get(to);
+    if (replaced && replaced !== source) this.detach(to, replaced);
+    const prefix = `${from}/`;
+    for (const [path, file] of [...this.openFiles]) {
+      if (path !== from && !path.startsWith(prefix)) continue;
+      this.openFiles.delete(path);
+      file.path = to + path.slice(from.length);
+      this.openFiles.set(file.path, file);
+    }
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    await this.workspace.execute({ type: 'MakeDirectory', path, mode: storedMode(mode) });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    await this.workspace.execute({ type: 'RemoveDirectory', path });
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    await this.workspace.execute({ type: 'CreateSymlink', path, target });
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    const open = this.openFiles.get(path);
+    if (open) open.mode = storedMode(mode);
+    if (open?.pending) return;
+    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: storedMode(mode) });
+  }
+
+  async utimens(path: string, mtimeMs: number): Promise<void> {
+    const open = this.openFiles.get(path);
+    if (open?.dirty) {
+      open.mtimeMs = mtimeMs;
+      return;
+    }
+    await this.workspace.execute({ type: 'ChangeAttributes', path, mtimeMs });
+  }
+
+  /** Records every file still dirty in an open handle (unmount of a busy mount); failures are reported, not thrown. */
+  async commitAll(report: (error: unknown) => void): Promise<void> {
+    for (const file of [...this.openFiles.values()]) {
+      await this.commit(file).catch(report);
+    }
+  }
+
+  private handle(file: OpenFile, writable: boolean): Handle {
+    file.refs++;
+    return new FileHandle(file, writable, this);
+  }
+
+  async commit(file: OpenFile): Promise<void> {
+    await file.commit(async (f, content, mtimeMs) => {
+      await this.workspace.writeFile(f.path, content, { mode: f.mode, mtimeMs });
+    });
+  }
+
+  /** The last handle of `file` is gone: its buffer goes back to the budget. */
+  forget(file: OpenFile): void {
+    if (file.refs !== 0) return;
+    if (this.openFiles.get(file.path) === file) this.openFiles.delete(file.path);
+    file.dispose();
+  }
+
+  get maxFileBytes(): number {
+    return this.workspace.limits.maxFileBytes;
+  }
+
+  /**
+   * libfuse 2's stand-in for unlink(2) of an open file (rename to `.fuse_hidden…`): recorded as the
+   * Delete it is, so the shared log and history never see a move to a name private to this mount.
+   */
+  private async hide(from: string, to: string): Promise<void> {
+    const source = this.openFiles.get(from);
+    if (!source || this.workspace.state.nodes.has(from)) await this.workspace.execute({ type: 'Delete', path: from });
+    if (!source) return;
+    this.detach(from, source);
+    this.hidden.set(to, source);
+  }
+
+  /** Later writes through the file's handles go nowhere, as on a POSIX filesystem. */
+  private detach(path: string, file: OpenFile): void {
+    file.detached = true;
+    if (this.openFiles.get(path) === file) this.openFiles.delete(path);
+  }
+
+  private requireParent(path: string): void {
+    const parent = parentOf(path) ?? '';
+    const node = this.workspace.state.nodes.get(parent);
+    if (!node) throw fsError(E.ENOENT, `directory ${parent} does not exist`);
+    if (node.kind !== 'directory') throw fsError(E.ENOTDIR, `${parent} is not a directory`);
+  }
+}
+
+/** A descriptor of a file in current/: reads and writes the shared OpenFile, records it on close. */
+class FileHandle implements Handle {
+  constructor(
+    private readonly file: OpenFile,
+    private readonly writable: boolean,
+    private readonly view: CurrentView,
+  ) {}
+
+  read(target: Buffer, length: number, position: number): number {
+    return this.file.read(target, length, position);
+  }
+
+  write(source: Buffer, length: number, position: number): number {
+    this.requireWritable();
+    return this.file.write(source, length, position, this.view.maxFileBytes);
+  }
+
+  truncate(size: number): void {
+    this.requireWritable();
+    this.file.truncate(size, this.view.maxFileBytes);
+  }
+
+  flush(): Result<void> {
+    // A reader's close must not record another handle's half-written content.
+    if (!this.writable) return;
+    // Every changed file is durable when close returns, an empty one too (ADR 0041): the kernel
+    // sends release after close has returned, so release cannot be where a close is made durable.
+    // Clean, this waits for another handle's in-flight commit, so close never returns before it is durable.
+    return this.view.commit(this.file);
+  }
+
+  /** Even an empty file is recorded now. */
+  fsync(): Promise<void> {
+    return this.view.commit(this.file);
+  }
+
+  release(): Result<void> {
+    this.file.refs--;
+    const forget = (): void => this.view.forget(this.file);
+    // Flush recorded it already unless a write raced the close (mmap, another thread).
+    if (!this.writable || !this.file.dirty) return forget();
+    return this.view.commit(this.file).finally(forget);
+  }
+
+  private requireWritable(): void {
+    if (!this.writable) throw fsError(E.EBADF, 'handle is open for reading only');
+  }
+}
