@@ -149,9 +149,14 @@ door('Redis credentials', rows, async (row) => {
     assert.equal(error.message, row.error);
     return true;
   });
-  // The next command also frees the refused command's arguments (Redis had to read them to refuse).
+  // The next command frees the refused command's arguments (Redis had to read them to refuse);
+  // a large query buffer goes back in Redis's client cron, so memory may take a moment.
   assert.equal(await tenant.ping(), 'PONG', 'the connection still works after the refusal');
-  assertUnchanged(before, await fingerprint(admin));
+  let after = await fingerprint(admin);
+  for (const until = Date.now() + 5_000; Math.abs(after.dataset - before.dataset) >= 1024 * 1024 && Date.now() < until; after = await fingerprint(admin)) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assertUnchanged(before, after);
 });
 
 describe("a project's credentials still read what is the project's", () => {
