@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   FINALIZER,
   projectIdOf,
+  projectOfRedisUser,
   redisUserOf,
   resourcePath,
   secretNameOf,
@@ -11,6 +12,7 @@ import {
   type Condition,
   type ConditionType,
 } from './bridgeProject.js';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
 import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
@@ -37,9 +39,49 @@ interface SecretObject {
  */
 export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outcome> {
   const [namespace, name] = key.split('/') as [string, string];
-  let bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
-  if (!bp) return { kind: 'done' };
-  if (bp.metadata.deletionTimestamp) return finalize(deps, bp);
+  try {
+    const bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
+    if (!bp) return await forget(deps, { namespace, name });
+    if (bp.metadata.deletionTimestamp) return await finalize(deps, bp);
+    return await reconcileLive(deps, bp);
+  } catch (error) {
+    // A 404 on our own object (finalizer patch, status write) means it went while we worked.
+    if (error instanceof KubeApiError && error.status === 404 && !(await deps.kube.getOptional(resourcePath(namespace, name)))) return forget(deps, { namespace, name });
+    throw error;
+  }
+}
+
+/**
+ * The object is gone, possibly without our finalizer having run: the API server can carry out a
+ * DELETE that raced the PATCH adding the finalizer, while this reconcile goes on to create the
+ * user. So a gone project's user is removed (idempotent); its data is kept as Retain does, since
+ * its deletionPolicy can no longer be read.
+ */
+async function forget(deps: ReconcilerDeps, project: ProjectId): Promise<Outcome> {
+  await deps.redis.deleteUser(redisUserOf(project));
+  return { kind: 'done' };
+}
+
+/**
+ * Keys of projects that have a Redis user but are not among `present` (what a relist found), so
+ * the queue revisits them and `forget` removes the user: covers projects deleted while no
+ * operator ran. Only users named as `redisUserOf` names them, and in `namespace` when one is
+ * watched; the reconcile reads the object afresh, so a project created since the list is safe.
+ */
+export async function orphanedProjectKeys(redis: ProjectRedis, present: ReadonlySet<string>, namespace: string | undefined): Promise<string[]> {
+  const keys: string[] = [];
+  for (const user of await redis.users()) {
+    const project = projectOfRedisUser(user);
+    if (!project || (namespace !== undefined && project.namespace !== namespace)) continue;
+    const key = `${project.namespace}/${project.name}`;
+    if (!present.has(key)) keys.push(key);
+  }
+  return keys;
+}
+
+async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Promise<Outcome> {
+  let bp = current;
+  const { namespace, name } = bp.metadata;
 
   if (!bp.metadata.finalizers?.includes(FINALIZER)) {
     // A JSON patch guarded by `test` on resourceVersion: lost races are retried, never clobber.
