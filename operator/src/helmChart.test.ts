@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { kubeToolsAvailable, kubeToolsDir, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import type { KubeClient } from './kubeClient.js';
-import { CRD_FILE, ensureNamespace, kubeFor, waitForCrd } from './testEnv.js';
+import { CRD_FILE, ensureNamespace, kubeFor, waitForCrd } from './testing/testEnv.js';
 
 const CHART = fileURLToPath(new URL('../../charts/lighthouse-bridge', import.meta.url));
 const HELM = join(kubeToolsDir(), 'helm');

@@ -6,7 +6,7 @@ import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
 import type { RunningOperator } from './operator.js';
-import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testing/testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;

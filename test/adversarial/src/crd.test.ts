@@ -5,7 +5,7 @@ import { configKey, projectKeyPrefix } from '@lighthouse-bridge/core/config/proj
 import { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
 import { KubeApiError, type KubeClient } from '@lighthouse-bridge/operator/kubeClient';
 import type { RunningOperator } from '@lighthouse-bridge/operator/operator';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator, waitFor } from '@lighthouse-bridge/operator/testEnv';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator, waitFor } from '@lighthouse-bridge/operator/testing/testEnv';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { door, type Case } from './table.js';
