@@ -69,7 +69,7 @@ async function readyThenRemoved(bp: BridgeProject, check: (config: Record<string
 /**
  * Deletes project `name` once the operator has finished a pass over it, and waits until its
  * finalizer has let it go. Waiting for the pass first keeps this table about admission: a project
- * deleted while its first pass runs can leave its ACL user behind, an operator race of its own.
+ * deleted while its first pass runs is the operator test's create-then-delete loop (ADR 0061).
  */
 async function remove(name: string): Promise<void> {
   await waitFor(`${name} reconciled`, WAIT_MS, async () => {
