@@ -14,7 +14,13 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 node_modules: node_modules/.package-lock.json
 
-build: node_modules
+# crds/ is the source; helm needs a copy inside the chart (a symlink breaks `helm package`), and
+# operator/src/helmChart.test.ts fails when the two differ.
+CHART_CRDS := $(patsubst crds/%,charts/lighthouse-bridge/crds/%,$(wildcard crds/*.yaml))
+$(CHART_CRDS): charts/lighthouse-bridge/crds/%: crds/%
+	cp $< $@
+
+build: node_modules $(CHART_CRDS)
 	@bash csi-driver/scripts/build-fuse-native.sh
 	npx tsc -b
 

@@ -100,6 +100,15 @@ export function redisUserOf(project: ProjectId): string {
   return `lhb-${project.namespace}.${project.name}`;
 }
 
+const DNS_LABEL = '[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?';
+const PROJECT_USER = new RegExp(`^lhb-(${DNS_LABEL})\\.(${DNS_LABEL})$`);
+
+/** The project whose user `user` is, by `redisUserOf`'s naming; undefined for any other user, which the operator never touches. */
+export function projectOfRedisUser(user: string): ProjectId | undefined {
+  const match = PROJECT_USER.exec(user);
+  return match ? { namespace: match[1] as string, name: match[2] as string } : undefined;
+}
+
 /** The Secret holding that user's password, in the project's namespace. */
 export function secretNameOf(project: ProjectId): string {
   return `${project.name}-bridge-redis`;

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor } from './testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor } from './testing/testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 

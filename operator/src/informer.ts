@@ -13,6 +13,8 @@ export interface InformerOptions<T> {
   relistAfterMs: number;
   /** Called with `namespace/name` on every add, change and delete, and for every object on each relist. */
   onChange: (key: string) => void;
+  /** Called after each relist with the keys it listed: what exists now, for sweeps of state kept outside the API. */
+  onRelist?: (keys: ReadonlySet<string>) => void;
   onError: (error: unknown) => void;
   /**
    * Filters watch MODIFIED events (relists and other events always pass): e.g. skip changes that
@@ -77,6 +79,7 @@ export class Informer<T extends Meta> {
         this.options.onChange(key);
       }
     }
+    this.options.onRelist?.(seen);
     return list.metadata.resourceVersion;
   }
 

@@ -8,7 +8,7 @@ import { freePort } from '@lighthouse-bridge/test/ports';
 import { startRedisCluster, type RedisCluster } from '@lighthouse-bridge/test/redis';
 import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, waitFor } from './testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor, waitFor } from './testing/testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));

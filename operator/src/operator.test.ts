@@ -6,7 +6,7 @@ import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
 import type { RunningOperator } from './operator.js';
-import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testing/testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;
@@ -292,6 +292,33 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await waitFor('beta gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', 'Retain keeps the data');
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta'), null, 'but nobody can log in as the project any more');
+  });
+
+  const projectUsers = async (prefix: string) => ((await admin.call('ACL', 'USERS')) as string[]).filter((u) => u.startsWith(prefix));
+
+  it('leaves no ACL user behind when projects are deleted right after creation', async () => {
+    // The race: a DELETE lands although the PATCH adding our finalizer has returned, so no
+    // finalizer runs while the reconcile under way creates the user. About 1 cycle in 20.
+    for (let i = 0; i < 60; i++) {
+      await create('team-b', `blink-${i}`, {});
+      if (i % 3 !== 0) await new Promise((resolve) => setTimeout(resolve, i % 3 === 1 ? 5 : 20));
+      await kube.delete(path('team-b', `blink-${i}`));
+    }
+    await waitFor('every blink project gone', WAIT_MS, async () => (await kube.get<{ items: BridgeProject[] }>(path('team-b'))).items.every((bp) => !bp.metadata.name.startsWith('blink-')));
+    await waitFor('no ACL user of a deleted project', WAIT_MS, async () => {
+      assert.deepEqual(await projectUsers('lhb-team-b.blink-'), []);
+      return true;
+    });
+  });
+
+  it('removes ACL users whose project no longer exists on relist, and no other user', async () => {
+    await create('team-b', 'kept', {});
+    await waitCondition('team-b', 'kept', 'Ready', 'True');
+    // What the race above left behind before the fix, or a project deleted while the operator was down.
+    for (const user of ['lhb-team-b.ghost', 'lhb-team-b.ghost.two', 'lhb-nodot', 'lhb-Team.Ghost', 'app-user']) await admin.call('ACL', 'SETUSER', user, 'on', '>pw');
+    await waitFor('orphaned project user removed', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.ghost')) === null);
+    for (const user of ['lhb-team-b.ghost.two', 'lhb-nodot', 'lhb-Team.Ghost', 'app-user']) assert.notEqual(await admin.call('ACL', 'GETUSER', user), null, `${user} is not a project's user`);
+    assert.notEqual(await admin.call('ACL', 'GETUSER', 'lhb-team-b.kept'), null, 'a live project keeps its user');
   });
 
   it('a project deleted while Redis is down waits for cleanup, then goes', async () => {

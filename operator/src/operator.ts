@@ -7,7 +7,7 @@ import { LeaderElector } from './leaderElection.js';
 import { isLeader, queueDepth, reconcileDuration, watchRestarts } from './metrics.js';
 import { MonitoringDiscovery } from './monitoringResources.js';
 import { connectProjectRedis } from './projectRedis.js';
-import { reconcile } from './reconcile.js';
+import { orphanedProjectKeys, reconcile } from './reconcile.js';
 import { DEFAULT_QUEUE_OPTIONS, WorkQueue, type WorkQueueOptions } from './workQueue.js';
 
 const REDIS_START_WAIT_MS = 5_000;
@@ -76,6 +76,12 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       queueDepth.set(queue.length);
     },
     modifiedMatters: specOrLifecycleChanged,
+    onRelist: (present) =>
+      void orphanedProjectKeys(redis, present, options.namespace).then(
+        (keys) => keys.forEach((key) => queue.add(key)),
+        // Redis down: the next relist looks again.
+        (error: unknown) => log('warn', 'could not list Redis users for orphaned projects', { error: error instanceof Error ? error.message : String(error) }),
+      ),
     onError: (error) => {
       watchRestarts.inc();
       log('warn', 'watch failed; relisting', { error: error instanceof Error ? error.message : String(error) });

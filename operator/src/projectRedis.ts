@@ -12,7 +12,10 @@ import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
 export interface ProjectRedis {
   /** Creates or resets the project's ACL user with this password, on every node. */
   ensureUser(project: ProjectId, user: string, password: string): Promise<void>;
+  /** Idempotent: a user already gone is not an error. */
   deleteUser(user: string): Promise<void>;
+  /** Every ACL user name on any node. */
+  users(): Promise<string[]>;
   writeConfig(project: ProjectId, config: ProjectConfig): Promise<void>;
   stats(project: ProjectId): Promise<{ head: number; activeMounts: number }>;
   /** UNLINKs every key of the project; returns how many. */
@@ -106,8 +109,13 @@ export function connectProjectRedis(url: string): ProjectRedis {
       guard(`ACL DELUSER ${user}`, async () => {
         const targets = nodes('all');
         if (targets.length === 0) throw new Error('no Redis node reachable');
-        await Promise.all(targets.map((node) => node.call('ACL', 'DELUSER', user)));
-        await Promise.all(targets.map((node) => saveAcl(node)));
+        // Runs on every DELETED event and relist of a gone project: rewrite the ACL file only where something went.
+        await Promise.all(targets.map(async (node) => ((await node.call('ACL', 'DELUSER', user)) === 0 ? undefined : saveAcl(node))));
+      }),
+    users: () =>
+      guard('ACL USERS', async () => {
+        const lists = await Promise.all(nodes('all').map(async (node) => (await node.call('ACL', 'USERS')) as string[]));
+        return [...new Set(lists.flat())];
       }),
     writeConfig: (project, config) => guard('write project config', async () => void (await client.set(configKey(project), JSON.stringify(config)))),
     stats: (project) =>

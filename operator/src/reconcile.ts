@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
 import {
   FINALIZER,
   projectIdOf,
+  projectOfRedisUser,
   redisUserOf,
   resourcePath,
   secretNameOf,
   toProjectConfig,
   type BridgeProject,
   type BridgeProjectStatus,
-  type Condition,
-  type ConditionType,
 } from './bridgeProject.js';
+import { readyOf, withTransitions, type ObservedCondition, type SubResult } from './conditions.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
 import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
@@ -37,78 +38,119 @@ interface SecretObject {
  */
 export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outcome> {
   const [namespace, name] = key.split('/') as [string, string];
-  let bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
-  if (!bp) return { kind: 'done' };
-  if (bp.metadata.deletionTimestamp) return finalize(deps, bp);
-
-  if (!bp.metadata.finalizers?.includes(FINALIZER)) {
-    // A JSON patch guarded by `test` on resourceVersion: lost races are retried, never clobber.
-    // The finalizer goes on before anything is created that it must clean up.
-    bp = await deps.kube.patch<BridgeProject>(resourcePath(namespace, name), 'json', [
-      { op: 'test', path: '/metadata/resourceVersion', value: bp.metadata.resourceVersion },
-      bp.metadata.finalizers ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER } : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
-    ]);
+  try {
+    const bp = await deps.kube.getOptional<BridgeProject>(resourcePath(namespace, name));
+    if (!bp) return await forget(deps, { namespace, name });
+    if (bp.metadata.deletionTimestamp) return await finalize(deps, bp);
+    return await reconcileLive(deps, bp);
+  } catch (error) {
+    // A 404 on our own object (finalizer patch, status write) means it went while we worked.
+    if (error instanceof KubeApiError && error.status === 404 && !(await deps.kube.getOptional(resourcePath(namespace, name)))) return forget(deps, { namespace, name });
+    throw error;
   }
+}
 
+/**
+ * The object is gone, possibly without our finalizer having run: the API server can carry out a
+ * DELETE that raced the PATCH adding the finalizer, while this reconcile goes on to create the
+ * user. So a gone project's user is removed (idempotent); its data is kept as Retain does, since
+ * its deletionPolicy can no longer be read.
+ */
+async function forget(deps: ReconcilerDeps, project: ProjectId): Promise<Outcome> {
+  await deps.redis.deleteUser(redisUserOf(project));
+  return { kind: 'done' };
+}
+
+/**
+ * Keys of projects that have a Redis user but are not among `present` (what a relist found), so
+ * the queue revisits them and `forget` removes the user: covers projects deleted while no
+ * operator ran. Only users named as `redisUserOf` names them, and in `namespace` when one is
+ * watched; the reconcile reads the object afresh, so a project created since the list is safe.
+ */
+export async function orphanedProjectKeys(redis: ProjectRedis, present: ReadonlySet<string>, namespace: string | undefined): Promise<string[]> {
+  const keys: string[] = [];
+  for (const user of await redis.users()) {
+    const project = projectOfRedisUser(user);
+    if (!project || (namespace !== undefined && project.namespace !== namespace)) continue;
+    const key = `${project.namespace}/${project.name}`;
+    if (!present.has(key)) keys.push(key);
+  }
+  return keys;
+}
+
+/** The live object's reconcile: each sub-reconciler brings one part in line and reports its condition; Ready is derived from them. */
+async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Promise<Outcome> {
+  const bp = await ensureFinalizer(deps.kube, current);
   const project = projectIdOf(bp);
   const user = redisUserOf(project);
   const secretName = secretNameOf(project);
   const password = await ensureSecret(deps.kube, bp, secretName, user);
+  const redis = await reconcileRedis(deps.redis, bp, user, password);
+  const monitoring = await reconcileMonitoring(deps, bp);
 
-  const status: BridgeProjectStatus = { observedGeneration: bp.metadata.generation, redisUser: user, secretName };
-  const conditions: Array<Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>> = [];
-  let retry: unknown;
+  await writeStatus(deps.kube, bp, {
+    observedGeneration: bp.metadata.generation,
+    redisUser: user,
+    secretName,
+    // Unread while Redis is down: keep the last figures rather than report zeros.
+    head: redis.stats?.head ?? bp.status?.head,
+    activeMounts: redis.stats?.activeMounts ?? bp.status?.activeMounts,
+    conditions: withTransitions([readyOf([redis.condition, monitoring.condition]), redis.condition, monitoring.condition], bp.status?.conditions, bp.metadata.generation),
+  });
 
+  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project.
+  const retry = redis.retry ?? monitoring.retry;
+  return retry === undefined ? { kind: 'done' } : { kind: 'retry', error: retry };
+}
+
+/**
+ * The finalizer goes on before anything is created that it must clean up. A JSON patch guarded by
+ * `test` on resourceVersion: lost races are retried, never clobber.
+ */
+async function ensureFinalizer(kube: KubeClient, bp: BridgeProject): Promise<BridgeProject> {
+  if (bp.metadata.finalizers?.includes(FINALIZER)) return bp;
+  return kube.patch<BridgeProject>(resourcePath(bp.metadata.namespace, bp.metadata.name), 'json', [
+    { op: 'test', path: '/metadata/resourceVersion', value: bp.metadata.resourceVersion },
+    bp.metadata.finalizers ? { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER } : { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] },
+  ]);
+}
+
+/** The ACL user and project config in Redis, and the figures read back from it. */
+async function reconcileRedis(redis: ProjectRedis, bp: BridgeProject, user: string, password: string): Promise<SubResult & { stats?: { head: number; activeMounts: number } }> {
+  const project = projectIdOf(bp);
   try {
-    await deps.redis.ensureUser(project, user, password);
-    await deps.redis.writeConfig(project, toProjectConfig(bp.spec, bp.metadata.generation));
-    const stats = await deps.redis.stats(project);
-    status.head = stats.head;
-    status.activeMounts = stats.activeMounts;
-    conditions.push({ type: 'RedisReady', status: 'True', reason: 'AclApplied', message: `ACL user ${user} and project config applied` });
+    await redis.ensureUser(project, user, password);
+    await redis.writeConfig(project, toProjectConfig(bp.spec, bp.metadata.generation));
+    const stats = await redis.stats(project);
+    return { condition: { type: 'RedisReady', status: 'True', reason: 'AclApplied', message: `ACL user ${user} and project config applied` }, stats };
   } catch (error) {
     if (!(error instanceof RedisUnavailableError)) throw error;
-    retry = error;
-    status.head = bp.status?.head;
-    status.activeMounts = bp.status?.activeMounts;
-    conditions.push({ type: 'RedisReady', status: 'False', reason: 'RedisUnavailable', message: error.message });
+    return { condition: { type: 'RedisReady', status: 'False', reason: 'RedisUnavailable', message: error.message }, retry: error };
   }
+}
 
+/** The alert rules and dashboard: Prometheus Operator objects where its CRDs exist, ConfigMaps elsewhere, none when disabled. */
+async function reconcileMonitoring(deps: ReconcilerDeps, bp: BridgeProject): Promise<SubResult> {
   // Objects of another mode can only exist if the last run used that mode (or failed).
-  const previousMonitoring = bp.status?.conditions?.find((c) => c.type === 'MonitoringReady')?.reason;
+  const previous = bp.status?.conditions?.find((c) => c.type === 'MonitoringReady')?.reason;
   try {
     if (bp.spec?.monitoring?.enabled === false) {
-      await applyMonitoring(deps.kube, bp, 'disabled', deps.target, previousMonitoring !== 'Disabled');
-      conditions.push({ type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false' });
-    } else {
-      const mode = await deps.discovery.mode();
-      const current = mode === 'prometheus-operator' ? 'PrometheusRuleApplied' : 'ConfigMapsApplied';
-      await applyMonitoring(deps.kube, bp, mode, deps.target, previousMonitoring !== current);
-      conditions.push(
-        mode === 'prometheus-operator'
-          ? { type: 'MonitoringReady', status: 'True', reason: 'PrometheusRuleApplied', message: 'PrometheusRule and ServiceMonitor applied' }
-          : { type: 'MonitoringReady', status: 'True', reason: 'ConfigMapsApplied', message: 'Prometheus Operator not installed; rules and Grafana dashboard applied as ConfigMaps' },
-      );
+      await applyMonitoring(deps.kube, bp, 'disabled', deps.target, previous !== 'Disabled');
+      return { condition: { type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false' } };
     }
+    const mode = await deps.discovery.mode();
+    const condition: ObservedCondition =
+      mode === 'prometheus-operator'
+        ? { type: 'MonitoringReady', status: 'True', reason: 'PrometheusRuleApplied', message: 'PrometheusRule and ServiceMonitor applied' }
+        : { type: 'MonitoringReady', status: 'True', reason: 'ConfigMapsApplied', message: 'Prometheus Operator not installed; rules and Grafana dashboard applied as ConfigMaps' };
+    await applyMonitoring(deps.kube, bp, mode, deps.target, previous !== condition.reason);
+    return { condition };
   } catch (error) {
     if (!(error instanceof KubeApiError)) throw error;
     // A CRD removed or installed since discovery answered: look again next time.
     deps.discovery.forget();
-    retry ??= error;
-    conditions.push({ type: 'MonitoringReady', status: 'False', reason: 'ApplyFailed', message: error.message });
+    return { condition: { type: 'MonitoringReady', status: 'False', reason: 'ApplyFailed', message: error.message }, retry: error };
   }
-
-  const failing = conditions.filter((c) => c.status !== 'True');
-  conditions.unshift(
-    failing.length === 0
-      ? { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'project is ready' }
-      : { type: 'Ready', status: 'False', reason: failing[0]?.type === 'RedisReady' ? 'RedisNotReady' : 'MonitoringNotReady', message: failing.map((c) => c.message).join('; ') },
-  );
-  status.conditions = withTransitions(conditions, bp.status?.conditions, bp.metadata.generation);
-  await writeStatus(deps.kube, bp, status);
-
-  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project.
-  return retry === undefined ? { kind: 'done' } : { kind: 'retry', error: retry };
 }
 
 async function finalize(deps: ReconcilerDeps, bp: BridgeProject): Promise<Outcome> {
@@ -157,19 +199,6 @@ async function ensureSecret(kube: KubeClient, bp: BridgeProject, name: string, u
     if (error instanceof KubeApiError && error.status === 409) return ensureSecret(kube, bp, name, user);
     throw error;
   }
-}
-
-function withTransitions(
-  next: Array<Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>>,
-  previous: Condition[] | undefined,
-  generation: number | undefined,
-): Condition[] {
-  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  return next.map((c) => {
-    const before = previous?.find((p) => p.type === (c.type as ConditionType));
-    const lastTransitionTime = before && before.status === c.status ? before.lastTransitionTime : now;
-    return { ...c, ...(generation !== undefined ? { observedGeneration: generation } : {}), lastTransitionTime };
-  });
 }
 
 /** Writes status only when it changed, so the watch event of our own write ends the loop. */

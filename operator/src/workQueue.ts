@@ -1,3 +1,5 @@
+import { refilled } from '@lighthouse-bridge/core/resilience/tokenBucket';
+
 /**
  * A rate-limited work queue in the manner of client-go's: a key is queued at most once, never
  * processed by two workers at once (a key added while in flight is processed again afterwards),
@@ -107,7 +109,7 @@ export class WorkQueue {
 
   private refill(): void {
     const now = performance.now();
-    this.tokens = Math.min(this.options.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.options.ratePerSecond);
+    this.tokens = refilled(this.tokens, now - this.lastRefill, { perSecond: this.options.ratePerSecond, burst: this.options.burst });
     this.lastRefill = now;
   }
 

@@ -5,6 +5,11 @@ export interface RateLimit {
   burst: number;
 }
 
+/** A bucket's tokens `elapsedMs` after it held `tokens`: refilled lazily at the limit's rate, never past its burst. */
+export function refilled(tokens: number, elapsedMs: number, limit: RateLimit): number {
+  return Math.min(limit.burst, tokens + (elapsedMs / 1000) * limit.perSecond);
+}
+
 /**
  * One token bucket per key (agent). Refill is computed lazily from the elapsed time, so there is
  * no timer. Buckets that are full again are forgotten once the map grows past `maxKeys`, which
@@ -30,7 +35,7 @@ export class TokenBuckets {
       bucket = { tokens: this.limit.burst, at: t };
       this.buckets.set(key, bucket);
     } else {
-      bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((t - bucket.at) / 1000) * this.limit.perSecond);
+      bucket.tokens = refilled(bucket.tokens, t - bucket.at, this.limit);
       bucket.at = t;
     }
     if (bucket.tokens < 1) return false;
@@ -40,7 +45,7 @@ export class TokenBuckets {
 
   private forgetFull(t: number): void {
     for (const [key, b] of this.buckets) {
-      if (b.tokens + ((t - b.at) / 1000) * this.limit.perSecond >= this.limit.burst) this.buckets.delete(key);
+      if (refilled(b.tokens, t - b.at, this.limit) >= this.limit.burst) this.buckets.delete(key);
     }
   }
 }

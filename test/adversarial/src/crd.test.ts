@@ -5,7 +5,7 @@ import { configKey, projectKeyPrefix } from '@lighthouse-bridge/core/config/proj
 import { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
 import { KubeApiError, type KubeClient } from '@lighthouse-bridge/operator/kubeClient';
 import type { RunningOperator } from '@lighthouse-bridge/operator/operator';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator, waitFor } from '@lighthouse-bridge/operator/testEnv';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator, waitFor } from '@lighthouse-bridge/operator/testing/testEnv';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { door, type Case } from './table.js';
@@ -69,7 +69,7 @@ async function readyThenRemoved(bp: BridgeProject, check: (config: Record<string
 /**
  * Deletes project `name` once the operator has finished a pass over it, and waits until its
  * finalizer has let it go. Waiting for the pass first keeps this table about admission: a project
- * deleted while its first pass runs can leave its ACL user behind, an operator race of its own.
+ * deleted while its first pass runs is the operator test's create-then-delete loop (ADR 0061).
  */
 async function remove(name: string): Promise<void> {
   await waitFor(`${name} reconciled`, WAIT_MS, async () => {

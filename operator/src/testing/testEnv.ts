@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
-import { startOperator, type Log, type RunningOperator } from './operator.js';
+import { connectKube, loadKubeConfig, type KubeClient } from '../kubeClient.js';
+import { startOperator, type Log, type RunningOperator } from '../operator.js';
 
 /** Shared by the operator's tests: the repository's CRD file, applied to a real API server. */
-export const CRD_FILE = fileURLToPath(new URL('../../crds/bridgeprojects.bridge.lighthouse.dev.yaml', import.meta.url));
+export const CRD_FILE = fileURLToPath(new URL('../../../crds/bridgeprojects.bridge.lighthouse.dev.yaml', import.meta.url));
 
 export async function kubeFor(kubeconfig: string): Promise<KubeClient> {
   return connectKube(loadKubeConfig(kubeconfig));
