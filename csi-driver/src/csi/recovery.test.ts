@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { configKey } from '@lighthouse-bridge/core/config/projectConfig';
+import { projectKeys } from '@lighthouse-bridge/core/redis/keys';
 import { parseProjectId } from '@lighthouse-bridge/core/events/projectId';
 import { createLogger } from '@lighthouse-bridge/core/observability/logger';
 import { openStore, parseStoreUrl } from '@lighthouse-bridge/core/store/open';
@@ -170,11 +170,11 @@ test('a project config that cannot be read mounts nothing; the next pass mounts 
   const deps = { state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') };
   try {
     // Unparseable: the limits it holds are unknown, so mounting with defaults would be wrong.
-    await redis.cli(['SET', configKey(project), '{not json']);
+    await redis.cli(['SET', projectKeys(project).config, '{not json']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'failed']]));
     assert.equal(await mountAt(target), undefined, 'nothing is mounted with default limits');
     assert.ok(await state.publishes.get(target), 'the record stays for the next pass');
-    await redis.cli(['SET', configKey(project), '{}']);
+    await redis.cli(['SET', projectKeys(project).config, '{}']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'remounted']]));
     assert.ok(await mountAt(target));
   } finally {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { Redis } from 'ioredis';
-import { configKey, projectKeyPrefix } from '@lighthouse-bridge/core/config/projectConfig';
+import { projectKeyPrefix, projectKeys } from '@lighthouse-bridge/core/redis/keys';
 import { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
 import { KubeApiError, type KubeClient } from '@lighthouse-bridge/operator/kubeClient';
 import type { RunningOperator } from '@lighthouse-bridge/operator/operator';
@@ -61,7 +61,7 @@ async function readyThenRemoved(bp: BridgeProject, check: (config: Record<string
     return now.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && now.status.observedGeneration === now.metadata.generation;
   });
   assert.notEqual(await admin.call('ACL', 'GETUSER', redisUserOf(project)), null);
-  check(JSON.parse((await admin.get(configKey(project))) ?? 'null') as Record<string, unknown>);
+  check(JSON.parse((await admin.get(projectKeys(project).config)) ?? 'null') as Record<string, unknown>);
   await remove(bp.metadata.name);
   assert.equal(await kube.getOptional(`/api/v1/namespaces/${NS}/secrets/${secretNameOf(project)}`), undefined);
 }

@@ -2,7 +2,7 @@ import { startRedis } from '@lighthouse-bridge/test/redis';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { projectKeyPrefix } from '../../config/projectConfig.js';
+import { projectKeyPrefix } from '../../redis/keys.js';
 import type { ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
