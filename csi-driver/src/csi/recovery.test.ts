@@ -18,6 +18,7 @@ import { openDriverState } from './state.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
 import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 import { loadCsiPackage } from './proto.js';
 
 /**
@@ -81,14 +82,6 @@ async function askValidate(target: string, request: object): Promise<{ decision:
   }
 }
 
-async function waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
   const first = await start();
   const csi = csiClients(CSI, first.socket);
@@ -104,11 +97,11 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
 
   const watch = startReader(join(kept, 'current', 'hello.txt'));
   reader = watch.child;
-  await waitFor('the reader to see the file', 10_000, () => watch.lines.some((l) => l.startsWith('ok ')));
+  await eventually('the reader to see the file', () => watch.lines.some((l) => l.startsWith('ok ')), 10_000);
 
   await first.kill('SIGKILL');
   const crashed = Date.now();
-  await waitFor('the reader to see the dead mount', 10_000, () => watch.lines.some((l) => l.startsWith('err ') && Number(l.split(' ')[1]) >= crashed));
+  await eventually('the reader to see the dead mount', () => watch.lines.some((l) => l.startsWith('err ') && Number(l.split(' ')[1]) >= crashed), 10_000);
   assert.ok(watch.lines.some((l) => / ENOTCONN$/.test(l)), `expected ENOTCONN, saw ${watch.lines.slice(-3).join(' | ')}`);
   // Meanwhile kubelet tore down the other pod: its target is gone.
   await lazyUnmount(dropped);
@@ -116,9 +109,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
 
   const restartedAt = Date.now();
   const second = await start();
-  await waitFor('the reader to read through the repaired mount', 5000, () =>
-    watch.lines.some((l) => l.startsWith('ok ') && Number(l.split(' ')[1]) > restartedAt),
-  );
+  await eventually('the reader to read through the repaired mount', () => watch.lines.some((l) => l.startsWith('ok ') && Number(l.split(' ')[1]) > restartedAt), 5000);
   const elapsed = Date.now() - restartedAt;
   assert.ok(elapsed < 5000, `recovered after ${elapsed} ms`);
   t.diagnostic(`served again ${elapsed} ms after the restart began`);
