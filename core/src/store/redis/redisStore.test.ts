@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@lighthouse-bridge/test/redis';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
-import { runEventStoreContract, type ContractFixture } from '../eventStore.contract.js';
+import { runEventStoreContract, type ContractFixture } from '../../testing/eventStoreContract.js';
 import { StoreUnavailableError, type EventStore } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
 import { openRedisStore } from './redisStore.js';
