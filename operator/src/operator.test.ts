@@ -6,7 +6,8 @@ import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
 import type { RunningOperator } from './operator.js';
-import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testing/testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator } from './testing/testEnv.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;
@@ -47,11 +48,11 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
   const get = (ns: string, name: string) => kube.get<BridgeProject>(path(ns, name));
   const condition = (bp: BridgeProject, type: Condition['type']) => bp.status?.conditions?.find((c) => c.type === type);
   const waitCondition = (ns: string, name: string, type: Condition['type'], status: Condition['status'], reason?: string) =>
-    waitFor(`${ns}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, WAIT_MS, async () => {
+    eventually(`${ns}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, async () => {
       const bp = await get(ns, name);
       const c = condition(bp, type);
       return c?.status === status && (reason === undefined || c.reason === reason) && bp.status?.observedGeneration === bp.metadata.generation ? bp : undefined;
-    });
+    }, WAIT_MS, 100);
   const secretOf = async (ns: string, bp: BridgeProject) => kube.get<SecretObject>(`/api/v1/namespaces/${ns}/secrets/${bp.status?.secretName}`);
   const password = (secret: SecretObject) => Buffer.from(secret.data.password ?? '', 'base64').toString('utf8');
   const asUser = async (user: string, pass: string) => {
@@ -164,19 +165,19 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
     await admin.hset('lhb:{team-a/alpha}:mounts', 'node-1/pod-1', String(Date.now()), 'node-2/pod-2', String(Date.now()));
-    await waitFor('head 3 and 2 mounts', WAIT_MS, async () => {
+    await eventually('head 3 and 2 mounts', async () => {
       const bp = await get('team-a', 'alpha');
       return bp.status?.head === 3 && bp.status?.activeMounts === 2;
-    });
+    }, WAIT_MS, 100);
   });
 
   it('follows spec changes: new generation, new policy version in the config', async () => {
     const before = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { policy: { version: string } };
     await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { policy: { defaultDecision: 'allow' }, limits: { maxFiles: 10 } } });
-    const bp = await waitFor('generation 2 observed', WAIT_MS, async () => {
+    const bp = await eventually('generation 2 observed', async () => {
       const current = await get('team-a', 'alpha');
       return current.metadata.generation === 2 && current.status?.observedGeneration === 2 ? current : undefined;
-    });
+    }, WAIT_MS, 100);
     assert.equal(condition(bp, 'Ready')?.observedGeneration, 2);
     const after = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { generation: number; limits: { maxFiles: number }; policy: { version: string; defaultDecision: string } };
     assert.equal(after.generation, 2);
@@ -187,7 +188,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
 
   it('restores an ACL user removed behind its back (level-triggered)', async () => {
     await admin.call('ACL', 'DELUSER', 'lhb-team-b.beta');
-    await waitFor('ACL user recreated', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta')) !== null);
+    await eventually('ACL user recreated', async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta')) !== null, WAIT_MS, 100);
   });
 
   it('reports RedisReady=False while Redis is down and recovers when it is back', async () => {
@@ -283,13 +284,13 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     for (let i = 0; i < 450; i++) await admin.set(`lhb:{team-b/doomed}:blob:${i}`, 'x');
     await admin.xadd('lhb:{team-b/doomed}:log', '1-0', 'e', '{}');
     await kube.delete(path('team-b', 'doomed'));
-    await waitFor('doomed gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'doomed'))) === undefined);
+    await eventually('doomed gone', async () => (await kube.getOptional(path('team-b', 'doomed'))) === undefined, WAIT_MS, 100);
     assert.deepEqual(await admin.keys('lhb:{team-b/doomed}:*'), []);
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.doomed'), null);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', "another project's keys are untouched");
 
     await kube.delete(path('team-b', 'beta'));
-    await waitFor('beta gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined);
+    await eventually('beta gone', async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined, WAIT_MS, 100);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', 'Retain keeps the data');
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta'), null, 'but nobody can log in as the project any more');
   });
@@ -304,11 +305,11 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
       if (i % 3 !== 0) await new Promise((resolve) => setTimeout(resolve, i % 3 === 1 ? 5 : 20));
       await kube.delete(path('team-b', `blink-${i}`));
     }
-    await waitFor('every blink project gone', WAIT_MS, async () => (await kube.get<{ items: BridgeProject[] }>(path('team-b'))).items.every((bp) => !bp.metadata.name.startsWith('blink-')));
-    await waitFor('no ACL user of a deleted project', WAIT_MS, async () => {
+    await eventually('every blink project gone', async () => (await kube.get<{ items: BridgeProject[] }>(path('team-b'))).items.every((bp) => !bp.metadata.name.startsWith('blink-')), WAIT_MS, 100);
+    await eventually('no ACL user of a deleted project', async () => {
       assert.deepEqual(await projectUsers('lhb-team-b.blink-'), []);
       return true;
-    });
+    }, WAIT_MS, 100);
   });
 
   it('removes ACL users whose project no longer exists on relist, and no other user', async () => {
@@ -316,7 +317,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await waitCondition('team-b', 'kept', 'Ready', 'True');
     // What the race above left behind before the fix, or a project deleted while the operator was down.
     for (const user of ['lhb-team-b.ghost', 'lhb-team-b.ghost.two', 'lhb-nodot', 'lhb-Team.Ghost', 'app-user']) await admin.call('ACL', 'SETUSER', user, 'on', '>pw');
-    await waitFor('orphaned project user removed', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.ghost')) === null);
+    await eventually('orphaned project user removed', async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.ghost')) === null, WAIT_MS, 100);
     for (const user of ['lhb-team-b.ghost.two', 'lhb-nodot', 'lhb-Team.Ghost', 'app-user']) assert.notEqual(await admin.call('ACL', 'GETUSER', user), null, `${user} is not a project's user`);
     assert.notEqual(await admin.call('ACL', 'GETUSER', 'lhb-team-b.kept'), null, 'a live project keeps its user');
   });
@@ -333,7 +334,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await redis.restart();
     admin.disconnect();
     admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
-    await waitFor('patient gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'patient'))) === undefined);
+    await eventually('patient gone', async () => (await kube.getOptional(path('team-b', 'patient'))) === undefined, WAIT_MS, 100);
     // The user came back from the ACL file on restart; the finalizer removed it before letting go.
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.patient'), null);
   });

@@ -1,7 +1,8 @@
-import { Cluster, Redis } from 'ioredis';
-import { configKey, projectKeyPrefix, type ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
+import { Cluster, type Redis } from 'ioredis';
+import type { ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { whenReady } from '@lighthouse-bridge/core/speed-layer/decisionCache';
+import { clientOptions, createRedisClient, whenReady, type RedisClient } from '@lighthouse-bridge/core/redis/client';
+import { projectKeyPrefix, projectKeys } from '@lighthouse-bridge/core/redis/keys';
 import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
 
 /**
@@ -68,24 +69,8 @@ const UNLINK_BATCH = 200;
 export function connectProjectRedis(url: string): ProjectRedis {
   const parsed = parseStoreUrl(url);
   if (parsed.kind !== 'redis') throw new RedisUnavailableError(`operator needs a Redis URL, got "${url}"`);
-  const auth = { ...(parsed.username ? { username: parsed.username } : {}), ...(parsed.password ? { password: parsed.password } : {}) };
-  // Fail fast while Redis is down: reconcile reports it and retries with backoff, instead of
-  // piling commands into an offline queue.
-  const common = {
-    ...auth,
-    ...(parsed.tls ? { tls: {} } : {}),
-    connectTimeout: 2_000,
-    commandTimeout: 5_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000),
-    lazyConnect: false,
-  };
-  const client: Redis | Cluster = parsed.cluster
-    ? new Cluster(parsed.nodes, { redisOptions: common, clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000), enableOfflineQueue: false })
-    : new Redis({ ...common, host: parsed.nodes[0]?.host ?? '127.0.0.1', port: parsed.nodes[0]?.port ?? 6379, db: parsed.db });
-  // Errors surface on the commands; without a listener ioredis would log each reconnect failure.
-  client.on('error', () => undefined);
+  // Errors surface on the commands.
+  const client = createRedisClient(parsed, clientOptions.operator());
 
   const nodes = (role: 'all' | 'master'): Redis[] => (client instanceof Cluster ? client.nodes(role) : [client]);
 
@@ -117,12 +102,12 @@ export function connectProjectRedis(url: string): ProjectRedis {
         const lists = await Promise.all(nodes('all').map(async (node) => (await node.call('ACL', 'USERS')) as string[]));
         return [...new Set(lists.flat())];
       }),
-    writeConfig: (project, config) => guard('write project config', async () => void (await client.set(configKey(project), JSON.stringify(config)))),
+    writeConfig: (project, config) => guard('write project config', async () => void (await client.set(projectKeys(project).config, JSON.stringify(config)))),
     stats: (project) =>
       guard('read project head', async () => {
-        const prefix = projectKeyPrefix(project);
-        const head = await client.xlen(`${prefix}log`);
-        return { head, activeMounts: await countMounts(client, `${prefix}mounts`) };
+        const keys = projectKeys(project);
+        const head = await client.xlen(keys.log);
+        return { head, activeMounts: await countMounts(client, keys.mounts) };
       }),
     purge: (project) =>
       guard('delete project keys', async () => {
@@ -156,7 +141,7 @@ async function saveAcl(node: Redis): Promise<void> {
 }
 
 /** The mount registry's type is the node plugin's choice; count its entries whatever it is. */
-async function countMounts(client: Redis | Cluster, key: string): Promise<number> {
+async function countMounts(client: RedisClient, key: string): Promise<number> {
   const type = await client.type(key);
   switch (type) {
     case 'hash':

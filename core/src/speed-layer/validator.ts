@@ -6,7 +6,9 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { escalations, validationDuration } from '../observability/metrics.js';
 import { CircuitBreaker } from '../resilience/circuitBreaker.js';
 import { TokenBuckets, type RateLimit } from '../resilience/tokenBucket.js';
-import { connectRedis, LocalDecisionCache, RedisDecisionCache, whenReady, type CachedDecision } from './decisionCache.js';
+import { clientOptions, createRedisClient, whenReady } from '../redis/client.js';
+import { describeLocation, parseRedisUrl } from '../redis/url.js';
+import { LocalDecisionCache, RedisDecisionCache, type CachedDecision } from './decisionCache.js';
 import { ExpertTier } from './expert.js';
 import { judge, type Judgement } from './judge.js';
 import { JudgeThread, type JudgeThreadOptions } from './judgeThread.js';
@@ -71,8 +73,9 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
   const buckets = rateLimit === false ? undefined : new TokenBuckets(rateLimit);
   let l2: RedisDecisionCache | undefined;
   if (options.redisUrl !== undefined) {
-    const redis = connectRedis(options.redisUrl, options.redisCommandTimeoutMs ?? 250, (error) => log.debug('Redis connection error', { error: error.message }));
-    if (!(await whenReady(redis, options.redisConnectTimeoutMs ?? 2000))) log.warn('Redis not reachable yet; failing closed until it is', { redis: options.redisUrl.replace(/\/\/[^@]*@/, '//') });
+    const url = parseRedisUrl(options.redisUrl);
+    const redis = createRedisClient(url, clientOptions.failFast(options.redisCommandTimeoutMs ?? 250), (error) => log.debug('Redis connection error', { error: error.message }));
+    if (!(await whenReady(redis, options.redisConnectTimeoutMs ?? 2000))) log.warn('Redis not reachable yet; failing closed until it is', { redis: describeLocation(url) });
     l2 = new RedisDecisionCache(redis, options.project, options.l2TtlSeconds ?? 3600, new CircuitBreaker({ ...options.breaker, name: 'redis-l2' }));
   }
   let openedStore: Promise<EventStore> | undefined;

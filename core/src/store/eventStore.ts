@@ -3,7 +3,7 @@ import type { ProjectId } from '../events/projectId.js';
 
 /**
  * The one seam between the project and where its history lives. Two backends implement it
- * (embedded segment files, Redis Streams) and both must pass `eventStore.contract.ts`.
+ * (embedded segment files, Redis Streams) and both must pass `core/src/testing/eventStoreContract.ts`.
  */
 export interface EventStore {
   /** `embedded` or `redis`; shown in `/.bridge/status`. */

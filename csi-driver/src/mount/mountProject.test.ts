@@ -14,6 +14,7 @@ import { startRedis } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { mountAt } from './mountpoint.js';
 import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
 const WAIT_MS = 15_000;
@@ -68,14 +69,6 @@ function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promis
       timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
     }),
   ]);
-}
-
-async function eventually(what: string, check: () => Promise<boolean>, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function mountProject(options: MountOptions): Promise<MountedProject> {
@@ -243,7 +236,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     await cli.ready;
     try {
       await writeFile(join(dir, 'mnt', 'current', 'm.txt'), 'x');
-      await eventually('the mounted log line', async () => cli.stderr().includes('metricsPort'));
+      await eventually('the mounted log line', async () => cli.stderr().includes('metricsPort'), WAIT_MS);
       const mountedLine = cli.stderr().split('\n').find((l) => l.includes('metricsPort')) ?? '{}';
       const { metricsPort } = JSON.parse(mountedLine) as { metricsPort: number };
       const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -337,13 +330,13 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     try {
       const written = Date.now();
       await writeFile(join(dir, 'a', 'current', 'from-a.txt'), 'hello from a');
-      await eventually('a write on A to show on B', async () => (await readFile(join(dir, 'b', 'current', 'from-a.txt'), 'utf8')) === 'hello from a');
+      await eventually('a write on A to show on B', async () => (await readFile(join(dir, 'b', 'current', 'from-a.txt'), 'utf8')) === 'hello from a', WAIT_MS);
       // The budget is 100 ms (bench/fuse.mjs measures it); 1 s here still catches a kernel cache that never expires.
       assert.ok(Date.now() - written < 1000, `visible on B after ${Date.now() - written} ms`);
       await writeFile(join(dir, 'b', 'current', 'from-a.txt'), 'overwritten by b');
-      await eventually('B overwrite to show on A', async () => (await readFile(join(dir, 'a', 'current', 'from-a.txt'), 'utf8')) === 'overwritten by b');
+      await eventually('B overwrite to show on A', async () => (await readFile(join(dir, 'a', 'current', 'from-a.txt'), 'utf8')) === 'overwritten by b', WAIT_MS);
       await mkdir(join(dir, 'b', 'current', 'dir-b'));
-      await eventually('B mkdir to show on A', async () => (await stat(join(dir, 'a', 'current', 'dir-b'))).isDirectory());
+      await eventually('B mkdir to show on A', async () => (await stat(join(dir, 'a', 'current', 'dir-b'))).isDirectory(), WAIT_MS);
       const log = (await readFile(join(dir, 'a', 'history', 'log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string });
       assert.deepEqual(log.map((e) => e.actor), ['pod-a', 'pod-b', 'pod-b']);
     } finally {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 import { connectKube, loadKubeConfig, type KubeClient } from '../kubeClient.js';
 import { startOperator, type Log, type RunningOperator } from '../operator.js';
 
@@ -20,10 +21,10 @@ export async function installCrd(kube: KubeClient, manifest: Record<string, unkn
 
 /** Waits until the API server reports the CRD `name` Established. */
 export async function waitForCrd(kube: KubeClient, name: string): Promise<void> {
-  await waitFor(`CRD ${name} established`, 30_000, async () => {
+  await eventually(`CRD ${name} established`, async () => {
     const crd = await kube.get<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
     return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-  });
+  }, 30_000, 100);
 }
 
 export async function installBridgeProjectCrd(kube: KubeClient): Promise<void> {
@@ -50,18 +51,3 @@ export function startTestOperator(kubeconfig: string, redisUrl: string, log: Log
   });
 }
 
-/** Polls `check` until it returns a truthy value, or fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError, type EventStore } from '../eventStore.js';
-import { runEventStoreContract } from '../eventStore.contract.js';
+import { runEventStoreContract } from '../../testing/eventStoreContract.js';
 import { embeddedCommitStats, openEmbeddedStore, repairEmbeddedProject } from './embeddedStore.js';
 import { CorruptLogError } from './storeErrors.js';
 

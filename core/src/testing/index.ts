@@ -1,0 +1,2 @@
+export * from './deciderSpec.js';
+export * from './eventStoreContract.js';
