@@ -61,14 +61,17 @@ export class NodeService {
         ...(intent.workspacePath === undefined ? {} : { workspacePath: intent.workspacePath }),
         publishedAt: new Date().toISOString(),
       };
-      await this.o.mounter.mount(mountRequestFor(record, config));
+      // Recorded before mounting: a plugin killed in between leaves a record, which recovery
+      // remounts and unpublish undoes, never a mount that no record names (unpublish would leave it).
+      await this.o.state.publishes.put(target, record);
       try {
+        await this.o.mounter.mount(mountRequestFor(record, config));
         // The mount table names the resolved mount point: if a symbolic link was swapped into the
         // path after the look above, the mount landed elsewhere and is taken back.
         if (!(await mountAt(target))) throw failedPrecondition(`${target} changed while it was being mounted; a target path must not contain a symbolic link`);
-        await this.o.state.publishes.put(target, record);
       } catch (error) {
         await this.o.mounter.unmount(target);
+        await this.o.state.publishes.remove(target);
         throw error;
       }
       mounts.set(this.o.mounter.size);
