@@ -2,11 +2,9 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
+import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
 import { isDeadFuseMount, mountAt, mountProject, projectValidator } from '@lighthouse-bridge/csi-driver';
-import { loadPolicyFile } from '@lighthouse-bridge/core/speed-layer/policyFile';
-import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
+import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
 import { actorFrom, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatProjectId, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
-import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
