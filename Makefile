@@ -1,10 +1,10 @@
-# Lighthouse Bridge. `make demo` runs the main job on the embedded store; `make test` runs every test.
+# Lighthouse Bridge. `make demo` runs the main job on the embedded store; `make test` runs every test, `make test-unit` the fast tier.
 SHELL := /bin/bash
 NODE_BIN := $(shell bash test/setup/node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 export LHB_TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lighthouse-bridge/tools
 
-.PHONY: all apt node_modules build tools test demo bench clean
+.PHONY: all apt node_modules build tools test test-unit demo bench clean
 all: build
 
 apt:
@@ -29,6 +29,10 @@ tools:
 
 test: apt build tools
 	npm test
+
+# Pure code only (no Redis, FUSE or kube): seconds, for while you edit (ADR 0004).
+test-unit: build
+	npm run test:unit
 
 demo: apt build
 	bash cli/demo.sh

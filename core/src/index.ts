@@ -16,3 +16,7 @@ export * from './projection/snapshotPolicy.js';
 export * from './cache/lruCache.js';
 export * from './commandHandling/workspace.js';
 export * from './commandHandling/errors.js';
+export * from './aggregate/modes.js';
+export * from './fs/atomicFile.js';
+export { refilled, type RateLimit } from './resilience/tokenBucket.js';
+export * from './time/rfc3339.js';

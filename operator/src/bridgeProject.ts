@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ProjectConfig, PolicyRule } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { canonicalJson } from '@lighthouse-bridge/core/speed-layer/canonical';
+import type { PolicyRule, ProjectConfig, ProjectId } from '@lighthouse-bridge/core';
+import { canonicalJson } from '@lighthouse-bridge/core/speed-layer';
 
 /** The BridgeProject custom resource as the operator reads it (crds/bridgeprojects...yaml). */
 export const GROUP = 'bridge.lighthouse.dev';

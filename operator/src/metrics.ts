@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { LATENCY_BUCKETS, registry } from '@lighthouse-bridge/core/observability/metrics';
+import { LATENCY_BUCKETS, registry } from '@lighthouse-bridge/core/observability';
 
 /** The operator's own metrics, in the process-wide registry that `--metrics-port` serves. */
 export const reconcileDuration = new Histogram({

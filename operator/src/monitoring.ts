@@ -1,4 +1,4 @@
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import type { ProjectId } from '@lighthouse-bridge/core';
 import type { Slo } from './bridgeProject.js';
 
 /**

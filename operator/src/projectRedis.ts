@@ -1,9 +1,13 @@
 import { Cluster, type Redis } from 'ioredis';
-import type { ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { clientOptions, createRedisClient, whenReady, type RedisClient } from '@lighthouse-bridge/core/redis/client';
-import { projectKeyPrefix, projectKeys } from '@lighthouse-bridge/core/redis/keys';
-import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
+import { parseStoreUrl, type ProjectConfig, type ProjectId } from '@lighthouse-bridge/core';
+import {
+  clientOptions,
+  createRedisClient,
+  projectKeyPrefix,
+  projectKeys,
+  whenReady,
+  type RedisClient,
+} from '@lighthouse-bridge/core/redis';
 
 /**
  * The operator's side of Redis: per-project ACL users, the `:config` key, the figures shown in

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import type { ProjectId } from '@lighthouse-bridge/core';
 import {
   FINALIZER,
   projectIdOf,

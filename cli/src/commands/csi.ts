@@ -1,12 +1,9 @@
 import { posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
-import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core/store/open';
-import { noConfig, redisConfigSource } from '@lighthouse-bridge/csi-driver/csi/access';
-import { FuseMounter } from '@lighthouse-bridge/csi-driver/csi/mounter';
-import { projectValidator } from '@lighthouse-bridge/csi-driver/mount/projectValidator';
-import { socketPathOf, startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi/server';
+import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
+import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core';
+import { FuseMounter, noConfig, redisConfigSource, socketPathOf, startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi';
+import { projectValidator } from '@lighthouse-bridge/csi-driver';
 import { runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

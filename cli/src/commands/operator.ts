@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { serveMetrics } from '@lighthouse-bridge/core/observability/httpServer';
-import { startOperator } from '@lighthouse-bridge/operator/operator';
+import { createLogger, serveMetrics } from '@lighthouse-bridge/core/observability';
+import { startOperator } from '@lighthouse-bridge/operator';
 import { runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

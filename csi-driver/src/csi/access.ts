@@ -1,9 +1,5 @@
-import type { AccessConfig, ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { clientOptions, createRedisClient } from '@lighthouse-bridge/core/redis/client';
-import { projectKeys } from '@lighthouse-bridge/core/redis/keys';
-import type { RedisUrl } from '@lighthouse-bridge/core/redis/url';
-import { StoreUnavailableError } from '@lighthouse-bridge/core/store/eventStore';
+import { StoreUnavailableError, type AccessConfig, type ProjectConfig, type ProjectId } from '@lighthouse-bridge/core';
+import { clientOptions, createRedisClient, projectKeys, type RedisUrl } from '@lighthouse-bridge/core/redis';
 
 /** Where the operator's per-project config is read from. */
 export interface ConfigSource {

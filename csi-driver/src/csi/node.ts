@@ -1,5 +1,5 @@
 import { mkdir, rmdir } from 'node:fs/promises';
-import { volumeHealth, mounts } from '@lighthouse-bridge/core/observability/metrics';
+import { mounts, volumeHealth } from '@lighthouse-bridge/core/observability';
 import { decideAccess, type ConfigSource } from './access.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from './errors.js';
 import { detachDeadFuseMount, mountAt } from '../mount/mountpoint.js';

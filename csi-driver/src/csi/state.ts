@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from '@lighthouse-bridge/core/fs/atomicFile';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { fsyncDir, writeFileAtomic, type ProjectId } from '@lighthouse-bridge/core';
 
 /**
  * Small JSON records, one file each, written atomically (core's `writeFileAtomic`) so a plugin

@@ -1,5 +1,5 @@
 import type { FuseOperations } from 'fuse-native';
-import { fuseOpDuration } from '@lighthouse-bridge/core/observability/metrics';
+import { fuseOpDuration } from '@lighthouse-bridge/core/observability';
 import type { BridgeFs } from './bridgeFs.js';
 import { E, toErrno } from './errno.js';
 

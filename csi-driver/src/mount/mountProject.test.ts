@@ -77,6 +77,18 @@ async function mountProject(options: MountOptions): Promise<MountedProject> {
   return mounted;
 }
 
+/** A scratch dir whose `mnt` is the dead mount of a CLI mount killed after recording `current/survivor.txt`. */
+async function deadMountWithSurvivor(): Promise<string> {
+  const dir = await scratch();
+  const killed = cliMount(['demo', 'mnt'], dir);
+  await killed.ready;
+  await writeFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'still here');
+  killed.child.kill('SIGKILL');
+  await withTimeout(killed.exited, 'killed mount to exit');
+  await assert.rejects(stat(join(dir, 'mnt')), { code: 'ENOTCONN' });
+  return dir;
+}
+
 async function scratch(): Promise<string> {
   const tmp = await tempDir('lhb-mount-');
   cleanups.push(tmp.remove);
@@ -127,13 +139,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
   });
 
   it('replaces a dead mount left by a killed server, keeping what it had recorded', async () => {
-    const dir = await scratch();
-    const first = cliMount(['demo', 'mnt'], dir);
-    await first.ready;
-    await writeFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'still here');
-    first.child.kill('SIGKILL');
-    await withTimeout(first.exited, 'killed mount to exit');
-    await assert.rejects(stat(join(dir, 'mnt')), { code: 'ENOTCONN' });
+    const dir = await deadMountWithSurvivor();
 
     const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`);
     const mounted = await mountProject({ store, project: { namespace: 'default', name: 'demo' }, mountpoint: join(dir, 'mnt'), actor: 't' });
@@ -143,6 +149,17 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
       await mounted.unmount();
       await store.close();
     }
+  });
+
+  it('lighthouse-bridge mount over a dead mount left by a killed one detaches it and serves what it had recorded', async () => {
+    const dir = await deadMountWithSurvivor();
+
+    const second = cliMount(['demo', 'mnt'], dir);
+    await second.ready;
+    assert.equal(await readFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'utf8'), 'still here');
+    second.child.kill('SIGTERM');
+    assert.equal(await withTimeout(second.exited, 'mount to exit'), 0);
+    assert.equal(await mountAt(join(dir, 'mnt')), undefined, 'nothing left mounted');
   });
 
   it('an empty file (created or truncated) is durable once close returns, even under kill -9', async () => {

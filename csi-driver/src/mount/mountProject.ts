@@ -1,13 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatProjectId, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
-import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
 import type { ValidateBackend } from '../fuse/validation.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
-import { isDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
+import { detachDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
 
 export interface MountOptions {
   store: EventStore;
@@ -95,7 +94,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
 
 /** Creates the mountpoint, clears a dead FUSE mount left by a crashed server, refuses a live one. */
 async function prepareMountpoint(mountpoint: string): Promise<void> {
-  if (await isDeadFuseMount(mountpoint)) await lazyUnmount(mountpoint);
+  await detachDeadFuseMount(mountpoint);
   await mkdir(mountpoint, { recursive: true });
   const existing = await mountAt(mountpoint);
   if (existing) throw new MountpointBusyError(`${mountpoint} is already a mountpoint (${existing.fstype})`);

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { Redis } from 'ioredis';
-import { projectKeyPrefix, projectKeys } from '@lighthouse-bridge/core/redis/keys';
-import { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
-import { KubeApiError, type KubeClient } from '@lighthouse-bridge/operator/kubeClient';
-import type { RunningOperator } from '@lighthouse-bridge/operator/operator';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator } from '@lighthouse-bridge/operator/testing/testEnv';
+import { projectKeyPrefix, projectKeys } from '@lighthouse-bridge/core/redis';
+import {
+  KubeApiError,
+  redisUserOf,
+  resourcePath,
+  secretNameOf,
+  type BridgeProject,
+  type KubeClient,
+  type RunningOperator,
+} from '@lighthouse-bridge/operator';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator } from '@lighthouse-bridge/operator/testing';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { door, type Case } from './table.js';

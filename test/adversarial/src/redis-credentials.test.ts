@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { openStore, ProjectWorkspace } from '@lighthouse-bridge/core';
-import { connectProjectRedis, type ProjectRedis } from '@lighthouse-bridge/operator/projectRedis';
+import { connectProjectRedis, type ProjectRedis } from '@lighthouse-bridge/operator';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { door, type Case } from './table.js';
 

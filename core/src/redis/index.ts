@@ -1,0 +1,3 @@
+export { clientOptions, createRedisClient, whenReady, type RedisClient } from './client.js';
+export { projectKeyPrefix, projectKeys, type ProjectKeys } from './keys.js';
+export type { RedisUrl } from './url.js';

@@ -1,0 +1,4 @@
+export { startOperator, type OperatorOptions, type RunningOperator } from './operator.js';
+export { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from './bridgeProject.js';
+export { KubeApiError, type KubeClient } from './kubeClient.js';
+export { connectProjectRedis, type ProjectRedis } from './projectRedis.js';
