@@ -19,7 +19,7 @@ if (phase === undefined) {
   console.log(`judged on the shared judge thread        RSS ${mb(thread.after)}  grew ${mb(thread.after - thread.before)}  (${mb((thread.after - thread.before) / N)} per validator)`);
   console.log(`ratio of growth: ${((thread.after - thread.before) / Math.max(1, inline.after - inline.before)).toFixed(2)}x`);
 } else {
-  const { createValidator } = await import(new URL('../core/dist/speed-layer/validator.js', import.meta.url).href);
+  const { createValidator } = await import('@lighthouse-bridge/core/speed-layer');
   const before = process.memoryUsage().rss;
   const validators = await Promise.all(
     Array.from({ length: N }, (_, i) =>
