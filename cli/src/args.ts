@@ -12,6 +12,7 @@ import {
   parseRfc3339,
   ProjectWorkspace,
   seqAt,
+  StoreForbiddenError,
   StoreUnavailableError,
   StoreUrlError,
   storeUrlFrom,
@@ -51,6 +52,10 @@ export async function runCommand(name: string, usage: string, body: () => Promis
     }
     if (error instanceof ConcurrencyError) {
       say(`conflict: ${error.message}`);
+      return EXIT.refused;
+    }
+    if (error instanceof StoreForbiddenError) {
+      say(`refused: ${error.message}`);
       return EXIT.refused;
     }
     if (error instanceof StoreUnavailableError) {

@@ -1,6 +1,6 @@
 import { clientOptions, createRedisClient, type RedisClient } from '../../redis/client.js';
 import { describeLocation, type RedisUrl } from '../../redis/url.js';
-import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
+import { ConcurrencyError, StoreForbiddenError, StoreUnavailableError } from '../eventStore.js';
 
 const OPEN_TIMEOUT_MS = 3_000;
 
@@ -33,8 +33,10 @@ export function unavailable(url: RedisUrl, what: string, error: unknown): Error 
   if (error instanceof ConcurrencyError || error instanceof StoreUnavailableError) return error;
   const message = error instanceof Error ? error.message : String(error);
   // A project's own credentials only read (ADR 0062); say so rather than leave a bare NOPERM.
-  const hint = /\bNOPERM\b/.test(message) ? ' (these credentials may not do this; a project\'s own credentials are read-only: write through a mount)' : '';
-  return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}${hint}`, { cause: error });
+  if (/\bNOPERM\b/.test(message)) {
+    return new StoreForbiddenError(`Redis ${describeLocation(url)}: ${what} refused: ${message} (these credentials may not do this; a project's own credentials are read-only: write through a mount)`, { cause: error });
+  }
+  return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}`, { cause: error });
 }
 
 /**
