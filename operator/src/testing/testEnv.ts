@@ -35,10 +35,14 @@ export async function ensureNamespace(kube: KubeClient, name: string): Promise<v
   await kube.apply(`/api/v1/namespaces/${name}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 }
 
+/** The image the test operator names in the Jobs it creates; nothing runs it (no kubelet). */
+export const TEST_IMAGE = 'ghcr.io/lighthouse-bridge/lighthouse-bridge:test';
+
 /** One operator, no leader election, with timings short enough for tests to wait on. */
 export function startTestOperator(kubeconfig: string, redisUrl: string, log: Log): Promise<RunningOperator> {
   return startOperator({
     redisUrl,
+    image: TEST_IMAGE,
     kubeconfig,
     leaderElect: false,
     leaseName: 'unused',
