@@ -1,13 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
-import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { kubeToolsAvailable } from '@lighthouse-bridge/test/kube';
+import type { RedisServer } from '@lighthouse-bridge/test/redis';
 import { resourcePath, type BridgeProject, type Condition } from './bridgeProject.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
-import type { RunningOperator } from './operator.js';
 import { restoreJobName } from './restore.js';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator, TEST_IMAGE, waitFor } from './testing/testEnv.js';
+import { startOperatorWorld, TEST_IMAGE, waitFor, type OperatorWorld } from './testing/testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;
@@ -43,24 +42,17 @@ const FINISHED = {
 };
 
 describe('spec.restoreFrom against a real kube-apiserver and a real Redis', { skip }, () => {
-  let env: KubeEnv;
+  let world: OperatorWorld | undefined;
   let kube: KubeClient;
   let redis: RedisServer;
   let admin: Redis;
-  let operator: RunningOperator | undefined;
 
   before(async () => {
-    [env, redis] = await Promise.all([startKube(), startRedis({ aclFile: true })]);
-    admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
-    kube = await kubeFor(env.kubeconfig);
-    await installBridgeProjectCrd(kube);
-    await ensureNamespace(kube, NS);
-    operator = await startTestOperator(env.kubeconfig, redis.url, () => undefined);
+    world = await startOperatorWorld([NS], () => undefined);
+    ({ kube, redis, admin } = world);
   });
   after(async () => {
-    await operator?.stop();
-    admin?.disconnect();
-    await Promise.all([env?.stop(), redis?.stop()]);
+    await world?.stop();
   });
 
   const create = (name: string, spec: unknown) =>
