@@ -5,8 +5,9 @@ import { kubeToolsAvailable } from '@lighthouse-bridge/test/kube';
 import type { RedisServer } from '@lighthouse-bridge/test/redis';
 import { resourcePath, type BridgeProject, type Condition } from './bridgeProject.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
-import { restoreJobName, withCredentials } from './restore.js';
-import { startOperatorWorld, TEST_IMAGE, waitFor, type OperatorWorld } from './testing/testEnv.js';
+import { restoreJobName } from './restore.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
+import { startOperatorWorld, TEST_IMAGE, type OperatorWorld } from './testing/testEnv.js';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;
@@ -60,11 +61,16 @@ describe('spec.restoreFrom against a real kube-apiserver and a real Redis', { sk
   const get = (name: string) => kube.get<BridgeProject>(resourcePath(NS, name));
   const condition = (bp: BridgeProject, type: Condition['type']) => bp.status?.conditions?.find((c) => c.type === type);
   const waitRestored = (name: string, status: Condition['status'], reason: string) =>
-    waitFor(`${name} Restored=${status} (${reason})`, WAIT_MS, async () => {
-      const bp = await get(name);
-      const c = condition(bp, 'Restored');
-      return c?.status === status && c.reason === reason && bp.status?.observedGeneration === bp.metadata.generation ? bp : undefined;
-    });
+    eventually(
+      `${name} Restored=${status} (${reason})`,
+      async () => {
+        const bp = await get(name);
+        const c = condition(bp, 'Restored');
+        return c?.status === status && c.reason === reason && bp.status?.observedGeneration === bp.metadata.generation ? bp : undefined;
+      },
+      WAIT_MS,
+      100,
+    );
   const jobPath = (name: string) => `/apis/batch/v1/namespaces/${NS}/jobs/${name}`;
   const finish = async (jobName: string, how: keyof typeof FINISHED) => {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -112,7 +118,7 @@ describe('spec.restoreFrom against a real kube-apiserver and a real Redis', { sk
     await finish(name, 'succeeded');
     const restored = await waitRestored('alpha', 'True', 'Restored');
     assert.equal(restored.status?.restoredFrom, 'backups/restore/alpha/20260101T000000Z.lhb');
-    await waitFor('Ready=True', WAIT_MS, async () => condition(await get('alpha'), 'Ready')?.status === 'True');
+    await eventually('Ready=True', async () => condition(await get('alpha'), 'Ready')?.status === 'True', WAIT_MS, 100);
     assert.equal(await userExists('alpha'), false, 'the write access ends with the Job');
     assert.equal(await kube.getOptional(`/api/v1/namespaces/${NS}/secrets/${name}`), undefined);
   });
@@ -151,10 +157,15 @@ describe('spec.restoreFrom against a real kube-apiserver and a real Redis', { sk
     assert.equal(await userExists('broken'), false, 'a failed restore keeps no write access');
 
     await kube.patch(resourcePath(NS, 'broken'), 'merge', { spec: { restoreFrom: { pvc: 'backups', path: 'good.lhb' } } });
-    const second = await waitFor('a new Job for good.lhb', WAIT_MS, async () => {
-      const job = await kube.getOptional<Job>(jobPath(name));
-      return job && job.metadata.uid !== first.metadata.uid ? job : undefined;
-    });
+    const second = await eventually(
+      'a new Job for good.lhb',
+      async () => {
+        const job = await kube.getOptional<Job>(jobPath(name));
+        return job && job.metadata.uid !== first.metadata.uid ? job : undefined;
+      },
+      WAIT_MS,
+      100,
+    );
     assert.deepEqual(second.spec.template.spec.containers[0]?.args.slice(-1), ['/archive/good.lhb']);
     await waitRestored('broken', 'Unknown', 'Progressing');
     assert.equal(await userExists('broken'), true);
@@ -181,24 +192,5 @@ describe('spec.restoreFrom against a real kube-apiserver and a real Redis', { sk
       assert.match(refused.message, message);
       assert.equal(await kube.getOptional(resourcePath(NS, 'bad')), undefined);
     }
-  });
-});
-
-describe('restore names and credentials', () => {
-  const named = (name: string) => ({ apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name, namespace: NS, uid: 'u', resourceVersion: '1' } });
-
-  it("keeps the Job's name within the 63 characters of its pods' job-name label, unique per project", () => {
-    assert.equal(restoreJobName(named('alpha')), 'alpha-bridge-restore');
-    const long = 'a'.repeat(50);
-    const a = restoreJobName(named(`${long}-one`));
-    const b = restoreJobName(named(`${long}-two`));
-    assert.ok(a.length <= 63 && b.length <= 63, `${a} ${b}`);
-    assert.notEqual(a, b);
-  });
-
-  it("puts the restore user's credentials on the operator's hosts, replacing its own", () => {
-    assert.equal(withCredentials('redis://redis.redis.svc:6379/2', 'lhb-t.a.restore', 'p/w@'), 'redis://lhb-t.a.restore:p%2Fw%40@redis.redis.svc:6379/2');
-    assert.equal(withCredentials('rediss://admin:s3cr@t@r:6380', 'u', 'p'), 'rediss://u:p@r:6380');
-    assert.equal(withCredentials('redis+cluster://admin:x@h1:7000,h2:7001', 'u', 'p'), 'redis+cluster://u:p@h1:7000,h2:7001');
   });
 });
