@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resourcePath, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
@@ -19,7 +19,7 @@ was unreachable) if any one failed.
   --namespace NS          back up the projects of NS only (default: all namespaces)
   --kubeconfig FILE       use this kubeconfig instead of the defaults`;
 
-/** Sorts by time as text; a run in progress writes NAME.partial and renames it only once complete. */
+/** Sorts by time as text. `export --to FILE` writes FILE.partial and renames it once complete. */
 const ARCHIVE = /^\d{8}T\d{6}Z\.lhb$/;
 const PARTIAL = '.partial';
 
@@ -69,13 +69,11 @@ async function backupOne(root: string, project: string, stamp: string, keep: num
   await mkdir(dir, { recursive: true });
   // Leftovers of a run that was killed; the CronJob forbids overlapping runs, so none is being written.
   await removeAll(dir, (name) => name.endsWith(PARTIAL));
-  const code = await exportTo(project, `${file}${PARTIAL}`, redisUrl);
+  const code = await exportTo(project, file, redisUrl);
   if (code !== EXIT.ok) {
-    await rm(`${file}${PARTIAL}`, { force: true });
     process.stderr.write(`lighthouse-bridge backup: ${project}: export exited ${code}; older archives kept\n`);
     return code;
   }
-  await rename(`${file}${PARTIAL}`, file);
   const archives = (await readdir(dir)).filter((name) => ARCHIVE.test(name)).sort();
   const stale = new Set(archives.slice(0, Math.max(0, archives.length - keep)));
   await removeAll(dir, (name) => stale.has(name));
