@@ -60,6 +60,9 @@ describe('lighthouse-bridge backup against a real kube-apiserver and Redis', { s
   });
 
   it('tries every project, keeps the newest N complete archives, and fails the run if any export failed', async () => {
+    const notes = join(dir, 'notes.md');
+    await writeFile(notes, '# kept across a restore\n');
+    assert.equal((await cli(['put', 'team-a/alpha', 'notes.md', '--from', notes, '--store', redis.url])).code, 0);
     const { code, stdout, stderr } = await cli(['backup', '--to', dir, '--keep', '2', '--redis', redis.url, '--kubeconfig', env.kubeconfig]);
     const alpha = (await readdir(join(dir, 'team-a/alpha'))).sort();
     if (EXPORT_PRESENT) {
@@ -69,6 +72,11 @@ describe('lighthouse-bridge backup against a real kube-apiserver and Redis', { s
       assert.equal(alpha[0], old[2]);
       assert.match(alpha[1] ?? '', /^\d{8}T\d{6}Z\.lhb$/);
       assert.equal((await readdir(join(dir, 'team-b/beta'))).length, 1);
+      // The archive is a restorable backup: imported into another project, the file reads back.
+      const archive = join(dir, 'team-a/alpha', alpha[1] ?? '');
+      const imported = await cli(['import', 'team-c/copy', '--from', archive, '--store', redis.url]);
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.equal((await cli(['cat', 'team-c/copy', 'notes.md', '--store', redis.url])).stdout, '# kept across a restore\n');
     } else {
       assert.equal(code, 1);
       // The first project's failure did not stop the second.
