@@ -12,6 +12,7 @@ import { CRD_FILE, ensureNamespace, kubeFor, waitForCrd } from './testing/testEn
 
 const CHART = fileURLToPath(new URL('../../charts/lighthouse-bridge', import.meta.url));
 const HELM = join(kubeToolsDir(), 'helm');
+const RELEASE_NAMESPACE = 'lighthouse-bridge';
 const helmAvailable = (() => {
   try {
     accessSync(HELM, constants.X_OK);
@@ -48,7 +49,16 @@ const COLLECTIONS: Record<string, { group: string; plural: string; namespaced: b
   Deployment: { group: 'apis/apps/v1', plural: 'deployments', namespaced: true },
   DaemonSet: { group: 'apis/apps/v1', plural: 'daemonsets', namespaced: true },
   CSIDriver: { group: 'apis/storage.k8s.io/v1', plural: 'csidrivers', namespaced: false },
+  CronJob: { group: 'apis/batch/v1', plural: 'cronjobs', namespaced: true },
+  PersistentVolumeClaim: { group: 'api/v1', plural: 'persistentvolumeclaims', namespaced: true },
 };
+
+async function render(...set: string[]): Promise<Manifest[]> {
+  const rendered = await helm(['template', 'lhb', CHART, '--namespace', RELEASE_NAMESPACE, '--include-crds', '--set', 'redis.url=redis://redis.example:6379', ...set.flatMap((s) => ['--set', s])]);
+  return parseAllDocuments(rendered)
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((m): m is Manifest => m !== null);
+}
 
 function pathOf(m: Manifest, namespace: string): string {
   const c = COLLECTIONS[m.kind];
@@ -70,16 +80,13 @@ describe("the chart's CRDs", () => {
 });
 
 describe('Helm chart', { skip }, () => {
-  const ns = 'lighthouse-bridge';
+  const ns = RELEASE_NAMESPACE;
   let env: KubeEnv;
   let kube: KubeClient;
   let manifests: Manifest[];
 
   before(async () => {
-    const rendered = await helm(['template', 'lhb', CHART, '--namespace', ns, '--include-crds', '--set', 'redis.url=redis://redis.example:6379']);
-    manifests = parseAllDocuments(rendered)
-      .map((d) => d.toJS() as Manifest | null)
-      .filter((m): m is Manifest => m !== null);
+    manifests = await render();
     env = await startKube();
     kube = await kubeFor(env.kubeconfig);
     await ensureNamespace(kube, ns);
@@ -109,29 +116,104 @@ describe('Helm chart', { skip }, () => {
     assert.ok(operator.spec.template.spec.containers[0]?.args.includes('--leader-elect'));
   });
 
-  it('applies cleanly to a real API server (schemas, RBAC, CRD established)', async () => {
-    for (const m of manifests) {
+  const applyAll = async (all: Manifest[]) => {
+    for (const m of all) {
       await kube.apply(pathOf(m, ns), { ...m, metadata: { ...m.metadata, namespace: COLLECTIONS[m.kind]?.namespaced ? ns : undefined } });
     }
+  };
+  /** Asks the API server whether the chart's ServiceAccount `account` may do this. */
+  const allowed = async (account: string, verb: string, group: string, resource: string, namespace?: string, subresource?: string) => {
+    const review = await kube.create<{ status: { allowed: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: `system:serviceaccount:${ns}:lhb-lighthouse-bridge-${account}`,
+        groups: ['system:serviceaccounts'],
+        resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}), ...(subresource ? { subresource } : {}) },
+      },
+    });
+    return review.status.allowed;
+  };
+
+  it('applies cleanly to a real API server (schemas, RBAC, CRD established)', async () => {
+    await applyAll(manifests);
     await waitForCrd(kube, 'bridgeprojects.bridge.lighthouse.dev');
     // The operator's ServiceAccount may do what the operator does, and no more than that.
-    const can = async (verb: string, group: string, resource: string, namespace?: string, subresource?: string) => {
-      const review = await kube.create<{ status: { allowed: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: `system:serviceaccount:${ns}:lhb-lighthouse-bridge-operator`,
-          groups: ['system:serviceaccounts'],
-          resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}), ...(subresource ? { subresource } : {}) },
-        },
-      });
-      return review.status.allowed;
-    };
+    const can = (verb: string, group: string, resource: string, namespace?: string, subresource?: string) => allowed('operator', verb, group, resource, namespace, subresource);
     assert.equal(await can('watch', 'bridge.lighthouse.dev', 'bridgeprojects'), true);
     assert.equal(await can('patch', 'bridge.lighthouse.dev', 'bridgeprojects', 'team', 'status'), true);
     assert.equal(await can('create', '', 'secrets', 'team'), true);
+    assert.equal(await can('create', 'batch', 'jobs', 'team'), true);
+    assert.equal(await can('update', 'batch', 'jobs', 'team'), false);
     assert.equal(await can('update', 'coordination.k8s.io', 'leases', ns), true);
     assert.equal(await can('update', 'coordination.k8s.io', 'leases', 'other'), false);
     assert.equal(await can('delete', '', 'pods', 'team'), false);
+  });
+
+  it('gives restore Jobs the operator\'s own image', () => {
+    type Container = { env: Array<{ name: string; value?: string }> };
+    const operator = manifests.find((m) => m.kind === 'Deployment') as Manifest & { spec: { template: { spec: { containers: Container[] } } } };
+    assert.equal(operator.spec.template.spec.containers[0]?.env.find((e) => e.name === 'LHB_IMAGE')?.value, 'ghcr.io/lighthouse-bridge/lighthouse-bridge:0.1.0');
+  });
+
+  it('renders no backup unless backup.enabled', () => {
+    assert.deepEqual(manifests.filter((m) => m.kind === 'CronJob' || m.kind === 'PersistentVolumeClaim' || m.metadata.name.endsWith('-backup')), []);
+  });
+
+  type CronJob = Manifest & {
+    spec: {
+      schedule: string;
+      concurrencyPolicy: string;
+      successfulJobsHistoryLimit: number;
+      failedJobsHistoryLimit: number;
+      jobTemplate: { spec: { backoffLimit: number; template: { spec: { serviceAccountName: string; containers: Array<{ image: string; args: string[]; env: Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>; resources: unknown; volumeMounts: Array<{ name: string; mountPath: string }> }>; volumes: Array<{ name: string; persistentVolumeClaim?: { claimName: string } }> } } } };
+    };
+  };
+
+  it('renders the backup CronJob: schedule, keep, the claim, the Redis URL the node plugin uses, one run at a time', async () => {
+    const enabled = await render('backup.enabled=true', 'backup.schedule=0 */6 * * *', 'backup.keep=3', 'backup.pvc=lhb-archives', 'backup.resources.limits.memory=1Gi');
+    assert.deepEqual(enabled.filter((m) => m.kind === 'PersistentVolumeClaim'), [], 'an existing claim is used, not created');
+    const cron = enabled.find((m) => m.kind === 'CronJob') as CronJob;
+    assert.equal(cron.spec.schedule, '0 */6 * * *');
+    assert.equal(cron.spec.concurrencyPolicy, 'Forbid');
+    assert.equal(cron.spec.successfulJobsHistoryLimit, 3);
+    assert.equal(cron.spec.failedJobsHistoryLimit, 3);
+    assert.equal(cron.spec.jobTemplate.spec.backoffLimit, 0);
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    assert.equal(pod.serviceAccountName, 'lhb-lighthouse-bridge-backup');
+    const [container] = pod.containers;
+    assert.equal(container?.image, 'ghcr.io/lighthouse-bridge/lighthouse-bridge:0.1.0');
+    assert.deepEqual(container?.args, ['backup', '--to=/backups', '--keep=3']);
+    assert.deepEqual(container?.volumeMounts, [{ name: 'backups', mountPath: '/backups' }]);
+    assert.deepEqual(pod.volumes, [{ name: 'backups', persistentVolumeClaim: { claimName: 'lhb-archives' } }]);
+    assert.deepEqual((container?.resources as { limits: unknown }).limits, { memory: '1Gi' });
+    const daemonSet = enabled.find((m) => m.kind === 'DaemonSet') as Manifest & { spec: { template: { spec: { containers: Array<{ name: string; env?: Array<{ name: string; valueFrom?: unknown }> }> } } } };
+    const pluginStore = daemonSet.spec.template.spec.containers.find((c) => c.name === 'plugin')?.env?.find((e) => e.name === 'LHB_STORE');
+    assert.deepEqual(container?.env.find((e) => e.name === 'LHB_REDIS_URL')?.valueFrom, pluginStore?.valueFrom);
+
+    const created = await render('backup.enabled=true', 'backup.size=5Gi');
+    const claim = created.find((m) => m.kind === 'PersistentVolumeClaim') as Manifest & { spec: { resources: { requests: { storage: string } } } };
+    assert.equal(claim.spec.resources.requests.storage, '5Gi');
+    assert.equal((created.find((m) => m.kind === 'CronJob') as CronJob).spec.jobTemplate.spec.template.spec.volumes[0]?.persistentVolumeClaim?.claimName, claim.metadata.name);
+
+    await assert.rejects(render('backup.enabled=true', 'backup.keep=0'), /backup\.keep must be at least 1/);
+  });
+
+  it('applies the backup to a real API server; its ServiceAccount may list BridgeProjects and nothing more', async () => {
+    await applyAll((await render('backup.enabled=true')).filter((m) => m.kind !== 'CustomResourceDefinition'));
+    await kube.get(`/apis/batch/v1/namespaces/${ns}/cronjobs/lhb-lighthouse-bridge-backup`);
+    const can = (verb: string, group: string, resource: string, namespace?: string, subresource?: string) => allowed('backup', verb, group, resource, namespace, subresource);
+    assert.equal(await can('list', 'bridge.lighthouse.dev', 'bridgeprojects'), true);
+    assert.equal(await can('list', 'bridge.lighthouse.dev', 'bridgeprojects', 'team'), true);
+    for (const [verb, group, resource, sub] of [
+      ['watch', 'bridge.lighthouse.dev', 'bridgeprojects'],
+      ['patch', 'bridge.lighthouse.dev', 'bridgeprojects'],
+      ['patch', 'bridge.lighthouse.dev', 'bridgeprojects', 'status'],
+      ['get', '', 'secrets'],
+      ['list', '', 'secrets'],
+      ['create', 'batch', 'jobs'],
+    ] as const) {
+      assert.equal(await can(verb, group, resource, 'team', sub), false, `${verb} ${resource}${sub ? `/${sub}` : ''}`);
+    }
   });
 });

@@ -16,6 +16,8 @@ export type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: R
 
 export interface OperatorOptions {
   redisUrl: string;
+  /** The image restore Jobs run (normally the operator's own). */
+  image?: string;
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
   kubeconfig?: string;
@@ -49,7 +51,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const kube: KubeClient = await connectKube(loadKubeConfig(options.kubeconfig));
   const redis = connectProjectRedis(options.redisUrl);
   const { log } = options;
-  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube, options.discoveryTtlMs), target: { metricsNamespace: options.operatorNamespace }, log };
+  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube, options.discoveryTtlMs), target: { metricsNamespace: options.operatorNamespace }, restore: { redisUrl: options.redisUrl, ...(options.image ? { image: options.image } : {}) }, log };
 
   const queue = new WorkQueue(
     async (key) => {

@@ -15,8 +15,11 @@ import {
  * per node in a cluster, so they are applied to every primary and replica.
  */
 export interface ProjectRedis {
-  /** Creates or resets the project's ACL user with this password, on every node. */
-  ensureUser(project: ProjectId, user: string, password: string): Promise<void>;
+  /**
+   * Creates or resets an ACL user of the project with this password, on every node: its reader
+   * (the default), or the writer a restore Job imports with.
+   */
+  ensureUser(project: ProjectId, user: string, password: string, role?: AclRole): Promise<void>;
   /** Idempotent: a user already gone is not an error. */
   deleteUser(user: string): Promise<void>;
   /** Every ACL user name on any node. */
@@ -59,12 +62,18 @@ export const ACL_COMMANDS = [
   '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe', '+ssubscribe', '+sunsubscribe',
 ];
 
-export function aclRules(project: ProjectId, password: string): string[] {
+export type AclRole = 'reader' | 'restorer';
+
+export function aclRules(project: ProjectId, password: string, role: AclRole = 'reader'): string[] {
   const prefix = projectKeyPrefix(project);
   // `reset` first, so a re-apply also removes anything granted by hand or by an older operator;
   // `resetchannels` because `reset` grants all channels where acl-pubsub-default is allchannels.
+  const base = ['reset', 'resetchannels', 'on', `>${password}`, `&${prefix}*`];
   // `%R~`: read access to its own keys only (Redis 7), whatever command is allowed.
-  return ['reset', 'resetchannels', 'on', `>${password}`, `%R~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
+  if (role === 'reader') return [...base, `%R~${prefix}*`, ...ACL_COMMANDS];
+  // The restorer runs the store's own writer (scripts, streams, blobs) on this project's keys only,
+  // for as long as the Job runs (ADR 0065); nothing server-wide (-@admin -@dangerous).
+  return [...base, `~${prefix}*`, '+@all', '-@admin', '-@dangerous'];
 }
 
 const SCAN_COUNT = 500;
@@ -87,11 +96,11 @@ export function connectProjectRedis(url: string): ProjectRedis {
   };
 
   return {
-    ensureUser: (project, user, password) =>
+    ensureUser: (project, user, password, role) =>
       guard(`ACL SETUSER ${user}`, async () => {
         const targets = nodes('all');
         if (targets.length === 0) throw new Error('no Redis node reachable');
-        await Promise.all(targets.map((node) => node.call('ACL', 'SETUSER', user, ...aclRules(project, password))));
+        await Promise.all(targets.map((node) => node.call('ACL', 'SETUSER', user, ...aclRules(project, password, role))));
         await Promise.all(targets.map((node) => saveAcl(node)));
       }),
     deleteUser: (user) =>

@@ -6,6 +6,7 @@ import {
   projectOfRedisUser,
   redisUserOf,
   resourcePath,
+  restoreUserOf,
   secretNameOf,
   toProjectConfig,
   type BridgeProject,
@@ -15,6 +16,7 @@ import { readyOf, withTransitions, type ObservedCondition, type SubResult } from
 import { KubeApiError, type KubeClient } from './kubeClient.js';
 import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
+import { reconcileRestore, revokeAccess, type RestoreTarget } from './restore.js';
 import type { Log } from './operator.js';
 import type { Outcome } from './workQueue.js';
 
@@ -23,6 +25,7 @@ export interface ReconcilerDeps {
   redis: ProjectRedis;
   discovery: MonitoringDiscovery;
   target: MonitoringTarget;
+  restore: RestoreTarget;
   log: Log;
 }
 
@@ -58,6 +61,7 @@ export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outc
  */
 async function forget(deps: ReconcilerDeps, project: ProjectId): Promise<Outcome> {
   await deps.redis.deleteUser(redisUserOf(project));
+  await deps.redis.deleteUser(restoreUserOf(project));
   return { kind: 'done' };
 }
 
@@ -87,6 +91,9 @@ async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Prom
   const password = await ensureSecret(deps.kube, bp, secretName, user);
   const redis = await reconcileRedis(deps.redis, bp, user, password);
   const monitoring = await reconcileMonitoring(deps, bp);
+  const restore = await reconcileRestore(deps.kube, deps.redis, deps.restore, bp, redis.stats?.head);
+  // Ready waits for a restore that was asked for; projects without one have no Restored condition.
+  const parts = restore ? [redis.condition, monitoring.condition, restore.condition] : [redis.condition, monitoring.condition];
 
   await writeStatus(deps.kube, bp, {
     observedGeneration: bp.metadata.generation,
@@ -95,12 +102,15 @@ async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Prom
     // Unread while Redis is down: keep the last figures rather than report zeros.
     head: redis.stats?.head ?? bp.status?.head,
     activeMounts: redis.stats?.activeMounts ?? bp.status?.activeMounts,
-    conditions: withTransitions([readyOf([redis.condition, monitoring.condition]), redis.condition, monitoring.condition], bp.status?.conditions, bp.metadata.generation),
+    restoredFrom: restore?.restoredFrom ?? bp.status?.restoredFrom,
+    conditions: withTransitions([readyOf(parts), ...parts], bp.status?.conditions, bp.metadata.generation),
   });
 
-  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project.
+  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project;
+  // a running restore Job is looked at sooner, since its status changes are not watched.
   const retry = redis.retry ?? monitoring.retry;
-  return retry === undefined ? { kind: 'done' } : { kind: 'retry', error: retry };
+  if (retry !== undefined) return { kind: 'retry', error: retry };
+  return restore?.requeueAfterMs === undefined ? { kind: 'done' } : { kind: 'requeueAfter', ms: restore.requeueAfterMs };
 }
 
 /**
@@ -158,6 +168,8 @@ async function finalize(deps: ReconcilerDeps, bp: BridgeProject): Promise<Outcom
   const project = projectIdOf(bp);
   // Redis first: if it is down the finalizer stays, and the object waits until cleanup can happen.
   await deps.redis.deleteUser(redisUserOf(project));
+  // A restore cut short by the deletion: its Job and Secret go with the owner, its user goes here.
+  await revokeAccess(deps.kube, deps.redis, bp);
   if (bp.spec?.storage?.deletionPolicy === 'Delete') {
     const removed = await deps.redis.purge(project);
     deps.log('info', 'project data deleted', { project: `${project.namespace}/${project.name}`, keys: removed });
@@ -209,7 +221,7 @@ async function writeStatus(kube: KubeClient, bp: BridgeProject, status: BridgePr
 
 function normalize(status: BridgeProjectStatus | undefined): unknown {
   if (!status) return undefined;
-  const order: Array<keyof BridgeProjectStatus> = ['observedGeneration', 'redisUser', 'secretName', 'head', 'activeMounts'];
+  const order: Array<keyof BridgeProjectStatus> = ['observedGeneration', 'redisUser', 'secretName', 'head', 'activeMounts', 'restoredFrom'];
   const conditions = (status.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? null, c.lastTransitionTime]);
   return [...order.map((k) => status[k] ?? null), conditions];
 }

@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { eventually } from '@lighthouse-bridge/test/eventually';
+import { startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
+import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { connectKube, loadKubeConfig, type KubeClient } from '../kubeClient.js';
 import { startOperator, type Log, type RunningOperator } from '../operator.js';
 
@@ -35,10 +38,14 @@ export async function ensureNamespace(kube: KubeClient, name: string): Promise<v
   await kube.apply(`/api/v1/namespaces/${name}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 }
 
+/** The image the test operator names in the Jobs it creates; nothing runs it (no kubelet). */
+export const TEST_IMAGE = 'ghcr.io/lighthouse-bridge/lighthouse-bridge:test';
+
 /** One operator, no leader election, with timings short enough for tests to wait on. */
 export function startTestOperator(kubeconfig: string, redisUrl: string, log: Log): Promise<RunningOperator> {
   return startOperator({
     redisUrl,
+    image: TEST_IMAGE,
     kubeconfig,
     leaderElect: false,
     leaseName: 'unused',
@@ -51,3 +58,27 @@ export function startTestOperator(kubeconfig: string, redisUrl: string, log: Log
   });
 }
 
+/** A real API server with the CRD and `namespaces`, a real Redis with an ACL file, an admin client, and a test operator on both. */
+export interface OperatorWorld {
+  env: KubeEnv;
+  kube: KubeClient;
+  redis: RedisServer;
+  admin: Redis;
+  operator: RunningOperator;
+  stop(): Promise<void>;
+}
+
+export async function startOperatorWorld(namespaces: string[], log: Log): Promise<OperatorWorld> {
+  const [env, redis] = await Promise.all([startKube(), startRedis({ aclFile: true })]);
+  const admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  const kube = await kubeFor(env.kubeconfig);
+  await installBridgeProjectCrd(kube);
+  await Promise.all(namespaces.map((ns) => ensureNamespace(kube, ns)));
+  const operator = await startTestOperator(env.kubeconfig, redis.url, log);
+  const stop = async (): Promise<void> => {
+    await operator.stop();
+    admin.disconnect();
+    await Promise.all([env.stop(), redis.stop()]);
+  };
+  return { env, kube, redis, admin, operator, stop };
+}
