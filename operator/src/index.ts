@@ -1,4 +1,5 @@
 export { startOperator, type OperatorOptions, type RunningOperator } from './operator.js';
 export { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from './bridgeProject.js';
-export { KubeApiError, type KubeClient } from './kubeClient.js';
+export { connectKube, KubeApiError, loadKubeConfig, type KubeClient } from './kubeClient.js';
 export { connectProjectRedis, type ProjectRedis } from './projectRedis.js';
+export { ARCHIVE_MOUNT, restoreJobName } from './restore.js';

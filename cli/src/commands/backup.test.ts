@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
-import { resourcePath } from '@lighthouse-bridge/operator/bridgeProject';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor } from '@lighthouse-bridge/operator/testing/testEnv';
+import { resourcePath } from '@lighthouse-bridge/operator';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor } from '@lighthouse-bridge/operator/testing';
 
 const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 // The archive format and `export` are built alongside (issue 15); until they are here, every export fails.

@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resourcePath, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
-import { connectKube, loadKubeConfig } from '@lighthouse-bridge/operator/kubeClient';
+import { connectKube, loadKubeConfig, resourcePath, type BridgeProject } from '@lighthouse-bridge/operator';
 import { runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { eventually } from '@lighthouse-bridge/test/eventually';
 import { kubeToolsAvailable } from '@lighthouse-bridge/test/kube';
-import { resourcePath, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
-import { ARCHIVE_MOUNT, restoreJobName } from '@lighthouse-bridge/operator/restore';
-import { startOperatorWorld, type OperatorWorld } from '@lighthouse-bridge/operator/testing/testEnv';
+import { ARCHIVE_MOUNT, resourcePath, restoreJobName, type BridgeProject } from '@lighthouse-bridge/operator';
+import { startOperatorWorld, type OperatorWorld } from '@lighthouse-bridge/operator/testing';
 
 const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 // `export` and `import` are built alongside (issue 15); this runs once they are here.
