@@ -66,14 +66,18 @@ export type AclRole = 'reader' | 'restorer';
 
 export function aclRules(project: ProjectId, password: string, role: AclRole = 'reader'): string[] {
   const prefix = projectKeyPrefix(project);
+  const keys = projectKeys(project);
   // `reset` first, so a re-apply also removes anything granted by hand or by an older operator;
   // `resetchannels` because `reset` grants all channels where acl-pubsub-default is allchannels.
   const base = ['reset', 'resetchannels', 'on', `>${password}`, `&${prefix}*`];
   // `%R~`: read access to its own keys only (Redis 7), whatever command is allowed.
   if (role === 'reader') return [...base, `%R~${prefix}*`, ...ACL_COMMANDS];
-  // The restorer runs the store's own writer (scripts, streams, blobs) on this project's keys only,
-  // for as long as the Job runs (ADR 0065); nothing server-wide (-@admin -@dangerous).
-  return [...base, `~${prefix}*`, '+@all', '-@admin', '-@dangerous'];
+  // The restorer runs the store's own writer (scripts, streams, blobs) for as long as the Job runs
+  // (ADR 0065), nothing server-wide (-@admin -@dangerous). Its Secret sits in the tenant's
+  // namespace, so it writes only what an import writes: the log, snapshots and blobs — never the
+  // shared decisions, the config the operator owns or the mount registry.
+  const written = [keys.log, `${keys.snapshots}*`, `${prefix}snap:*`, keys.blob('*')];
+  return [...base, `%R~${prefix}*`, ...written.map((key) => `~${key}`), '+@all', '-@admin', '-@dangerous'];
 }
 
 const SCAN_COUNT = 500;

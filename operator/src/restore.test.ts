@@ -106,7 +106,14 @@ describe('spec.restoreFrom against a real kube-apiserver and a real Redis', { sk
     assert.equal(url.port, String(redis.port));
     const writer = new Redis(redis.port, '127.0.0.1', { username: user('alpha'), password: decodeURIComponent(url.password), maxRetriesPerRequest: 1, enableReadyCheck: false });
     try {
-      assert.equal(await writer.xadd(`lhb:{${NS}/alpha}:probe`, '*', 'e', '{}') !== null, true);
+      // Only what an import writes: the log, snapshots, blobs — not decisions, config or mounts.
+      assert.equal(await writer.xadd(`lhb:{${NS}/alpha}:log`, '*', 'e', '{}') !== null, true);
+      assert.equal(await writer.set(`lhb:{${NS}/alpha}:blob:${'a'.repeat(64)}:0`, 'x'), 'OK');
+      assert.equal(await writer.zadd(`lhb:{${NS}/alpha}:snaps`, 1, '1'), 1);
+      await writer.del(`lhb:{${NS}/alpha}:log`, `lhb:{${NS}/alpha}:blob:${'a'.repeat(64)}:0`, `lhb:{${NS}/alpha}:snaps`);
+      for (const kind of [`dec:${'0'.repeat(64)}`, 'config', 'mounts']) {
+        await assert.rejects(writer.set(`lhb:{${NS}/alpha}:${kind}`, 'x'), /NOPERM/, kind);
+      }
       await assert.rejects(writer.set(`lhb:{${NS}/other}:log`, 'x'), /NOPERM/);
       await assert.rejects(writer.call('FLUSHALL'), /NOPERM/);
       await assert.rejects(writer.call('ACL', 'LIST'), /NOPERM/);
