@@ -1,10 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { kubeToolsDir } from '@lighthouse-bridge/test/kube';
+import { promtool, promtoolSkip } from '@lighthouse-bridge/test/promtool';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { DEFAULT_SLO } from './bridgeProject.js';
 import { allExpressions, dashboard, ruleGroups } from './monitoring.js';
@@ -121,24 +119,6 @@ describe('shipped PromQL', () => {
     for (const panel of model.panels) assert.equal(panel.targets.length, 1);
   });
 });
-
-const PROMTOOL = join(kubeToolsDir(), 'promtool');
-const promtoolSkip = (() => {
-  try {
-    accessSync(PROMTOOL, constants.X_OK);
-    return false;
-  } catch {
-    return 'promtool not built: run bash test/setup/tools/promtool.sh';
-  }
-})();
-
-function promtool(args: string[], cwd: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(PROMTOOL, args, { cwd, timeout: 60_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, output: `${stdout}${stderr}` }),
-    );
-  });
-}
 
 describe('shipped alert rules, checked and unit-tested by promtool', { skip: promtoolSkip }, () => {
   const project = { namespace: 'ns', name: 'p' };
