@@ -1,5 +1,5 @@
 import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { METRIC, VOLUME_CONDITION } from '@lighthouse-bridge/core/observability/metrics';
+import { METRIC, STORE_OUTCOME, VOLUME_CONDITION } from '@lighthouse-bridge/core/observability/metrics';
 import type { Slo } from './bridgeProject.js';
 
 /**
@@ -60,6 +60,16 @@ export function ruleGroups(project: ProjectId, slo: Slo): RuleGroup[] {
           annotations: {
             summary: `CSI error rate above ${slo.errorRatePercent}%`,
             description: `{{ $value | humanizePercentage }} of CSI calls failed over 5m (SLO ${slo.errorRatePercent}%, BridgeProject ${who}).`,
+          },
+        },
+        {
+          alert: 'LighthouseBridgeStoreErrors',
+          expr: `sum(rate(${METRIC.storeAppend}_count{outcome="${STORE_OUTCOME.error}"}[5m])) / clamp_min(sum(rate(${METRIC.storeAppend}_count[5m])), 1e-9) > ${errorRatio}`,
+          for: '5m',
+          labels,
+          annotations: {
+            summary: `store writes failing above ${slo.errorRatePercent}%`,
+            description: `{{ $value | humanizePercentage }} of event store writes failed over 5m; writes to BridgeProject ${who} return EIO.`,
           },
         },
         {

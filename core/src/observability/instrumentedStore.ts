@@ -1,5 +1,5 @@
 import type { EventStore } from '../store/eventStore.js';
-import { eventsAppended, storeAppendDuration, storeReadDuration, type StoreOutcome } from './metrics.js';
+import { STORE_OUTCOME, eventsAppended, storeAppendDuration, storeReadDuration, type StoreOutcome } from './metrics.js';
 
 /**
  * The store seam is the one place every append and read passes, whichever backend: timing it
@@ -11,10 +11,10 @@ export function instrumentStore(store: EventStore): EventStore {
   const labels = { backend: store.kind };
   const timed = async <T>(histogram: typeof storeReadDuration, work: () => Promise<T>): Promise<T> => {
     const end = histogram.startTimer(labels);
-    let outcome: StoreOutcome = 'error';
+    let outcome: StoreOutcome = STORE_OUTCOME.error;
     try {
       const result = await work();
-      outcome = 'ok';
+      outcome = STORE_OUTCOME.ok;
       return result;
     } finally {
       end({ outcome });

@@ -31,7 +31,8 @@ export const METRIC = {
 export const VOLUME_CONDITION = { abnormal: 'abnormal' } as const;
 
 /** `outcome` of a store call: failed calls are timed too, and kept apart so a fast error is not good latency. */
-export type StoreOutcome = 'ok' | 'error';
+export const STORE_OUTCOME = { ok: 'ok', error: 'error' } as const;
+export type StoreOutcome = (typeof STORE_OUTCOME)[keyof typeof STORE_OUTCOME];
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
