@@ -1,6 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi/proto';
 import { connectProjectRedis, type ProjectRedis } from '@lighthouse-bridge/operator/projectRedis';
 import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
@@ -14,6 +16,7 @@ import { tempDir } from '@lighthouse-bridge/test/tmp';
  * records its publishes in Redis and the operator's own stats read them back (ADR 0063).
  */
 const CSI = loadCsiPackage().grpcObject;
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const EXPIRY_S = 2;
 const PROJECT = { namespace: 'team', name: 'demo' };
 let redis: RedisServer;
@@ -79,5 +82,16 @@ test('publish counts 1, unpublish 0; a plugin killed with -9 stops counting with
     csi.close();
     await plugin.kill('SIGKILL');
     await detachAllUnder(dir.dir);
+  }
+});
+
+test('--mount-expiry that is not a positive number of seconds is a usage error (exit 2) naming the flag', async () => {
+  for (const bad of ['0', '-5', 'soon', '86401']) {
+    const child = spawn(process.execPath, [MAIN, 'csi', '--endpoint', `unix://${join(dir.dir, 'never.sock')}`, '--node-id', 'n', '--store', redis.url, `--mount-expiry=${bad}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    assert.equal(code, 2, `--mount-expiry ${bad}: ${stderr}`);
+    assert.match(stderr, new RegExp(`--mount-expiry must be a number of seconds above 0 and at most 86400, got "${bad}"`));
   }
 });
