@@ -1,9 +1,10 @@
 import type { ProjectId } from '@lighthouse-bridge/core';
+import { METRIC, STORE_OUTCOME, VOLUME_CONDITION } from '@lighthouse-bridge/core/observability';
 import type { Slo } from './bridgeProject.js';
 
 /**
- * Alert rules and a Grafana dashboard for one project, from its SLOs. Metric names are those
- * exported by core/src/observability/metrics.ts. The metrics carry no project label (one node
+ * Alert rules and a Grafana dashboard for one project, from its SLOs. Metric names and label values
+ * are the exporters' own constants (core/src/observability/metrics.ts). The metrics carry no project label (one node
  * plugin serves many projects), so the expressions are fleet-wide and the project's thresholds
  * decide when they fire; the alerts are labelled with the project so routing can tell them apart.
  */
@@ -19,16 +20,6 @@ export interface RuleGroup {
   name: string;
   rules: AlertRule[];
 }
-
-export const METRIC = {
-  fuse: 'lighthouse_bridge_fuse_op_duration_seconds',
-  validation: 'lighthouse_bridge_validation_duration_seconds',
-  storeAppend: 'lighthouse_bridge_store_append_duration_seconds',
-  csiRpc: 'lighthouse_bridge_csi_rpc_duration_seconds',
-  breakerState: 'lighthouse_bridge_breaker_state',
-  volumeHealth: 'lighthouse_bridge_volume_health',
-  escalations: 'lighthouse_bridge_escalations_total',
-} as const;
 
 function p99(metric: string): string {
   return `histogram_quantile(0.99, sum by (le) (rate(${metric}_bucket[5m])))`;
@@ -59,7 +50,7 @@ export function ruleGroups(project: ProjectId, slo: Slo): RuleGroup[] {
       name: `lighthouse-bridge.${project.namespace}.${project.name}`,
       rules: [
         latency('LighthouseBridgeValidationLatencyHigh', METRIC.validation, slo.validationP99Ms, 'validation'),
-        latency('LighthouseBridgeFuseLatencyHigh', METRIC.fuse, slo.fuseP99Ms, 'FUSE operation'),
+        latency('LighthouseBridgeFuseLatencyHigh', METRIC.fuseOp, slo.fuseP99Ms, 'FUSE operation'),
         latency('LighthouseBridgeStoreAppendLatencyHigh', METRIC.storeAppend, slo.storeAppendP99Ms, 'store append'),
         {
           alert: 'LighthouseBridgeCsiErrorRateHigh',
@@ -69,6 +60,16 @@ export function ruleGroups(project: ProjectId, slo: Slo): RuleGroup[] {
           annotations: {
             summary: `CSI error rate above ${slo.errorRatePercent}%`,
             description: `{{ $value | humanizePercentage }} of CSI calls failed over 5m (SLO ${slo.errorRatePercent}%, BridgeProject ${who}).`,
+          },
+        },
+        {
+          alert: 'LighthouseBridgeStoreErrors',
+          expr: `sum(rate(${METRIC.storeAppend}_count{outcome="${STORE_OUTCOME.error}"}[5m])) / clamp_min(sum(rate(${METRIC.storeAppend}_count[5m])), 1e-9) > ${errorRatio}`,
+          for: '5m',
+          labels,
+          annotations: {
+            summary: `store writes failing above ${slo.errorRatePercent}%`,
+            description: `{{ $value | humanizePercentage }} of event store writes failed over 5m; writes to BridgeProject ${who} return EIO.`,
           },
         },
         {
@@ -93,7 +94,7 @@ export function ruleGroups(project: ProjectId, slo: Slo): RuleGroup[] {
         },
         {
           alert: 'LighthouseBridgeDeadMount',
-          expr: `max by (volume) (${METRIC.volumeHealth}{condition="dead"}) > 0`,
+          expr: `max by (volume) (${METRIC.volumeHealth}{condition="${VOLUME_CONDITION.abnormal}"}) > 0`,
           for: '1m',
           labels: critical,
           annotations: {
@@ -134,11 +135,11 @@ export function dashboard(project: ProjectId, slo: Slo): Record<string, unknown>
     templating: { list: [{ name: 'datasource', type: 'datasource', query: 'prometheus' }] },
     panels: [
       panel(1, 'Validation p99', p99(METRIC.validation), 's', slo.validationP99Ms),
-      panel(2, 'FUSE op p99', p99(METRIC.fuse), 's', slo.fuseP99Ms),
+      panel(2, 'FUSE op p99', p99(METRIC.fuseOp), 's', slo.fuseP99Ms),
       panel(3, 'Store append p99', p99(METRIC.storeAppend), 's', slo.storeAppendP99Ms),
       panel(4, 'CSI errors / s', `sum by (method) (rate(${METRIC.csiRpc}_count{code!="OK"}[5m]))`, 'reqps'),
       panel(5, 'Breaker state', `max by (breaker) (${METRIC.breakerState})`, 'none'),
-      panel(6, 'Dead mounts', `sum(${METRIC.volumeHealth}{condition="dead"})`, 'none'),
+      panel(6, 'Dead mounts', `sum(${METRIC.volumeHealth}{condition="${VOLUME_CONDITION.abnormal}"})`, 'none'),
     ],
   };
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { refreshMounts } from '@lighthouse-bridge/core/redis';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
 import type { RunningOperator } from './operator.js';
@@ -142,7 +143,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
       await assert.rejects(a.set('lhb:{team-a/alpha}:blob:abc:0', 'chunk'), /NOPERM/);
       await assert.rejects(a.zadd('lhb:{team-a/alpha}:snaps', 1, '1'), /NOPERM/);
       await assert.rejects(a.set('lhb:{team-a/alpha}:dec:k', '{}', 'EX', 60), /NOPERM/);
-      await assert.rejects(a.hset('lhb:{team-a/alpha}:mounts', 'node/pod', '1'), /NOPERM/);
+      await assert.rejects(a.zadd('lhb:{team-a/alpha}:mounts', Date.now() + 60_000, 'node:/target'), /NOPERM/);
       // BCAST tracking would push (over RESP3) the names of every key changed on the server, other tenants' included.
       await assert.rejects(a.call('CLIENT', 'TRACKING', 'on', 'BCAST'), /NOPERM/);
     } finally {
@@ -164,7 +165,8 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await admin.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
-    await admin.hset('lhb:{team-a/alpha}:mounts', 'node-1/pod-1', String(Date.now()), 'node-2/pod-2', String(Date.now()));
+    // As two node plugins record their publishes (csi-driver/src/csi/mountRegistry.ts).
+    await refreshMounts(admin, { namespace: 'team-a', name: 'alpha' }, ['node-1:/pods/1', 'node-2:/pods/2'], 60_000);
     await eventually('head 3 and 2 mounts', async () => {
       const bp = await get('team-a', 'alpha');
       return bp.status?.head === 3 && bp.status?.activeMounts === 2;

@@ -2,6 +2,7 @@ import { Cluster, type Redis } from 'ioredis';
 import { parseStoreUrl, type ProjectConfig, type ProjectId } from '@lighthouse-bridge/core';
 import {
   clientOptions,
+  countLiveMounts,
   createRedisClient,
   projectKeyPrefix,
   projectKeys,
@@ -122,9 +123,8 @@ export function connectProjectRedis(url: string): ProjectRedis {
     writeConfig: (project, config) => guard('write project config', async () => void (await client.set(projectKeys(project).config, JSON.stringify(config)))),
     stats: (project) =>
       guard('read project head', async () => {
-        const keys = projectKeys(project);
-        const head = await client.xlen(keys.log);
-        return { head, activeMounts: await countMounts(client, keys.mounts) };
+        const head = await client.xlen(projectKeys(project).log);
+        return { head, activeMounts: await countLiveMounts(client, project) };
       }),
     purge: (project) =>
       guard('delete project keys', async () => {
@@ -154,23 +154,6 @@ async function saveAcl(node: Redis): Promise<void> {
     await node.call('ACL', 'SAVE');
   } catch (error) {
     if (!(error instanceof Error && /not configured to use an ACL file/i.test(error.message))) throw error;
-  }
-}
-
-/** The mount registry's type is the node plugin's choice; count its entries whatever it is. */
-async function countMounts(client: RedisClient, key: string): Promise<number> {
-  const type = await client.type(key);
-  switch (type) {
-    case 'hash':
-      return client.hlen(key);
-    case 'zset':
-      return client.zcard(key);
-    case 'set':
-      return client.scard(key);
-    case 'list':
-      return client.llen(key);
-    default:
-      return 0;
   }
 }
 

@@ -1,19 +1,23 @@
 import type { EventStore } from '../store/eventStore.js';
-import { eventsAppended, storeAppendDuration, storeReadDuration } from './metrics.js';
+import { STORE_OUTCOME, eventsAppended, storeAppendDuration, storeReadDuration, type StoreOutcome } from './metrics.js';
 
 /**
  * The store seam is the one place every append and read passes, whichever backend: timing it
  * here gives the store latency histograms (and the alert built on them) for every command that
- * opens a store, without each backend repeating it. Failed calls are timed too.
+ * opens a store, without each backend repeating it. Failed calls are timed too, under
+ * `outcome="error"`.
  */
 export function instrumentStore(store: EventStore): EventStore {
   const labels = { backend: store.kind };
   const timed = async <T>(histogram: typeof storeReadDuration, work: () => Promise<T>): Promise<T> => {
     const end = histogram.startTimer(labels);
+    let outcome: StoreOutcome = STORE_OUTCOME.error;
     try {
-      return await work();
+      const result = await work();
+      outcome = STORE_OUTCOME.ok;
+      return result;
     } finally {
-      end();
+      end({ outcome });
     }
   };
   return {

@@ -55,6 +55,10 @@ export const clientOptions = {
       lazyConnect: false,
     };
   },
+  /** The node plugin's mount registry: a lost write is retried by the next heartbeat, so none waits long. */
+  mountRegistry(): RedisOptions {
+    return { lazyConnect: true, maxRetriesPerRequest: 1, commandTimeout: 5_000 };
+  },
   /** The node plugin's config reads: one retry, then the caller's deadline answers UNAVAILABLE. */
   configReader(): RedisOptions {
     return { lazyConnect: true, maxRetriesPerRequest: 1 };

@@ -259,7 +259,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
       const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="write"\} [1-9]/);
       assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="flush"\} [1-9]/);
-      assert.match(body, /lighthouse_bridge_store_append_duration_seconds_count\{backend="embedded"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_store_append_duration_seconds_count\{backend="embedded",outcome="ok"\} [1-9]/);
       assert.match(body, /lighthouse_bridge_events_appended_total\{backend="embedded"\} [1-9]/);
     } finally {
       cli.child.kill('SIGTERM');
