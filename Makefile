@@ -15,7 +15,8 @@ node_modules/.package-lock.json: package-lock.json
 node_modules: node_modules/.package-lock.json
 
 # crds/ is the source; helm needs a copy inside the chart (a symlink breaks `helm package`), and
-# operator/src/helmChart.test.ts fails when the two differ.
+# operator/src/helmChart.test.ts fails when the two differ. The same holds for the chart's alert rules
+# and dashboard, rendered from operator/src/monitoring.ts after the build.
 CHART_CRDS := $(patsubst crds/%,charts/lighthouse-bridge/crds/%,$(wildcard crds/*.yaml))
 $(CHART_CRDS): charts/lighthouse-bridge/crds/%: crds/%
 	cp $< $@
@@ -23,6 +24,7 @@ $(CHART_CRDS): charts/lighthouse-bridge/crds/%: crds/%
 build: node_modules $(CHART_CRDS)
 	@bash csi-driver/scripts/build-fuse-native.sh
 	npx tsc -b
+	node -e "import('./operator/dist/monitoringFiles.js').then((m) => m.writeMonitoringFiles('charts/lighthouse-bridge/files'))"
 
 tools:
 	@bash test/setup/tools.sh
