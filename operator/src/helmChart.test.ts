@@ -76,21 +76,21 @@ function pathOf(m: Manifest, namespace: string): string {
 
 // Needs neither helm nor an API server, so it runs everywhere.
 describe("the chart's CRDs", () => {
-  it('are copies of crds/, the source (`make build` copies them)', async () => {
+  it('are copies of crds/, the source (`make chart` copies them)', async () => {
     const source = dirname(CRD_FILE);
     const inChart = join(CHART, 'crds');
     const [names, chartNames] = await Promise.all([readdir(source), readdir(inChart)]);
     assert.deepEqual(chartNames.sort(), names.sort(), 'the same files');
     for (const name of names) {
-      assert.equal(await readFile(join(inChart, name), 'utf8'), await readFile(join(source, name), 'utf8'), `charts/lighthouse-bridge/crds/${name} differs from crds/${name}: edit crds/ and run make build`);
+      assert.equal(await readFile(join(inChart, name), 'utf8'), await readFile(join(source, name), 'utf8'), `charts/lighthouse-bridge/crds/${name} differs from crds/${name}: edit crds/ and run make chart`);
     }
   });
 });
 
 describe("the chart's monitoring files", () => {
-  it('are what operator/src/monitoring.ts renders (`make build` writes them)', async () => {
+  it('are what operator/src/monitoring.ts renders (`make chart` writes them)', async () => {
     for (const [name, text] of Object.entries(monitoringFiles())) {
-      assert.equal(await readFile(join(CHART, 'files', name), 'utf8'), text, `charts/lighthouse-bridge/files/${name} differs from operator/src/monitoring.ts: run make build`);
+      assert.equal(await readFile(join(CHART, 'files', name), 'utf8'), text, `charts/lighthouse-bridge/files/${name} differs from operator/src/monitoring.ts: run make chart`);
     }
   });
 });

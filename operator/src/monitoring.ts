@@ -2,7 +2,7 @@ import { METRIC, SLO_METRIC, STORE_OUTCOME, VOLUME_CONDITION } from '@lighthouse
 
 /**
  * The fleet's alert rules and Grafana dashboard, shipped once by the chart (rendered into
- * charts/lighthouse-bridge/files by `make build`). Metric names and label values are the exporters'
+ * charts/lighthouse-bridge/files by `make chart`). Metric names and label values are the exporters'
  * own constants (core/src/observability/metrics.ts). Per-project rules join the node plugin's
  * per-project series with the SLO series the operator writes for each BridgeProject, so each
  * alert fires once per project, at that project's threshold.

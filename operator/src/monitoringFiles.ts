@@ -5,7 +5,7 @@ import { fleetDashboard, fleetRuleGroups } from './monitoring.js';
 
 /**
  * The chart's monitoring files, rendered from operator/src/monitoring.ts so the shipped rules and
- * dashboard and the tests that judge them are one source. `make build` writes them into
+ * dashboard and the tests that judge them are one source. `make chart` writes them into
  * charts/lighthouse-bridge/files; helmChart.test.ts fails when the committed copies differ.
  */
 export const MONITORING_FILES = {
@@ -13,7 +13,7 @@ export const MONITORING_FILES = {
   dashboard: 'lighthouse-bridge.dashboard.json',
 } as const;
 
-const GENERATED = '# Generated from operator/src/monitoring.ts by `make build`; edit that file, not this one.\n';
+const GENERATED = '# Generated from operator/src/monitoring.ts by `make chart`; edit that file, not this one.\n';
 
 export function monitoringFiles(): Record<string, string> {
   return {
