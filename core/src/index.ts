@@ -16,3 +16,7 @@ export * from './projection/snapshotPolicy.js';
 export * from './cache/lruCache.js';
 export * from './commandHandling/workspace.js';
 export * from './commandHandling/errors.js';
+export { exportProject, type ArchiveProgress, type ExportOptions, type ExportResult } from './archive/export.js';
+export { importProject, type ImportOptions, type ImportProgress, type ImportResult } from './archive/import.js';
+export { ArchiveError, type ArchiveProblem } from './archive/format.js';
+export { treeHash } from './archive/treeHash.js';

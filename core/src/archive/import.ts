@@ -1,0 +1,167 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initialState } from '../aggregate/initialState.js';
+import { decodeSnapshot, encodeSnapshot } from '../aggregate/snapshotCodec.js';
+import type { ProjectState } from '../aggregate/state.js';
+import type { RecordedEvent } from '../events/events.js';
+import { formatProjectId, type ProjectId } from '../events/projectId.js';
+import { replayInto, stateAt } from '../projection/replay.js';
+import type { EventStore } from '../store/eventStore.js';
+import type { ArchiveProgress } from './export.js';
+import { ArchiveError, sha256Hex, type ArchiveHeader } from './format.js';
+import { interpretArchive, type ArchiveSummary } from './interpret.js';
+import { readArchive } from './reader.js';
+import { treeHash } from './treeHash.js';
+
+export interface ImportProgress extends ArchiveProgress {
+  /** Verifying the archive (nothing written yet), appending it, or checking the target after. */
+  phase: 'verifying' | 'importing' | 'checking';
+}
+
+export interface ImportOptions {
+  /** Allow a non-empty target when the archive starts exactly at the event after its head. */
+  append?: boolean;
+  /** Where the archive is spooled while it is verified; default the OS temp directory. */
+  spoolDir?: string;
+  onProgress?: (progress: ImportProgress) => void;
+}
+
+export interface ImportResult {
+  head: number;
+  events: number;
+  blobs: number;
+}
+
+/**
+ * Imports an archive (format.ts) into `project`, all or nothing: a first pass reads the whole
+ * input, spooling it to a temporary file, and checks every checksum, the sequence, the times,
+ * the blobs and the tree hashes against the target as it is, writing nothing; only then a second
+ * pass over the spooled copy puts the blobs and appends the events (each append expecting the
+ * head the previous one left, keeping the archive's times), and a third replays the target from
+ * its log and checks the head, the tree hash at every checkpoint and every blob.
+ */
+export async function importProject(store: EventStore, project: ProjectId, input: NodeJS.ReadableStream, options: ImportOptions = {}): Promise<ImportResult> {
+  const spool = await mkdtemp(join(options.spoolDir ?? tmpdir(), 'lhb-import-'));
+  try {
+    const file = join(spool, 'archive');
+    const targetHead = await store.head(project);
+    const progress = (phase: ImportProgress['phase'], bytes: () => number) => (events: number) => options.onProgress?.({ phase, events, bytes: bytes() });
+
+    // Pass 1: verify everything, write nothing to the store.
+    const handle = await open(file, 'w');
+    let spooled = 0;
+    let summary: ArchiveSummary;
+    try {
+      const records = readArchive(input, async (chunk) => {
+        spooled += chunk.length;
+        await handle.write(chunk);
+      });
+      summary = await interpretArchive(records, await startState(store, project, targetHead), {
+        header: async (header) => refuseTarget(project, header, targetHead, options.append ?? false),
+        progress: progress('verifying', () => spooled),
+      });
+    } finally {
+      await handle.close();
+    }
+
+    // Pass 2: the spooled copy, into the store.
+    let read = 0;
+    const appender = new Appender(store, project);
+    await interpretArchive(
+      readArchive(createReadStream(file), async (chunk) => {
+        read += chunk.length;
+      }),
+      await startState(store, project, targetHead),
+      {
+        blob: async (hash, content) => {
+          if ((await store.putBlob(project, content)) !== hash) throw new Error(`the store named blob ${hash} differently`);
+        },
+        events: (events) => appender.append(events),
+        checkpoint: async (checkpoint, state) => {
+          if (checkpoint.seq % summary.header.checkpointEvery === 0) await store.saveSnapshot(project, { seq: state.seq, time: state.time, data: encodeSnapshot(state) });
+        },
+        progress: progress('importing', () => read),
+      },
+    );
+
+    // Pass 3: what a reader of the target now gets.
+    options.onProgress?.({ phase: 'checking', events: summary.trailer.events, bytes: spooled });
+    await checkTarget(store, project, summary, targetHead);
+    return { head: summary.trailer.head, events: summary.trailer.events, blobs: summary.trailer.blobs };
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+}
+
+async function startState(store: EventStore, project: ProjectId, head: number): Promise<ProjectState> {
+  return head === 0 ? initialState() : stateAt(store, project, head);
+}
+
+function refuseTarget(project: ProjectId, header: ArchiveHeader, head: number, append: boolean): void {
+  const name = formatProjectId(project);
+  if (head > 0 && !append) {
+    throw new ArchiveError('target', `${name} is not empty (its head is event ${head}): import only into an empty project, or append (--append) an archive that starts at event ${head + 1}`);
+  }
+  if (header.fromSeq !== head + 1) {
+    throw new ArchiveError(
+      'target',
+      head > 0
+        ? `the archive starts at event ${header.fromSeq}, but ${name}'s head is event ${head}: an appended archive must start at event ${head + 1}`
+        : `the archive starts at event ${header.fromSeq}: an empty project takes only an archive from event 1 (append it onto a project whose head is event ${header.fromSeq - 1})`,
+    );
+  }
+}
+
+/**
+ * Appends events as their source recorded them: one append per run of events with one time, each
+ * expecting the head the last one left (so a concurrent writer makes the import fail instead of
+ * interleaving) and carrying that time (so history by time stays the same).
+ */
+class Appender {
+  constructor(
+    private readonly store: EventStore,
+    private readonly project: ProjectId,
+  ) {}
+
+  async append(events: RecordedEvent[]): Promise<void> {
+    let start = 0;
+    while (start < events.length) {
+      const first = events[start]!;
+      let end = start + 1;
+      while (end < events.length && events[end]!.time === first.time) end++;
+      const batch = events.slice(start, end).map(({ type, actor, data }) => ({ type, actor, data }) as RecordedEvent);
+      const recorded = await this.store.append(this.project, batch, { expectedVersion: first.seq - 1, time: first.time });
+      if (recorded[0]?.seq !== first.seq || recorded[0].time !== first.time) {
+        throw new Error(`the store recorded event ${first.seq} as event ${String(recorded[0]?.seq)} at ${String(recorded[0]?.time)}, not at ${first.time}`);
+      }
+      start = end;
+    }
+  }
+}
+
+async function checkTarget(store: EventStore, project: ProjectId, summary: ArchiveSummary, targetHead: number): Promise<void> {
+  const name = formatProjectId(project);
+  const differs = (what: string): ArchiveError => new ArchiveError('inconsistent', `${name} after the import: ${what}`);
+  const head = await store.head(project);
+  if (head !== summary.trailer.head) throw differs(`its head is event ${head}, the archive's is ${summary.trailer.head}`);
+  // From the log alone (no snapshot), so the check does not trust what the import just saved...
+  const state = await startState(store, project, targetHead);
+  for (const checkpoint of summary.checkpoints) {
+    await replayInto(store, project, state, checkpoint.seq);
+    const tree = treeHash(state);
+    if (tree !== checkpoint.tree) throw differs(`replaying its log gives tree hash ${tree} at event ${checkpoint.seq}, the archive ${checkpoint.tree}`);
+    // ...and then each snapshot it saved gives that same tree.
+    if (checkpoint.seq % summary.header.checkpointEvery !== 0) continue;
+    const snapshot = await store.loadSnapshot(project, checkpoint.seq);
+    if (snapshot?.seq === checkpoint.seq) {
+      const fromSnapshot = treeHash(decodeSnapshot(snapshot.data));
+      if (fromSnapshot !== checkpoint.tree) throw differs(`its snapshot at event ${checkpoint.seq} gives tree hash ${fromSnapshot}, the archive ${checkpoint.tree}`);
+    }
+  }
+  for (const hash of summary.blobs) {
+    const content = await store.getBlob(project, hash);
+    if (!content || sha256Hex(content) !== hash) throw differs(`blob ${hash} is ${content ? 'damaged' : 'missing'}`);
+  }
+}
