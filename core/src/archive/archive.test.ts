@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import type { ProjectId } from '../events/projectId.js';
 import type { EventStore } from '../store/eventStore.js';
 import { openStore } from '../store/open.js';
+import { exportProject } from './export.js';
 import { ArchiveError, sha256Hex, type ArchiveProblem } from './format.js';
+import { importProject } from './import.js';
 import { assertSameHistory, exportToBuffer, importFromBuffer, SEED_EPOCH_MS, seedHistory } from './testing.js';
 
 let counter = 0;
@@ -173,5 +178,46 @@ describe('project archives', () => {
     assert.ok(imported.head >= head);
     const original = await source.read(p, { from: 1, to: imported.head, limit: imported.head });
     assert.deepEqual(await target.read(t, { limit: imported.head }), original);
+  });
+
+  it('exports and imports blobs far larger in total than the memory it uses', { timeout: 180_000 }, async (t) => {
+    const source = await store(`file://${dir!.dir}/big-source`);
+    const target = await store(`file://${dir!.dir}/big-target`);
+    const p = project();
+    const blobs = 96;
+    const blobBytes = 4 * 1024 * 1024;
+    for (let i = 0; i < blobs; i++) {
+      const content = randomBytes(blobBytes);
+      const hash = await source.putBlob(p, content);
+      await source.append(p, [{ type: 'FileWritten', actor: 'seed', data: { path: `big/${i}.bin`, hash, size: blobBytes, mode: 0o644, mtimeMs: i } }]);
+    }
+    const file = `${dir!.dir}/big.archive`;
+    const peak = async (work: () => Promise<unknown>): Promise<number> => {
+      const before = process.memoryUsage.rss();
+      let high = before;
+      const sampler = setInterval(() => (high = Math.max(high, process.memoryUsage.rss())), 2);
+      try {
+        await work();
+      } finally {
+        clearInterval(sampler);
+      }
+      return Math.max(high, process.memoryUsage.rss()) - before;
+    };
+    const total = blobs * blobBytes;
+    const exportGrowth = await peak(async () => {
+      const out = createWriteStream(file);
+      await exportProject(source, p, out);
+      out.end();
+      await finished(out);
+    });
+    assert.ok((await stat(file)).size > total);
+    const imported = project();
+    const importGrowth = await peak(() => importProject(target, imported, createReadStream(file)));
+    assert.equal(await target.head(imported), blobs);
+    // Each pass holds one 4 MiB blob at a time (a few, until the collector frees them), never all 384 MiB.
+    t.diagnostic(`RSS growth: export ${(exportGrowth / 2 ** 20).toFixed(0)} MiB, import ${(importGrowth / 2 ** 20).toFixed(0)} MiB`);
+    for (const [what, growth] of [['export', exportGrowth], ['import', importGrowth]] as const) {
+      assert.ok(growth < total / 4, `${what} grew RSS by ${(growth / 2 ** 20).toFixed(0)} MiB for ${(total / 2 ** 20).toFixed(0)} MiB of blobs`);
+    }
   });
 });
