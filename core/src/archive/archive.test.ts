@@ -214,10 +214,10 @@ describe('project archives', () => {
     const imported = project();
     const importGrowth = await peak(() => importProject(target, imported, createReadStream(file)));
     assert.equal(await target.head(imported), blobs);
-    // Each pass holds one 4 MiB blob at a time (a few, until the collector frees them), never all 384 MiB.
+    // Each pass holds one 4 MiB blob at a time (a few, until the collector frees them), never all 384 MiB (holding them all measured 393 MiB).
     t.diagnostic(`RSS growth: export ${(exportGrowth / 2 ** 20).toFixed(0)} MiB, import ${(importGrowth / 2 ** 20).toFixed(0)} MiB`);
     for (const [what, growth] of [['export', exportGrowth], ['import', importGrowth]] as const) {
-      assert.ok(growth < total / 4, `${what} grew RSS by ${(growth / 2 ** 20).toFixed(0)} MiB for ${(total / 2 ** 20).toFixed(0)} MiB of blobs`);
+      assert.ok(growth < total / 3, `${what} grew RSS by ${(growth / 2 ** 20).toFixed(0)} MiB for ${(total / 2 ** 20).toFixed(0)} MiB of blobs`);
     }
   });
 });
