@@ -102,7 +102,11 @@ describe('project archives', () => {
     const archive = await exportToBuffer(source, p);
     const text = archive.toString('latin1');
     const hashes = [...new Set(text.match(/^B \d+ ([0-9a-f]{64})$/gm)!.map((l) => l.slice(-64)))];
-    const bodyOf = (kind: string): number => text.indexOf('\n', text.indexOf(`\n${kind} `) + 1) + 1;
+    // Records found by their lines: random blob bytes may hold "\nC ".
+    const bodyOf = (kind: string): number => {
+      const line = new RegExp(`^${kind} \\d+ [0-9a-f]{64}$`, 'm').exec(text)!;
+      return line.index + line[0].length + 1;
+    };
     const flip = (at: number): Buffer => {
       const copy = Buffer.from(archive);
       copy[at]! ^= 0x01;
@@ -117,7 +121,7 @@ describe('project archives', () => {
       ['bytes after the trailer', Buffer.concat([archive, Buffer.from('x')]), 'tampered', /bytes follow its trailer/],
     ];
     // A whole record taken out (its line and body intact) is caught by the whole-archive hash.
-    const c = text.indexOf('\nC ') + 1;
+    const c = /^C \d+ [0-9a-f]{64}$/m.exec(text)!.index;
     const cEnd = text.indexOf('\n', text.indexOf('\n', c) + 1) + 1;
     const lastE = text.lastIndexOf('\nE ') + 1;
     const withoutRecord = Buffer.concat([archive.subarray(0, c), archive.subarray(cEnd)]);
@@ -153,11 +157,21 @@ describe('project archives', () => {
     await untouched(target, t, 0, []);
     assert.equal((await importFromBuffer(target, t, first)).head, 1000);
     await refused(importFromBuffer(target, t, first), 'target', /is not empty \(its head is event 1000\).*--append.*event 1001/);
-    await refused(importFromBuffer(target, t, overlapping, { append: true }), 'target', /starts at event 900, but .* head is event 1000: an appended archive must start at event 1001/);
+    const other = project();
+    await seedHistory(source, other, 500, SEED_EPOCH_MS + 1);
+    await refused(importFromBuffer(target, t, await exportToBuffer(source, other, { fromSeq: 900 }), { append: true }), 'target', /event 900 of the archive is not event 900 of archive\/p\d+-\w+: an appended archive must start at event 1001/);
+    await refused(importFromBuffer(target, t, await exportToBuffer(source, p, { fromSeq: 900, toSeq: 950 }), { append: true }), 'target', /the archive ends at event 950, before .* head, event 1000/);
     assert.equal(await target.head(t), 1000);
     const appended = await importFromBuffer(target, t, rest, { append: true });
     assert.deepEqual(appended, { head, events: head - 1000, blobs: appended.blobs });
     await assertSameHistory([source, p], [target, t], [999, 1000, 1001, head], [new Date(SEED_EPOCH_MS + 250_000)]);
+
+    // An import that stopped part way (the store failed) is finished by running it again with append.
+    const resumed = project();
+    await importFromBuffer(target, resumed, first);
+    assert.equal((await importFromBuffer(target, resumed, overlapping, { append: true })).events, head - 1000);
+    assert.equal((await importFromBuffer(target, resumed, overlapping, { append: true })).events, 0, 'a second run changes nothing');
+    await assertSameHistory([source, p], [target, resumed], [999, 1000, 1001, head], [new Date(SEED_EPOCH_MS + 250_000)]);
   });
 
   it('exports only up to the head it read at the start while writers go on', { timeout: 60_000 }, async () => {

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { initialState } from '../aggregate/initialState.js';
 import { decodeSnapshot, encodeSnapshot } from '../aggregate/snapshotCodec.js';
 import type { ProjectState } from '../aggregate/state.js';
@@ -21,7 +22,11 @@ export interface ImportProgress extends ArchiveProgress {
 }
 
 export interface ImportOptions {
-  /** Allow a non-empty target when the archive starts exactly at the event after its head. */
+  /**
+   * Allow a non-empty target when the archive continues its head: it starts at the event after
+   * it, or earlier with the target's own events up to it (so re-running an import that stopped part
+   * way, or one that finished, completes it and changes nothing else).
+   */
   append?: boolean;
   /** Where the archive is spooled while it is verified; default the OS temp directory. */
   spoolDir?: string;
@@ -58,27 +63,36 @@ export async function importProject(store: EventStore, project: ProjectId, input
         spooled += chunk.length;
         await handle.write(chunk);
       });
-      summary = await interpretArchive(records, await startState(store, project, targetHead), {
-        header: async (header) => refuseTarget(project, header, targetHead, options.append ?? false),
-        progress: progress('verifying', () => spooled),
-      });
+      summary = await interpretArchive(
+        records,
+        async (header) => {
+          refuseTarget(project, header, targetHead, options.append ?? false);
+          return startState(store, project, header);
+        },
+        {
+          events: (events) => requireSameAsTarget(store, project, events, targetHead),
+          progress: progress('verifying', () => spooled),
+        },
+      );
     } finally {
       await handle.close();
     }
 
     // Pass 2: the spooled copy, into the store.
     let read = 0;
-    const appender = new Appender(store, project);
+    const appender = new Appender(store, project, targetHead);
     await interpretArchive(
       readArchive(createReadStream(file), async (chunk) => {
         read += chunk.length;
       }),
-      await startState(store, project, targetHead),
+      (header) => startState(store, project, header),
       {
         blob: (hash, content) => appender.putBlob(hash, content),
         events: (events) => appender.append(events),
         checkpoint: async (checkpoint, state) => {
-          if (checkpoint.seq % summary.header.checkpointEvery === 0) await store.saveSnapshot(project, { seq: state.seq, time: state.time, data: encodeSnapshot(state) });
+          if (checkpoint.seq > targetHead && checkpoint.seq % summary.header.checkpointEvery === 0) {
+            await store.saveSnapshot(project, { seq: state.seq, time: state.time, data: encodeSnapshot(state) });
+          }
         },
         progress: progress('importing', () => read),
       },
@@ -86,23 +100,29 @@ export async function importProject(store: EventStore, project: ProjectId, input
 
     // Pass 3: what a reader of the target now gets.
     options.onProgress?.({ phase: 'checking', events: summary.trailer.events, bytes: spooled });
-    await checkTarget(store, project, summary, targetHead);
-    return { head: summary.trailer.head, events: summary.trailer.events, blobs: summary.trailer.blobs };
+    await checkTarget(store, project, summary);
+    return { head: summary.trailer.head, events: summary.trailer.head - Math.max(targetHead, summary.header.fromSeq - 1), blobs: summary.trailer.blobs };
   } finally {
     await rm(spool, { recursive: true, force: true });
   }
 }
 
-async function startState(store: EventStore, project: ProjectId, head: number): Promise<ProjectState> {
-  return head === 0 ? initialState() : stateAt(store, project, head);
+/** The target as of the event before the archive's first. */
+async function startState(store: EventStore, project: ProjectId, header: ArchiveHeader): Promise<ProjectState> {
+  return header.fromSeq === 1 ? initialState() : stateAt(store, project, header.fromSeq - 1);
 }
 
+/**
+ * An empty target takes an archive from event 1. A non-empty one, only with `append`, an archive
+ * that starts at the event after its head — or earlier, when the events it shares with the target
+ * are the same (`requireSameAsTarget`): then the import resumes one that stopped part way.
+ */
 function refuseTarget(project: ProjectId, header: ArchiveHeader, head: number, append: boolean): void {
   const name = formatProjectId(project);
   if (head > 0 && !append) {
     throw new ArchiveError('target', `${name} is not empty (its head is event ${head}): import only into an empty project, or append (--append) an archive that starts at event ${head + 1}`);
   }
-  if (header.fromSeq !== head + 1) {
+  if (header.fromSeq > head + 1) {
     throw new ArchiveError(
       'target',
       head > 0
@@ -110,6 +130,20 @@ function refuseTarget(project: ProjectId, header: ArchiveHeader, head: number, a
         : `the archive starts at event ${header.fromSeq}: an empty project takes only an archive from event 1 (append it onto a project whose head is event ${header.fromSeq - 1})`,
     );
   }
+  if (header.toSeq < head) throw new ArchiveError('target', `the archive ends at event ${header.toSeq}, before ${name}'s head, event ${head}: there is nothing to append`);
+}
+
+/** Events the archive shares with the target must be the target's own (a resumed import), else it refuses. */
+async function requireSameAsTarget(store: EventStore, project: ProjectId, events: RecordedEvent[], targetHead: number): Promise<void> {
+  const shared = events.filter((e) => e.seq <= targetHead);
+  if (shared.length === 0) return;
+  const theirs = await store.read(project, { from: shared[0]!.seq, to: shared[shared.length - 1]!.seq, limit: shared.length });
+  shared.forEach((e, i) => {
+    const t = theirs[i];
+    if (!t || !isDeepStrictEqual([t.seq, t.time, t.type, t.actor, t.data], [e.seq, e.time, e.type, e.actor, e.data])) {
+      throw new ArchiveError('target', `event ${e.seq} of the archive is not event ${e.seq} of ${formatProjectId(project)}: an appended archive must start at event ${targetHead + 1}, or repeat the project's own events before it`);
+    }
+  });
 }
 
 /**
@@ -126,6 +160,8 @@ class Appender {
   constructor(
     private readonly store: EventStore,
     private readonly project: ProjectId,
+    /** Events up to here are in the target already (checked in the first pass). */
+    private readonly targetHead: number,
   ) {}
 
   /** Puts overlap, up to a few MiB of them; all are durable before the next append. */
@@ -149,8 +185,9 @@ class Appender {
     return settleAll(this.puts.splice(0));
   }
 
-  async append(events: RecordedEvent[]): Promise<void> {
+  async append(page: RecordedEvent[]): Promise<void> {
     await this.settle();
+    const events = page.filter((e) => e.seq > this.targetHead);
     const appends: Array<Promise<void>> = [];
     for (let start = 0; start < events.length; ) {
       const first = events[start]!;
@@ -180,13 +217,13 @@ async function settleAll(promises: Array<Promise<void>>): Promise<void> {
   if (failed) throw failed.reason;
 }
 
-async function checkTarget(store: EventStore, project: ProjectId, summary: ArchiveSummary, targetHead: number): Promise<void> {
+async function checkTarget(store: EventStore, project: ProjectId, summary: ArchiveSummary): Promise<void> {
   const name = formatProjectId(project);
   const differs = (what: string): ArchiveError => new ArchiveError('inconsistent', `${name} after the import: ${what}`);
   const head = await store.head(project);
   if (head !== summary.trailer.head) throw differs(`its head is event ${head}, the archive's is ${summary.trailer.head}`);
   // From the log alone (no snapshot), so the check does not trust what the import just saved...
-  const state = await startState(store, project, targetHead);
+  const state = await startState(store, project, summary.header);
   for (const checkpoint of summary.checkpoints) {
     await replayInto(store, project, state, checkpoint.seq);
     const tree = treeHash(state);

@@ -8,7 +8,6 @@ import { treeHash } from './treeHash.js';
 
 /** What a pass over an archive does with what it finds; every hook may refuse by throwing. */
 export interface ArchiveVisitor {
-  header?(header: ArchiveHeader): Promise<void>;
   blob?(hash: string, content: Buffer): Promise<void>;
   /** One E record's events, already applied to the state. */
   events?(events: RecordedEvent[], state: ProjectState): Promise<void>;
@@ -26,22 +25,27 @@ export interface ArchiveSummary {
 
 /**
  * Checks what the reader cannot: the header comes first and the trailer last with the right
- * counts and whole-archive hash; events are dense from the header's `fromSeq` on top of `state`
- * (the target's state at its head), their times never go back, every blob an event names came
- * before it, and each checkpoint's tree hash is what the events give. Applies the events to
- * `state` in place.
+ * counts and whole-archive hash; events are dense from the header's `fromSeq` on top of the state
+ * `start` gives for that header (or refuses it with), their times never go back, every blob an
+ * event names came before it, and each checkpoint's tree hash is what the events give. Applies
+ * the events to that state in place.
  */
-export async function interpretArchive(records: AsyncIterable<ArchiveRecord>, state: ProjectState, visitor: ArchiveVisitor = {}): Promise<ArchiveSummary> {
+export async function interpretArchive(
+  records: AsyncIterable<ArchiveRecord>,
+  start: (header: ArchiveHeader) => Promise<ProjectState>,
+  visitor: ArchiveVisitor = {},
+): Promise<ArchiveSummary> {
   let header: ArchiveHeader | undefined;
+  let state: ProjectState | undefined;
   const blobs = new Set<string>();
   const checkpoints: Checkpoint[] = [];
   let events = 0;
   let checkpointDue: number | undefined;
   for await (const record of records) {
-    if (!header) {
+    if (!header || !state) {
       if (record.kind !== 'H') throw inconsistent(`the first record is ${record.kind}, not the header`);
       header = parseHeader(record.body);
-      await visitor.header?.(header);
+      state = await start(header);
       if (header.fromSeq !== state.seq + 1) throw inconsistent(`it starts at event ${header.fromSeq}, not ${state.seq + 1}`);
       continue;
     }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before } from 'node:test';
 import { ArchiveError, importProject, openStore, type ArchiveProblem, type EventStore, type ProjectId } from '@lighthouse-bridge/core';
-import { exportToBuffer, seedHistory } from '@lighthouse-bridge/core/archive/testing';
+import { exportToBuffer, SEED_EPOCH_MS, seedHistory } from '@lighthouse-bridge/core/archive/testing';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { door, type Case } from './table.js';
 
@@ -88,7 +88,11 @@ const flip = (at: (valid: Buffer) => number) => (valid: Buffer): Buffer => {
   copy[at(valid)]! ^= 0x04;
   return copy;
 };
-const bodyOf = (kind: string) => (valid: Buffer): number => valid.indexOf(0x0a, valid.indexOf(`\n${kind} `) + 1) + 3;
+/** A few bytes into the first record of that kind (found by its line: blob bytes may hold "\nC "). */
+const bodyOf = (kind: string) => (valid: Buffer): number => {
+  const line = new RegExp(`^${kind} \\d+ [0-9a-f]{64}$`, 'm').exec(valid.toString('latin1'))!;
+  return line.index + line[0].length + 3;
+};
 const trailerAt = (valid: Buffer): number => valid.lastIndexOf('\nT ') + 1;
 
 const table: ArchiveCase[] = [
@@ -150,7 +154,9 @@ const table: ArchiveCase[] = [
   { name: 'forged: trailer counts an event more', make: forged((r) => setJson(r[r.length - 1]!, { ...json(r[r.length - 1]!), events: Number(json(r[r.length - 1]!)['events']) + 1 })), problem: 'inconsistent', message: /the trailer counts \d+ events/ },
   { name: 'forged: header ends before the events do', make: forged((r) => setJson(r[0]!, { ...json(r[0]!), toSeq: 10 })), problem: 'inconsistent', message: /checkpoint for event 1000 is missing|past the header's last event 10/ },
   { name: 'a non-empty target', busy: true, make: (v) => v, problem: 'target', message: /default\/busy is not empty \(its head is event 3\): import only into an empty project, or append \(--append\) an archive that starts at event 4/ },
-  { name: 'append an archive from event 1 onto head 3', busy: true, append: true, make: (v) => v, problem: 'target', message: /the archive starts at event 1, but default\/busy's head is event 3: an appended archive must start at event 4/ },
+  { name: 'append an archive of another project onto head 3', busy: true, append: true, make: (v) => v, problem: 'target', message: /event 1 of the archive is not event 1 of default\/busy: an appended archive must start at event 4/ },
+  { name: 'append an archive from event 5 onto head 3', busy: true, append: true, make: forged((r) => setJson(r[0]!, { ...json(r[0]!), fromSeq: 5 })), problem: 'target', message: /the archive starts at event 5, but default\/busy's head is event 3: an appended archive must start at event 4/ },
+  { name: 'append an archive that ends before head 3', busy: true, append: true, make: forged((r) => (r.splice(1), r.push({ kind: 'T', body: Buffer.from('{"events":0,"blobs":0,"head":0}') }), setJson(r[0]!, { ...json(r[0]!), toSeq: 0 }))), problem: 'target', message: /the archive ends at event 0, before default\/busy's head, event 3: there is nothing to append/ },
 ];
 
 let tmp: { dir: string; remove: () => Promise<void> };
@@ -177,7 +183,8 @@ before(async () => {
   valid = await exportToBuffer(source, { namespace: 'default', name: 'src' });
   await source.close();
   target = await openStore(`file://${join(tmp.dir, 'target')}`);
-  await seedHistory(target, { namespace: 'default', name: 'busy' }, 2);
+  // Another history: seeded at the same instant the source's would repeat its first events.
+  await seedHistory(target, { namespace: 'default', name: 'busy' }, 2, SEED_EPOCH_MS + 7);
   await mkdir(join(tmp.dir, 'spool'));
 });
 after(async () => {
