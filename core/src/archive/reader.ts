@@ -89,7 +89,11 @@ class ByteSource {
 export async function* readArchive(input: AsyncIterable<unknown>, onChunk: (chunk: Buffer) => Promise<void> = async () => {}): AsyncGenerator<ArchiveRecord> {
   const source = new ByteSource(input[Symbol.asyncIterator](), onChunk);
   const hash: Hash = archiveHash();
-  const magic = await source.line(MAX_LINE_BYTES).catch(() => undefined);
+  // Anything that is not a short first line (binary, empty) is simply not an archive; I/O errors stay what they are.
+  const magic = await source.line(MAX_LINE_BYTES).catch((error: unknown) => {
+    if (error instanceof ArchiveError) return undefined;
+    throw error;
+  });
   const version = magic === undefined ? undefined : MAGIC_LINE.exec(magic)?.[1];
   if (version === undefined) throw new ArchiveError('not-an-archive', 'not a lighthouse-bridge archive: it does not start with the "lighthouse-bridge-archive" line');
   if (Number(version) !== ARCHIVE_VERSION) {
