@@ -5,7 +5,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { embeddedCommitStats, openEmbeddedStore } from '@lighthouse-bridge/core/store/embedded/embeddedStore';
+import { embeddedCommitStats, openEmbeddedStore } from '@lighthouse-bridge/core/store';
 
 const { values } = parseArgs({ options: { events: { type: 'string', default: '100000' }, inflight: { type: 'string', default: '1,64,256' } } });
 const totalEvents = Number(values.events);

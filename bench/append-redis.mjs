@@ -9,8 +9,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { startRedis } from '@lighthouse-bridge/test/redis';
-import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
-import { openRedisStore } from '@lighthouse-bridge/core/store/redis/redisStore';
+import { parseStoreUrl } from '@lighthouse-bridge/core';
+import { openRedisStore } from '@lighthouse-bridge/core/store';
 
 const events = Number(process.argv[2] ?? 200_000);
 const inFlight = Number(process.argv[3] ?? 512);

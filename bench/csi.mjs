@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { startRedis } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi/proto';
+import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi';
 import { csiClients, startPlugin } from '@lighthouse-bridge/test/csiPlugin';
 import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
 

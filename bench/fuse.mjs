@@ -125,7 +125,7 @@ async function main() {
   }
 
   console.log(`\ncross-mount propagation, two mount processes on one Redis (${PROPAGATION_ROUNDS} rounds):`);
-  const { startRedis } = await import(join(REPO, 'test', 'dist', 'redis.js'));
+  const { startRedis } = await import('@lighthouse-bridge/test/redis');
   const redis = await startRedis();
   cleanups.push(() => redis.stop());
   const a = join(dir, 'pod-a');

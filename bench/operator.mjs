@@ -10,12 +10,10 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-
-const dist = (path) => new URL(`../${path}`, import.meta.url).href;
-const { startKube } = await import(dist('test/dist/kube.js'));
-const { startRedis } = await import(dist('test/dist/redis.js'));
-const { kubeFor, installBridgeProjectCrd, ensureNamespace } = await import(dist('operator/dist/testEnv.js'));
-const { resourcePath } = await import(dist('operator/dist/bridgeProject.js'));
+import { resourcePath } from '@lighthouse-bridge/operator';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor } from '@lighthouse-bridge/operator/testing';
+import { startKube } from '@lighthouse-bridge/test/kube';
+import { startRedis } from '@lighthouse-bridge/test/redis';
 const CLI = fileURLToPath(new URL('../cli/dist/main.js', import.meta.url));
 
 const N = Number(process.argv[2] ?? 100);

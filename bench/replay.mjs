@@ -10,14 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const core = new URL('../core/dist/', import.meta.url);
-const { openStore } = await import(new URL('store/open.js', core).href);
-const { ProjectWorkspace } = await import(new URL('commandHandling/workspace.js', core).href);
-const { decide } = await import(new URL('aggregate/decide.js', core).href);
-const { evolve } = await import(new URL('aggregate/evolve.js', core).href);
-const { initialState } = await import(new URL('aggregate/initialState.js', core).href);
-const { DEFAULT_LIMITS } = await import(new URL('aggregate/limits.js', core).href);
+import { decide, DEFAULT_LIMITS, evolve, initialState, openStore, ProjectWorkspace } from '@lighthouse-bridge/core';
 
 const project = { namespace: 'bench', name: 'replay' };
 const ROUNDS = 3;

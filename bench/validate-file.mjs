@@ -31,8 +31,8 @@ function summary(label, samples) {
 }
 
 async function inProcess() {
-  const { createValidator } = await import(join(REPO, 'core', 'dist', 'speed-layer', 'index.js'));
-  const { createLogger } = await import(join(REPO, 'core', 'dist', 'observability', 'logger.js'));
+  const { createValidator } = await import('@lighthouse-bridge/core/speed-layer');
+  const { createLogger } = await import('@lighthouse-bridge/core/observability');
   const v = await createValidator({ project: { namespace: 'default', name: 'bench' }, logger: createLogger('bench', { level: 'error' }) });
   const samples = [];
   for (let i = 0; i < ROUNDS + 500; i++) {

@@ -7,14 +7,13 @@
 //   node bench/validation.mjs [CALLS]        (needs `npx tsc -b core test` first; redis-server on PATH)
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-
-const core = new URL('../core/dist/', import.meta.url);
-const { createValidator } = await import(new URL('speed-layer/validator.js', core).href);
-const { startRedis } = await import(new URL('../test/dist/redis.js', import.meta.url).href);
+import { createLogger } from '@lighthouse-bridge/core/observability';
+import { createValidator } from '@lighthouse-bridge/core/speed-layer';
+import { startRedis } from '@lighthouse-bridge/test/redis';
 
 const CALLS = Number(process.argv[2] ?? 200_000);
 const project = { namespace: 'bench', name: 'validation' };
-const silent = (await import(new URL('observability/logger.js', core).href)).createLogger('bench', { level: 'error' });
+const silent = createLogger('bench', { level: 'error' });
 
 function stats(samples) {
   const s = Float64Array.from(samples).sort();

@@ -9,15 +9,16 @@ import {
   InvalidProjectIdError,
   openStore,
   parseProjectId,
+  parseRfc3339,
+  ProjectWorkspace,
+  seqAt,
+  StoreForbiddenError,
   StoreUnavailableError,
   StoreUrlError,
   storeUrlFrom,
   type EventStore,
   type ProjectId,
 } from '@lighthouse-bridge/core';
-import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
-import { seqAt } from '@lighthouse-bridge/core/projection/replay';
-import { parseRfc3339 } from '@lighthouse-bridge/core/time/rfc3339';
 import { EXIT, UsageError } from './command.js';
 
 /** Flags every store command takes, in `node:util` parseArgs form. */
@@ -51,6 +52,10 @@ export async function runCommand(name: string, usage: string, body: () => Promis
     }
     if (error instanceof ConcurrencyError) {
       say(`conflict: ${error.message}`);
+      return EXIT.refused;
+    }
+    if (error instanceof StoreForbiddenError) {
+      say(`refused: ${error.message}`);
       return EXIT.refused;
     }
     if (error instanceof StoreUnavailableError) {

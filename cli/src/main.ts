@@ -24,6 +24,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   decide: { summary: "answer an escalated validation request as the expert", load: () => import('./commands/decide.js') },
   csi: { summary: 'run the CSI driver (node and/or controller) on a unix socket', load: () => import('./commands/csi.js') },
   operator: { summary: 'run the BridgeProject operator', load: () => import('./commands/operator.js') },
+  backup: { summary: 'export every BridgeProject to DIR/NS/NAME/TIME.lhb, keeping the newest N', load: () => import('./commands/backup.js') },
 };
 
 function usage(): string {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ProjectConfig, PolicyRule } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { canonicalJson } from '@lighthouse-bridge/core/speed-layer/canonical';
+import type { PolicyRule, ProjectConfig, ProjectId } from '@lighthouse-bridge/core';
+import { canonicalJson } from '@lighthouse-bridge/core/speed-layer';
 
 /** The BridgeProject custom resource as the operator reads it (crds/bridgeprojects...yaml). */
 export const GROUP = 'bridge.lighthouse.dev';
@@ -43,6 +42,13 @@ export interface BridgeProjectSpec {
     enabled?: boolean;
     slo?: Partial<Slo>;
   };
+  restoreFrom?: RestoreSource;
+}
+
+/** An archive on a PersistentVolumeClaim in the project's namespace (the CRD's pattern keeps `path` inside the claim). */
+export interface RestoreSource {
+  pvc: string;
+  path: string;
 }
 
 export interface Slo {
@@ -55,7 +61,7 @@ export interface Slo {
 /** Same numbers as the CRD's defaults; used when a field is absent (e.g. an object stored before a default existed). */
 export const DEFAULT_SLO: Readonly<Slo> = Object.freeze({ validationP99Ms: 2, fuseP99Ms: 5, storeAppendP99Ms: 10, errorRatePercent: 1 });
 
-export type ConditionType = 'Ready' | 'RedisReady' | 'MonitoringReady';
+export type ConditionType = 'Ready' | 'RedisReady' | 'MonitoringReady' | 'Restored';
 
 export interface Condition {
   type: ConditionType;
@@ -72,6 +78,8 @@ export interface BridgeProjectStatus {
   secretName?: string;
   head?: number;
   activeMounts?: number;
+  /** `PVC/PATH` of the archive, once a restore succeeded; from then on spec.restoreFrom is ignored. */
+  restoredFrom?: string;
   conditions?: Condition[];
 }
 
@@ -107,6 +115,14 @@ const PROJECT_USER = new RegExp(`^lhb-(${DNS_LABEL})\\.(${DNS_LABEL})$`);
 export function projectOfRedisUser(user: string): ProjectId | undefined {
   const match = PROJECT_USER.exec(user);
   return match ? { namespace: match[1] as string, name: match[2] as string } : undefined;
+}
+
+/**
+ * The short-lived user a restore Job writes with. The `.restore` suffix keeps it outside
+ * `projectOfRedisUser`'s pattern, so the orphan sweep never mistakes it for a project's user.
+ */
+export function restoreUserOf(project: ProjectId): string {
+  return `${redisUserOf(project)}.restore`;
 }
 
 /** The Secret holding that user's password, in the project's namespace. */

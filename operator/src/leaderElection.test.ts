@@ -8,7 +8,8 @@ import { freePort } from '@lighthouse-bridge/test/ports';
 import { startRedisCluster, type RedisCluster } from '@lighthouse-bridge/test/redis';
 import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, waitFor } from './testing/testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor } from './testing/testEnv.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
@@ -44,10 +45,10 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
   const create = (name: string) =>
     kube.create<BridgeProject>(resourcePath('team'), { apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name }, spec: {} });
   const ready = (name: string, timeoutMs: number) =>
-    waitFor(`team/${name} Ready`, timeoutMs, async () => {
+    eventually(`team/${name} Ready`, async () => {
       const bp = await kube.get<BridgeProject>(resourcePath('team', name));
       return bp.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-    });
+    }, timeoutMs, 100);
 
   before(async () => {
     [env, cluster] = await Promise.all([startKube(), startRedisCluster(3)]);
@@ -64,7 +65,7 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
   it('applies the ACL user on every cluster node and the user works through the cluster', async () => {
     const metricsPort = await freePort();
     startReplica('replica-1', ['--metrics-port', String(metricsPort)]);
-    await waitFor('replica-1 leads', 20_000, async () => (await holder()) === 'replica-1');
+    await eventually('replica-1 leads', async () => (await holder()) === 'replica-1', 20_000, 100);
     startReplica('replica-2');
     await create('one');
     await ready('one', 20_000);
@@ -97,7 +98,7 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
     const killedAt = Date.now();
     leader.kill('SIGKILL');
     await exited(leader);
-    await waitFor('replica-2 leads', (LEASE_SECONDS + 3) * 1000, async () => (await holder()) === 'replica-2');
+    await eventually('replica-2 leads', async () => (await holder()) === 'replica-2', (LEASE_SECONDS + 3) * 1000, 100);
     const failoverMs = Date.now() - killedAt;
     // Lease duration plus up to two retry periods of the candidate (observe, then take over).
     assert.ok(failoverMs < LEASE_SECONDS * 1000 + 2000, `failover took ${failoverMs} ms`);
@@ -113,7 +114,7 @@ describe('operator replicas with leader election, on a Redis Cluster', { skip },
     leader.kill('SIGTERM');
     await exited(leader);
     assert.equal(leader.exitCode, 0);
-    await waitFor('replica-3 leads', 10_000, async () => (await holder()) === 'replica-3');
+    await eventually('replica-3 leads', async () => (await holder()) === 'replica-3', 10_000, 100);
     const handoverMs = Date.now() - termAt;
     assert.ok(handoverMs < LEASE_SECONDS * 1000, `handover took ${handoverMs} ms, not quicker than expiry`);
     await create('three');

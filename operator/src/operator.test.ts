@@ -3,10 +3,13 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
+import { refreshMounts } from '@lighthouse-bridge/core/redis';
+import { registry, SLO_METRIC } from '@lighthouse-bridge/core/observability';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
 import type { RunningOperator } from './operator.js';
-import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator, waitFor } from './testing/testEnv.js';
+import { ensureNamespace, installBridgeProjectCrd, installCrd, kubeFor, startTestOperator } from './testing/testEnv.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const skip = kubeToolsAvailable() ? false : 'kube-apiserver/etcd not built: run bash test/setup/tools/kube.sh';
 const WAIT_MS = 20_000;
@@ -47,11 +50,11 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
   const get = (ns: string, name: string) => kube.get<BridgeProject>(path(ns, name));
   const condition = (bp: BridgeProject, type: Condition['type']) => bp.status?.conditions?.find((c) => c.type === type);
   const waitCondition = (ns: string, name: string, type: Condition['type'], status: Condition['status'], reason?: string) =>
-    waitFor(`${ns}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, WAIT_MS, async () => {
+    eventually(`${ns}/${name} ${type}=${status}${reason ? ` (${reason})` : ''}`, async () => {
       const bp = await get(ns, name);
       const c = condition(bp, type);
       return c?.status === status && (reason === undefined || c.reason === reason) && bp.status?.observedGeneration === bp.metadata.generation ? bp : undefined;
-    });
+    }, WAIT_MS, 100);
   const secretOf = async (ns: string, bp: BridgeProject) => kube.get<SecretObject>(`/api/v1/namespaces/${ns}/secrets/${bp.status?.secretName}`);
   const password = (secret: SecretObject) => Buffer.from(secret.data.password ?? '', 'base64').toString('utf8');
   const asUser = async (user: string, pass: string) => {
@@ -71,7 +74,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await create('team-a', 'alpha', { policy: { rules }, access: { readWrite: ['agents'] } });
     const bp = await waitCondition('team-a', 'alpha', 'Ready', 'True', 'Reconciled');
     assert.equal(condition(bp, 'RedisReady')?.reason, 'AclApplied');
-    assert.equal(condition(bp, 'MonitoringReady')?.reason, 'ConfigMapsApplied');
+    assert.equal(condition(bp, 'MonitoringReady')?.reason, 'SloSeriesWritten');
     assert.equal(bp.status?.redisUser, 'lhb-team-a.alpha');
     assert.equal(bp.status?.head, 0);
     assert.equal(bp.status?.activeMounts, 0);
@@ -85,10 +88,9 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     assert.deepEqual(stored, JSON.parse(JSON.stringify(toProjectConfig(bp.spec, bp.metadata.generation))));
     assert.equal((stored as { access: { readWrite: string[] } }).access.readWrite[0], 'agents');
 
-    const dashboards = await kube.get<{ items: Array<{ metadata: { name: string } }> }>('/api/v1/namespaces/team-a/configmaps?labelSelector=grafana_dashboard%3D1');
-    assert.deepEqual(dashboards.items.map((c) => c.metadata.name), ['alpha-bridge-dashboard']);
-    const rulesMap = await kube.get<{ data: Record<string, string> }>('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts');
-    assert.match(rulesMap.data['lighthouse-bridge.rules.yaml'] ?? '', /histogram_quantile\(0\.99, sum by \(le\) \(rate\(lighthouse_bridge_validation_duration_seconds_bucket\[5m\]\)\)\) > 0\.002/);
+    // Monitoring is the chart's, once per fleet: nothing per project in the project's namespace.
+    const configMaps = await kube.get<{ items: Array<{ metadata: { name: string } }> }>('/api/v1/namespaces/team-a/configmaps?labelSelector=bridge.lighthouse.dev%2Fproject%3Dalpha');
+    assert.deepEqual(configMaps.items, []);
   });
 
   it("isolates projects: a project's user reaches its own keys and channels only", async () => {
@@ -141,7 +143,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
       await assert.rejects(a.set('lhb:{team-a/alpha}:blob:abc:0', 'chunk'), /NOPERM/);
       await assert.rejects(a.zadd('lhb:{team-a/alpha}:snaps', 1, '1'), /NOPERM/);
       await assert.rejects(a.set('lhb:{team-a/alpha}:dec:k', '{}', 'EX', 60), /NOPERM/);
-      await assert.rejects(a.hset('lhb:{team-a/alpha}:mounts', 'node/pod', '1'), /NOPERM/);
+      await assert.rejects(a.zadd('lhb:{team-a/alpha}:mounts', Date.now() + 60_000, 'node:/target'), /NOPERM/);
       // BCAST tracking would push (over RESP3) the names of every key changed on the server, other tenants' included.
       await assert.rejects(a.call('CLIENT', 'TRACKING', 'on', 'BCAST'), /NOPERM/);
     } finally {
@@ -163,20 +165,21 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await admin.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
-    await admin.hset('lhb:{team-a/alpha}:mounts', 'node-1/pod-1', String(Date.now()), 'node-2/pod-2', String(Date.now()));
-    await waitFor('head 3 and 2 mounts', WAIT_MS, async () => {
+    // As two node plugins record their publishes (csi-driver/src/csi/mountRegistry.ts).
+    await refreshMounts(admin, { namespace: 'team-a', name: 'alpha' }, ['node-1:/pods/1', 'node-2:/pods/2'], 60_000);
+    await eventually('head 3 and 2 mounts', async () => {
       const bp = await get('team-a', 'alpha');
       return bp.status?.head === 3 && bp.status?.activeMounts === 2;
-    });
+    }, WAIT_MS, 100);
   });
 
   it('follows spec changes: new generation, new policy version in the config', async () => {
     const before = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { policy: { version: string } };
     await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { policy: { defaultDecision: 'allow' }, limits: { maxFiles: 10 } } });
-    const bp = await waitFor('generation 2 observed', WAIT_MS, async () => {
+    const bp = await eventually('generation 2 observed', async () => {
       const current = await get('team-a', 'alpha');
       return current.metadata.generation === 2 && current.status?.observedGeneration === 2 ? current : undefined;
-    });
+    }, WAIT_MS, 100);
     assert.equal(condition(bp, 'Ready')?.observedGeneration, 2);
     const after = JSON.parse((await admin.get('lhb:{team-a/alpha}:config')) ?? '{}') as { generation: number; limits: { maxFiles: number }; policy: { version: string; defaultDecision: string } };
     assert.equal(after.generation, 2);
@@ -187,7 +190,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
 
   it('restores an ACL user removed behind its back (level-triggered)', async () => {
     await admin.call('ACL', 'DELUSER', 'lhb-team-b.beta');
-    await waitFor('ACL user recreated', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta')) !== null);
+    await eventually('ACL user recreated', async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta')) !== null, WAIT_MS, 100);
   });
 
   it('reports RedisReady=False while Redis is down and recovers when it is back', async () => {
@@ -205,8 +208,29 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     assert.equal(config.storage.retentionDays, 9);
   });
 
-  /** A minimal stand-in for the Prometheus Operator's CRD; `schema` lets a test make it refuse our objects. */
-  const installMonitoringCrd = (kind: string, plural: string, schema: Record<string, unknown> = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) =>
+  /** The operator's SLO series for a project, as its /metrics serves them (this process's registry). */
+  const sloSeries = async (ns: string, name: string): Promise<Record<string, number>> => {
+    const found: Record<string, number> = {};
+    for (const metric of (await registry.getMetricsAsJSON()).filter((m) => (Object.values(SLO_METRIC) as string[]).includes(m.name))) {
+      const value = (metric.values as Array<{ labels: Record<string, string | number>; value: number }>).find((v) => v.labels.namespace === ns && v.labels.project === name)?.value;
+      if (value !== undefined) found[metric.name] = value;
+    }
+    return found;
+  };
+
+  it("writes the project's SLO as series for the chart's fleet rules, and follows spec changes", async () => {
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 3, errorRatePercent: 2.5 } } } });
+    await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'SloSeriesWritten');
+    assert.deepEqual(await sloSeries('team-a', 'alpha'), {
+      [SLO_METRIC.validationP99]: 0.002,
+      [SLO_METRIC.fuseP99]: 0.003,
+      [SLO_METRIC.storeAppendP99]: 0.01,
+      [SLO_METRIC.errorRatio]: 0.025,
+    });
+  });
+
+  /** A minimal stand-in for the Prometheus Operator's CRD. */
+  const installMonitoringCrd = (kind: string, plural: string) =>
     installCrd(kube, {
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
@@ -215,46 +239,40 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
         group: 'monitoring.coreos.com',
         scope: 'Namespaced',
         names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema } }],
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
       },
     });
 
-  it('uses PrometheusRule and ServiceMonitor once the Prometheus Operator CRDs exist', async () => {
+  it('removes the PrometheusRule, ServiceMonitor and ConfigMaps an older operator created per project (upgrade)', async () => {
     await installMonitoringCrd('PrometheusRule', 'prometheusrules');
     await installMonitoringCrd('ServiceMonitor', 'servicemonitors');
-    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 3 } } } });
-    await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'PrometheusRuleApplied');
-    const rule = await kube.get<{ spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> } }>(
-      '/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules/alpha-bridge-alerts',
-    );
-    const fuse = rule.spec.groups[0]?.rules.find((r) => r.alert === 'LighthouseBridgeFuseLatencyHigh');
-    assert.equal(fuse?.expr, 'histogram_quantile(0.99, sum by (le) (rate(lighthouse_bridge_fuse_op_duration_seconds_bucket[5m]))) > 0.003');
-    await kube.get('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics');
-    // The ConfigMap fallback is removed once the real objects exist.
-    assert.equal(await kube.getOptional('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts'), undefined);
+    await operator?.stop();
+    operator = undefined;
+    await create('team-a', 'legacy', {});
+    const legacy = [
+      ['/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules', { apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'legacy-bridge-alerts' }, spec: {} }],
+      ['/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors', { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'legacy-bridge-metrics' }, spec: {} }],
+      ['/api/v1/namespaces/team-a/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'legacy-bridge-alerts' }, data: {} }],
+      ['/api/v1/namespaces/team-a/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'legacy-bridge-dashboard' }, data: {} }],
+    ] as const;
+    for (const [collection, body] of legacy) await kube.create(collection, body);
+    operator = await run();
+    await waitCondition('team-a', 'legacy', 'MonitoringReady', 'True', 'SloSeriesWritten');
+    for (const [collection, body] of legacy) assert.equal(await kube.getOptional(`${collection}/${body.metadata.name}`), undefined, `${collection}/${body.metadata.name}`);
   });
 
-  it('reports MonitoringReady=False (ApplyFailed) when the API refuses a monitoring object, and recovers', async () => {
-    await installMonitoringCrd('PrometheusRule', 'prometheusrules', {
-      type: 'object',
-      required: ['spec'],
-      properties: { spec: { type: 'object', required: ['mustHave'], 'x-kubernetes-preserve-unknown-fields': true } },
-    });
-    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 4 } } } });
-    const failed = await waitCondition('team-a', 'alpha', 'MonitoringReady', 'False', 'ApplyFailed');
-    assert.match(condition(failed, 'MonitoringReady')?.message ?? '', /mustHave/);
-    assert.equal(condition(failed, 'Ready')?.reason, 'MonitoringNotReady');
-    assert.equal(condition(failed, 'RedisReady')?.status, 'True');
-    await installMonitoringCrd('PrometheusRule', 'prometheusrules');
-    await waitCondition('team-a', 'alpha', 'Ready', 'True');
-  });
-
-  it('monitoring.enabled=false removes the monitoring objects and says so', async () => {
+  it('monitoring.enabled=false removes the SLO series, so no alert fires for the project, and says so', async () => {
     await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { enabled: false } } });
     await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'Disabled');
-    assert.equal(await kube.getOptional('/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules/alpha-bridge-alerts'), undefined);
-    assert.equal(await kube.getOptional('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics'), undefined);
+    assert.deepEqual(await sloSeries('team-a', 'alpha'), {});
     assert.equal(condition(await get('team-a', 'alpha'), 'Ready')?.status, 'True');
+  });
+
+  it("a deleted project's SLO series go with it", async () => {
+    assert.notDeepEqual(await sloSeries('team-a', 'legacy'), {});
+    await kube.delete(path('team-a', 'legacy'));
+    await eventually('team-a/legacy is gone', async () => ((await kube.getOptional(path('team-a', 'legacy'))) === undefined ? true : undefined), WAIT_MS, 100);
+    await eventually('its SLO series are removed', async () => (Object.keys(await sloSeries('team-a', 'legacy')).length === 0 ? true : undefined), WAIT_MS, 100);
   });
 
   it('resumes a reconcile interrupted after the Secret was written (operator restart)', async () => {
@@ -283,13 +301,13 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     for (let i = 0; i < 450; i++) await admin.set(`lhb:{team-b/doomed}:blob:${i}`, 'x');
     await admin.xadd('lhb:{team-b/doomed}:log', '1-0', 'e', '{}');
     await kube.delete(path('team-b', 'doomed'));
-    await waitFor('doomed gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'doomed'))) === undefined);
+    await eventually('doomed gone', async () => (await kube.getOptional(path('team-b', 'doomed'))) === undefined, WAIT_MS, 100);
     assert.deepEqual(await admin.keys('lhb:{team-b/doomed}:*'), []);
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.doomed'), null);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', "another project's keys are untouched");
 
     await kube.delete(path('team-b', 'beta'));
-    await waitFor('beta gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined);
+    await eventually('beta gone', async () => (await kube.getOptional(path('team-b', 'beta'))) === undefined, WAIT_MS, 100);
     assert.equal(await admin.get('lhb:{team-b/beta}:snap'), 'secret-b', 'Retain keeps the data');
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.beta'), null, 'but nobody can log in as the project any more');
   });
@@ -304,11 +322,11 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
       if (i % 3 !== 0) await new Promise((resolve) => setTimeout(resolve, i % 3 === 1 ? 5 : 20));
       await kube.delete(path('team-b', `blink-${i}`));
     }
-    await waitFor('every blink project gone', WAIT_MS, async () => (await kube.get<{ items: BridgeProject[] }>(path('team-b'))).items.every((bp) => !bp.metadata.name.startsWith('blink-')));
-    await waitFor('no ACL user of a deleted project', WAIT_MS, async () => {
+    await eventually('every blink project gone', async () => (await kube.get<{ items: BridgeProject[] }>(path('team-b'))).items.every((bp) => !bp.metadata.name.startsWith('blink-')), WAIT_MS, 100);
+    await eventually('no ACL user of a deleted project', async () => {
       assert.deepEqual(await projectUsers('lhb-team-b.blink-'), []);
       return true;
-    });
+    }, WAIT_MS, 100);
   });
 
   it('removes ACL users whose project no longer exists on relist, and no other user', async () => {
@@ -316,7 +334,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await waitCondition('team-b', 'kept', 'Ready', 'True');
     // What the race above left behind before the fix, or a project deleted while the operator was down.
     for (const user of ['lhb-team-b.ghost', 'lhb-team-b.ghost.two', 'lhb-nodot', 'lhb-Team.Ghost', 'app-user']) await admin.call('ACL', 'SETUSER', user, 'on', '>pw');
-    await waitFor('orphaned project user removed', WAIT_MS, async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.ghost')) === null);
+    await eventually('orphaned project user removed', async () => (await admin.call('ACL', 'GETUSER', 'lhb-team-b.ghost')) === null, WAIT_MS, 100);
     for (const user of ['lhb-team-b.ghost.two', 'lhb-nodot', 'lhb-Team.Ghost', 'app-user']) assert.notEqual(await admin.call('ACL', 'GETUSER', user), null, `${user} is not a project's user`);
     assert.notEqual(await admin.call('ACL', 'GETUSER', 'lhb-team-b.kept'), null, 'a live project keeps its user');
   });
@@ -333,7 +351,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await redis.restart();
     admin.disconnect();
     admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
-    await waitFor('patient gone', WAIT_MS, async () => (await kube.getOptional(path('team-b', 'patient'))) === undefined);
+    await eventually('patient gone', async () => (await kube.getOptional(path('team-b', 'patient'))) === undefined, WAIT_MS, 100);
     // The user came back from the ACL file on restart; the finalizer removed it before letting go.
     assert.equal(await admin.call('ACL', 'GETUSER', 'lhb-team-b.patient'), null);
   });

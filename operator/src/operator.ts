@@ -5,7 +5,6 @@ import { Informer } from './informer.js';
 import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
 import { LeaderElector } from './leaderElection.js';
 import { isLeader, queueDepth, reconcileDuration, watchRestarts } from './metrics.js';
-import { MonitoringDiscovery } from './monitoringResources.js';
 import { connectProjectRedis } from './projectRedis.js';
 import { orphanedProjectKeys, reconcile } from './reconcile.js';
 import { DEFAULT_QUEUE_OPTIONS, WorkQueue, type WorkQueueOptions } from './workQueue.js';
@@ -16,18 +15,18 @@ export type Log = (level: 'info' | 'warn' | 'error', message: string, fields?: R
 
 export interface OperatorOptions {
   redisUrl: string;
+  /** The image restore Jobs run (normally the operator's own). */
+  image?: string;
   /** Watch one namespace; all namespaces when absent. */
   namespace?: string;
   kubeconfig?: string;
   leaderElect: boolean;
   leaseName: string;
-  /** Namespace of the Lease, and of the node plugin's metrics Service for ServiceMonitors. */
+  /** Namespace of the Lease. */
   operatorNamespace: string;
   identity?: string;
   leaseDurationMs: number;
   relistAfterMs: number;
-  /** How long the answer "are the Prometheus Operator CRDs installed?" is reused. */
-  discoveryTtlMs?: number;
   queue?: Partial<WorkQueueOptions>;
   log: Log;
 }
@@ -49,7 +48,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const kube: KubeClient = await connectKube(loadKubeConfig(options.kubeconfig));
   const redis = connectProjectRedis(options.redisUrl);
   const { log } = options;
-  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube, options.discoveryTtlMs), target: { metricsNamespace: options.operatorNamespace }, log };
+  const deps = { kube, redis, restore: { redisUrl: options.redisUrl, ...(options.image ? { image: options.image } : {}) }, log };
 
   const queue = new WorkQueue(
     async (key) => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { projectKeyPrefix } from '@lighthouse-bridge/core/config/projectConfig';
-import { createValidator } from '@lighthouse-bridge/core/speed-layer/validator';
+import { projectKeyPrefix } from '@lighthouse-bridge/core/redis';
+import { createValidator } from '@lighthouse-bridge/core/speed-layer';
 import { startRedis } from '@lighthouse-bridge/test/redis';
 import { connectProjectRedis } from './projectRedis.js';
 

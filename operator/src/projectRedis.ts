@@ -1,8 +1,14 @@
-import { Cluster, Redis } from 'ioredis';
-import { configKey, projectKeyPrefix, type ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { whenReady } from '@lighthouse-bridge/core/speed-layer/decisionCache';
-import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
+import { Cluster, type Redis } from 'ioredis';
+import { parseStoreUrl, type ProjectConfig, type ProjectId } from '@lighthouse-bridge/core';
+import {
+  clientOptions,
+  countLiveMounts,
+  createRedisClient,
+  projectKeyPrefix,
+  projectKeys,
+  whenReady,
+  type RedisClient,
+} from '@lighthouse-bridge/core/redis';
 
 /**
  * The operator's side of Redis: per-project ACL users, the `:config` key, the figures shown in
@@ -10,8 +16,11 @@ import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
  * per node in a cluster, so they are applied to every primary and replica.
  */
 export interface ProjectRedis {
-  /** Creates or resets the project's ACL user with this password, on every node. */
-  ensureUser(project: ProjectId, user: string, password: string): Promise<void>;
+  /**
+   * Creates or resets an ACL user of the project with this password, on every node: its reader
+   * (the default), or the writer a restore Job imports with.
+   */
+  ensureUser(project: ProjectId, user: string, password: string, role?: AclRole): Promise<void>;
   /** Idempotent: a user already gone is not an error. */
   deleteUser(user: string): Promise<void>;
   /** Every ACL user name on any node. */
@@ -54,12 +63,22 @@ export const ACL_COMMANDS = [
   '+subscribe', '+unsubscribe', '+psubscribe', '+punsubscribe', '+ssubscribe', '+sunsubscribe',
 ];
 
-export function aclRules(project: ProjectId, password: string): string[] {
+export type AclRole = 'reader' | 'restorer';
+
+export function aclRules(project: ProjectId, password: string, role: AclRole = 'reader'): string[] {
   const prefix = projectKeyPrefix(project);
+  const keys = projectKeys(project);
   // `reset` first, so a re-apply also removes anything granted by hand or by an older operator;
   // `resetchannels` because `reset` grants all channels where acl-pubsub-default is allchannels.
+  const base = ['reset', 'resetchannels', 'on', `>${password}`, `&${prefix}*`];
   // `%R~`: read access to its own keys only (Redis 7), whatever command is allowed.
-  return ['reset', 'resetchannels', 'on', `>${password}`, `%R~${prefix}*`, `&${prefix}*`, ...ACL_COMMANDS];
+  if (role === 'reader') return [...base, `%R~${prefix}*`, ...ACL_COMMANDS];
+  // The restorer runs the store's own writer (scripts, streams, blobs) for as long as the Job runs
+  // (ADR 0065), nothing server-wide (-@admin -@dangerous). Its Secret sits in the tenant's
+  // namespace, so it writes only what an import writes: the log, snapshots and blobs — never the
+  // shared decisions, the config the operator owns or the mount registry.
+  const written = [keys.log, `${keys.snapshots}*`, `${prefix}snap:*`, keys.blob('*')];
+  return [...base, `%R~${prefix}*`, ...written.map((key) => `~${key}`), '+@all', '-@admin', '-@dangerous'];
 }
 
 const SCAN_COUNT = 500;
@@ -68,24 +87,8 @@ const UNLINK_BATCH = 200;
 export function connectProjectRedis(url: string): ProjectRedis {
   const parsed = parseStoreUrl(url);
   if (parsed.kind !== 'redis') throw new RedisUnavailableError(`operator needs a Redis URL, got "${url}"`);
-  const auth = { ...(parsed.username ? { username: parsed.username } : {}), ...(parsed.password ? { password: parsed.password } : {}) };
-  // Fail fast while Redis is down: reconcile reports it and retries with backoff, instead of
-  // piling commands into an offline queue.
-  const common = {
-    ...auth,
-    ...(parsed.tls ? { tls: {} } : {}),
-    connectTimeout: 2_000,
-    commandTimeout: 5_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000),
-    lazyConnect: false,
-  };
-  const client: Redis | Cluster = parsed.cluster
-    ? new Cluster(parsed.nodes, { redisOptions: common, clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** times, 2_000), enableOfflineQueue: false })
-    : new Redis({ ...common, host: parsed.nodes[0]?.host ?? '127.0.0.1', port: parsed.nodes[0]?.port ?? 6379, db: parsed.db });
-  // Errors surface on the commands; without a listener ioredis would log each reconnect failure.
-  client.on('error', () => undefined);
+  // Errors surface on the commands.
+  const client = createRedisClient(parsed, clientOptions.operator());
 
   const nodes = (role: 'all' | 'master'): Redis[] => (client instanceof Cluster ? client.nodes(role) : [client]);
 
@@ -98,11 +101,11 @@ export function connectProjectRedis(url: string): ProjectRedis {
   };
 
   return {
-    ensureUser: (project, user, password) =>
+    ensureUser: (project, user, password, role) =>
       guard(`ACL SETUSER ${user}`, async () => {
         const targets = nodes('all');
         if (targets.length === 0) throw new Error('no Redis node reachable');
-        await Promise.all(targets.map((node) => node.call('ACL', 'SETUSER', user, ...aclRules(project, password))));
+        await Promise.all(targets.map((node) => node.call('ACL', 'SETUSER', user, ...aclRules(project, password, role))));
         await Promise.all(targets.map((node) => saveAcl(node)));
       }),
     deleteUser: (user) =>
@@ -117,12 +120,11 @@ export function connectProjectRedis(url: string): ProjectRedis {
         const lists = await Promise.all(nodes('all').map(async (node) => (await node.call('ACL', 'USERS')) as string[]));
         return [...new Set(lists.flat())];
       }),
-    writeConfig: (project, config) => guard('write project config', async () => void (await client.set(configKey(project), JSON.stringify(config)))),
+    writeConfig: (project, config) => guard('write project config', async () => void (await client.set(projectKeys(project).config, JSON.stringify(config)))),
     stats: (project) =>
       guard('read project head', async () => {
-        const prefix = projectKeyPrefix(project);
-        const head = await client.xlen(`${prefix}log`);
-        return { head, activeMounts: await countMounts(client, `${prefix}mounts`) };
+        const head = await client.xlen(projectKeys(project).log);
+        return { head, activeMounts: await countLiveMounts(client, project) };
       }),
     purge: (project) =>
       guard('delete project keys', async () => {
@@ -152,23 +154,6 @@ async function saveAcl(node: Redis): Promise<void> {
     await node.call('ACL', 'SAVE');
   } catch (error) {
     if (!(error instanceof Error && /not configured to use an ACL file/i.test(error.message))) throw error;
-  }
-}
-
-/** The mount registry's type is the node plugin's choice; count its entries whatever it is. */
-async function countMounts(client: Redis | Cluster, key: string): Promise<number> {
-  const type = await client.type(key);
-  switch (type) {
-    case 'hash':
-      return client.hlen(key);
-    case 'zset':
-      return client.zcard(key);
-    case 'set':
-      return client.scard(key);
-    case 'list':
-      return client.llen(key);
-    default:
-      return 0;
   }
 }
 

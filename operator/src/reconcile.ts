@@ -1,28 +1,30 @@
 import { randomBytes } from 'node:crypto';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import type { ProjectId } from '@lighthouse-bridge/core';
 import {
   FINALIZER,
   projectIdOf,
   projectOfRedisUser,
   redisUserOf,
   resourcePath,
+  restoreUserOf,
   secretNameOf,
+  sloOf,
   toProjectConfig,
   type BridgeProject,
   type BridgeProjectStatus,
 } from './bridgeProject.js';
 import { readyOf, withTransitions, type ObservedCondition, type SubResult } from './conditions.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
-import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
+import { ownerReference, removePerProjectMonitoring, removeSloSeries, writeSloSeries } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
+import { reconcileRestore, revokeAccess, type RestoreTarget } from './restore.js';
 import type { Log } from './operator.js';
 import type { Outcome } from './workQueue.js';
 
 export interface ReconcilerDeps {
   kube: KubeClient;
   redis: ProjectRedis;
-  discovery: MonitoringDiscovery;
-  target: MonitoringTarget;
+  restore: RestoreTarget;
   log: Log;
 }
 
@@ -57,7 +59,9 @@ export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outc
  * its deletionPolicy can no longer be read.
  */
 async function forget(deps: ReconcilerDeps, project: ProjectId): Promise<Outcome> {
+  removeSloSeries(project);
   await deps.redis.deleteUser(redisUserOf(project));
+  await deps.redis.deleteUser(restoreUserOf(project));
   return { kind: 'done' };
 }
 
@@ -87,6 +91,9 @@ async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Prom
   const password = await ensureSecret(deps.kube, bp, secretName, user);
   const redis = await reconcileRedis(deps.redis, bp, user, password);
   const monitoring = await reconcileMonitoring(deps, bp);
+  const restore = await reconcileRestore(deps.kube, deps.redis, deps.restore, bp, redis.stats?.head);
+  // Ready waits for a restore that was asked for; projects without one have no Restored condition.
+  const parts = restore ? [redis.condition, monitoring.condition, restore.condition] : [redis.condition, monitoring.condition];
 
   await writeStatus(deps.kube, bp, {
     observedGeneration: bp.metadata.generation,
@@ -95,12 +102,15 @@ async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Prom
     // Unread while Redis is down: keep the last figures rather than report zeros.
     head: redis.stats?.head ?? bp.status?.head,
     activeMounts: redis.stats?.activeMounts ?? bp.status?.activeMounts,
-    conditions: withTransitions([readyOf([redis.condition, monitoring.condition]), redis.condition, monitoring.condition], bp.status?.conditions, bp.metadata.generation),
+    restoredFrom: restore?.restoredFrom ?? bp.status?.restoredFrom,
+    conditions: withTransitions([readyOf(parts), ...parts], bp.status?.conditions, bp.metadata.generation),
   });
 
-  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project.
+  // Head and mounts are refreshed by the informer's periodic relist, which revisits every project;
+  // a running restore Job is looked at sooner, since its status changes are not watched.
   const retry = redis.retry ?? monitoring.retry;
-  return retry === undefined ? { kind: 'done' } : { kind: 'retry', error: retry };
+  if (retry !== undefined) return { kind: 'retry', error: retry };
+  return restore?.requeueAfterMs === undefined ? { kind: 'done' } : { kind: 'requeueAfter', ms: restore.requeueAfterMs };
 }
 
 /**
@@ -129,35 +139,37 @@ async function reconcileRedis(redis: ProjectRedis, bp: BridgeProject, user: stri
   }
 }
 
-/** The alert rules and dashboard: Prometheus Operator objects where its CRDs exist, ConfigMaps elsewhere, none when disabled. */
+/**
+ * The project's SLO series, which the chart's fleet rules join on (none when monitoring is
+ * disabled), and the removal of the per-project monitoring objects older operators created.
+ */
 async function reconcileMonitoring(deps: ReconcilerDeps, bp: BridgeProject): Promise<SubResult> {
-  // Objects of another mode can only exist if the last run used that mode (or failed).
+  const project = projectIdOf(bp);
+  const condition: ObservedCondition =
+    bp.spec?.monitoring?.enabled === false
+      ? { type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false; no SLO series, so no alerts for this project' }
+      : { type: 'MonitoringReady', status: 'True', reason: 'SloSeriesWritten', message: "SLO series written for the chart's fleet alert rules" };
+  if (condition.reason === 'Disabled') removeSloSeries(project);
+  else writeSloSeries(project, sloOf(bp.spec));
   const previous = bp.status?.conditions?.find((c) => c.type === 'MonitoringReady')?.reason;
+  if (previous === 'Disabled' || previous === 'SloSeriesWritten') return { condition };
   try {
-    if (bp.spec?.monitoring?.enabled === false) {
-      await applyMonitoring(deps.kube, bp, 'disabled', deps.target, previous !== 'Disabled');
-      return { condition: { type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false' } };
-    }
-    const mode = await deps.discovery.mode();
-    const condition: ObservedCondition =
-      mode === 'prometheus-operator'
-        ? { type: 'MonitoringReady', status: 'True', reason: 'PrometheusRuleApplied', message: 'PrometheusRule and ServiceMonitor applied' }
-        : { type: 'MonitoringReady', status: 'True', reason: 'ConfigMapsApplied', message: 'Prometheus Operator not installed; rules and Grafana dashboard applied as ConfigMaps' };
-    await applyMonitoring(deps.kube, bp, mode, deps.target, previous !== condition.reason);
+    await removePerProjectMonitoring(deps.kube, bp);
     return { condition };
   } catch (error) {
     if (!(error instanceof KubeApiError)) throw error;
-    // A CRD removed or installed since discovery answered: look again next time.
-    deps.discovery.forget();
-    return { condition: { type: 'MonitoringReady', status: 'False', reason: 'ApplyFailed', message: error.message }, retry: error };
+    return { condition: { type: 'MonitoringReady', status: 'False', reason: 'CleanupFailed', message: `removing the per-project monitoring objects of an older operator: ${error.message}` }, retry: error };
   }
 }
 
 async function finalize(deps: ReconcilerDeps, bp: BridgeProject): Promise<Outcome> {
   if (!bp.metadata.finalizers?.includes(FINALIZER)) return { kind: 'done' };
   const project = projectIdOf(bp);
+  removeSloSeries(project);
   // Redis first: if it is down the finalizer stays, and the object waits until cleanup can happen.
   await deps.redis.deleteUser(redisUserOf(project));
+  // A restore cut short by the deletion: its Job and Secret go with the owner, its user goes here.
+  await revokeAccess(deps.kube, deps.redis, bp);
   if (bp.spec?.storage?.deletionPolicy === 'Delete') {
     const removed = await deps.redis.purge(project);
     deps.log('info', 'project data deleted', { project: `${project.namespace}/${project.name}`, keys: removed });
@@ -209,7 +221,7 @@ async function writeStatus(kube: KubeClient, bp: BridgeProject, status: BridgePr
 
 function normalize(status: BridgeProjectStatus | undefined): unknown {
   if (!status) return undefined;
-  const order: Array<keyof BridgeProjectStatus> = ['observedGeneration', 'redisUser', 'secretName', 'head', 'activeMounts'];
+  const order: Array<keyof BridgeProjectStatus> = ['observedGeneration', 'redisUser', 'secretName', 'head', 'activeMounts', 'restoredFrom'];
   const conditions = (status.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message, c.observedGeneration ?? null, c.lastTransitionTime]);
   return [...order.map((k) => status[k] ?? null), conditions];
 }

@@ -1,17 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue, type Outcome, type WorkQueueOptions } from './workQueue.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const fast: WorkQueueOptions = { workers: 4, ratePerSecond: 10_000, burst: 10_000, baseBackoffMs: 20, maxBackoffMs: 200 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 describe('WorkQueue', () => {
   it('runs a key added many times while queued once', async () => {
@@ -19,7 +12,7 @@ describe('WorkQueue', () => {
     const queue = new WorkQueue(async (key) => (runs.push(key), { kind: 'done' }), () => undefined, { ...fast, workers: 1 });
     queue.add('blocker');
     for (let i = 0; i < 10; i++) queue.add('a');
-    await until('both ran', () => runs.length >= 2);
+    await eventually('both ran', () => runs.length >= 2);
     await sleep(50);
     assert.deepEqual(runs, ['blocker', 'a']);
     await queue.stop();
@@ -45,7 +38,7 @@ describe('WorkQueue', () => {
     await sleep(5);
     queue.add('k');
     queue.add('k');
-    await until('rerun', () => runs === 2);
+    await eventually('rerun', () => runs === 2);
     await sleep(60);
     assert.equal(maxRunning, 1);
     assert.equal(runs, 2, 'one rerun for all changes during the run');
@@ -64,7 +57,7 @@ describe('WorkQueue', () => {
       { ...fast, baseBackoffMs: 20, maxBackoffMs: 1_000 },
     );
     queue.add('k');
-    await until('5 runs', () => times.length === 5);
+    await eventually('5 runs', () => times.length === 5);
     assert.deepEqual(attempts, [1, 2, 3, 4]);
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     // 20, 40, 80, 160 ms with ±20 % jitter
@@ -78,7 +71,7 @@ describe('WorkQueue', () => {
     const queue = new WorkQueue(async () => (runs++, { kind: 'done' }), () => undefined, { ...fast, ratePerSecond: 100, burst: 10 });
     const started = performance.now();
     for (let i = 0; i < 40; i++) queue.add(`k${i}`);
-    await until('40 runs', () => runs === 40);
+    await eventually('40 runs', () => runs === 40);
     const elapsed = performance.now() - started;
     // 10 at once, then 30 at 100/s: at least ~300 ms.
     assert.ok(elapsed >= 270, `took ${elapsed.toFixed(0)} ms`);
@@ -101,7 +94,7 @@ describe('WorkQueue', () => {
       fast,
     );
     queue.add('k');
-    await until('second run started', () => runs === 2);
+    await eventually('second run started', () => runs === 2);
     await queue.stop();
     assert.equal(finished, true, 'stop waited for the running handler');
     await sleep(50);

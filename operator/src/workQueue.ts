@@ -1,4 +1,4 @@
-import { refilled } from '@lighthouse-bridge/core/resilience/tokenBucket';
+import { refilled } from '@lighthouse-bridge/core';
 
 /**
  * A rate-limited work queue in the manner of client-go's: a key is queued at most once, never

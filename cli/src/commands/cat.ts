@@ -1,7 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DomainError } from '@lighthouse-bridge/core';
-import { normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
-import { stateAt } from '@lighthouse-bridge/core/projection/replay';
+import { DomainError, normalizePath, stateAt } from '@lighthouse-bridge/core';
 import { parseAt, positionals, projectArg, resolveAt, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withStore, writeOut } from '../args.js';
 import { EXIT } from '../command.js';
 

@@ -1,12 +1,10 @@
 import { posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
-import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core/store/open';
-import { noConfig, redisConfigSource } from '@lighthouse-bridge/csi-driver/csi/access';
-import { FuseMounter } from '@lighthouse-bridge/csi-driver/csi/mounter';
-import { projectValidator } from '@lighthouse-bridge/csi-driver/mount/projectValidator';
-import { socketPathOf, startCsiDriver, type DriverMode } from '@lighthouse-bridge/csi-driver/csi/server';
+import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
+import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core';
+import { clientOptions, createRedisClient } from '@lighthouse-bridge/core/redis';
+import { FuseMounter, MountRegistry, noConfig, redisConfigSource, registeredMounter, socketPathOf, startCsiDriver, type DriverMode, type Mounter } from '@lighthouse-bridge/csi-driver/csi';
+import { projectValidator } from '@lighthouse-bridge/csi-driver';
 import { runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -20,6 +18,8 @@ published before a restart; on SIGTERM it stops serving and leaves mounts for th
   --metrics-port N           serve /metrics and /healthz on this port
   --metrics-host HOST        address for /metrics (default: 127.0.0.1)
   --require-access-config    refuse to mount projects that have no access configuration
+  --mount-expiry SECONDS     a mount stops counting in the project's registry (BridgeProject status)
+                             this long after its node plugin last refreshed it (default: 60)
 ${STORE_FLAGS_USAGE}`;
 
 export function run(argv: string[]): Promise<number> {
@@ -35,6 +35,7 @@ export function run(argv: string[]): Promise<number> {
         'metrics-port': { type: 'string' },
         'metrics-host': { type: 'string' },
         'require-access-config': { type: 'boolean' },
+        'mount-expiry': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -56,29 +57,37 @@ export function run(argv: string[]): Promise<number> {
       metricsPort = Number(values['metrics-port']);
       if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new UsageError(`--metrics-port must be a port number`);
     }
+    const mountExpirySeconds = Number(values['mount-expiry'] ?? 60);
+    if (!(mountExpirySeconds > 0 && mountExpirySeconds <= 86_400)) throw new UsageError(`--mount-expiry must be a number of seconds above 0 and at most 86400, got "${values['mount-expiry']}"`);
     const storeUrl = storeUrlFrom(values.store);
     const parsedUrl = parseStoreUrl(storeUrl);
 
     const log = createLogger('csi');
     const store = await openStore(storeUrl);
     const configs = parsedUrl.kind === 'redis' ? redisConfigSource(parsedUrl) : noConfig;
+    // Written with the plugin's own credentials; the project's ACL user only reads the registry.
+    const registry =
+      parsedUrl.kind === 'redis'
+        ? new MountRegistry({ client: createRedisClient(parsedUrl, clientOptions.mountRegistry()), nodeId, expiryMs: mountExpirySeconds * 1000, log })
+        : undefined;
+    const fuse: Mounter = new FuseMounter(
+      store,
+      (error, context) => log.error('filesystem error', { ...context, error: error.message }),
+      // Not the kubelet target: agents name files by where their containers mount the volume.
+      (project, workspacePath) =>
+        projectValidator(store, project, undefined, {
+          storeUrl,
+          logger: log,
+          ...(workspacePath === undefined ? {} : { projectRoot: posix.join(workspacePath, 'current') }),
+        }),
+    );
     const driver = await startCsiDriver({
       endpoint,
       nodeId,
       mode: mode as DriverMode,
       store,
       stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
-      mounter: new FuseMounter(
-        store,
-        (error, context) => log.error('filesystem error', { ...context, error: error.message }),
-        // Not the kubelet target: agents name files by where their containers mount the volume.
-        (project, workspacePath) =>
-          projectValidator(store, project, undefined, {
-            storeUrl,
-            logger: log,
-            ...(workspacePath === undefined ? {} : { projectRoot: posix.join(workspacePath, 'current') }),
-          }),
-      ),
+      mounter: registry ? registeredMounter(fuse, registry) : fuse,
       configs,
       requireAccessConfig: values['require-access-config'] ?? false,
       log,
@@ -97,6 +106,7 @@ export function run(argv: string[]): Promise<number> {
     await driver.stop();
     await metrics?.close();
     await configs.close();
+    registry?.close();
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {
       setTimeout(done, 1000).unref();

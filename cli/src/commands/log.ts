@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { eventPath, type RecordedEvent, type Subscription } from '@lighthouse-bridge/core';
-import { REPLAY_PAGE } from '@lighthouse-bridge/core/projection/replay';
+import { eventPath, REPLAY_PAGE, type RecordedEvent, type Subscription } from '@lighthouse-bridge/core';
 import { parseSeqFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withStore, writeOut } from '../args.js';
 import { EXIT } from '../command.js';
 

@@ -1,7 +1,5 @@
 import { parseArgs } from 'node:util';
-import { DomainError, type TreeNode } from '@lighthouse-bridge/core';
-import { joinPath, nameOf, normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
-import { stateAt } from '@lighthouse-bridge/core/projection/replay';
+import { DomainError, joinPath, nameOf, normalizePath, stateAt, type TreeNode } from '@lighthouse-bridge/core';
 import { parseAt, positionals, projectArg, resolveAt, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withStore, writeOut } from '../args.js';
 import { EXIT } from '../command.js';
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { joinPath, normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
+import { joinPath, normalizePath } from '@lighthouse-bridge/core';
 import { positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withWorkspace, writeOut } from '../args.js';
 import { EXIT } from '../command.js';
 

@@ -2,11 +2,9 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability/httpServer';
-import { isDeadFuseMount, mountAt, mountProject, projectValidator } from '@lighthouse-bridge/csi-driver';
-import { loadPolicyFile } from '@lighthouse-bridge/core/speed-layer/policyFile';
-import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
+import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
+import { detachDeadFuseMount, mountAt, mountProject, projectValidator } from '@lighthouse-bridge/csi-driver';
+import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
 import { actorFrom, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -82,9 +80,9 @@ export function run(argv: string[]): Promise<number> {
   });
 }
 
-/** Missing is fine (created); a dead FUSE mount is fine (mountProject clears it); anything else in use is not. */
+/** Missing is fine (created); a dead FUSE mount is detached; anything else mounted or in use is not. */
 async function requireUsableMountpoint(mountpoint: string): Promise<void> {
-  if (await isDeadFuseMount(mountpoint)) return;
+  await detachDeadFuseMount(mountpoint);
   await mkdir(mountpoint, { recursive: true });
   const existing = await mountAt(mountpoint);
   if (existing) throw new UsageError(`${mountpoint} is already mounted (${existing.fstype}); unmount it first (fusermount -u ${mountpoint})`);

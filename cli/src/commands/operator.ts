@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { serveMetrics } from '@lighthouse-bridge/core/observability/httpServer';
-import { startOperator } from '@lighthouse-bridge/operator/operator';
+import { createLogger, serveMetrics } from '@lighthouse-bridge/core/observability';
+import { startOperator } from '@lighthouse-bridge/operator';
 import { runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -11,6 +10,7 @@ or ~/.kube/config.
 
   --redis URL             Redis holding the projects: redis://[user:pass@]HOST:PORT or
                           redis+cluster://H1:P1,H2:P2 (default: LHB_REDIS_URL)
+  --image IMAGE           image of spec.restoreFrom's import Jobs (default: LHB_IMAGE; none: no restores)
   --namespace NS          watch BridgeProjects in NS only (default: all namespaces)
   --leader-elect          reconcile only while holding the Lease (run several replicas safely)
   --lease-name N          Lease name (default lighthouse-bridge-operator)
@@ -30,6 +30,7 @@ async function operate(argv: string[]): Promise<number> {
     args: argv,
     options: {
       redis: { type: 'string' },
+      image: { type: 'string' },
       namespace: { type: 'string' },
       'leader-elect': { type: 'boolean', default: false },
       'lease-name': { type: 'string', default: 'lighthouse-bridge-operator' },
@@ -58,9 +59,11 @@ async function operate(argv: string[]): Promise<number> {
   const metricsPort = number(values['metrics-port'], 0);
   if (metricsPort > 65535) throw new UsageError('numeric flags need a positive number');
 
+  const image = values.image ?? process.env['LHB_IMAGE'];
   const logger = createLogger('operator');
   const operator = await startOperator({
     redisUrl,
+    ...(image ? { image } : {}),
     ...(values.namespace ? { namespace: values.namespace } : {}),
     ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
     leaderElect: values['leader-elect'],

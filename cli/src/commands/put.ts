@@ -1,8 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DomainError } from '@lighthouse-bridge/core';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
-import { joinPath, normalizePath } from '@lighthouse-bridge/core/aggregate/paths';
+import { DomainError, joinPath, normalizePath, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withWorkspace, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core';
-import { repairEmbeddedProject } from '@lighthouse-bridge/core/store/embedded/embeddedStore';
+import { repairEmbeddedProject } from '@lighthouse-bridge/core/store';
 import { positionals, projectArg, runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

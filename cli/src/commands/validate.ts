@@ -1,9 +1,6 @@
 import { parseArgs } from 'node:util';
 import { openStore, storeUrlFrom } from '@lighthouse-bridge/core';
-import { createValidator } from '@lighthouse-bridge/core/speed-layer/validator';
-import { loadPolicyFile } from '@lighthouse-bridge/core/speed-layer/policyFile';
-import { readProjectPolicy } from '@lighthouse-bridge/core/speed-layer/projectPolicy';
-import { PolicyError } from '@lighthouse-bridge/core/speed-layer/policy';
+import { createValidator, loadPolicyFile, PolicyError, readProjectPolicy } from '@lighthouse-bridge/core/speed-layer';
 import { positionals, projectArg, runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 

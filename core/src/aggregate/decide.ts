@@ -7,16 +7,14 @@ import { isWithin, joinPath, normalizePath, parentOf } from './paths.js';
 import type { ProjectState, TreeNode } from './state.js';
 import { storedMode } from './modes.js';
 
-/** An event as `decide` emits it; the workspace adds the actor and the store adds seq and time. */
-export type DecidedEvent = BridgeEvent;
-
 /**
  * The project's rules: turns a command into the events that record it, or refuses with a
  * `DomainError` and emits nothing. Pure: everything it needs (state, limits, clock, actor) is
  * passed in, so a retry after a version conflict simply decides again on the newer state.
- * `actor` is only used where an event records who decided (ValidationDecided.by).
+ * `actor` is only used where an event records who decided (ValidationDecided.by). The workspace
+ * adds the actor to each event and the store its seq and time.
  */
-export function decide(command: Command, state: ProjectState, limits: ProjectLimits, now: EpochMs, actor = 'unknown'): DecidedEvent[] {
+export function decide(command: Command, state: ProjectState, limits: ProjectLimits, now: EpochMs, actor = 'unknown'): BridgeEvent[] {
   const norm = (p: string): string => normalizePath(p, limits);
   switch (command.type) {
     case 'WriteFile': {
@@ -137,7 +135,7 @@ export function decide(command: Command, state: ProjectState, limits: ProjectLim
 }
 
 /** rename(2): replaces a file, or an empty directory with a directory; never moves a directory into itself. */
-function decideMove(state: ProjectState, limits: ProjectLimits, from: string, to: string): DecidedEvent[] {
+function decideMove(state: ProjectState, limits: ProjectLimits, from: string, to: string): BridgeEvent[] {
   const source = requireNode(state, from);
   if (from === '' || to === '') throw new DomainError('EINVAL', 'cannot move the project root or onto it');
   if (from === to) return [];

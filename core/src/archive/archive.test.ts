@@ -12,7 +12,7 @@ import { openStore } from '../store/open.js';
 import { exportProject } from './export.js';
 import { ArchiveError, sha256Hex, type ArchiveProblem } from './format.js';
 import { importProject } from './import.js';
-import { assertSameHistory, exportToBuffer, importFromBuffer, SEED_EPOCH_MS, seedHistory } from './testing.js';
+import { assertSameHistory, exportToBuffer, importFromBuffer, SEED_EPOCH_MS, seedHistory } from '../testing/archiveHistory.js';
 
 let counter = 0;
 const project = (): ProjectId => ({ namespace: 'archive', name: `p${++counter}-${randomBytes(3).toString('hex')}` });

@@ -12,22 +12,11 @@ import type { EventStore } from '../store/eventStore.js';
 import { openStore } from '../store/open.js';
 import { replayInto } from '../projection/replay.js';
 import { ProjectWorkspace, type WorkspaceOptions } from './workspace.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 let projectCounter = 0;
 const freshProject = (): ProjectId => ({ namespace: 'ws-test', name: `p${process.pid}-${++projectCounter}` });
-
-function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (check()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 10);
-    };
-    tick();
-  });
-}
 
 interface Backend {
   name: string;
@@ -133,7 +122,7 @@ for (const backend of backends) {
           }
         });
         await writer.writeFile('hello.txt', Buffer.from('hi'));
-        await until('the reader to see the write', () => reader.lookup('hello.txt') !== undefined);
+        await eventually('the reader to see the write', () => reader.lookup('hello.txt') !== undefined);
         assert.deepEqual(seen.map((e) => [e.type, e.actor]), [['FileWritten', 'other']]);
         await writer.close();
       } finally {
@@ -249,7 +238,7 @@ describe('ProjectWorkspace across a Redis restart', () => {
           await new Promise((r) => setTimeout(r, 200));
         }
       }
-      await until('the reader to see the write made after the restart', () => reader.lookup('after-restart.txt') !== undefined, 15_000);
+      await eventually('the reader to see the write made after the restart', () => reader.lookup('after-restart.txt') !== undefined, 15_000);
       await writerStore.close();
     } finally {
       await reader.close();

@@ -1,8 +1,7 @@
-import type { ProjectId } from '../events/projectId.js';
 import type { ProjectLimits } from '../aggregate/limits.js';
 
 /**
- * What the operator writes, as JSON, to the project's `:config` key (DESIGN §3) from the
+ * What the operator writes, as JSON, to the project's `:config` key (ADR 0003) from the
  * BridgeProject spec, and what node plugins and the speed layer read. Every field is optional so a
  * project without a config (standalone use) falls back to the built-in defaults.
  */
@@ -59,14 +58,4 @@ export interface PolicyRule {
     /** Regular expression tested against content being written (`input.content`, `input.new_string`). */
     content?: string;
   };
-}
-
-/** The Redis key holding a project's config. */
-export function configKey(project: ProjectId): string {
-  return `${projectKeyPrefix(project)}config`;
-}
-
-/** All of a project's Redis keys start with this; its braces are the Cluster hash tag. */
-export function projectKeyPrefix(project: ProjectId): string {
-  return `lhb:{${project.namespace}/${project.name}}:`;
 }

@@ -16,7 +16,7 @@ import type { ProjectId } from '../events/projectId.js';
 import type { EventStore } from '../store/eventStore.js';
 import { openStore } from '../store/open.js';
 import { CHUNK_BYTES } from '../store/redis/chunks.js';
-import { projectKeys } from '../store/redis/keys.js';
+import { projectKeys } from '../redis/keys.js';
 import { replayInto, restore } from './replay.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');

@@ -3,3 +3,5 @@ export type { Answer, Tier, ValidationRequest } from './request.js';
 export { MAX_REQUEST_BYTES } from './request.js';
 export { Policy, PolicyError, DEFAULT_ESCALATION_TIMEOUT_MS } from './policy.js';
 export { loadPolicyFile } from './policyFile.js';
+export { readProjectPolicy } from './projectPolicy.js';
+export { canonicalJson } from './canonical.js';

@@ -13,6 +13,7 @@ import type { Answer } from './request.js';
 import { Policy } from './policy.js';
 import { decisionKey } from './decisionCache.js';
 import { canonicalJson } from './canonical.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const validatorModule = fileURLToPath(new URL('./validator.js', import.meta.url));
 let counter = 0;
@@ -42,16 +43,6 @@ function validateInChild(options: object, request: object): Promise<Answer> {
       error ? reject(error) : resolve(JSON.parse(stdout) as Answer),
     );
   });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('two processes share L2 decisions; a policy change makes the old entries unreachable', async () => {
@@ -132,16 +123,16 @@ test('Redis killed: L1 answers what it has, the rest fails closed; the breaker c
       assert.match(text, /lighthouse_bridge_breaker_state\{breaker="redis-l2"\} 2/);
 
       await redis.restart();
-      const recovered = await until('the breaker to close', async () => {
+      const recovered = await eventually('the breaker to close', async () => {
         const a = await v.validate(unknown);
         return a.decision === 'allow' ? a : undefined;
-      });
+      }, 10_000);
       assert.equal(recovered.tier, 'policy');
       const after = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
       assert.match(after, /lighthouse_bridge_breaker_state\{breaker="redis-l2"\} 0/);
       assert.match(after, /lighthouse_bridge_breaker_transitions_total\{breaker="redis-l2",to="closed"\} [1-9]/);
-      assert.match(after, /lighthouse_bridge_validation_duration_seconds_bucket\{le="0\.001",tier="cache-l1",decision="allow"\} [1-9]/);
-      assert.match(after, /lighthouse_bridge_validation_duration_seconds_count\{tier="fail-closed",decision="deny"\} [1-9]/);
+      assert.match(after, /lighthouse_bridge_validation_duration_seconds_bucket\{le="0\.001",tier="cache-l1",decision="allow",namespace="[^"]+",project="[^"]+"\} [1-9]/);
+      assert.match(after, /lighthouse_bridge_validation_duration_seconds_count\{tier="fail-closed",decision="deny",namespace="[^"]+",project="[^"]+"\} [1-9]/);
     } finally {
       await metrics.close();
       await v.close();
@@ -234,10 +225,10 @@ test('wait: false answers escalate at once; the expert answer arriving later sti
       const request = { agent: 'coder', tool: 'Bash', input: { command: 'pip install requests' } };
       const first = await v.validate(request, { wait: false });
       assert.deepEqual([first.decision, first.tier], ['escalate', 'expert']);
-      const later = await until('the expert answer to reach the cache', async () => {
+      const later = await eventually('the expert answer to reach the cache', async () => {
         const a = await v.validate(request, { wait: false });
         return a.tier === 'cache-l1' ? a : undefined;
-      });
+      }, 10_000);
       assert.equal(later.decision, 'deny');
     } finally {
       await v.close();
@@ -261,7 +252,7 @@ test('store down during escalation: fails closed within the deadline; escalation
       assert.deepEqual([down.decision, down.tier], ['deny', 'fail-closed'], JSON.stringify(down));
       assert.ok(Date.now() - started < 1500 + 6000, `answered in ${Date.now() - started} ms`);
       await redis.restart();
-      const back = await until(
+      const back = await eventually(
         'escalation to work again',
         async () => {
           const a = await v.validate(request);

@@ -3,7 +3,7 @@ import type { ProjectId } from '../events/projectId.js';
 
 /**
  * The one seam between the project and where its history lives. Two backends implement it
- * (embedded segment files, Redis Streams) and both must pass `eventStore.contract.ts`.
+ * (embedded segment files, Redis Streams) and both must pass `core/src/testing/eventStoreContract.ts`.
  */
 export interface EventStore {
   /** `embedded` or `redis`; shown in `/.bridge/status`. */
@@ -110,7 +110,12 @@ export class ConcurrencyError extends Error {
 
 /** The backend cannot be reached or refused to work (I/O error, lock held, connection lost). */
 export class StoreUnavailableError extends Error {
-  override readonly name = 'StoreUnavailableError';
+  override readonly name: string = 'StoreUnavailableError';
+}
+
+/** The store answered, and refused: these credentials may not do this (a project's own Redis user is read-only, ADR 0062). */
+export class StoreForbiddenError extends StoreUnavailableError {
+  override readonly name = 'StoreForbiddenError';
 }
 
 /** What `logRegression` reports: the highest head seen, the lower one the backend then showed, and when. */

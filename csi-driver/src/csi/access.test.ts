@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
-import { StoreUnavailableError } from '@lighthouse-bridge/core/store/eventStore';
+import { parseStoreUrl, StoreUnavailableError } from '@lighthouse-bridge/core';
 import { freePort } from '@lighthouse-bridge/test/ports';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { decideAccess, redisConfigSource } from './access.js';

@@ -1,8 +1,5 @@
-import { Cluster, Redis } from 'ioredis';
-import { configKey, type AccessConfig, type ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { StoreUnavailableError } from '@lighthouse-bridge/core/store/eventStore';
-import type { StoreUrl } from '@lighthouse-bridge/core/store/open';
+import { StoreUnavailableError, type AccessConfig, type ProjectConfig, type ProjectId } from '@lighthouse-bridge/core';
+import { clientOptions, createRedisClient, projectKeys, type RedisUrl } from '@lighthouse-bridge/core/redis';
 
 /** Where the operator's per-project config is read from. */
 export interface ConfigSource {
@@ -19,25 +16,17 @@ export const noConfig: ConfigSource = {
 /** A publish waiting on an unreachable Redis must fail (UNAVAILABLE, kubelet retries), not hang. */
 const CONFIG_DEADLINE_MS = 5000;
 
-/** Reads `lhb:{ns/project}:config` (ADR 0003) with its own connection, separate from the store's. */
-export function redisConfigSource(url: Extract<StoreUrl, { kind: 'redis' }>): ConfigSource {
-  const common = {
-    ...(url.username !== undefined ? { username: url.username } : {}),
-    ...(url.password !== undefined ? { password: url.password } : {}),
-    ...(url.tls ? { tls: {} } : {}),
-  };
-  const client = url.cluster
-    ? new Cluster(url.nodes, { redisOptions: common, lazyConnect: true })
-    : new Redis({ host: url.nodes[0]?.host ?? '127.0.0.1', port: url.nodes[0]?.port ?? 6379, db: url.db, lazyConnect: true, maxRetriesPerRequest: 1, ...common });
-  // Connection errors surface as failed reads (UNAVAILABLE to kubelet); ioredis would print them too.
-  client.on('error', () => undefined);
+/** Reads the project's `:config` key (ADR 0003) with its own connection, separate from the store's. */
+export function redisConfigSource(url: RedisUrl): ConfigSource {
+  // Connection errors surface as failed reads (UNAVAILABLE to kubelet).
+  const client = createRedisClient(url, clientOptions.configReader());
   return {
     async get(project) {
       let text: string | null;
       let timer: NodeJS.Timeout | undefined;
       try {
         text = await Promise.race([
-          client.get(configKey(project)),
+          client.get(projectKeys(project).config),
           new Promise<never>((_, reject) => {
             timer = setTimeout(() => reject(new Error(`no answer within ${CONFIG_DEADLINE_MS} ms`)), CONFIG_DEADLINE_MS);
           }),

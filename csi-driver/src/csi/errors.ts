@@ -1,6 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { InvalidProjectIdError } from '@lighthouse-bridge/core/events/projectId';
-import { StoreUnavailableError } from '@lighthouse-bridge/core/store/eventStore';
+import { InvalidProjectIdError, StoreUnavailableError } from '@lighthouse-bridge/core';
 
 /**
  * A refusal with the gRPC code the CSI spec prescribes for it. Services throw these; the server

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+import type { EventStore } from '@lighthouse-bridge/core';
 
 const DRIVER_NAME = 'bridge.lighthouse.dev';
 

@@ -1,8 +1,5 @@
-import type { ProjectLimits } from '@lighthouse-bridge/core/aggregate/limits';
-import type { ProjectConfig } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
-import type { Validator } from '@lighthouse-bridge/core/speed-layer/index';
+import type { EventStore, ProjectConfig, ProjectId, ProjectLimits } from '@lighthouse-bridge/core';
+import type { Validator } from '@lighthouse-bridge/core/speed-layer';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 import { detachDeadFuseMount, lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import type { PublishRecord } from './state.js';

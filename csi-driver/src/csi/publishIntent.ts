@@ -1,4 +1,4 @@
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import type { ProjectId } from '@lighthouse-bridge/core';
 import type { PodIdentity } from './access.js';
 import { invalidArgument, notFound } from './errors.js';
 import type { NodePublishVolumeRequest } from './messages.js';

@@ -6,10 +6,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { configKey } from '@lighthouse-bridge/core/config/projectConfig';
-import { parseProjectId } from '@lighthouse-bridge/core/events/projectId';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { openStore, parseStoreUrl } from '@lighthouse-bridge/core/store/open';
+import { projectKeys } from '@lighthouse-bridge/core/redis';
+import { openStore, parseProjectId, parseStoreUrl } from '@lighthouse-bridge/core';
+import { createLogger } from '@lighthouse-bridge/core/observability';
 import { redisConfigSource } from './access.js';
 import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
@@ -18,6 +17,7 @@ import { openDriverState } from './state.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
 import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
 import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 import { loadCsiPackage } from './proto.js';
 
 /**
@@ -81,14 +81,6 @@ async function askValidate(target: string, request: object): Promise<{ decision:
   }
 }
 
-async function waitFor(what: string, timeoutMs: number, check: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
   const first = await start();
   const csi = csiClients(CSI, first.socket);
@@ -104,11 +96,11 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
 
   const watch = startReader(join(kept, 'current', 'hello.txt'));
   reader = watch.child;
-  await waitFor('the reader to see the file', 10_000, () => watch.lines.some((l) => l.startsWith('ok ')));
+  await eventually('the reader to see the file', () => watch.lines.some((l) => l.startsWith('ok ')), 10_000);
 
   await first.kill('SIGKILL');
   const crashed = Date.now();
-  await waitFor('the reader to see the dead mount', 10_000, () => watch.lines.some((l) => l.startsWith('err ') && Number(l.split(' ')[1]) >= crashed));
+  await eventually('the reader to see the dead mount', () => watch.lines.some((l) => l.startsWith('err ') && Number(l.split(' ')[1]) >= crashed), 10_000);
   assert.ok(watch.lines.some((l) => / ENOTCONN$/.test(l)), `expected ENOTCONN, saw ${watch.lines.slice(-3).join(' | ')}`);
   // Meanwhile kubelet tore down the other pod: its target is gone.
   await lazyUnmount(dropped);
@@ -116,9 +108,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
 
   const restartedAt = Date.now();
   const second = await start();
-  await waitFor('the reader to read through the repaired mount', 5000, () =>
-    watch.lines.some((l) => l.startsWith('ok ') && Number(l.split(' ')[1]) > restartedAt),
-  );
+  await eventually('the reader to read through the repaired mount', () => watch.lines.some((l) => l.startsWith('ok ') && Number(l.split(' ')[1]) > restartedAt), 5000);
   const elapsed = Date.now() - restartedAt;
   assert.ok(elapsed < 5000, `recovered after ${elapsed} ms`);
   t.diagnostic(`served again ${elapsed} ms after the restart began`);
@@ -170,11 +160,11 @@ test('a project config that cannot be read mounts nothing; the next pass mounts 
   const deps = { state, mounter, configs, targets: new AbortIfBusy(), log: createLogger('recovery-test') };
   try {
     // Unparseable: the limits it holds are unknown, so mounting with defaults would be wrong.
-    await redis.cli(['SET', configKey(project), '{not json']);
+    await redis.cli(['SET', projectKeys(project).config, '{not json']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'failed']]));
     assert.equal(await mountAt(target), undefined, 'nothing is mounted with default limits');
     assert.ok(await state.publishes.get(target), 'the record stays for the next pass');
-    await redis.cli(['SET', configKey(project), '{}']);
+    await redis.cli(['SET', projectKeys(project).config, '{}']);
     assert.deepEqual(await recoverMounts(deps), new Map([[target, 'remounted']]));
     assert.ok(await mountAt(target));
   } finally {

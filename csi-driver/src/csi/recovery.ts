@@ -1,8 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';
 import { Counter } from 'prom-client';
-import { mounts, registry } from '@lighthouse-bridge/core/observability/metrics';
-import type { Logger } from '@lighthouse-bridge/core/observability/logger';
+import { mounts, registry, type Logger } from '@lighthouse-bridge/core/observability';
 import type { ConfigSource } from './access.js';
 import { CsiError } from './errors.js';
 import { lazyUnmount } from '../mount/mountpoint.js';

@@ -9,9 +9,8 @@ import {
 import { lstat, mkdir, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
-import { csiRpcDuration, secondsSince } from '@lighthouse-bridge/core/observability/metrics';
-import type { Logger } from '@lighthouse-bridge/core/observability/logger';
-import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+import { csiRpcDuration, secondsSince, type Logger } from '@lighthouse-bridge/core/observability';
+import type { EventStore } from '@lighthouse-bridge/core';
 import type { ConfigSource } from './access.js';
 import { withAcceptableAuthority } from './authority.js';
 import { ControllerService } from './controller.js';

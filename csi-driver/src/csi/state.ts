@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { fsyncDir, writeFileAtomic, type ProjectId } from '@lighthouse-bridge/core';
 
 /**
- * Small JSON records, one file each, written atomically (temp file, fsync, rename, fsync of the
- * directory) so a plugin killed mid-write leaves either the old record or the new one, never half.
+ * Small JSON records, one file each, written atomically (core's `writeFileAtomic`) so a plugin
+ * killed mid-write leaves either the old record or the new one, never half.
  */
 export class RecordDir<T> {
   private ready: Promise<void> | undefined;
@@ -33,22 +33,12 @@ export class RecordDir<T> {
 
   async put(key: string, value: T): Promise<void> {
     await this.ensureDir();
-    const target = this.file(key);
-    const temp = `${target}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(value));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, target);
-    await this.syncDir();
+    await writeFileAtomic(this.file(key), Buffer.from(JSON.stringify(value)), { mode: 0o600 });
   }
 
   async remove(key: string): Promise<void> {
     await rm(this.file(key), { force: true });
-    await this.syncDir();
+    await fsyncDir(this.dir);
   }
 
   /** Every stored record; leftovers of interrupted writes (`*.tmp`) are removed on the way. */
@@ -69,15 +59,6 @@ export class RecordDir<T> {
       }
     }
     return records;
-  }
-
-  private async syncDir(): Promise<void> {
-    const handle = await open(this.dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { parseProjectId, type ProjectId } from '@lighthouse-bridge/core/events/projectId';
+import { parseProjectId, type ProjectId } from '@lighthouse-bridge/core';
 import { invalidArgument } from './errors.js';
 import type { AccessModeName, VolumeCapability } from './messages.js';
 

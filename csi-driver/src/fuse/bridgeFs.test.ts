@@ -10,7 +10,7 @@ import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, ren
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore, type EventStore, type RecordedEvent } from '@lighthouse-bridge/core';
-import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
+import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 

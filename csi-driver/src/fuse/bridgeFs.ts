@@ -1,5 +1,5 @@
 import type { FuseStat, FuseStatfs } from 'fuse-native';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import type { ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from './errno.js';
 import { HandleTable } from './handles.js';
 import { isImmutable, locate, type At, type Location } from './layout.js';

@@ -1,4 +1,4 @@
-import { DomainError, ConcurrencyError } from '@lighthouse-bridge/core';
+import { ConcurrencyError, DomainError, StoreForbiddenError } from '@lighthouse-bridge/core';
 
 /** Linux errno values, negated as FUSE wants them. */
 export const E = {
@@ -47,6 +47,7 @@ export function toErrno(error: unknown, report: (error: unknown) => void): numbe
   if (error instanceof FsError) return error.errno;
   if (error instanceof DomainError) return E[error.code];
   if (error instanceof ConcurrencyError) return E.EBUSY;
+  if (error instanceof StoreForbiddenError) return E.EACCES;
   report(error);
   return E.EIO;
 }

@@ -3,7 +3,7 @@
  * the operations switch on a tag instead of re-parsing strings, and the contract lives in one place.
  */
 
-import { parseRfc3339 } from '@lighthouse-bridge/core/time/rfc3339';
+import { parseRfc3339 } from '@lighthouse-bridge/core';
 
 export type HistoryRef = { seq: number } | { time: Date; name: string };
 

@@ -14,6 +14,7 @@ import { startRedis } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { mountAt } from './mountpoint.js';
 import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
 const WAIT_MS = 15_000;
@@ -70,18 +71,22 @@ function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promis
   ]);
 }
 
-async function eventually(what: string, check: () => Promise<boolean>, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 async function mountProject(options: MountOptions): Promise<MountedProject> {
   const mounted = await mountProjectNow(options);
   mounts.push(mounted);
   return mounted;
+}
+
+/** A scratch dir whose `mnt` is the dead mount of a CLI mount killed after recording `current/survivor.txt`. */
+async function deadMountWithSurvivor(): Promise<string> {
+  const dir = await scratch();
+  const killed = cliMount(['demo', 'mnt'], dir);
+  await killed.ready;
+  await writeFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'still here');
+  killed.child.kill('SIGKILL');
+  await withTimeout(killed.exited, 'killed mount to exit');
+  await assert.rejects(stat(join(dir, 'mnt')), { code: 'ENOTCONN' });
+  return dir;
 }
 
 async function scratch(): Promise<string> {
@@ -134,13 +139,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
   });
 
   it('replaces a dead mount left by a killed server, keeping what it had recorded', async () => {
-    const dir = await scratch();
-    const first = cliMount(['demo', 'mnt'], dir);
-    await first.ready;
-    await writeFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'still here');
-    first.child.kill('SIGKILL');
-    await withTimeout(first.exited, 'killed mount to exit');
-    await assert.rejects(stat(join(dir, 'mnt')), { code: 'ENOTCONN' });
+    const dir = await deadMountWithSurvivor();
 
     const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`);
     const mounted = await mountProject({ store, project: { namespace: 'default', name: 'demo' }, mountpoint: join(dir, 'mnt'), actor: 't' });
@@ -150,6 +149,17 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
       await mounted.unmount();
       await store.close();
     }
+  });
+
+  it('lighthouse-bridge mount over a dead mount left by a killed one detaches it and serves what it had recorded', async () => {
+    const dir = await deadMountWithSurvivor();
+
+    const second = cliMount(['demo', 'mnt'], dir);
+    await second.ready;
+    assert.equal(await readFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'utf8'), 'still here');
+    second.child.kill('SIGTERM');
+    assert.equal(await withTimeout(second.exited, 'mount to exit'), 0);
+    assert.equal(await mountAt(join(dir, 'mnt')), undefined, 'nothing left mounted');
   });
 
   it('an empty file (created or truncated) is durable once close returns, even under kill -9', async () => {
@@ -243,13 +253,13 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     await cli.ready;
     try {
       await writeFile(join(dir, 'mnt', 'current', 'm.txt'), 'x');
-      await eventually('the mounted log line', async () => cli.stderr().includes('metricsPort'));
+      await eventually('the mounted log line', async () => cli.stderr().includes('metricsPort'), WAIT_MS);
       const mountedLine = cli.stderr().split('\n').find((l) => l.includes('metricsPort')) ?? '{}';
       const { metricsPort } = JSON.parse(mountedLine) as { metricsPort: number };
       const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="write"\} [1-9]/);
-      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="flush"\} [1-9]/);
-      assert.match(body, /lighthouse_bridge_store_append_duration_seconds_count\{backend="embedded"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="write",namespace="default",project="demo"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="flush",namespace="default",project="demo"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_store_append_duration_seconds_count\{backend="embedded",namespace="default",project="demo",outcome="ok"\} [1-9]/);
       assert.match(body, /lighthouse_bridge_events_appended_total\{backend="embedded"\} [1-9]/);
     } finally {
       cli.child.kill('SIGTERM');
@@ -337,13 +347,13 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     try {
       const written = Date.now();
       await writeFile(join(dir, 'a', 'current', 'from-a.txt'), 'hello from a');
-      await eventually('a write on A to show on B', async () => (await readFile(join(dir, 'b', 'current', 'from-a.txt'), 'utf8')) === 'hello from a');
+      await eventually('a write on A to show on B', async () => (await readFile(join(dir, 'b', 'current', 'from-a.txt'), 'utf8')) === 'hello from a', WAIT_MS);
       // The budget is 100 ms (bench/fuse.mjs measures it); 1 s here still catches a kernel cache that never expires.
       assert.ok(Date.now() - written < 1000, `visible on B after ${Date.now() - written} ms`);
       await writeFile(join(dir, 'b', 'current', 'from-a.txt'), 'overwritten by b');
-      await eventually('B overwrite to show on A', async () => (await readFile(join(dir, 'a', 'current', 'from-a.txt'), 'utf8')) === 'overwritten by b');
+      await eventually('B overwrite to show on A', async () => (await readFile(join(dir, 'a', 'current', 'from-a.txt'), 'utf8')) === 'overwritten by b', WAIT_MS);
       await mkdir(join(dir, 'b', 'current', 'dir-b'));
-      await eventually('B mkdir to show on A', async () => (await stat(join(dir, 'a', 'current', 'dir-b'))).isDirectory());
+      await eventually('B mkdir to show on A', async () => (await stat(join(dir, 'a', 'current', 'dir-b'))).isDirectory(), WAIT_MS);
       const log = (await readFile(join(dir, 'a', 'history', 'log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { actor: string });
       assert.deepEqual(log.map((e) => e.actor), ['pod-a', 'pod-b', 'pod-b']);
     } finally {

@@ -1,13 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatProjectId, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
-import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
 import type { ValidateBackend } from '../fuse/validation.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
-import { isDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
+import { detachDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
 
 export interface MountOptions {
   store: EventStore;
@@ -61,7 +60,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
   const readOnly = options.readOnly ?? false;
   const writeBudget = new WriteBudget(options.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, (message) => onError(new Error(message), { op: 'write', project: projectName }));
   const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget });
-  const ops = fuseOperations(fs, (op, error) => {
+  const ops = fuseOperations(fs, options.project, (op, error) => {
     const e = error instanceof Error ? error : new Error(String(error));
     fs.noteError(`${op}: ${e.message}`);
     onError(e, { op, project: projectName });
@@ -95,7 +94,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
 
 /** Creates the mountpoint, clears a dead FUSE mount left by a crashed server, refuses a live one. */
 async function prepareMountpoint(mountpoint: string): Promise<void> {
-  if (await isDeadFuseMount(mountpoint)) await lazyUnmount(mountpoint);
+  await detachDeadFuseMount(mountpoint);
   await mkdir(mountpoint, { recursive: true });
   const existing = await mountAt(mountpoint);
   if (existing) throw new MountpointBusyError(`${mountpoint} is already a mountpoint (${existing.fstype})`);

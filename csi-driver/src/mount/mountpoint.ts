@@ -57,7 +57,7 @@ export function probeStatfs(path: string): Promise<StatfsProbe> {
  * True when `path` holds a FUSE mount whose server is gone, as a killed server leaves its mounts
  * (ENOTCONN). Probed out of process, so a live but hung mount is not mistaken for one, nor blocks us.
  */
-export async function isDeadFuseMount(path: string): Promise<boolean> {
+async function isDeadFuseMount(path: string): Promise<boolean> {
   const mounted = await mountAt(path);
   if (!mounted || !/^fuse(\.|$)/.test(mounted.fstype)) return false;
   return (await probeStatfs(path)).state === 'dead';

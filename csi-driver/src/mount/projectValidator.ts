@@ -1,11 +1,7 @@
 import { join } from 'node:path';
-import type { PolicyConfig } from '@lighthouse-bridge/core/config/projectConfig';
-import type { ProjectId } from '@lighthouse-bridge/core/events/projectId';
-import type { Logger } from '@lighthouse-bridge/core/observability/logger';
-import { createValidator, type Validator } from '@lighthouse-bridge/core/speed-layer/index';
-import { readProjectPolicy } from '@lighthouse-bridge/core/speed-layer/projectPolicy';
-import { parseStoreUrl } from '@lighthouse-bridge/core/store/open';
-import type { EventStore } from '@lighthouse-bridge/core/store/eventStore';
+import { parseStoreUrl, type EventStore, type PolicyConfig, type ProjectId } from '@lighthouse-bridge/core';
+import type { Logger } from '@lighthouse-bridge/core/observability';
+import { createValidator, readProjectPolicy, type Validator } from '@lighthouse-bridge/core/speed-layer';
 
 export interface ValidatorSettings {
   /** The store's URL; a Redis one also serves the shared decision cache and the project's policy. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before } from 'node:test';
 import { ArchiveError, importProject, openStore, type ArchiveProblem, type EventStore, type ProjectId } from '@lighthouse-bridge/core';
-import { exportToBuffer, SEED_EPOCH_MS, seedHistory } from '@lighthouse-bridge/core/archive/testing';
+import { exportToBuffer, SEED_EPOCH_MS, seedHistory } from '@lighthouse-bridge/core/testing';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { door, type Case } from './table.js';
 

@@ -13,9 +13,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { openStore, type ProjectId } from '@lighthouse-bridge/core';
-import { stateAt } from '@lighthouse-bridge/core/projection/replay';
-import { lazyUnmount } from '@lighthouse-bridge/csi-driver/mount/mountpoint';
+import { openStore, stateAt, type ProjectId } from '@lighthouse-bridge/core';
+import { lazyUnmount } from '@lighthouse-bridge/csi-driver';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 
 const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));

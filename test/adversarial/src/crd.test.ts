@@ -1,14 +1,21 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { Redis } from 'ioredis';
-import { configKey, projectKeyPrefix } from '@lighthouse-bridge/core/config/projectConfig';
-import { redisUserOf, resourcePath, secretNameOf, type BridgeProject } from '@lighthouse-bridge/operator/bridgeProject';
-import { KubeApiError, type KubeClient } from '@lighthouse-bridge/operator/kubeClient';
-import type { RunningOperator } from '@lighthouse-bridge/operator/operator';
-import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator, waitFor } from '@lighthouse-bridge/operator/testing/testEnv';
+import { projectKeyPrefix, projectKeys } from '@lighthouse-bridge/core/redis';
+import {
+  KubeApiError,
+  redisUserOf,
+  resourcePath,
+  secretNameOf,
+  type BridgeProject,
+  type KubeClient,
+  type RunningOperator,
+} from '@lighthouse-bridge/operator';
+import { ensureNamespace, installBridgeProjectCrd, kubeFor, startTestOperator } from '@lighthouse-bridge/operator/testing';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { door, type Case } from './table.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 /**
  * Hostile BridgeProject specs sent to a real kube-apiserver with the CRD installed and the operator
@@ -56,12 +63,12 @@ const objectName = (row: CrdCase): string =>
 /** Project `bp` got everything the operator makes, and nothing of it survives its deletion. */
 async function readyThenRemoved(bp: BridgeProject, check: (config: Record<string, unknown>) => void): Promise<void> {
   const project = { namespace: NS, name: bp.metadata.name };
-  await waitFor(`${bp.metadata.name} Ready`, WAIT_MS, async () => {
+  await eventually(`${bp.metadata.name} Ready`, async () => {
     const now = await kube.get<BridgeProject>(resourcePath(NS, bp.metadata.name));
     return now.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && now.status.observedGeneration === now.metadata.generation;
-  });
+  }, WAIT_MS, 100);
   assert.notEqual(await admin.call('ACL', 'GETUSER', redisUserOf(project)), null);
-  check(JSON.parse((await admin.get(configKey(project))) ?? 'null') as Record<string, unknown>);
+  check(JSON.parse((await admin.get(projectKeys(project).config)) ?? 'null') as Record<string, unknown>);
   await remove(bp.metadata.name);
   assert.equal(await kube.getOptional(`/api/v1/namespaces/${NS}/secrets/${secretNameOf(project)}`), undefined);
 }
@@ -72,12 +79,12 @@ async function readyThenRemoved(bp: BridgeProject, check: (config: Record<string
  * deleted while its first pass runs is the operator test's create-then-delete loop (ADR 0061).
  */
 async function remove(name: string): Promise<void> {
-  await waitFor(`${name} reconciled`, WAIT_MS, async () => {
+  await eventually(`${name} reconciled`, async () => {
     const bp = await kube.get<BridgeProject>(resourcePath(NS, name));
     return bp.status?.observedGeneration === bp.metadata.generation;
-  });
+  }, WAIT_MS, 100);
   await kube.delete(resourcePath(NS, name));
-  await waitFor(`${name} gone`, WAIT_MS, async () => (await kube.getOptional(resourcePath(NS, name))) === undefined);
+  await eventually(`${name} gone`, async () => (await kube.getOptional(resourcePath(NS, name))) === undefined, WAIT_MS, 100);
   // No controller-manager runs here, so ownerReferences are not collected: stand in for its GC.
   for (const kind of ['secrets', 'configmaps']) {
     await kube.delete(`/api/v1/namespaces/${NS}/${kind}?labelSelector=${encodeURIComponent(`bridge.lighthouse.dev/project=${name}`)}`);
@@ -254,8 +261,11 @@ if (!kubeToolsAvailable()) {
     });
     // A project the operator has finished with: proof it is running, and the state every row must leave as it was.
     await kube.create(resourcePath(NS), { apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name: 'control' }, spec: {} });
-    await waitFor('control Ready', WAIT_MS, async () =>
-      (await kube.get<BridgeProject>(resourcePath(NS, 'control'))).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    await eventually(
+      'control Ready',
+      async () => (await kube.get<BridgeProject>(resourcePath(NS, 'control'))).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+      WAIT_MS,
+      100,
     );
     baseline = await world();
   });

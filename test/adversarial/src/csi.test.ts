@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mountTable } from '@lighthouse-bridge/csi-driver/mount/mountpoint';
-import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi/proto';
+import { mountTable } from '@lighthouse-bridge/csi-driver';
+import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi';
 import { startPluginFixture, type CsiClients, type PluginFixture, type ServiceName } from '@lighthouse-bridge/test/csiPlugin';
 import { door, type Case } from './table.js';
 

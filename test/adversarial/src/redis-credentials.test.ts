@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { openStore, ProjectWorkspace } from '@lighthouse-bridge/core';
-import { connectProjectRedis, type ProjectRedis } from '@lighthouse-bridge/operator/projectRedis';
+import { connectProjectRedis, type ProjectRedis } from '@lighthouse-bridge/operator';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { door, type Case } from './table.js';
 
@@ -242,11 +242,11 @@ describe('the CLI with project credentials (read-only)', () => {
     }
   });
 
-  it('put is refused at once with exit 3 and a message that says why', async () => {
+  it('put is refused at once with exit 1 (refused, not unreachable) and a message that says why', async () => {
     const before = await fingerprint(admin);
     const put = await run(['put', project, 'c.txt', '--store', tenantUrl()], 'tenant bytes');
-    assert.equal(put.code, 3, put.stderr);
-    assert.match(put.stderr, /NOPERM/);
+    assert.equal(put.code, 1, put.stderr);
+    assert.match(put.stderr, /refused: .*NOPERM/);
     assert.match(put.stderr, /read-only/);
     assert.ok(put.ms < 10_000, `took ${put.ms} ms`);
     assert.equal(put.stdout, '');

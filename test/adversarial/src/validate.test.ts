@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openStore, type EventStore } from '@lighthouse-bridge/core';
-import { createLogger } from '@lighthouse-bridge/core/observability/logger';
-import { MAX_REQUEST_BYTES, type Validator } from '@lighthouse-bridge/core/speed-layer/index';
-import { mountProject, type MountedProject } from '@lighthouse-bridge/csi-driver/mount/mountProject';
-import { projectValidator } from '@lighthouse-bridge/csi-driver/mount/projectValidator';
+import { createLogger } from '@lighthouse-bridge/core/observability';
+import { MAX_REQUEST_BYTES, type Validator } from '@lighthouse-bridge/core/speed-layer';
+import { mountProject, projectValidator, type MountedProject } from '@lighthouse-bridge/csi-driver';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { door, type Case } from './table.js';
 

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash, isContentHash } from '../../events/contentHash.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from '../../fs/atomicFile.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
 
 /** Content-addressed files `<projectDir>/blobs/<first two hex>/<sha256>`; fan-out keeps directories small. */

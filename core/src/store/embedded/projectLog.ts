@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
-import { fsyncDir, writeFileAtomic } from './atomicFile.js';
+import { fsyncDir, writeFileAtomic } from '../../fs/atomicFile.js';
 import { SEGMENT_MAGIC, claimedSeqs, encodeRecord, lastValidSeq } from './recordCodec.js';
 import { forEachRecord, listSegments, newSegment, noteRecord, offsetFor, scanSegment, type Segment } from './segmentFile.js';
 import { CorruptLogError, asStoreError, io } from './storeErrors.js';

@@ -2,7 +2,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Snapshot } from '../eventStore.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from '../../fs/atomicFile.js';
 import { listSeqFiles, seqFileName } from './seqFiles.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
 import { snapshotsToPrune } from '../snapshotRetention.js';

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../../events/events.js';
 import { ConcurrencyError, type LogRegression } from '../eventStore.js';
-import type { RedisClient } from './connection.js';
+import type { RedisClient } from '../../redis/client.js';
 import { appendScript, encodeAppend, parseAppendReply, recorded, regressedHead, type AppendRequest } from './log.js';
 import type { LogHeads } from './logHeads.js';
 

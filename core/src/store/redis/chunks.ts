@@ -1,7 +1,7 @@
 import type { ChainableCommander } from 'ioredis';
 import { StoreUnavailableError } from '../eventStore.js';
-import type { RedisClient } from './connection.js';
-import { chunkKey } from './keys.js';
+import type { RedisClient } from '../../redis/client.js';
+import { chunkKey } from '../../redis/keys.js';
 
 /**
  * Large values (blobs, snapshots) are split so no single Redis value exceeds 512 KiB: big values

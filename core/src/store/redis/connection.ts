@@ -1,68 +1,15 @@
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
-import type { StoreUrl } from '../open.js';
+import { clientOptions, createRedisClient, type RedisClient } from '../../redis/client.js';
+import { describeLocation, type RedisUrl } from '../../redis/url.js';
+import { ConcurrencyError, StoreForbiddenError, StoreUnavailableError } from '../eventStore.js';
 
-export type RedisStoreUrl = Extract<StoreUrl, { kind: 'redis' }>;
-export type RedisClient = Redis | Cluster;
-
-const CONNECT_TIMEOUT_MS = 1_000;
-/** Also the bound on a hung (not dead) server; big blob MULTIs must fit in it on a busy machine. */
-const COMMAND_TIMEOUT_MS = 5_000;
 const OPEN_TIMEOUT_MS = 3_000;
-const MAX_RECONNECT_DELAY_MS = 1_000;
-
-/**
- * Options chosen so a dead Redis is an error at once instead of a hang, and so nothing is ever
- * sent twice: an append in flight when the connection drops is rejected (its outcome unknown to
- * the caller, who was never told it succeeded) rather than silently replayed after reconnecting,
- * which could record its events twice. Reconnection itself goes on for ever in the background.
- */
-function redisOptions(url: RedisStoreUrl, role: 'commands' | 'tail'): RedisOptions {
-  return {
-    connectTimeout: CONNECT_TIMEOUT_MS,
-    // XREAD BLOCK waits longer than any command timeout by design.
-    ...(role === 'commands' ? { commandTimeout: COMMAND_TIMEOUT_MS } : {}),
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    enableOfflineQueue: false,
-    lazyConnect: true,
-    // Its INFO is refused to project ACL users (and ioredis then warns on the console); a server
-    // still loading answers LOADING, which fails that one call like any outage would.
-    enableReadyCheck: false,
-    keepAlive: 10_000,
-    // Many concurrent appends share one round trip instead of each waiting for its own.
-    enableAutoPipelining: role === 'commands',
-    retryStrategy: (times) => Math.min(times * 100, MAX_RECONNECT_DELAY_MS),
-    ...(url.username !== undefined ? { username: url.username } : {}),
-    ...(url.password !== undefined ? { password: url.password } : {}),
-    ...(url.tls ? { tls: {} } : {}),
-  };
-}
 
 /** A connected client, or `StoreUnavailableError` within a few seconds. */
-export async function connectRedis(url: RedisStoreUrl, role: 'commands' | 'tail'): Promise<RedisClient> {
-  const base = redisOptions(url, role);
-  let client: RedisClient;
-  if (url.cluster) {
-    const { retryStrategy: nodeRetry, enableOfflineQueue, lazyConnect, enableAutoPipelining, ...perNode } = base;
-    const options: ClusterOptions = {
-      redisOptions: perNode,
-      enableOfflineQueue,
-      lazyConnect,
-      enableAutoPipelining,
-      // Without it a restarted primary is never reconnected to; MOVED alone cannot heal that.
-      clusterNodeRetryStrategy: nodeRetry ?? null,
-      clusterRetryStrategy: (times) => Math.min(times * 100, MAX_RECONNECT_DELAY_MS),
-      slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
-    };
-    client = new Cluster(url.nodes, options);
-  } else {
-    client = new Redis({ ...base, host: url.nodes[0]?.host ?? '127.0.0.1', port: url.nodes[0]?.port ?? 6379, db: url.db });
-  }
-  // Errors surface through the rejected commands; without a listener ioredis logs each one. The
-  // socket's own error (ECONNREFUSED, WRONGPASS) says more than connect()'s "Connection is closed".
+export async function openStoreClient(url: RedisUrl, role: 'commands' | 'tail'): Promise<RedisClient> {
+  // Errors surface through the rejected commands. The socket's own error (ECONNREFUSED,
+  // WRONGPASS) says more than connect()'s "Connection is closed".
   let socketError: unknown;
-  client.on('error', (error: unknown) => (socketError ??= error));
+  const client = createRedisClient(url, clientOptions.store(role), (error) => (socketError ??= error));
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -81,20 +28,15 @@ export async function connectRedis(url: RedisStoreUrl, role: 'commands' | 'tail'
   return client;
 }
 
-/** `redis://host:port/db` or `redis+cluster://h1:p1,...`, never with credentials. */
-export function describeLocation(url: RedisStoreUrl): string {
-  const hosts = url.nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',');
-  if (url.cluster) return `redis+cluster://${hosts}`;
-  return `${url.tls ? 'rediss' : 'redis'}://${hosts}/${url.db}`;
-}
-
 /** The one place Redis and network errors become store errors. */
-export function unavailable(url: RedisStoreUrl, what: string, error: unknown): Error {
+export function unavailable(url: RedisUrl, what: string, error: unknown): Error {
   if (error instanceof ConcurrencyError || error instanceof StoreUnavailableError) return error;
   const message = error instanceof Error ? error.message : String(error);
   // A project's own credentials only read (ADR 0062); say so rather than leave a bare NOPERM.
-  const hint = /\bNOPERM\b/.test(message) ? ' (these credentials may not do this; a project\'s own credentials are read-only: write through a mount)' : '';
-  return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}${hint}`, { cause: error });
+  if (/\bNOPERM\b/.test(message)) {
+    return new StoreForbiddenError(`Redis ${describeLocation(url)}: ${what} refused: ${message} (these credentials may not do this; a project's own credentials are read-only: write through a mount)`, { cause: error });
+  }
+  return new StoreUnavailableError(`Redis ${describeLocation(url)}: ${what} failed: ${message}`, { cause: error });
 }
 
 /**

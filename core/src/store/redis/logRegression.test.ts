@@ -12,6 +12,7 @@ import { logRegressions } from '../../observability/metrics.js';
 import { ConcurrencyError, LogRegressedError } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
 import { openRedisStore } from './redisStore.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 /** The store's log lines, as the JSON objects it writes. */
 function capturedLogger(): { logger: winston.Logger; lines: Array<Record<string, unknown>> } {
@@ -27,16 +28,6 @@ function capturedLogger(): { logger: winston.Logger; lines: Array<Record<string,
 
 async function regressionsCounted(): Promise<number> {
   return (await logRegressions.get()).values.reduce((sum, v) => sum + v.value, 0);
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 function project(): ProjectId {
@@ -60,7 +51,7 @@ describe('Redis restarted without persistence (issue 14 item 3)', () => {
       const countedBefore = await regressionsCounted();
 
       await redis.restart(); // --save '' --appendonly no: it comes back empty
-      const regression = await waitFor('the tail to notice the log went backwards', () => store.logRegression?.(p));
+      const regression = await eventually('the tail to notice the log went backwards', () => store.logRegression?.(p), 10_000);
       assert.equal(regression.knownHead, head);
       assert.equal(regression.storeHead, 0);
       assert.equal(await regressionsCounted(), countedBefore + 1);

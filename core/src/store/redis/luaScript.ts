@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RedisClient } from './connection.js';
+import type { RedisClient } from '../../redis/client.js';
 
 /**
  * A Lua script run by its SHA1 so each call sends only the arguments; the source is sent once per

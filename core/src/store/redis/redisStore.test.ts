@@ -4,10 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '@lighthouse-bridge/test/redis';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
-import { runEventStoreContract, type ContractFixture } from '../eventStore.contract.js';
+import { runEventStoreContract, type ContractFixture } from '../../testing/eventStoreContract.js';
 import { StoreUnavailableError, type EventStore } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
 import { openRedisStore } from './redisStore.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 const MAX_VALUE_BYTES = 512 * 1024;
 
@@ -109,9 +110,9 @@ describe('Redis store failure behaviour and layout', () => {
       assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms to fail`);
 
       await owner.restart();
-      await waitFor(async () => store.head(project).then((head) => head === 1, () => false), 'the restarted primary', 10_000);
+      await eventually('the restarted primary', async () => store.head(project).then((head) => head === 1, () => false), 10_000);
       await store.append(project, [event(2)], { expectedVersion: 1 });
-      await waitFor(() => seen.length === 2, 'the tail to resume after the restart', 10_000);
+      await eventually('the tail to resume after the restart', () => seen.length === 2, 10_000);
       assert.deepEqual(seen, [1, 2]);
     } finally {
       await feed.close();
@@ -129,7 +130,7 @@ describe('Redis store failure behaviour and layout', () => {
     const feed = other.subscribe(project, 0, (events) => seen.push(...events));
     try {
       await store.append(project, [event(1), event(2)]);
-      await waitFor(() => seen.length === 2, 'live events before the crash');
+      await eventually('live events before the crash', () => seen.length === 2);
       await redis.kill();
 
       for (const attempt of [() => store.append(project, [event(3)]), () => store.head(project), () => store.ping(), () => store.read(project)]) {
@@ -140,12 +141,12 @@ describe('Redis store failure behaviour and layout', () => {
       await assert.rejects(open(redis.url), StoreUnavailableError);
 
       await redis.restart();
-      await waitFor(async () => store.ping().then(() => true, () => false), 'reconnect after restart');
+      await eventually('reconnect after restart', async () => store.ping().then(() => true, () => false));
       // Acknowledged events survived the crash (AOF), and the sequence continues.
       assert.equal(await store.head(project), 2);
       const next = await store.append(project, [event(3)], { expectedVersion: 2 });
       assert.deepEqual(next.map((e) => e.seq), [3]);
-      await waitFor(() => seen.length === 3, 'the subscription to resume after the restart');
+      await eventually('the subscription to resume after the restart', () => seen.length === 3);
       assert.deepEqual(
         seen.map((e) => e.seq),
         [1, 2, 3],
@@ -166,18 +167,18 @@ describe('Redis store failure behaviour and layout', () => {
     const feeds = [store.subscribe(a, 0, (events) => seen.a.push(...events.map((e) => e.seq)))];
     try {
       await writer.append(a, [event(1)]);
-      await waitFor(() => seen.a.length === 1, 'project a');
+      await eventually('project a', () => seen.a.length === 1);
       // The tail is now blocked in an XREAD naming only a's stream (for up to 5 s).
       await new Promise((resolve) => setTimeout(resolve, 200));
       feeds.push(store.subscribe(b, 0, (events) => seen.b.push(...events.map((e) => e.seq))));
       await new Promise((resolve) => setTimeout(resolve, 100));
       const started = Date.now();
       await writer.append(b, [event(1)]);
-      await waitFor(() => seen.b.length === 1, 'project b', 2_000);
+      await eventually('project b', () => seen.b.length === 1, 2_000);
       assert.ok(Date.now() - started < 1_000, `b's first live event took ${Date.now() - started} ms`);
       await writer.append(a, [event(2)]);
       await writer.append(b, [event(2)]);
-      await waitFor(() => seen.a.length === 2 && seen.b.length === 2, 'both projects');
+      await eventually('both projects', () => seen.a.length === 2 && seen.b.length === 2);
       assert.deepEqual(seen, { a: [1, 2], b: [1, 2] });
       // One blocking connection serves both, besides the two stores' command connections.
       const clients = lines(await redis.cli(['client', 'list'])).filter((l) => / cmd=xread /.test(l));
@@ -265,7 +266,7 @@ describe('Redis store failure behaviour and layout', () => {
       await store.append(project, [event(1), event(2)]);
       const hash = await store.putBlob(project, Buffer.from('tenant data'));
       assert.equal((await store.getBlob(project, hash))?.toString(), 'tenant data');
-      await waitFor(() => seen.length === 2, 'the tail as an ACL user');
+      await eventually('the tail as an ACL user', () => seen.length === 2);
       await feed.close();
 
       await assert.rejects(store.append(uniqueProject(), [event(1)]), (error: unknown) => {
@@ -292,12 +293,4 @@ function event(i: number): NewEvent {
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

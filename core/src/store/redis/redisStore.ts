@@ -6,8 +6,10 @@ import { createLogger, type Logger } from '../../observability/logger.js';
 import { logRegressions } from '../../observability/metrics.js';
 import { AppendQueue } from './appendQueue.js';
 import { chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked } from './chunks.js';
-import { connectRedis, describeLocation, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
-import { projectKeys } from './keys.js';
+import type { RedisClient } from '../../redis/client.js';
+import { projectKeys } from '../../redis/keys.js';
+import { describeLocation, type RedisUrl } from '../../redis/url.js';
+import { openStoreClient, unavailable } from './connection.js';
 import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
 import { describeRegression, LogHeads } from './logHeads.js';
 import { TailHub } from './tail.js';
@@ -16,8 +18,8 @@ import { snapshotsToPrune } from '../snapshotRetention.js';
 const DEFAULT_READ_LIMIT = 1000;
 
 /** An `EventStore` on Redis Streams, for a single Redis or a Redis Cluster (ADR 0020). */
-export async function openRedisStore(url: RedisStoreUrl, log: Logger = createLogger('redis-store')): Promise<EventStore> {
-  const redis = await connectRedis(url, 'commands');
+export async function openRedisStore(url: RedisUrl, log: Logger = createLogger('redis-store')): Promise<EventStore> {
+  const redis = await openStoreClient(url, 'commands');
   // Client id 0 never exists, so this only asks whether the ACL allows CLIENT UNBLOCK at all.
   const canUnblock = !url.cluster && (await redis.client('UNBLOCK', 0).then(() => true, () => false));
   return new RedisEventStore(url, redis, canUnblock, log);
@@ -31,7 +33,7 @@ class RedisEventStore implements EventStore {
   private readonly heads: LogHeads;
 
   constructor(
-    private readonly url: RedisStoreUrl,
+    private readonly url: RedisUrl,
     private readonly redis: RedisClient,
     shareTailConnection: boolean,
     log: Logger,

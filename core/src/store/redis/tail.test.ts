@@ -2,11 +2,12 @@ import { startRedis } from '@lighthouse-bridge/test/redis';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { projectKeyPrefix } from '../../config/projectConfig.js';
+import { projectKeyPrefix } from '../../redis/keys.js';
 import type { ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
 import { openRedisStore } from './redisStore.js';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 
 describe('Redis tail and refused credentials', () => {
   it('reports a deleted ACL user to the subscriber instead of retrying for ever', async () => {
@@ -22,11 +23,11 @@ describe('Redis tail and refused credentials', () => {
       const seen: number[] = [];
       const feed = store.subscribe(project, 0, (events) => seen.push(...events.map((e) => e.seq)), (error) => errors.push(error));
       await store.append(project, [{ type: 'AgentSessionStarted', actor: 'tail-test', data: { sessionId: 's1', agent: 'a' } }]);
-      await waitFor(() => seen.length === 1, 'the first event');
+      await eventually('the first event', () => seen.length === 1, 15_000);
 
       await redis.cli(['acl', 'deluser', 'tenant']);
       await redis.cli(['client', 'kill', 'user', 'tenant']);
-      await waitFor(() => errors.length > 0, 'onError after the user was deleted');
+      await eventually('onError after the user was deleted', () => errors.length > 0, 15_000);
       assert.equal(errors.length, 1);
       assert.ok(errors[0] instanceof StoreUnavailableError, String(errors[0]));
       assert.match(errors[0].message, /WRONGPASS/);
@@ -35,7 +36,7 @@ describe('Redis tail and refused credentials', () => {
       // A subscription that starts after the user is gone fails the same way, on its first connect.
       const late: Error[] = [];
       const second = store.subscribe(project, 0, () => undefined, (error) => late.push(error));
-      await waitFor(() => late.length > 0, 'onError of a subscription opened after the deletion');
+      await eventually('onError of a subscription opened after the deletion', () => late.length > 0, 15_000);
       assert.match(late[0]!.message, /connect failed: WRONGPASS/);
       await second.close();
     } finally {
@@ -44,11 +45,3 @@ describe('Redis tail and refused credentials', () => {
     }
   });
 });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -1,6 +1,8 @@
 import type { RecordedEvent } from '../../events/events.js';
 import type { Subscription } from '../eventStore.js';
-import { connectRedis, replyCode, unavailable, type RedisClient, type RedisStoreUrl } from './connection.js';
+import type { RedisClient } from '../../redis/client.js';
+import type { RedisUrl } from '../../redis/url.js';
+import { openStoreClient, replyCode, unavailable } from './connection.js';
 import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
 import type { LogHeads } from './logHeads.js';
 
@@ -46,7 +48,7 @@ export class TailHub {
   private readonly loops = new Map<string, TailLoop>();
 
   constructor(
-    private readonly url: RedisStoreUrl,
+    private readonly url: RedisUrl,
     private readonly commands: RedisClient,
     /** One connection for all streams; needs CLIENT UNBLOCK on a single Redis. */
     private readonly shared: boolean,
@@ -97,7 +99,7 @@ class TailLoop {
   private readonly done: Promise<void>;
 
   constructor(
-    private readonly url: RedisStoreUrl,
+    private readonly url: RedisUrl,
     /** For backlog reads and CLIENT UNBLOCK, which must not wait behind the blocked XREAD. */
     private readonly commands: RedisClient,
     /** Serves several streams, so a new one interrupts the XREAD in flight. */
@@ -249,7 +251,7 @@ class TailLoop {
 
   private async connect(): Promise<RedisClient> {
     if (!this.connection) {
-      const connection = await connectRedis(this.url, 'tail');
+      const connection = await openStoreClient(this.url, 'tail');
       if (this.stopped) {
         connection.disconnect();
         throw new Error('tail stopped');

@@ -1,7 +1,6 @@
 import type { FuseStat } from 'fuse-native';
-import { formatProjectId } from '@lighthouse-bridge/core';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
-import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer/index';
+import { formatProjectId, type ProjectWorkspace } from '@lighthouse-bridge/core';
+import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, type Handle } from '../handles.js';
 import { BRIDGE_ENTRIES, type At } from '../layout.js';

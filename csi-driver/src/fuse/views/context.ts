@@ -1,5 +1,5 @@
 import type { FuseStat } from 'fuse-native';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import type { ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, type Handle } from '../handles.js';
 import type { At } from '../layout.js';

@@ -1,7 +1,5 @@
 import type { FuseStat } from 'fuse-native';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
-import { nameOf, normalizePath, parentOf } from '@lighthouse-bridge/core/aggregate/paths';
-import { storedMode } from '@lighthouse-bridge/core/aggregate/modes';
+import { nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { OpenFile, type Handle } from '../handles.js';
 import type { At } from '../layout.js';

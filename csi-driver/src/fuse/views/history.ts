@@ -1,6 +1,5 @@
 import type { FuseStat } from 'fuse-native';
-import type { ProjectState } from '@lighthouse-bridge/core';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import type { ProjectState, ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, type Handle } from '../handles.js';
 import { HISTORY_LOG, type At, type HistoryRef } from '../layout.js';

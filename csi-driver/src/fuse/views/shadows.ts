@@ -1,6 +1,5 @@
 import type { FuseStat } from 'fuse-native';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
-import { joinPath } from '@lighthouse-bridge/core/aggregate/paths';
+import { joinPath, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, copyAt, type Handle } from '../handles.js';
 import type { At } from '../layout.js';

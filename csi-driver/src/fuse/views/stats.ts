@@ -1,7 +1,5 @@
 import type { FuseStat, FuseStatfs } from 'fuse-native';
-import type { TreeNode } from '@lighthouse-bridge/core';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
-import { STORED_MODE_BITS } from '@lighthouse-bridge/core/aggregate/modes';
+import { STORED_MODE_BITS, type ProjectWorkspace, type TreeNode } from '@lighthouse-bridge/core';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;

@@ -1,6 +1,5 @@
 import type { FuseStat } from 'fuse-native';
-import type { RecordedEvent } from '@lighthouse-bridge/core';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import type { ProjectWorkspace, RecordedEvent } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { ReadOnlyHandle, type Handle } from '../handles.js';
 import { STREAM_ENTRIES, type At } from '../layout.js';

@@ -1,6 +1,5 @@
 import type { FuseStat } from 'fuse-native';
-import type { ProjectState, TreeNode } from '@lighthouse-bridge/core';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import type { ProjectState, ProjectWorkspace, TreeNode } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, type Handle } from '../handles.js';
 

@@ -5,8 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { openStore, type EventStore } from '@lighthouse-bridge/core';
-import { ProjectWorkspace } from '@lighthouse-bridge/core/commandHandling/workspace';
+import { openStore, ProjectWorkspace, type EventStore } from '@lighthouse-bridge/core';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { BridgeFs } from '../bridgeFs.js';
 import { E, toErrno } from '../errno.js';

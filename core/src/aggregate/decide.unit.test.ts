@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { RecordedEvent } from '../events/events.js';
+import { deciderSpec } from '../testing/deciderSpec.js';
 import { DomainError, type Command, type DomainErrorCode } from './commands.js';
 import { decide } from './decide.js';
 import { evolve } from './evolve.js';
@@ -27,11 +28,12 @@ function run(commands: Command[], limits: ProjectLimits = DEFAULT_LIMITS, state:
   return { state, events };
 }
 
-function refuses(code: DomainErrorCode, command: Command, state: ProjectState, limits: ProjectLimits = DEFAULT_LIMITS): void {
-  const before = encodeSnapshot(state);
-  assert.throws(() => decide(command, state, limits, NOW), (e: unknown) => e instanceof DomainError && e.code === code, `${JSON.stringify(command)} should be ${code}`);
-  assert.deepEqual(encodeSnapshot(state), before, 'a refused command must not change the state');
+/** The events `commands` record, to be the history a spec is given. */
+function history(commands: Command[], limits: ProjectLimits = DEFAULT_LIMITS): RecordedEvent[] {
+  return run(commands, limits).events;
 }
+
+const spec = deciderSpec({ now: NOW });
 
 const write = (path: string, content = path): Command => ({ type: 'WriteFile', path, hash: hashOf(content), size: Buffer.byteLength(content) });
 const mkdir = (path: string): Command => ({ type: 'MakeDirectory', path });
@@ -57,10 +59,10 @@ describe('normalizePath', () => {
   for (const [label, path, code] of hostile) {
     it(`refuses ${label} with ${code}, emitting nothing`, () => {
       assert.throws(() => normalizePath(path), (e: unknown) => e instanceof DomainError && e.code === code);
-      const { state } = run([mkdir('d')]);
-      refuses(code, write(path), state);
-      refuses(code, mkdir(path), state);
-      refuses(code, { type: 'Move', from: 'd', to: path }, state);
+      const given = spec.given(history([mkdir('d')]));
+      given.when(write(path)).thenThrows(code);
+      given.when(mkdir(path)).thenThrows(code);
+      given.when({ type: 'Move', from: 'd', to: path }).thenThrows(code);
     });
   }
 
@@ -71,21 +73,21 @@ describe('normalizePath', () => {
   });
 
   it('"." as a target is the root: a directory, so writes and deletes are refused', () => {
-    const { state } = run([]);
-    refuses('EISDIR', write('.'), state);
-    refuses('EISDIR', { type: 'Delete', path: '.' }, state);
-    refuses('EEXIST', mkdir('.'), state);
-    refuses('EINVAL', { type: 'RemoveDirectory', path: '.' }, state);
+    const given = spec.given([]);
+    given.when(write('.')).thenThrows('EISDIR');
+    given.when({ type: 'Delete', path: '.' }).thenThrows('EISDIR');
+    given.when(mkdir('.')).thenThrows('EEXIST');
+    given.when({ type: 'RemoveDirectory', path: '.' }).thenThrows('EINVAL');
   });
 });
 
 describe('decide and evolve: files and directories', () => {
   it('writes need an existing parent directory (POSIX, no implicit mkdir)', () => {
-    const { state } = run([write('top.txt')]);
-    refuses('ENOENT', write('missing/a.txt'), state);
-    refuses('ENOTDIR', write('top.txt/a.txt'), state);
-    refuses('ENOENT', mkdir('x/y'), state);
-    const after = run([mkdir('x'), mkdir('x/y'), write('x/y/a.txt', 'A')], DEFAULT_LIMITS, state).state;
+    const given = spec.given(history([write('top.txt')]));
+    given.when(write('missing/a.txt')).thenThrows('ENOENT');
+    given.when(write('top.txt/a.txt')).thenThrows('ENOTDIR');
+    given.when(mkdir('x/y')).thenThrows('ENOENT');
+    const after = run([write('top.txt'), mkdir('x'), mkdir('x/y'), write('x/y/a.txt', 'A')]).state;
     const node = after.nodes.get('x/y/a.txt');
     assert.equal(node?.kind, 'file');
     assert.equal(node?.kind === 'file' && node.hash, hashOf('A'));
@@ -107,22 +109,22 @@ describe('decide and evolve: files and directories', () => {
   });
 
   it('errno for the usual mistakes', () => {
-    const { state } = run([mkdir('d'), write('d/f'), write('g'), mkdir('e')]);
-    refuses('EEXIST', mkdir('d'), state);
-    refuses('EEXIST', mkdir('g'), state);
-    refuses('EISDIR', write('d'), state);
-    refuses('EISDIR', { type: 'Delete', path: 'd' }, state);
-    refuses('ENOENT', { type: 'Delete', path: 'nope' }, state);
-    refuses('ENOTEMPTY', { type: 'RemoveDirectory', path: 'd' }, state);
-    refuses('ENOTDIR', { type: 'RemoveDirectory', path: 'g' }, state);
-    refuses('ENOENT', { type: 'Move', from: 'nope', to: 'x' }, state);
-    refuses('EISDIR', { type: 'Move', from: 'g', to: 'e' }, state);
-    refuses('ENOTDIR', { type: 'Move', from: 'e', to: 'g' }, state);
-    refuses('ENOTEMPTY', { type: 'Move', from: 'e', to: 'd' }, state);
-    refuses('EINVAL', { type: 'Move', from: 'd', to: 'd/sub' }, state);
-    refuses('EINVAL', { type: 'WriteFile', path: 'h', hash: 'not-a-hash', size: 1 }, state);
-    refuses('ENOENT', { type: 'ChangeAttributes', path: 'nope', mode: 0o600 }, state);
-    assert.deepEqual(decide({ type: 'Move', from: 'g', to: 'g' }, state, DEFAULT_LIMITS, NOW), []);
+    const given = spec.given(history([mkdir('d'), write('d/f'), write('g'), mkdir('e')]));
+    given.when(mkdir('d')).thenThrows('EEXIST');
+    given.when(mkdir('g')).thenThrows('EEXIST');
+    given.when(write('d')).thenThrows('EISDIR');
+    given.when({ type: 'Delete', path: 'd' }).thenThrows('EISDIR');
+    given.when({ type: 'Delete', path: 'nope' }).thenThrows('ENOENT');
+    given.when({ type: 'RemoveDirectory', path: 'd' }).thenThrows('ENOTEMPTY');
+    given.when({ type: 'RemoveDirectory', path: 'g' }).thenThrows('ENOTDIR');
+    given.when({ type: 'Move', from: 'nope', to: 'x' }).thenThrows('ENOENT');
+    given.when({ type: 'Move', from: 'g', to: 'e' }).thenThrows('EISDIR');
+    given.when({ type: 'Move', from: 'e', to: 'g' }).thenThrows('ENOTDIR');
+    given.when({ type: 'Move', from: 'e', to: 'd' }).thenThrows('ENOTEMPTY');
+    given.when({ type: 'Move', from: 'd', to: 'd/sub' }).thenThrows('EINVAL');
+    given.when({ type: 'WriteFile', path: 'h', hash: 'not-a-hash', size: 1 }).thenThrows('EINVAL');
+    given.when({ type: 'ChangeAttributes', path: 'nope', mode: 0o600 }).thenThrows('ENOENT');
+    given.when({ type: 'Move', from: 'g', to: 'g' }).thenNothingHappened();
   });
 
   it('moves a directory with its whole subtree, and replaces an empty directory', () => {
@@ -146,42 +148,44 @@ describe('decide and evolve: files and directories', () => {
 
   it('binary content is just a hash and a size', () => {
     const bytes = new Uint8Array([0, 255, 0, 10, 13, 0xc3, 0x28]);
-    const { events } = run([{ type: 'WriteFile', path: 'bin', hash: hashOf(bytes), size: bytes.length, mode: 0o100755 }]);
-    assert.deepEqual(events[0]?.data, { path: 'bin', hash: hashOf(bytes), size: 7, mode: 0o755, mtimeMs: NOW });
+    spec
+      .given([])
+      .when({ type: 'WriteFile', path: 'bin', hash: hashOf(bytes), size: bytes.length, mode: 0o100755 })
+      .then([{ type: 'FileWritten', data: { path: 'bin', hash: hashOf(bytes), size: 7, mode: 0o755, mtimeMs: NOW } }]);
   });
 });
 
 describe('limits', () => {
   const small: ProjectLimits = { ...DEFAULT_LIMITS, maxFileBytes: 10, maxFiles: 3, maxProjectBytes: 15 };
   it('EFBIG over the file limit, ENOSPC over the entry count and project bytes', () => {
-    const { state } = run([write('a', '0123456789')], small);
-    refuses('EFBIG', write('b', '01234567890'), state, small);
-    run([write('b', '01234')], small, state);
-    refuses('ENOSPC', write('c', '0'), state, small);
-    run([write('b', '0123')], small, state); // shrinking an existing file is always fine
-    run([mkdir('d')], small, state);
-    refuses('ENOSPC', mkdir('e'), state, small);
-    refuses('ENOSPC', write('e'), state, small);
-    assert.equal(state.totalBytes, 14);
+    const within = deciderSpec({ now: NOW, limits: small });
+    const one = [write('a', '0123456789')];
+    within.given(history(one, small)).when(write('b', '01234567890')).thenThrows('EFBIG');
+    const two = [...one, write('b', '01234')];
+    within.given(history(two, small)).when(write('c', '0')).thenThrows('ENOSPC');
+    const full = [...two, write('b', '0123'), mkdir('d')]; // shrinking an existing file is always fine
+    within.given(history(full, small)).when(mkdir('e')).thenThrows('ENOSPC');
+    within.given(history(full, small)).when(write('e')).thenThrows('ENOSPC');
+    assert.equal(run(full, small).state.totalBytes, 14);
   });
 
   it('bounds what sits beside the tree: annotations per path, context packages, their text', () => {
     const tight: ProjectLimits = { ...DEFAULT_LIMITS, maxAnnotationsPerPath: 2, maxContextPackages: 1, maxAnnotationBytes: 8 };
     const note = (text: string): Command => ({ type: 'Annotate', path: 'a', text });
     const pkg = (name: string, description?: string): Command => ({ type: 'CreateContextPackage', name, paths: ['a'], ...(description === undefined ? {} : { description }) });
-    const { state } = run([write('a'), note('one'), note('two')], tight);
-    refuses('ENOSPC', note('three'), state, tight);
-    refuses('EINVAL', { type: 'Annotate', path: 'a', text: 'x', tags: ['123456789'] }, state, tight);
-    refuses('EINVAL', pkg('p', 'much too long'), state, tight);
-    run([pkg('p', 'short')], tight, state);
-    refuses('ENOSPC', pkg('q'), state, tight);
+    const within = deciderSpec({ now: NOW, limits: tight });
+    const noted = within.given(history([write('a'), note('one'), note('two')], tight));
+    noted.when(note('three')).thenThrows('ENOSPC');
+    noted.when({ type: 'Annotate', path: 'a', text: 'x', tags: ['123456789'] }).thenThrows('EINVAL');
+    noted.when(pkg('p', 'much too long')).thenThrows('EINVAL');
+    within.given(history([write('a'), note('one'), note('two'), pkg('p', 'short')], tight)).when(pkg('q')).thenThrows('ENOSPC');
   });
 
   it('ENAMETOOLONG when moving a directory would push a path inside it over maxPathBytes', () => {
     const short: ProjectLimits = { ...DEFAULT_LIMITS, maxPathBytes: 12 };
-    const { state } = run([mkdir('a'), mkdir('a/bb'), write('a/bb/cccc'), mkdir('dd')], short); // 'a/bb/cccc' is 9 bytes
-    refuses('ENAMETOOLONG', { type: 'Move', from: 'a', to: 'dd/eee' }, state, short); // dd/eee/bb/cccc: 14
-    run([{ type: 'Move', from: 'a', to: 'dd/e' }], short, state); // dd/e/bb/cccc: exactly 12
+    const tree = [mkdir('a'), mkdir('a/bb'), write('a/bb/cccc'), mkdir('dd')]; // 'a/bb/cccc' is 9 bytes
+    deciderSpec({ now: NOW, limits: short }).given(history(tree, short)).when({ type: 'Move', from: 'a', to: 'dd/eee' }).thenThrows('ENAMETOOLONG'); // dd/eee/bb/cccc: 14
+    const { state } = run([...tree, { type: 'Move', from: 'a', to: 'dd/e' }], short); // dd/e/bb/cccc: exactly 12
     assert.equal(state.nodes.get('dd/e/bb/cccc')?.kind, 'file');
   });
 });

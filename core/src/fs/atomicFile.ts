@@ -5,13 +5,14 @@ import { basename, dirname, join } from 'node:path';
 /**
  * Writes `data` so that `path` holds either its old content or all of the new, even across a
  * power cut: temp file, fsync, rename, fsync of the directory (which makes the rename durable).
+ * A write cut short leaves a hidden `*.tmp` file beside `path`, which readers may remove.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temp = join(dir, `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   try {
-    const file = await open(temp, 'wx');
+    const file = await open(temp, 'wx', options.mode);
     try {
       await file.writeFile(data);
       await file.sync();

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { NewEvent, RecordedEvent } from '../events/events.js';
 import type { ProjectId } from '../events/projectId.js';
-import { ConcurrencyError, type EventStore, type Subscription } from './eventStore.js';
+import { ConcurrencyError, type EventStore, type Subscription } from '../store/eventStore.js';
 
 /**
  * What a backend's test hands the contract suite. `reopen` closes `store` and opens the same

@@ -6,10 +6,10 @@ import type { NewEvent, RecordedEvent } from '../events/events.js';
 import type { ProjectId } from '../events/projectId.js';
 import { seqAt, stateAt } from '../projection/replay.js';
 import type { EventStore } from '../store/eventStore.js';
-import { exportProject, type ExportOptions } from './export.js';
-import { blobsOf } from './format.js';
-import { importProject, type ImportOptions } from './import.js';
-import { treeHash } from './treeHash.js';
+import { exportProject, type ExportOptions } from '../archive/export.js';
+import { blobsOf } from '../archive/format.js';
+import { importProject, type ImportOptions } from '../archive/import.js';
+import { treeHash } from '../archive/treeHash.js';
 
 /** Where seeded history starts; each append is a second later than the last. */
 export const SEED_EPOCH_MS = Date.parse('2025-03-01T09:00:00.000Z');
