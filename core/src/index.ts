@@ -20,3 +20,7 @@ export * from './aggregate/modes.js';
 export * from './fs/atomicFile.js';
 export { refilled, type RateLimit } from './resilience/tokenBucket.js';
 export * from './time/rfc3339.js';
+export { exportProject, type ArchiveProgress, type ExportOptions, type ExportResult } from './archive/export.js';
+export { importProject, type ImportOptions, type ImportProgress, type ImportResult } from './archive/import.js';
+export { ArchiveError, type ArchiveProblem } from './archive/format.js';
+export { treeHash } from './archive/treeHash.js';

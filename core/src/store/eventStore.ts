@@ -62,6 +62,12 @@ export type StoreKind = 'embedded' | 'redis';
 
 export interface AppendOptions {
   expectedVersion?: number;
+  /**
+   * The store time to record (RFC 3339) instead of the store's clock: for `importProject`, so a
+   * moved project keeps its history by time. Never recorded earlier than the previous event's time
+   * (the same floor the clock gets), so time still never decreases along seq.
+   */
+  time?: string;
 }
 
 export interface ReadOptions {
@@ -82,6 +88,14 @@ export interface Snapshot {
   seq: number;
   time: string;
   data: Uint8Array;
+}
+
+/** `options.time` in ms since the epoch, or undefined for the store's clock; RangeError when it is not a time. */
+export function givenTimeMs(options: AppendOptions): number | undefined {
+  if (options.time === undefined) return undefined;
+  const ms = Date.parse(options.time);
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`append: "${options.time}" is not an RFC 3339 time`);
+  return ms;
 }
 
 export class ConcurrencyError extends Error {

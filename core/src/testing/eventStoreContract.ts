@@ -138,6 +138,19 @@ export function runEventStoreContract(name: string, setup: () => Promise<Contrac
       assert.ok(Math.abs(Date.parse(all[0]!.time) - started) < 60_000);
     });
 
+    it('records a given time (an import), never earlier than the previous event, and refuses a non-time', async () => {
+      const past = '2020-01-02T03:04:05.678Z';
+      const [first] = await store().append(project, [fileWritten(1)], { time: past });
+      const [earlier] = await store().append(project, [fileWritten(2)], { time: '2019-01-01T00:00:00.000Z' });
+      const [clocked] = await store().append(project, [fileWritten(3)]);
+      assert.equal(first?.time, past);
+      assert.equal(earlier?.time, past, 'a given time below the previous event is raised to it');
+      assert.ok(Date.parse(clocked!.time) > Date.parse('2026-01-01T00:00:00Z'));
+      assert.deepEqual((await store().read(project)).map((e) => e.time), [past, past, clocked!.time]);
+      await assert.rejects(store().append(project, [fileWritten(4)], { time: 'yesterday' }), RangeError);
+      assert.equal(await store().head(project), 3);
+    });
+
     it('reads ranges with from, to and limit', async () => {
       await store().append(project, range(1, 25).map(fileWritten));
       const seqs = async (options: { from?: number; to?: number; limit?: number }): Promise<number[]> =>

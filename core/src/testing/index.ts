@@ -1,2 +1,3 @@
 export * from './deciderSpec.js';
 export * from './eventStoreContract.js';
+export * from './archiveHistory.js';

@@ -2,7 +2,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { formatProjectId, parseProjectId, type ProjectId } from '../../events/projectId.js';
-import { StoreUnavailableError, type AppendOptions, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
+import { givenTimeMs, StoreUnavailableError, type AppendOptions, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
 import { getBlobFile, putBlobFile } from './blobFiles.js';
 import { groupCommitStats, type CutReport, type ProjectLog } from './projectLog.js';
 import { acquireProjectLog, releaseProjectLog } from './projectRegistry.js';
@@ -69,7 +69,7 @@ class EmbeddedStore implements EventStore {
 
   async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
     this.checkWritable('append');
-    return this.log(project).append(events, options.expectedVersion);
+    return this.log(project).append(events, options.expectedVersion, givenTimeMs(options));
   }
 
   async head(project: ProjectId): Promise<number> {

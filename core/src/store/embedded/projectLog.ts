@@ -169,15 +169,15 @@ export class ProjectLog {
   }
 
   /** Appends atomically; resolves once the record is fsync'd (shared with concurrent appends). */
-  async append(events: readonly NewEvent[], expectedVersion: number | undefined): Promise<RecordedEvent[]> {
+  async append(events: readonly NewEvent[], expectedVersion: number | undefined, givenTimeMs?: number): Promise<RecordedEvent[]> {
     const writer = await this.ensureWriter();
     if (writer.broken) throw writer.broken;
     const current = writer.nextSeq - 1;
     if (expectedVersion !== undefined && expectedVersion !== current) throw new ConcurrencyError(expectedVersion, current);
     if (events.length === 0) return [];
 
-    // Never before the previous event: "state at instant T" must be well defined along seq.
-    const timeMs = Math.max(Date.now(), writer.lastTimeMs);
+    // Never before the previous event, even when given (an import): "state at instant T" must be well defined along seq.
+    const timeMs = Math.max(givenTimeMs ?? Date.now(), writer.lastTimeMs);
     const time = new Date(timeMs).toISOString();
     const payload = JSON.stringify({ t: time, e: events } satisfies Payload);
     const firstSeq = writer.nextSeq;

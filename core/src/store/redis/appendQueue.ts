@@ -87,12 +87,12 @@ export class AppendQueue {
     }
     queue.inFlight++;
     try {
-      const { ms, outcomes } = parseAppendReply(await appendScript.run(this.redis, [log], args), batch.length);
+      const outcomes = parseAppendReply(await appendScript.run(this.redis, [log], args), batch.length);
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
         if (outcome.ok) {
           this.heads.saw(log, outcome.headBefore + pending.events.length);
-          pending.resolve(recorded(pending.events, outcome.headBefore, ms));
+          pending.resolve(recorded(pending.events, outcome.headBefore, outcome.ms));
         } else {
           this.heads.saw(log, outcome.head);
           pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));

@@ -16,9 +16,10 @@ import { LuaScript } from './luaScript.js';
  * Appends several independent appends to one log, in order, each all-or-nothing against its own
  * expected version. KEYS[1] = log; ARGV[1] = the floor: the highest head the caller has seen, below
  * which the log has lost events, so the script writes nothing and answers the error
- * `LOGREGRESSED <head>`. Then per append: expected head (-1 = any), event count n, then type,
- * actor, data per event. Returns {ms, r1, r2, ...}: r = the head before that append when it was
- * written, or -1 - head when its expected version did not match (nothing of it written).
+ * `LOGREGRESSED <head>`. Then per append: expected head (-1 = any), the time to record in ms (-1 =
+ * Redis TIME; given by an import), event count n, then type, actor, data per event. Returns
+ * {r1, ms1, r2, ms2, ...}: r = the head before that append when it was written, or -1 - head when
+ * its expected version did not match (nothing of it written); ms = the time it was recorded with.
  * Atomic: a script runs alone on its server and one project's keys are one slot, so no writer
  * comes between a check and its XADDs. One TIME and one look at the head serve the whole batch.
  */
@@ -37,19 +38,24 @@ if head < tonumber(ARGV[1]) then
   return redis.error_reply(string.format('LOGREGRESSED %.0f', head))
 end
 local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-if ms < lastMs then ms = lastMs end
-local msText = string.format('%.0f', ms)
-local out = {msText}
+local clock = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local out = {}
 local i = 2
 while i <= #ARGV do
   local expected = tonumber(ARGV[i])
-  local n = tonumber(ARGV[i + 1])
-  i = i + 2
+  local ms = tonumber(ARGV[i + 1])
+  local n = tonumber(ARGV[i + 2])
+  i = i + 3
+  if ms < 0 then ms = clock end
+  if ms < lastMs then ms = lastMs end
+  local msText = string.format('%.0f', ms)
   if expected >= 0 and expected ~= head then
     out[#out + 1] = -1 - head
+    out[#out + 1] = 0
   else
     out[#out + 1] = head
+    out[#out + 1] = msText
+    lastMs = ms
     for b = i, i + (n - 1) * 3, 3 do
       head = head + 1
       redis.call('XADD', log, string.format('%.0f-0', head), 'type', ARGV[b], 'actor', ARGV[b + 1], 'ms', msText, 'data', ARGV[b + 2])
@@ -63,13 +69,15 @@ return out
 export interface AppendRequest {
   events: readonly NewEvent[];
   expectedVersion: number | undefined;
+  /** The time to record instead of Redis TIME (see `AppendOptions.time`). */
+  timeMs: number | undefined;
 }
 
-export type AppendOutcome = { ok: true; headBefore: number } | { ok: false; head: number };
+export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number };
 
 /** The script arguments of one append, and how many bytes of event data they carry. */
 export function encodeAppend(request: AppendRequest): { args: string[]; bytes: number } {
-  const args = [String(request.expectedVersion ?? -1), String(request.events.length)];
+  const args = [String(request.expectedVersion ?? -1), String(request.timeMs ?? -1), String(request.events.length)];
   let bytes = 0;
   for (const e of request.events) {
     const data = JSON.stringify(e.data);
@@ -85,12 +93,14 @@ export function regressedHead(error: unknown): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export function parseAppendReply(reply: unknown, appends: number): { ms: number; outcomes: AppendOutcome[] } {
-  if (!Array.isArray(reply) || reply.length !== appends + 1 || !reply.slice(1).every((r) => typeof r === 'number')) {
+export function parseAppendReply(reply: unknown, appends: number): AppendOutcome[] {
+  if (!Array.isArray(reply) || reply.length !== appends * 2 || !reply.every((r, i) => (i % 2 === 0 ? typeof r === 'number' : true))) {
     throw new Error(`unexpected reply from the append script: ${JSON.stringify(reply)?.slice(0, 200)}`);
   }
-  const outcomes = (reply.slice(1) as number[]).map((r): AppendOutcome => (r >= 0 ? { ok: true, headBefore: r } : { ok: false, head: -1 - r }));
-  return { ms: Number(reply[0]), outcomes };
+  return Array.from({ length: appends }, (_, k): AppendOutcome => {
+    const r = reply[2 * k] as number;
+    return r >= 0 ? { ok: true, headBefore: r, ms: Number(reply[2 * k + 1]) } : { ok: false, head: -1 - r };
+  });
 }
 
 export function recorded(events: readonly NewEvent[], headBefore: number, ms: number): RecordedEvent[] {

@@ -1,7 +1,7 @@
 import { contentHash, isContentHash } from '../../events/contentHash.js';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
-import { LogRegressedError, type AppendOptions, type EventStore, type LogRegression, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
+import { givenTimeMs, LogRegressedError, type AppendOptions, type EventStore, type LogRegression, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { logRegressions } from '../../observability/metrics.js';
 import { AppendQueue } from './appendQueue.js';
@@ -56,8 +56,8 @@ class RedisEventStore implements EventStore {
     return this.heads.regression(projectKeys(project).log);
   }
 
-  append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
-    return this.appends.append(projectKeys(project).log, { events, expectedVersion: options.expectedVersion });
+  async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
+    return this.appends.append(projectKeys(project).log, { events, expectedVersion: options.expectedVersion, timeMs: givenTimeMs(options) });
   }
 
   async head(project: ProjectId): Promise<number> {
