@@ -4,7 +4,7 @@ NODE_BIN := $(shell bash test/setup/node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 export LHB_TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lighthouse-bridge/tools
 
-.PHONY: all apt node_modules build tools test test-unit demo bench clean
+.PHONY: all apt node_modules build chart tools test test-unit demo bench clean
 all: build
 
 apt:
@@ -14,15 +14,17 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 node_modules: node_modules/.package-lock.json
 
-# crds/ is the source; helm needs a copy inside the chart (a symlink breaks `helm package`), and
-# operator/src/helmChart.test.ts fails when the two differ.
-CHART_CRDS := $(patsubst crds/%,charts/lighthouse-bridge/crds/%,$(wildcard crds/*.yaml))
-$(CHART_CRDS): charts/lighthouse-bridge/crds/%: crds/%
-	cp $< $@
-
-build: node_modules $(CHART_CRDS)
+build: node_modules
 	@bash csi-driver/scripts/build-fuse-native.sh
 	npx tsc -b
+
+# The chart carries generated files: a copy of crds/ (helm needs it inside the chart; a symlink
+# breaks `helm package`) and the alert rules and dashboard rendered from operator/src/monitoring.ts.
+# `make chart` regenerates them; operator/src/helmChart.test.ts fails when the committed files
+# differ, so what `helm install` from a checkout gets is what the tests judged.
+chart: build
+	cp crds/*.yaml charts/lighthouse-bridge/crds/
+	node -e "import('./operator/dist/monitoringFiles.js').then((m) => m.writeMonitoringFiles('charts/lighthouse-bridge/files'))"
 
 tools:
 	@bash test/setup/tools.sh

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi';
-import { allExpressions, resourcePath, ruleGroups, sloOf, type BridgeProject, type BridgeProjectSpec } from '@lighthouse-bridge/operator';
+import { SLO_METRIC } from '@lighthouse-bridge/core/observability';
+import { allExpressions, fleetRuleGroups, MONITORING_FILES, resourcePath, type BridgeProject, type BridgeProjectSpec } from '@lighthouse-bridge/operator';
 import { ensureNamespace, installBridgeProjectCrd, kubeFor } from '@lighthouse-bridge/operator/testing';
 import { csiClients, startPlugin, type CsiClients, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
 import { eventually } from '@lighthouse-bridge/test/eventually';
@@ -22,11 +23,14 @@ import { tempDir } from '@lighthouse-bridge/test/tmp';
  * FUSE mounts over a real Redis, and the operator reconciling a real BridgeProject on a real API
  * server. Each alert's condition is caused for real (a dead mount, a paused Redis, CSI calls that
  * fail, an escalation nobody answers); the scraped /metrics text, repeated over an hour, is what
- * promtool evaluates the rules on. No series here is written by hand, so a rule that selects a
- * name or label value the code does not export can not pass.
+ * promtool evaluates the rules on. The rules are the chart's own file (what ships), and the
+ * project's thresholds are the SLO series the operator exports for it, so each per-project alert
+ * is shown firing for team/demo from the join the chart relies on. No series here is written by
+ * hand, so a rule that selects a name or label value the code does not export can not pass.
  */
 const CSI = loadCsiPackage().grpcObject;
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const CHART_RULES = fileURLToPath(new URL(`../../charts/lighthouse-bridge/files/${MONITORING_FILES.rules}`, import.meta.url));
 const exec = promisify(execFile);
 const PROJECT = { namespace: 'team', name: 'demo' };
 const SPEC: BridgeProjectSpec = {
@@ -150,6 +154,9 @@ describe('shipped alerts on real scrapes', { skip, timeout: 240_000 }, () => {
     operatorScrape = parseScrape(await scrape(operatorMetrics));
   });
 
+  /** The operator's SLO series for the project, next to the plugin's: the other half of every per-project join. */
+  const withSlo = (samples: Sample[]) => [...samples, ...operatorScrape.filter((s) => Object.values(SLO_METRIC).includes(s.name as never))];
+
   after(async () => {
     csi?.close();
     await plugin?.kill('SIGKILL');
@@ -168,12 +175,22 @@ describe('shipped alerts on real scrapes', { skip, timeout: 240_000 }, () => {
     assert.equal(activeMountsSeen, 2);
   });
 
-  test('every shipped alert fires on the degraded scrapes and none on the healthy ones', async () => {
-    const groups = ruleGroups(PROJECT, sloOf(SPEC));
-    const alerts = groups.flatMap((g) => g.rules.map((r) => r.alert)).sort();
+  test('the operator exports the project\'s SLO as series, in seconds and as a ratio', () => {
+    const slo = (name: string) => operatorScrape.find((s) => s.name === name && s.labels.namespace === 'team' && s.labels.project === 'demo')?.value;
+    assert.deepEqual(Object.values(SLO_METRIC).map(slo), [0.25, 0.25, 0.25, 0.01]);
+  });
+
+  test('every alert in the chart fires on the degraded scrapes, per project where it joins an SLO, and none on the healthy ones', async () => {
+    const text = await readFile(CHART_RULES, 'utf8');
+    const rules = fleetRuleGroups().flatMap((g) => g.rules);
+    assert.deepEqual([...text.matchAll(/- alert: (\w+)/g)].map((m) => m[1]), rules.map((r) => r.alert), 'the chart file holds the rules of operator/src/monitoring.ts');
+    // Per-project alerts carry the project they fired for; fleet-wide ones (CSI calls, breakers) none.
+    const expected = rules
+      .map((r) => (/by \(namespace, project/.test(r.expr) ? `{alertname="${r.alert}", namespace="team", project="demo"}` : `{alertname="${r.alert}"}`))
+      .sort();
     const tmp = await tempDir('lhb-alerts-promtool-');
     try {
-      await writeFile(join(tmp.dir, 'rules.yaml'), JSON.stringify({ groups }));
+      await writeFile(join(tmp.dir, 'rules.yaml'), text);
       const at = `${STEPS - 5}m`;
       const tests = {
         rule_files: ['rules.yaml'],
@@ -181,17 +198,17 @@ describe('shipped alerts on real scrapes', { skip, timeout: 240_000 }, () => {
         tests: [
           {
             interval: '1m',
-            input_series: seriesBetween(scrapes.start, scrapes.healthy, STEPS),
+            input_series: seriesBetween(scrapes.start, withSlo(scrapes.healthy), STEPS),
             promql_expr_test: [{ expr: 'ALERTS', eval_time: at, exp_samples: [] }],
           },
           {
             interval: '1m',
-            input_series: seriesBetween(scrapes.healthy, scrapes.degraded, STEPS),
+            input_series: seriesBetween(scrapes.healthy, withSlo(scrapes.degraded), STEPS),
             promql_expr_test: [
               {
-                expr: 'count by (alertname) (ALERTS{alertstate="firing"})',
+                expr: 'count by (alertname, namespace, project) (ALERTS{alertstate="firing"})',
                 eval_time: at,
-                exp_samples: alerts.map((alertname) => ({ labels: `{alertname="${alertname}"}`, value: 1 })),
+                exp_samples: expected.map((labels) => ({ labels, value: 1 })),
               },
             ],
           },
@@ -208,7 +225,7 @@ describe('shipped alerts on real scrapes', { skip, timeout: 240_000 }, () => {
   test('every metric name and label value the rules and dashboard select is exported by the running processes', () => {
     const exported = [...scrapes.degraded, ...operatorScrape];
     const missing: string[] = [];
-    for (const expr of allExpressions(PROJECT, sloOf(SPEC))) {
+    for (const expr of allExpressions()) {
       for (const selector of expr.matchAll(/(lighthouse_bridge_\w+)(?:\{([^}]*)\})?/g)) {
         const name = selector[1] ?? '';
         const samples = exported.filter((s) => s.name === name);

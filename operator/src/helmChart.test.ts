@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { kubeToolsAvailable, kubeToolsDir, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import type { KubeClient } from './kubeClient.js';
+import { fleetRuleGroups } from './monitoring.js';
+import { MONITORING_FILES, monitoringFiles } from './monitoringFiles.js';
 import { CRD_FILE, ensureNamespace, kubeFor, waitForCrd } from './testing/testEnv.js';
 
 const CHART = fileURLToPath(new URL('../../charts/lighthouse-bridge', import.meta.url));
@@ -41,6 +43,7 @@ const COLLECTIONS: Record<string, { group: string; plural: string; namespaced: b
   CustomResourceDefinition: { group: 'apis/apiextensions.k8s.io/v1', plural: 'customresourcedefinitions', namespaced: false },
   ServiceAccount: { group: 'api/v1', plural: 'serviceaccounts', namespaced: true },
   Secret: { group: 'api/v1', plural: 'secrets', namespaced: true },
+  ConfigMap: { group: 'api/v1', plural: 'configmaps', namespaced: true },
   Service: { group: 'api/v1', plural: 'services', namespaced: true },
   ClusterRole: { group: 'apis/rbac.authorization.k8s.io/v1', plural: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'apis/rbac.authorization.k8s.io/v1', plural: 'clusterrolebindings', namespaced: false },
@@ -53,8 +56,13 @@ const COLLECTIONS: Record<string, { group: string; plural: string; namespaced: b
   PersistentVolumeClaim: { group: 'api/v1', plural: 'persistentvolumeclaims', namespaced: true },
 };
 
-async function render(...set: string[]): Promise<Manifest[]> {
-  const rendered = await helm(['template', 'lhb', CHART, '--namespace', RELEASE_NAMESPACE, '--include-crds', '--set', 'redis.url=redis://redis.example:6379', ...set.flatMap((s) => ['--set', s])]);
+function render(...set: string[]): Promise<Manifest[]> {
+  return renderAs('lhb', [], ...set);
+}
+
+/** `helm template` as release `release`, with extra helm flags (e.g. `--api-versions`). */
+async function renderAs(release: string, flags: string[], ...set: string[]): Promise<Manifest[]> {
+  const rendered = await helm(['template', release, CHART, ...flags, '--namespace', RELEASE_NAMESPACE, '--include-crds', '--set', 'redis.url=redis://redis.example:6379', ...set.flatMap((s) => ['--set', s])]);
   return parseAllDocuments(rendered)
     .map((d) => d.toJS() as Manifest | null)
     .filter((m): m is Manifest => m !== null);
@@ -68,13 +76,21 @@ function pathOf(m: Manifest, namespace: string): string {
 
 // Needs neither helm nor an API server, so it runs everywhere.
 describe("the chart's CRDs", () => {
-  it('are copies of crds/, the source (`make build` copies them)', async () => {
+  it('are copies of crds/, the source (`make chart` copies them)', async () => {
     const source = dirname(CRD_FILE);
     const inChart = join(CHART, 'crds');
     const [names, chartNames] = await Promise.all([readdir(source), readdir(inChart)]);
     assert.deepEqual(chartNames.sort(), names.sort(), 'the same files');
     for (const name of names) {
-      assert.equal(await readFile(join(inChart, name), 'utf8'), await readFile(join(source, name), 'utf8'), `charts/lighthouse-bridge/crds/${name} differs from crds/${name}: edit crds/ and run make build`);
+      assert.equal(await readFile(join(inChart, name), 'utf8'), await readFile(join(source, name), 'utf8'), `charts/lighthouse-bridge/crds/${name} differs from crds/${name}: edit crds/ and run make chart`);
+    }
+  });
+});
+
+describe("the chart's monitoring files", () => {
+  it('are what operator/src/monitoring.ts renders (`make chart` writes them)', async () => {
+    for (const [name, text] of Object.entries(monitoringFiles())) {
+      assert.equal(await readFile(join(CHART, 'files', name), 'utf8'), text, `charts/lighthouse-bridge/files/${name} differs from operator/src/monitoring.ts: run make chart`);
     }
   });
 });
@@ -122,12 +138,12 @@ describe('Helm chart', { skip }, () => {
     }
   };
   /** Asks the API server whether the chart's ServiceAccount `account` may do this. */
-  const allowed = async (account: string, verb: string, group: string, resource: string, namespace?: string, subresource?: string) => {
+  const allowed = async (account: string, verb: string, group: string, resource: string, namespace?: string, subresource?: string, release = 'lhb') => {
     const review = await kube.create<{ status: { allowed: boolean } }>('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
       apiVersion: 'authorization.k8s.io/v1',
       kind: 'SubjectAccessReview',
       spec: {
-        user: `system:serviceaccount:${ns}:lhb-lighthouse-bridge-${account}`,
+        user: `system:serviceaccount:${ns}:${release}-lighthouse-bridge-${account}`,
         groups: ['system:serviceaccounts'],
         resourceAttributes: { verb, group, resource, ...(namespace ? { namespace } : {}), ...(subresource ? { subresource } : {}) },
       },
@@ -148,6 +164,75 @@ describe('Helm chart', { skip }, () => {
     assert.equal(await can('update', 'coordination.k8s.io', 'leases', ns), true);
     assert.equal(await can('update', 'coordination.k8s.io', 'leases', 'other'), false);
     assert.equal(await can('delete', '', 'pods', 'team'), false);
+    // Monitoring is the chart's: the operator only deletes what older operators made per project.
+    assert.equal(await can('create', 'monitoring.coreos.com', 'prometheusrules', 'team'), false);
+    assert.equal(await can('create', 'monitoring.coreos.com', 'servicemonitors', 'team'), false);
+    assert.equal(await can('list', 'monitoring.coreos.com', 'podmonitors', 'team'), false);
+    assert.equal(await can('delete', 'monitoring.coreos.com', 'prometheusrules', 'team'), true);
+    assert.equal(await can('create', '', 'configmaps', 'team'), false);
+    assert.equal(await can('delete', '', 'configmaps', 'team'), true);
+  });
+
+  it('has no wildcard in any RBAC rule', async () => {
+    for (const set of [[], ['operator.watchNamespace=team'], ['backup.enabled=true']]) {
+      const roles = (await render(...set)).filter((m) => m.kind === 'Role' || m.kind === 'ClusterRole') as Array<Manifest & { rules: Array<Record<string, string[]>> }>;
+      for (const role of roles) for (const r of role.rules) for (const v of Object.values(r)) assert.ok(!v.includes('*'), `${role.metadata.name}: ${JSON.stringify(r)}`);
+    }
+  });
+
+  it('with operator.watchNamespace, grants the operator a Role in that namespace only', async () => {
+    const release = 'scoped';
+    const rendered = await renderAs(release, [], 'operator.watchNamespace=team');
+    const operatorRbac = rendered.filter((m) => m.metadata.name === `${release}-lighthouse-bridge-operator` && m.kind !== 'ServiceAccount' && m.kind !== 'Deployment' && m.kind !== 'Service');
+    assert.deepEqual(operatorRbac.map((m) => [m.kind, m.metadata.namespace]), [['Role', 'team'], ['RoleBinding', 'team']]);
+    await ensureNamespace(kube, 'team');
+    for (const m of rendered.filter((x) => ['ServiceAccount', 'Role', 'RoleBinding'].includes(x.kind))) {
+      await kube.apply(pathOf(m, ns), { ...m, metadata: { ...m.metadata, namespace: m.metadata.namespace ?? ns } });
+    }
+    const can = (verb: string, group: string, resource: string, namespace?: string) => allowed('operator', verb, group, resource, namespace, undefined, release);
+    assert.equal(await can('watch', 'bridge.lighthouse.dev', 'bridgeprojects', 'team'), true);
+    assert.equal(await can('create', '', 'secrets', 'team'), true);
+    assert.equal(await can('watch', 'bridge.lighthouse.dev', 'bridgeprojects'), false);
+    assert.equal(await can('create', '', 'secrets', 'other'), false);
+  });
+
+  type Monitor = Manifest & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: Array<{ port: string; honorLabels: boolean }> } };
+
+  it('with the Prometheus Operator API: a ServiceMonitor each for the node plugins and the operator, one PrometheusRule, the dashboard, additionalLabels on all', async () => {
+    const rendered = await renderAs('lhb', ['--api-versions', 'monitoring.coreos.com/v1'], 'monitoring.additionalLabels.release=kps');
+    const monitors = rendered.filter((m): m is Monitor => m.kind === 'ServiceMonitor');
+    assert.deepEqual(monitors.map((m) => m.spec.selector.matchLabels['app.kubernetes.io/component']), ['csi-node', 'operator']);
+    const services = rendered.filter((m) => m.kind === 'Service');
+    for (const monitor of monitors) {
+      assert.equal(monitor.metadata.labels?.release, 'kps');
+      assert.deepEqual(monitor.spec.namespaceSelector.matchNames, [ns]);
+      assert.deepEqual(monitor.spec.endpoints.map((e) => [e.port, e.honorLabels]), [['metrics', true]]);
+      const component = monitor.spec.selector.matchLabels['app.kubernetes.io/component'];
+      assert.ok(services.some((svc) => svc.metadata.labels?.['app.kubernetes.io/component'] === component), `a metrics Service for ${component}`);
+    }
+    const rules = rendered.filter((m) => m.kind === 'PrometheusRule');
+    assert.equal(rules.length, 1);
+    assert.equal(rules[0]?.metadata.labels?.release, 'kps');
+    assert.deepEqual(rules[0]?.spec, { groups: fleetRuleGroups() });
+    const dashboards = rendered.filter((m) => m.metadata.labels?.grafana_dashboard === '1');
+    assert.deepEqual(dashboards.map((m) => m.metadata.labels?.release), ['kps']);
+    assert.equal(rendered.filter((m) => m.kind === 'ConfigMap').length, 1, 'no rules ConfigMap');
+    assert.deepEqual(await renderAs('lhb', [], 'monitoring.mode=prometheus-operator').then((r) => r.filter((m) => m.kind === 'PrometheusRule').length), 1, 'forced without the API');
+  });
+
+  it('without the Prometheus Operator API: the rules as a Prometheus rule file in a ConfigMap, and the dashboard', () => {
+    type ConfigMap = Manifest & { data: Record<string, string> };
+    assert.deepEqual(manifests.filter((m) => m.kind === 'ServiceMonitor' || m.kind === 'PrometheusRule'), []);
+    const rules = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name.endsWith('-rules')) as ConfigMap;
+    assert.equal(rules.data[MONITORING_FILES.rules], monitoringFiles()[MONITORING_FILES.rules]);
+    const dashboard = manifests.find((m) => m.metadata.labels?.grafana_dashboard === '1') as ConfigMap;
+    assert.equal(dashboard.data['lighthouse-bridge.json'], monitoringFiles()[MONITORING_FILES.dashboard]);
+  });
+
+  it('renders no monitoring objects with monitoring.enabled=false, and refuses an unknown mode', async () => {
+    const off = await renderAs('lhb', ['--api-versions', 'monitoring.coreos.com/v1'], 'monitoring.enabled=false');
+    assert.deepEqual(off.filter((m) => ['ServiceMonitor', 'PrometheusRule', 'ConfigMap'].includes(m.kind)), []);
+    await assert.rejects(render('monitoring.mode=podmonitor'), /monitoring\.mode must be auto, prometheus-operator or configmap, not "podmonitor"/);
   });
 
   it('gives restore Jobs the operator\'s own image', () => {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { LATENCY_BUCKETS, registry } from '@lighthouse-bridge/core/observability';
+import { LATENCY_BUCKETS, PROJECT_LABELS, SLO_METRIC, registry } from '@lighthouse-bridge/core/observability';
 
 /** The operator's own metrics, in the process-wide registry that `--metrics-port` serves. */
 export const reconcileDuration = new Histogram({
@@ -27,3 +27,16 @@ export const watchRestarts = new Counter({
   help: 'Watches of BridgeProjects that ended in an error and were restarted with a relist',
   registers: [registry],
 });
+
+const sloGauge = (name: string, help: string) => new Gauge({ name, help, labelNames: PROJECT_LABELS, registers: [registry] });
+
+/**
+ * Each BridgeProject's SLO thresholds, the data the chart's fleet rules join on. Set at reconcile,
+ * removed when the project goes, so a series exists exactly while its project does.
+ */
+export const projectSlo = {
+  validationP99: sloGauge(SLO_METRIC.validationP99, "The project's p99 validation latency objective, seconds"),
+  fuseP99: sloGauge(SLO_METRIC.fuseP99, "The project's p99 FUSE operation latency objective, seconds"),
+  storeAppendP99: sloGauge(SLO_METRIC.storeAppendP99, "The project's p99 store append latency objective, seconds"),
+  errorRatio: sloGauge(SLO_METRIC.errorRatio, "The project's objective for the failed share of store writes (0-1)"),
+};

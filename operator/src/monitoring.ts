@@ -1,12 +1,11 @@
-import type { ProjectId } from '@lighthouse-bridge/core';
-import { METRIC, STORE_OUTCOME, VOLUME_CONDITION } from '@lighthouse-bridge/core/observability';
-import type { Slo } from './bridgeProject.js';
+import { METRIC, SLO_METRIC, STORE_OUTCOME, VOLUME_CONDITION } from '@lighthouse-bridge/core/observability';
 
 /**
- * Alert rules and a Grafana dashboard for one project, from its SLOs. Metric names and label values
- * are the exporters' own constants (core/src/observability/metrics.ts). The metrics carry no project label (one node
- * plugin serves many projects), so the expressions are fleet-wide and the project's thresholds
- * decide when they fire; the alerts are labelled with the project so routing can tell them apart.
+ * The fleet's alert rules and Grafana dashboard, shipped once by the chart (rendered into
+ * charts/lighthouse-bridge/files by `make chart`). Metric names and label values are the exporters'
+ * own constants (core/src/observability/metrics.ts). Per-project rules join the node plugin's
+ * per-project series with the SLO series the operator writes for each BridgeProject, so each
+ * alert fires once per project, at that project's threshold.
  */
 export interface AlertRule {
   alert: string;
@@ -21,132 +20,168 @@ export interface RuleGroup {
   rules: AlertRule[];
 }
 
-function p99(metric: string): string {
-  return `histogram_quantile(0.99, sum by (le) (rate(${metric}_bucket[5m])))`;
+/** Where the chart's alerts point their `runbook_url`: docs/runbooks/<Alert>.md of this repository. */
+export const RUNBOOK_BASE = 'https://github.com/lighthouse-bridge/lighthouse-bridge/blob/main/docs/runbooks';
+
+const BY_PROJECT = 'namespace, project';
+const WHO = '{{ $labels.namespace }}/{{ $labels.project }}';
+
+function p99(metric: string, selector = ''): string {
+  return `histogram_quantile(0.99, sum by (${BY_PROJECT}, le) (rate(${metric}_bucket${selector}[5m])))`;
 }
 
-/** Seconds as PromQL prints them, without float noise (2 ms → 0.002). */
-function seconds(ms: number): string {
-  return String(Number((ms / 1000).toPrecision(6)));
+/**
+ * The project's threshold series. `max by` collapses the copies a former leader may still export
+ * next to the current one, so the join stays one-to-one.
+ */
+function slo(metric: string): string {
+  return `on(${BY_PROJECT}) max by (${BY_PROJECT}) (${metric})`;
 }
 
-export function ruleGroups(project: ProjectId, slo: Slo): RuleGroup[] {
-  const labels = { severity: 'warning', bridge_project: `${project.namespace}/${project.name}` };
-  const critical = { ...labels, severity: 'critical' };
-  const who = `${project.namespace}/${project.name}`;
-  const latency = (alert: string, metric: string, ms: number, what: string): AlertRule => ({
+function rule(alert: string, expr: string, forDuration: string, severity: 'warning' | 'critical', summary: string, description: string): AlertRule {
+  return { alert, expr, for: forDuration, labels: { severity }, annotations: { summary, description, runbook_url: `${RUNBOOK_BASE}/${alert}.md` } };
+}
+
+const latency = (alert: string, metric: string, threshold: string, what: string): AlertRule =>
+  rule(
     alert,
-    expr: `${p99(metric)} > ${seconds(ms)}`,
-    for: '10m',
-    labels,
-    annotations: {
-      summary: `${what} p99 above ${ms} ms`,
-      description: `p99 ${what} latency is {{ $value | humanizeDuration }}, above the ${ms} ms SLO of BridgeProject ${who}.`,
-    },
-  });
-  const errorRatio = slo.errorRatePercent / 100;
+    `${p99(metric)} > ${slo(threshold)}`,
+    '10m',
+    'warning',
+    `${what} p99 above the SLO of BridgeProject ${WHO}`,
+    `p99 ${what} latency of BridgeProject ${WHO} is {{ $value | humanizeDuration }}, above its spec.monitoring.slo.`,
+  );
+
+export function fleetRuleGroups(): RuleGroup[] {
+  const failedShare = (metric: string, by: string) =>
+    `sum by (${by}) (rate(${metric}_count{outcome="${STORE_OUTCOME.error}"}[5m])) / clamp_min(sum by (${by}) (rate(${metric}_count[5m])), 1e-9)`;
   return [
     {
-      name: `lighthouse-bridge.${project.namespace}.${project.name}`,
+      name: 'lighthouse-bridge.projects',
       rules: [
-        latency('LighthouseBridgeValidationLatencyHigh', METRIC.validation, slo.validationP99Ms, 'validation'),
-        latency('LighthouseBridgeFuseLatencyHigh', METRIC.fuseOp, slo.fuseP99Ms, 'FUSE operation'),
-        latency('LighthouseBridgeStoreAppendLatencyHigh', METRIC.storeAppend, slo.storeAppendP99Ms, 'store append'),
-        {
-          alert: 'LighthouseBridgeCsiErrorRateHigh',
-          expr: `sum(rate(${METRIC.csiRpc}_count{code!="OK"}[5m])) / clamp_min(sum(rate(${METRIC.csiRpc}_count[5m])), 1e-9) > ${errorRatio}`,
-          for: '10m',
-          labels,
-          annotations: {
-            summary: `CSI error rate above ${slo.errorRatePercent}%`,
-            description: `{{ $value | humanizePercentage }} of CSI calls failed over 5m (SLO ${slo.errorRatePercent}%, BridgeProject ${who}).`,
-          },
-        },
-        {
-          alert: 'LighthouseBridgeStoreErrors',
-          expr: `sum(rate(${METRIC.storeAppend}_count{outcome="${STORE_OUTCOME.error}"}[5m])) / clamp_min(sum(rate(${METRIC.storeAppend}_count[5m])), 1e-9) > ${errorRatio}`,
-          for: '5m',
-          labels,
-          annotations: {
-            summary: `store writes failing above ${slo.errorRatePercent}%`,
-            description: `{{ $value | humanizePercentage }} of event store writes failed over 5m; writes to BridgeProject ${who} return EIO.`,
-          },
-        },
-        {
-          alert: 'LighthouseBridgeStoreUnavailable',
-          expr: `max(${METRIC.breakerState}) >= 2`,
-          for: '2m',
-          labels: critical,
-          annotations: {
-            summary: 'a store circuit breaker is open',
-            description: `The event store is failing; writes to BridgeProject ${who} return EIO until it recovers.`,
-          },
-        },
-        {
-          alert: 'LighthouseBridgeEscalationsTimingOut',
-          expr: `sum(rate(${METRIC.escalations}{outcome="deadline"}[15m])) > 0`,
-          for: '15m',
-          labels,
-          annotations: {
-            summary: 'expert escalations reach their deadline',
-            description: `Validation escalations are answered by the default decision (BridgeProject ${who}).`,
-          },
-        },
-        {
-          alert: 'LighthouseBridgeDeadMount',
-          expr: `max by (volume) (${METRIC.volumeHealth}{condition="${VOLUME_CONDITION.abnormal}"}) > 0`,
-          for: '1m',
-          labels: critical,
-          annotations: {
-            summary: 'a FUSE mount is dead',
-            description: 'Volume {{ $labels.volume }} reports a dead mount; the node plugin should remount it within seconds.',
-          },
-        },
+        latency('LighthouseBridgeValidationLatencyHigh', METRIC.validation, SLO_METRIC.validationP99, 'validation'),
+        latency('LighthouseBridgeFuseLatencyHigh', METRIC.fuseOp, SLO_METRIC.fuseP99, 'FUSE operation'),
+        latency('LighthouseBridgeStoreAppendLatencyHigh', METRIC.storeAppend, SLO_METRIC.storeAppendP99, 'store append'),
+        rule(
+          'LighthouseBridgeStoreErrors',
+          `${failedShare(METRIC.storeAppend, BY_PROJECT)} > ${slo(SLO_METRIC.errorRatio)}`,
+          '5m',
+          'warning',
+          `store writes of BridgeProject ${WHO} failing above its SLO`,
+          `{{ $value | humanizePercentage }} of event store writes of BridgeProject ${WHO} failed over 5m; its writers get EIO.`,
+        ),
+        rule(
+          'LighthouseBridgeEscalationsTimingOut',
+          `sum by (${BY_PROJECT}) (rate(${METRIC.escalations}{outcome="deadline"}[15m])) > 0`,
+          '15m',
+          'warning',
+          `expert escalations of BridgeProject ${WHO} reach their deadline`,
+          `Validation escalations of BridgeProject ${WHO} are answered by the policy's default decision.`,
+        ),
+        rule(
+          'LighthouseBridgeDeadMount',
+          `max by (${BY_PROJECT}, volume) (${METRIC.volumeHealth}{condition="${VOLUME_CONDITION.abnormal}"}) > 0`,
+          '1m',
+          'critical',
+          `a FUSE mount of BridgeProject ${WHO} is dead`,
+          `Volume {{ $labels.volume }} of BridgeProject ${WHO} is not answering; the node plugin remounts it within seconds.`,
+        ),
+      ],
+    },
+    {
+      // CSI calls and the store's breakers serve every project on a node: fleet-wide by nature.
+      name: 'lighthouse-bridge.fleet',
+      rules: [
+        rule(
+          'LighthouseBridgeCsiErrorRateHigh',
+          `sum(rate(${METRIC.csiRpc}_count{code!="OK"}[5m])) / clamp_min(sum(rate(${METRIC.csiRpc}_count[5m])), 1e-9) > 0.05`,
+          '10m',
+          'warning',
+          'more than 5% of CSI calls fail',
+          '{{ $value | humanizePercentage }} of CSI calls to the node plugins failed over 5m.',
+        ),
+        rule(
+          'LighthouseBridgeStoreUnavailable',
+          `max by (breaker) (${METRIC.breakerState}) >= 2`,
+          '2m',
+          'critical',
+          'a store circuit breaker is open',
+          'Breaker {{ $labels.breaker }} is open: the event store is failing, and writes return EIO until it recovers.',
+        ),
       ],
     },
   ];
 }
 
-/** A Grafana dashboard (JSON model) with the panels matching the alerts. */
-export function dashboard(project: ProjectId, slo: Slo): Record<string, unknown> {
-  const panel = (id: number, title: string, expr: string, unit: string, thresholdMs?: number) => ({
+const PROJECT_SELECTOR = '{namespace=~"$namespace", project=~"$project"}';
+
+/** A Grafana dashboard (JSON model) with a panel per alert, filtered by `$namespace` and `$project`. */
+export function fleetDashboard(): Record<string, unknown> {
+  type Target = { expr: string; legendFormat: string };
+  const panel = (id: number, title: string, unit: string, targets: Target[]) => ({
     id,
     type: 'timeseries',
     title,
     gridPos: { x: ((id - 1) % 2) * 12, y: Math.floor((id - 1) / 2) * 8, w: 12, h: 8 },
     datasource: { type: 'prometheus', uid: '${datasource}' },
-    fieldConfig: {
-      defaults: {
-        unit,
-        ...(thresholdMs === undefined
-          ? {}
-          : { thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }, { color: 'red', value: thresholdMs / 1000 }] } }),
-      },
-      overrides: [],
-    },
-    targets: [{ refId: 'A', expr }],
+    fieldConfig: { defaults: { unit }, overrides: [] },
+    targets: targets.map((t, i) => ({ refId: String.fromCharCode(65 + i), ...t })),
+  });
+  const legend = '{{namespace}}/{{project}}';
+  const latencyPanel = (id: number, title: string, metric: string, threshold: string) =>
+    panel(id, title, 's', [
+      { expr: p99(metric, PROJECT_SELECTOR), legendFormat: legend },
+      { expr: `max by (${BY_PROJECT}) (${threshold}${PROJECT_SELECTOR})`, legendFormat: `SLO ${legend}` },
+    ]);
+  const variable = (name: string, label: string, query: string) => ({
+    name,
+    label,
+    type: 'query',
+    datasource: { type: 'prometheus', uid: '${datasource}' },
+    query: { query, refId: name },
+    includeAll: true,
+    multi: true,
+    allValue: '.*',
+    refresh: 2,
   });
   return {
-    title: `Lighthouse Bridge ${project.namespace}/${project.name}`,
-    uid: `lhb-${project.namespace}-${project.name}`.slice(0, 40),
+    title: 'Lighthouse Bridge',
+    uid: 'lighthouse-bridge',
     schemaVersion: 39,
     tags: ['lighthouse-bridge'],
     time: { from: 'now-6h', to: 'now' },
-    templating: { list: [{ name: 'datasource', type: 'datasource', query: 'prometheus' }] },
+    templating: {
+      list: [
+        { name: 'datasource', type: 'datasource', query: 'prometheus' },
+        variable('namespace', 'Namespace', `label_values(${SLO_METRIC.fuseP99}, namespace)`),
+        variable('project', 'BridgeProject', `label_values(${SLO_METRIC.fuseP99}{namespace=~"$namespace"}, project)`),
+      ],
+    },
     panels: [
-      panel(1, 'Validation p99', p99(METRIC.validation), 's', slo.validationP99Ms),
-      panel(2, 'FUSE op p99', p99(METRIC.fuseOp), 's', slo.fuseP99Ms),
-      panel(3, 'Store append p99', p99(METRIC.storeAppend), 's', slo.storeAppendP99Ms),
-      panel(4, 'CSI errors / s', `sum by (method) (rate(${METRIC.csiRpc}_count{code!="OK"}[5m]))`, 'reqps'),
-      panel(5, 'Breaker state', `max by (breaker) (${METRIC.breakerState})`, 'none'),
-      panel(6, 'Dead mounts', `sum(${METRIC.volumeHealth}{condition="${VOLUME_CONDITION.abnormal}"})`, 'none'),
+      latencyPanel(1, 'Validation p99', METRIC.validation, SLO_METRIC.validationP99),
+      latencyPanel(2, 'FUSE op p99', METRIC.fuseOp, SLO_METRIC.fuseP99),
+      latencyPanel(3, 'Store append p99', METRIC.storeAppend, SLO_METRIC.storeAppendP99),
+      panel(4, 'Failed store writes', 'percentunit', [
+        {
+          expr: `sum by (${BY_PROJECT}) (rate(${METRIC.storeAppend}_count{namespace=~"$namespace", project=~"$project", outcome="${STORE_OUTCOME.error}"}[5m])) / clamp_min(sum by (${BY_PROJECT}) (rate(${METRIC.storeAppend}_count${PROJECT_SELECTOR}[5m])), 1e-9)`,
+          legendFormat: legend,
+        },
+      ]),
+      panel(5, 'Dead mounts', 'none', [
+        { expr: `sum by (${BY_PROJECT}) (${METRIC.volumeHealth}{namespace=~"$namespace", project=~"$project", condition="${VOLUME_CONDITION.abnormal}"})`, legendFormat: legend },
+      ]),
+      panel(6, 'Escalations reaching their deadline / s', 'reqps', [
+        { expr: `sum by (${BY_PROJECT}) (rate(${METRIC.escalations}{namespace=~"$namespace", project=~"$project", outcome="deadline"}[5m]))`, legendFormat: legend },
+      ]),
+      panel(7, 'CSI errors / s (fleet)', 'reqps', [{ expr: `sum by (method) (rate(${METRIC.csiRpc}_count{code!="OK"}[5m]))`, legendFormat: '{{method}}' }]),
+      panel(8, 'Breaker state (fleet)', 'none', [{ expr: `max by (breaker) (${METRIC.breakerState})`, legendFormat: '{{breaker}}' }]),
     ],
   };
 }
 
-/** Every PromQL expression the operator ships for a project (alerts and dashboard), for checking. */
-export function allExpressions(project: ProjectId, slo: Slo): string[] {
-  const exprs = ruleGroups(project, slo).flatMap((g) => g.rules.map((r) => r.expr));
-  const panels = dashboard(project, slo).panels as Array<{ targets: Array<{ expr: string }> }>;
+/** Every PromQL expression the chart ships (alerts and dashboard panels), for checking. */
+export function allExpressions(): string[] {
+  const exprs = fleetRuleGroups().flatMap((g) => g.rules.map((r) => r.expr));
+  const panels = fleetDashboard().panels as Array<{ targets: Array<{ expr: string }> }>;
   return [...exprs, ...panels.flatMap((p) => p.targets.map((t) => t.expr))];
 }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
 import { refreshMounts } from '@lighthouse-bridge/core/redis';
+import { registry, SLO_METRIC } from '@lighthouse-bridge/core/observability';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
 import type { RunningOperator } from './operator.js';
@@ -73,7 +74,7 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await create('team-a', 'alpha', { policy: { rules }, access: { readWrite: ['agents'] } });
     const bp = await waitCondition('team-a', 'alpha', 'Ready', 'True', 'Reconciled');
     assert.equal(condition(bp, 'RedisReady')?.reason, 'AclApplied');
-    assert.equal(condition(bp, 'MonitoringReady')?.reason, 'ConfigMapsApplied');
+    assert.equal(condition(bp, 'MonitoringReady')?.reason, 'SloSeriesWritten');
     assert.equal(bp.status?.redisUser, 'lhb-team-a.alpha');
     assert.equal(bp.status?.head, 0);
     assert.equal(bp.status?.activeMounts, 0);
@@ -87,10 +88,9 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     assert.deepEqual(stored, JSON.parse(JSON.stringify(toProjectConfig(bp.spec, bp.metadata.generation))));
     assert.equal((stored as { access: { readWrite: string[] } }).access.readWrite[0], 'agents');
 
-    const dashboards = await kube.get<{ items: Array<{ metadata: { name: string } }> }>('/api/v1/namespaces/team-a/configmaps?labelSelector=grafana_dashboard%3D1');
-    assert.deepEqual(dashboards.items.map((c) => c.metadata.name), ['alpha-bridge-dashboard']);
-    const rulesMap = await kube.get<{ data: Record<string, string> }>('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts');
-    assert.match(rulesMap.data['lighthouse-bridge.rules.yaml'] ?? '', /histogram_quantile\(0\.99, sum by \(le\) \(rate\(lighthouse_bridge_validation_duration_seconds_bucket\[5m\]\)\)\) > 0\.002/);
+    // Monitoring is the chart's, once per fleet: nothing per project in the project's namespace.
+    const configMaps = await kube.get<{ items: Array<{ metadata: { name: string } }> }>('/api/v1/namespaces/team-a/configmaps?labelSelector=bridge.lighthouse.dev%2Fproject%3Dalpha');
+    assert.deepEqual(configMaps.items, []);
   });
 
   it("isolates projects: a project's user reaches its own keys and channels only", async () => {
@@ -208,8 +208,29 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     assert.equal(config.storage.retentionDays, 9);
   });
 
-  /** A minimal stand-in for the Prometheus Operator's CRD; `schema` lets a test make it refuse our objects. */
-  const installMonitoringCrd = (kind: string, plural: string, schema: Record<string, unknown> = { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }) =>
+  /** The operator's SLO series for a project, as its /metrics serves them (this process's registry). */
+  const sloSeries = async (ns: string, name: string): Promise<Record<string, number>> => {
+    const found: Record<string, number> = {};
+    for (const metric of (await registry.getMetricsAsJSON()).filter((m) => (Object.values(SLO_METRIC) as string[]).includes(m.name))) {
+      const value = (metric.values as Array<{ labels: Record<string, string | number>; value: number }>).find((v) => v.labels.namespace === ns && v.labels.project === name)?.value;
+      if (value !== undefined) found[metric.name] = value;
+    }
+    return found;
+  };
+
+  it("writes the project's SLO as series for the chart's fleet rules, and follows spec changes", async () => {
+    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 3, errorRatePercent: 2.5 } } } });
+    await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'SloSeriesWritten');
+    assert.deepEqual(await sloSeries('team-a', 'alpha'), {
+      [SLO_METRIC.validationP99]: 0.002,
+      [SLO_METRIC.fuseP99]: 0.003,
+      [SLO_METRIC.storeAppendP99]: 0.01,
+      [SLO_METRIC.errorRatio]: 0.025,
+    });
+  });
+
+  /** A minimal stand-in for the Prometheus Operator's CRD. */
+  const installMonitoringCrd = (kind: string, plural: string) =>
     installCrd(kube, {
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
@@ -218,46 +239,40 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
         group: 'monitoring.coreos.com',
         scope: 'Namespaced',
         names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: schema } }],
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
       },
     });
 
-  it('uses PrometheusRule and ServiceMonitor once the Prometheus Operator CRDs exist', async () => {
+  it('removes the PrometheusRule, ServiceMonitor and ConfigMaps an older operator created per project (upgrade)', async () => {
     await installMonitoringCrd('PrometheusRule', 'prometheusrules');
     await installMonitoringCrd('ServiceMonitor', 'servicemonitors');
-    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 3 } } } });
-    await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'PrometheusRuleApplied');
-    const rule = await kube.get<{ spec: { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> } }>(
-      '/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules/alpha-bridge-alerts',
-    );
-    const fuse = rule.spec.groups[0]?.rules.find((r) => r.alert === 'LighthouseBridgeFuseLatencyHigh');
-    assert.equal(fuse?.expr, 'histogram_quantile(0.99, sum by (le) (rate(lighthouse_bridge_fuse_op_duration_seconds_bucket[5m]))) > 0.003');
-    await kube.get('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics');
-    // The ConfigMap fallback is removed once the real objects exist.
-    assert.equal(await kube.getOptional('/api/v1/namespaces/team-a/configmaps/alpha-bridge-alerts'), undefined);
+    await operator?.stop();
+    operator = undefined;
+    await create('team-a', 'legacy', {});
+    const legacy = [
+      ['/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules', { apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: { name: 'legacy-bridge-alerts' }, spec: {} }],
+      ['/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors', { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'legacy-bridge-metrics' }, spec: {} }],
+      ['/api/v1/namespaces/team-a/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'legacy-bridge-alerts' }, data: {} }],
+      ['/api/v1/namespaces/team-a/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'legacy-bridge-dashboard' }, data: {} }],
+    ] as const;
+    for (const [collection, body] of legacy) await kube.create(collection, body);
+    operator = await run();
+    await waitCondition('team-a', 'legacy', 'MonitoringReady', 'True', 'SloSeriesWritten');
+    for (const [collection, body] of legacy) assert.equal(await kube.getOptional(`${collection}/${body.metadata.name}`), undefined, `${collection}/${body.metadata.name}`);
   });
 
-  it('reports MonitoringReady=False (ApplyFailed) when the API refuses a monitoring object, and recovers', async () => {
-    await installMonitoringCrd('PrometheusRule', 'prometheusrules', {
-      type: 'object',
-      required: ['spec'],
-      properties: { spec: { type: 'object', required: ['mustHave'], 'x-kubernetes-preserve-unknown-fields': true } },
-    });
-    await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { slo: { fuseP99Ms: 4 } } } });
-    const failed = await waitCondition('team-a', 'alpha', 'MonitoringReady', 'False', 'ApplyFailed');
-    assert.match(condition(failed, 'MonitoringReady')?.message ?? '', /mustHave/);
-    assert.equal(condition(failed, 'Ready')?.reason, 'MonitoringNotReady');
-    assert.equal(condition(failed, 'RedisReady')?.status, 'True');
-    await installMonitoringCrd('PrometheusRule', 'prometheusrules');
-    await waitCondition('team-a', 'alpha', 'Ready', 'True');
-  });
-
-  it('monitoring.enabled=false removes the monitoring objects and says so', async () => {
+  it('monitoring.enabled=false removes the SLO series, so no alert fires for the project, and says so', async () => {
     await kube.patch(path('team-a', 'alpha'), 'merge', { spec: { monitoring: { enabled: false } } });
     await waitCondition('team-a', 'alpha', 'MonitoringReady', 'True', 'Disabled');
-    assert.equal(await kube.getOptional('/apis/monitoring.coreos.com/v1/namespaces/team-a/prometheusrules/alpha-bridge-alerts'), undefined);
-    assert.equal(await kube.getOptional('/apis/monitoring.coreos.com/v1/namespaces/team-a/servicemonitors/alpha-bridge-metrics'), undefined);
+    assert.deepEqual(await sloSeries('team-a', 'alpha'), {});
     assert.equal(condition(await get('team-a', 'alpha'), 'Ready')?.status, 'True');
+  });
+
+  it("a deleted project's SLO series go with it", async () => {
+    assert.notDeepEqual(await sloSeries('team-a', 'legacy'), {});
+    await kube.delete(path('team-a', 'legacy'));
+    await eventually('team-a/legacy is gone', async () => ((await kube.getOptional(path('team-a', 'legacy'))) === undefined ? true : undefined), WAIT_MS, 100);
+    await eventually('its SLO series are removed', async () => (Object.keys(await sloSeries('team-a', 'legacy')).length === 0 ? true : undefined), WAIT_MS, 100);
   });
 
   it('resumes a reconcile interrupted after the Secret was written (operator restart)', async () => {

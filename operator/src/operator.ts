@@ -6,7 +6,6 @@ import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
 import { eventRecorder } from './events.js';
 import { LeaderElector } from './leaderElection.js';
 import { isLeader, queueDepth, reconcileDuration, watchRestarts } from './metrics.js';
-import { MonitoringDiscovery } from './monitoringResources.js';
 import { connectProjectRedis } from './projectRedis.js';
 import { orphanedProjectKeys, reconcile } from './reconcile.js';
 import { DEFAULT_QUEUE_OPTIONS, WorkQueue, type WorkQueueOptions } from './workQueue.js';
@@ -24,13 +23,11 @@ export interface OperatorOptions {
   kubeconfig?: string;
   leaderElect: boolean;
   leaseName: string;
-  /** Namespace of the Lease, and of the node plugin's metrics Service for ServiceMonitors. */
+  /** Namespace of the Lease. */
   operatorNamespace: string;
   identity?: string;
   leaseDurationMs: number;
   relistAfterMs: number;
-  /** How long the answer "are the Prometheus Operator CRDs installed?" is reused. */
-  discoveryTtlMs?: number;
   queue?: Partial<WorkQueueOptions>;
   log: Log;
 }
@@ -54,7 +51,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const { log } = options;
   const identity = options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
   const events = eventRecorder(kube, identity, log);
-  const deps = { kube, redis, discovery: new MonitoringDiscovery(kube, options.discoveryTtlMs), target: { metricsNamespace: options.operatorNamespace }, restore: { redisUrl: options.redisUrl, ...(options.image ? { image: options.image } : {}) }, events, log };
+  const deps = { kube, redis, restore: { redisUrl: options.redisUrl, ...(options.image ? { image: options.image } : {}) }, events, log };
 
   const queue = new WorkQueue(
     async (key) => {

@@ -8,6 +8,7 @@ import {
   resourcePath,
   restoreUserOf,
   secretNameOf,
+  sloOf,
   toProjectConfig,
   type BridgeProject,
   type BridgeProjectStatus,
@@ -15,7 +16,7 @@ import {
 import { readyOf, withTransitions, type ObservedCondition, type SubResult } from './conditions.js';
 import type { EventRecorder } from './events.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
-import { applyMonitoring, ownerReference, type MonitoringDiscovery, type MonitoringTarget } from './monitoringResources.js';
+import { ownerReference, removePerProjectMonitoring, removeSloSeries, writeSloSeries } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
 import { keptConfigNote, policyConditionOf } from './policyValid.js';
 import { reconcileRestore, revokeAccess, type RestoreTarget } from './restore.js';
@@ -25,8 +26,6 @@ import type { Outcome } from './workQueue.js';
 export interface ReconcilerDeps {
   kube: KubeClient;
   redis: ProjectRedis;
-  discovery: MonitoringDiscovery;
-  target: MonitoringTarget;
   restore: RestoreTarget;
   events: EventRecorder;
   log: Log;
@@ -63,6 +62,7 @@ export async function reconcile(deps: ReconcilerDeps, key: string): Promise<Outc
  * its deletionPolicy can no longer be read.
  */
 async function forget(deps: ReconcilerDeps, project: ProjectId): Promise<Outcome> {
+  removeSloSeries(project);
   await deps.redis.deleteUser(redisUserOf(project));
   await deps.redis.deleteUser(restoreUserOf(project));
   return { kind: 'done' };
@@ -182,33 +182,33 @@ async function reconcileRedis(
   }
 }
 
-/** The alert rules and dashboard: Prometheus Operator objects where its CRDs exist, ConfigMaps elsewhere, none when disabled. */
+/**
+ * The project's SLO series, which the chart's fleet rules join on (none when monitoring is
+ * disabled), and the removal of the per-project monitoring objects older operators created.
+ */
 async function reconcileMonitoring(deps: ReconcilerDeps, bp: BridgeProject): Promise<SubResult> {
-  // Objects of another mode can only exist if the last run used that mode (or failed).
+  const project = projectIdOf(bp);
+  const condition: ObservedCondition =
+    bp.spec?.monitoring?.enabled === false
+      ? { type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false; no SLO series, so no alerts for this project' }
+      : { type: 'MonitoringReady', status: 'True', reason: 'SloSeriesWritten', message: "SLO series written for the chart's fleet alert rules" };
+  if (condition.reason === 'Disabled') removeSloSeries(project);
+  else writeSloSeries(project, sloOf(bp.spec));
   const previous = bp.status?.conditions?.find((c) => c.type === 'MonitoringReady')?.reason;
+  if (previous === 'Disabled' || previous === 'SloSeriesWritten') return { condition };
   try {
-    if (bp.spec?.monitoring?.enabled === false) {
-      await applyMonitoring(deps.kube, bp, 'disabled', deps.target, previous !== 'Disabled');
-      return { condition: { type: 'MonitoringReady', status: 'True', reason: 'Disabled', message: 'spec.monitoring.enabled is false' } };
-    }
-    const mode = await deps.discovery.mode();
-    const condition: ObservedCondition =
-      mode === 'prometheus-operator'
-        ? { type: 'MonitoringReady', status: 'True', reason: 'PrometheusRuleApplied', message: 'PrometheusRule and ServiceMonitor applied' }
-        : { type: 'MonitoringReady', status: 'True', reason: 'ConfigMapsApplied', message: 'Prometheus Operator not installed; rules and Grafana dashboard applied as ConfigMaps' };
-    await applyMonitoring(deps.kube, bp, mode, deps.target, previous !== condition.reason);
+    await removePerProjectMonitoring(deps.kube, bp);
     return { condition };
   } catch (error) {
     if (!(error instanceof KubeApiError)) throw error;
-    // A CRD removed or installed since discovery answered: look again next time.
-    deps.discovery.forget();
-    return { condition: { type: 'MonitoringReady', status: 'False', reason: 'ApplyFailed', message: error.message }, retry: error };
+    return { condition: { type: 'MonitoringReady', status: 'False', reason: 'CleanupFailed', message: `removing the per-project monitoring objects of an older operator: ${error.message}` }, retry: error };
   }
 }
 
 async function finalize(deps: ReconcilerDeps, bp: BridgeProject): Promise<Outcome> {
   if (!bp.metadata.finalizers?.includes(FINALIZER)) return { kind: 'done' };
   const project = projectIdOf(bp);
+  removeSloSeries(project);
   // Redis first: if it is down the finalizer stays, and the object waits until cleanup can happen.
   await deps.redis.deleteUser(redisUserOf(project));
   // A restore cut short by the deletion: its Job and Secret go with the owner, its user goes here.

@@ -25,6 +25,27 @@ export const METRIC = {
 } as const;
 
 /**
+ * Each BridgeProject's SLO as series the operator sets at reconcile and removes when the project
+ * goes, labelled like the node plugin's per-project series: the fleet rules join on
+ * `(namespace, project)`, so one rule fires once per project, with that project's threshold.
+ */
+export const SLO_METRIC = {
+  validationP99: 'lighthouse_bridge_project_slo_validation_p99_seconds',
+  fuseP99: 'lighthouse_bridge_project_slo_fuse_p99_seconds',
+  storeAppendP99: 'lighthouse_bridge_project_slo_store_append_p99_seconds',
+  errorRatio: 'lighthouse_bridge_project_slo_error_ratio',
+} as const;
+
+/**
+ * The labels that name a project on every per-project series. Bounded by the projects a process
+ * serves (never per pod or per volume), so they do not churn.
+ */
+export const PROJECT_LABELS = ['namespace', 'project'] as const;
+export function projectLabels(project: { namespace: string; name: string }): { namespace: string; project: string } {
+  return { namespace: project.namespace, project: project.name };
+}
+
+/**
  * The `condition` label of `volume_health`: any state that is not a healthy, answering mount
  * (dead, hung or gone), as CSI's VolumeCondition `abnormal` reports it to kubelet.
  */
@@ -54,16 +75,16 @@ export const LATENCY_BUCKETS = [
 
 export const fuseOpDuration = new Histogram({
   name: METRIC.fuseOp,
-  help: 'Time to answer one FUSE operation',
-  labelNames: ['op'] as const,
+  help: 'Time to answer one FUSE operation, by project',
+  labelNames: ['op', ...PROJECT_LABELS] as const,
   buckets: LATENCY_BUCKETS,
   registers: [registry],
 });
 
 export const storeAppendDuration = new Histogram({
   name: METRIC.storeAppend,
-  help: 'Time until appended events (or a blob) are durable, by outcome (ok|error)',
-  labelNames: ['backend', 'outcome'] as const,
+  help: 'Time until appended events (or a blob) are durable, by project and outcome (ok|error)',
+  labelNames: ['backend', 'outcome', ...PROJECT_LABELS] as const,
   buckets: LATENCY_BUCKETS,
   registers: [registry],
 });
@@ -78,8 +99,8 @@ export const storeReadDuration = new Histogram({
 
 export const validationDuration = new Histogram({
   name: METRIC.validation,
-  help: 'Time to answer one validation request, by the tier that answered',
-  labelNames: ['tier', 'decision'] as const,
+  help: 'Time to answer one validation request, by project and the tier that answered',
+  labelNames: ['tier', 'decision', ...PROJECT_LABELS] as const,
   buckets: LATENCY_BUCKETS,
   registers: [registry],
 });
@@ -101,8 +122,8 @@ export const cacheRequests = new Counter({
 
 export const escalations = new Counter({
   name: METRIC.escalations,
-  help: 'Validation requests sent to the expert, by outcome (allow|deny|deadline|unavailable)',
-  labelNames: ['outcome'] as const,
+  help: 'Validation requests sent to the expert, by project and outcome (allow|deny|deadline|unavailable)',
+  labelNames: ['outcome', ...PROJECT_LABELS] as const,
   registers: [registry],
 });
 
@@ -152,7 +173,7 @@ export const mounts = new Gauge({
 export const volumeHealth = new Gauge({
   name: METRIC.volumeHealth,
   help: '1 when the volume is in the named condition, else 0; one series per published volume, removed on unpublish',
-  labelNames: ['volume', 'condition'] as const,
+  labelNames: ['volume', 'condition', ...PROJECT_LABELS] as const,
   registers: [registry],
 });
 

@@ -131,8 +131,8 @@ test('Redis killed: L1 answers what it has, the rest fails closed; the breaker c
       const after = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
       assert.match(after, /lighthouse_bridge_breaker_state\{breaker="redis-l2"\} 0/);
       assert.match(after, /lighthouse_bridge_breaker_transitions_total\{breaker="redis-l2",to="closed"\} [1-9]/);
-      assert.match(after, /lighthouse_bridge_validation_duration_seconds_bucket\{le="0\.001",tier="cache-l1",decision="allow"\} [1-9]/);
-      assert.match(after, /lighthouse_bridge_validation_duration_seconds_count\{tier="fail-closed",decision="deny"\} [1-9]/);
+      assert.match(after, /lighthouse_bridge_validation_duration_seconds_bucket\{le="0\.001",tier="cache-l1",decision="allow",namespace="[^"]+",project="[^"]+"\} [1-9]/);
+      assert.match(after, /lighthouse_bridge_validation_duration_seconds_count\{tier="fail-closed",decision="deny",namespace="[^"]+",project="[^"]+"\} [1-9]/);
     } finally {
       await metrics.close();
       await v.close();

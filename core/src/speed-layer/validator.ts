@@ -3,7 +3,7 @@ import type { PolicyConfig } from '../config/projectConfig.js';
 import type { ProjectId } from '../events/projectId.js';
 import type { EventStore } from '../store/eventStore.js';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { escalations, validationDuration } from '../observability/metrics.js';
+import { escalations, projectLabels, validationDuration } from '../observability/metrics.js';
 import { CircuitBreaker } from '../resilience/circuitBreaker.js';
 import { TokenBuckets, type RateLimit } from '../resilience/tokenBucket.js';
 import { clientOptions, createRedisClient, whenReady } from '../redis/client.js';
@@ -102,9 +102,10 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
       : new JudgeThread({ policy: options.policy, projectRoot: options.projectRoot }, options.judgeThread === true ? {} : options.judgeThread);
   const judgeRequest = (raw: unknown): Judgement | Promise<Judgement> => (thread === undefined ? judge(policy, raw) : thread.judge(raw));
 
+  const who = projectLabels(options.project);
   const answer = (start: number, requestId: string, tier: Tier, v: Verdict, cached = false, error?: string): Answer => {
     const latencyMs = performance.now() - start;
-    validationDuration.observe({ tier, decision: v.decision }, latencyMs / 1000);
+    validationDuration.observe({ tier, decision: v.decision, ...who }, latencyMs / 1000);
     const a: Answer = { decision: v.decision, reason: v.reason, tier, cached, latencyMs, requestId };
     if (v.rule !== undefined) a.rule = v.rule;
     if (error !== undefined) a.error = error;
@@ -124,17 +125,17 @@ export async function createValidator(options: ValidatorOptions): Promise<Valida
 
   const escalate = async (start: number, requestId: string, request: ValidationRequest, key: string, why: Verdict, wait: boolean): Promise<Answer> => {
     if (expert === undefined) {
-      escalations.inc({ outcome: 'unavailable' });
+      escalations.inc({ outcome: 'unavailable', ...who });
       return answer(start, requestId, 'fail-closed', { decision: 'deny', reason: `needs an expert (${why.reason}) but no store is configured for escalation` });
     }
     const outcome = expert.escalate(requestId, request, Date.now() + escalationTimeoutMs, { decision: policy.defaultDecision }).then(
       async (o) => {
-        escalations.inc({ outcome: o.kind === 'deadline' ? 'deadline' : o.decision });
+        escalations.inc({ outcome: o.kind === 'deadline' ? 'deadline' : o.decision, ...who });
         if (o.kind === 'decided') await remember(key, { decision: o.decision, reason: `${o.reason} (expert ${o.by})`, source: 'expert' });
         return o;
       },
       (error: unknown) => {
-        escalations.inc({ outcome: 'unavailable' });
+        escalations.inc({ outcome: 'unavailable', ...who });
         throw error;
       },
     );

@@ -1,5 +1,5 @@
 import { mkdir, rmdir } from 'node:fs/promises';
-import { mounts, VOLUME_CONDITION, volumeHealth } from '@lighthouse-bridge/core/observability';
+import { mounts, projectLabels, VOLUME_CONDITION, volumeHealth } from '@lighthouse-bridge/core/observability';
 import { decideAccess, type ConfigSource } from './access.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound, permissionDenied } from './errors.js';
 import { detachDeadFuseMount, mountAt } from '../mount/mountpoint.js';
@@ -93,7 +93,7 @@ export class NodeService {
       await checkAncestors(target);
       await this.o.mounter.unmount(target);
       await this.o.state.publishes.remove(target);
-      volumeHealth.remove({ volume: record.volumeId, condition: VOLUME_CONDITION.abnormal });
+      volumeHealth.remove({ volume: record.volumeId, condition: VOLUME_CONDITION.abnormal, ...projectLabels(record.project) });
       mounts.set(this.o.mounter.size);
       // rmdir, never a recursive delete; a directory someone else mounted on or wrote into stays.
       await rmdir(target).catch((error: NodeJS.ErrnoException) => {
@@ -114,7 +114,7 @@ export class NodeService {
     if (!record || record.volumeId !== request.volume_id) throw notFound(`volume ${request.volume_id} is not published at ${request.volume_path}`);
     const probe = await probeTarget(path);
     const abnormal = probe.state !== 'healthy';
-    volumeHealth.set({ volume: record.volumeId, condition: VOLUME_CONDITION.abnormal }, abnormal ? 1 : 0);
+    volumeHealth.set({ volume: record.volumeId, condition: VOLUME_CONDITION.abnormal, ...projectLabels(record.project) }, abnormal ? 1 : 0);
     if (probe.state === 'healthy') return { usage: probe.usage, volume_condition: { abnormal: false, message: 'mounted and answering' } };
     const message = probe.state === 'unmounted' ? 'not mounted; the plugin will mount it again' : probe.message;
     return { usage: [], volume_condition: { abnormal: true, message: `${probe.state}: ${message}` } };

@@ -1,5 +1,6 @@
 import type { FuseOperations } from 'fuse-native';
-import { fuseOpDuration } from '@lighthouse-bridge/core/observability';
+import type { ProjectId } from '@lighthouse-bridge/core';
+import { fuseOpDuration, projectLabels } from '@lighthouse-bridge/core/observability';
 import type { BridgeFs } from './bridgeFs.js';
 import { E, toErrno } from './errno.js';
 
@@ -8,15 +9,16 @@ type Observe = (seconds: number) => void;
 
 /**
  * Binds a BridgeFs to fuse-native's callback API: times every operation into
- * `lighthouse_bridge_fuse_op_duration_seconds{op}` and turns thrown errors into errno values here,
+ * `lighthouse_bridge_fuse_op_duration_seconds{op,namespace,project}` and turns thrown errors into errno values here,
  * and only here. `report` hears about failures that are not an ordinary refusal (EIO).
  */
-export function fuseOperations(fs: BridgeFs, report: (op: string, error: unknown) => void): FuseOperations {
+export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: string, error: unknown) => void): FuseOperations {
+  const who = projectLabels(project);
   const observers = new Map<string, Observe>();
   const observer = (op: string): Observe => {
     let observe = observers.get(op);
     if (!observe) {
-      const child = fuseOpDuration.labels(op);
+      const child = fuseOpDuration.labels({ op, ...who });
       observe = (seconds) => child.observe(seconds);
       observers.set(op, observe);
     }

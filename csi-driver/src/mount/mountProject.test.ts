@@ -257,9 +257,9 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
       const mountedLine = cli.stderr().split('\n').find((l) => l.includes('metricsPort')) ?? '{}';
       const { metricsPort } = JSON.parse(mountedLine) as { metricsPort: number };
       const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="write"\} [1-9]/);
-      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="flush"\} [1-9]/);
-      assert.match(body, /lighthouse_bridge_store_append_duration_seconds_count\{backend="embedded",outcome="ok"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="write",namespace="default",project="demo"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_fuse_op_duration_seconds_count\{op="flush",namespace="default",project="demo"\} [1-9]/);
+      assert.match(body, /lighthouse_bridge_store_append_duration_seconds_count\{backend="embedded",namespace="default",project="demo",outcome="ok"\} [1-9]/);
       assert.match(body, /lighthouse_bridge_events_appended_total\{backend="embedded"\} [1-9]/);
     } finally {
       cli.child.kill('SIGTERM');

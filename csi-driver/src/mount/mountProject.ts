@@ -60,7 +60,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
   const readOnly = options.readOnly ?? false;
   const writeBudget = new WriteBudget(options.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, (message) => onError(new Error(message), { op: 'write', project: projectName }));
   const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget });
-  const ops = fuseOperations(fs, (op, error) => {
+  const ops = fuseOperations(fs, options.project, (op, error) => {
     const e = error instanceof Error ? error : new Error(String(error));
     fs.noteError(`${op}: ${e.message}`);
     onError(e, { op, project: projectName });

@@ -52,7 +52,6 @@ export function startTestOperator(kubeconfig: string, redisUrl: string, log: Log
     operatorNamespace: 'default',
     leaseDurationMs: 15_000,
     relistAfterMs: 2_000,
-    discoveryTtlMs: 500,
     queue: { baseBackoffMs: 100, maxBackoffMs: 1_000 },
     log,
   });
