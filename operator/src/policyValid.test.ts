@@ -75,7 +75,8 @@ describe('PolicyValid and Events on a real kube-apiserver and Redis', { skip }, 
     await installCrd(world.kube, withoutPatternCheck(strictCrd) as Record<string, unknown>);
     await eventually('the old CRD served', () => admits('?dryRun=All'), WAIT_MS, 100);
     await world.kube.patch(resourcePath(NS, 'good'), 'merge', { spec: rules('rm (-rf') });
-    await world.kube.create(resourcePath(NS), { apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name: 'fresh' }, spec: rules('(?=x)') });
+    // Quoted whole in the message: 1.2 kB of UTF-8, over the 1 kB an Event's note may hold.
+    await world.kube.create(resourcePath(NS), { apiVersion: 'bridge.lighthouse.dev/v1alpha1', kind: 'BridgeProject', metadata: { name: 'fresh' }, spec: rules(`(${'é'.repeat(600)}`) });
 
     const good = await settled('good', 'PolicyValid', 'False');
     const policy = condition(good, 'PolicyValid');
@@ -92,6 +93,8 @@ describe('PolicyValid and Events on a real kube-apiserver and Redis', { skip }, 
     assert.equal(condition(fresh, 'Ready')?.status, 'False');
     assert.equal(await storedConfig('fresh'), null);
 
+    const long = await waitEvent('fresh', 'InvalidPolicy');
+    assert.ok(Buffer.byteLength(long.note) <= 1024 && long.note.endsWith('é…'), `${Buffer.byteLength(long.note)} bytes`);
     const warning = await waitEvent('good', 'InvalidPolicy');
     assert.equal(warning.type, 'Warning');
     assert.match(warning.note, /^PolicyValid: spec\.policy: policy rule 1 \("no-rm"\): match\.command/);
@@ -116,7 +119,7 @@ describe('PolicyValid and Events on a real kube-apiserver and Redis', { skip }, 
       // The status write validates the whole object, and 'fresh' still holds a pattern the current CRD refuses.
       const rejected = await waitEvent('fresh', 'StatusRejected');
       assert.equal(rejected.type, 'Warning');
-      assert.match(rejected.note, /HTTP 422 Invalid: .*spec\.policy\.rules\[0\]\.match\.command/);
+      assert.match(rejected.note, /HTTP 422 Invalid: .*spec\.policy\.rules\[0\]\.match\.command/s);
     } finally {
       await world.redis.restart();
     }
