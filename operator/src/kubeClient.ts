@@ -60,6 +60,8 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
   const base = new URL(cluster.server);
   const options: RequestOptions = {};
   await kc.applyToHTTPSOptions(options);
+  // TLS material from here; the headers it set would go stale, so they come per request instead.
+  delete options.headers;
   const credentials = credentialsOf(kc);
   const secure = base.protocol === 'https:';
   // Reused connections: a reconcile makes several calls, and a TLS handshake each costs more than the call.
