@@ -61,7 +61,7 @@ export interface Slo {
 /** Same numbers as the CRD's defaults; used when a field is absent (e.g. an object stored before a default existed). */
 export const DEFAULT_SLO: Readonly<Slo> = Object.freeze({ validationP99Ms: 2, fuseP99Ms: 5, storeAppendP99Ms: 10, errorRatePercent: 1 });
 
-export type ConditionType = 'Ready' | 'RedisReady' | 'MonitoringReady' | 'Restored';
+export type ConditionType = 'Ready' | 'PolicyValid' | 'RedisReady' | 'MonitoringReady' | 'Restored';
 
 export interface Condition {
   type: ConditionType;

@@ -9,12 +9,12 @@ export interface SubResult {
   retry?: unknown;
 }
 
-/** Ready is True when every part is; otherwise it names the first part that is not (`RedisReady` gives `RedisNotReady`) and carries all their messages. */
+/** Ready is True when every part is; otherwise it names the first part that is not (`RedisReady` gives `RedisNotReady`, `PolicyValid` `PolicyNotReady`) and carries all their messages. */
 export function readyOf(parts: ObservedCondition[]): ObservedCondition {
   const failing = parts.filter((c) => c.status !== 'True');
   const first = failing[0];
   if (!first) return { type: 'Ready', status: 'True', reason: 'Reconciled', message: 'project is ready' };
-  return { type: 'Ready', status: 'False', reason: `${first.type.replace(/Ready$/, '')}NotReady`, message: failing.map((c) => c.message).join('; ') };
+  return { type: 'Ready', status: 'False', reason: `${first.type.replace(/(Ready|Valid)$/, '')}NotReady`, message: failing.map((c) => c.message).join('; ') };
 }
 
 /** `lastTransitionTime` moves only when a condition's status changes, as the Kubernetes API conventions ask. */

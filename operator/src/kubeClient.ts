@@ -1,3 +1,4 @@
+import { stat, readFile } from 'node:fs/promises';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -6,7 +7,8 @@ import { KubeConfig } from '@kubernetes/client-node';
  * A small JSON client for the few API calls the operator makes. The kubeconfig (in-cluster,
  * `KUBECONFIG`, `~/.kube/config`) is loaded by @kubernetes/client-node, which also supplies TLS and
  * credentials; requests are plain node:https so merge, JSON and server-side-apply patches, and
- * streaming watches, need no per-call middleware.
+ * streaming watches, need no per-call middleware. Credentials are looked up per request, so a
+ * rotated service-account token is used as soon as the kubelet replaces the file.
  */
 export interface KubeClient {
   get<T>(path: string): Promise<T>;
@@ -58,15 +60,18 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
   const base = new URL(cluster.server);
   const options: RequestOptions = {};
   await kc.applyToHTTPSOptions(options);
+  // TLS material from here; the headers it set would go stale, so they come per request instead.
+  delete options.headers;
+  const credentials = credentialsOf(kc);
   const secure = base.protocol === 'https:';
   // Reused connections: a reconcile makes several calls, and a TLS handshake each costs more than the call.
   options.agent = secure ? new Agent({ keepAlive: true, maxSockets: 32 }) : new HttpAgent({ keepAlive: true, maxSockets: 32 });
 
-  const send = (method: string, path: string, body: unknown, contentType: string) =>
-    new Promise<{ status: number; text: string }>((resolve, reject) => {
+  const send = async (method: string, path: string, body: unknown, contentType: string) => {
+    const headers: Record<string, string> = { ...(await credentials()), accept: 'application/json' };
+    return new Promise<{ status: number; text: string }>((resolve, reject) => {
       const url = new URL(path, base);
       const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-      const headers: Record<string, string> = { ...(options.headers as Record<string, string> | undefined), accept: 'application/json' };
       if (payload !== undefined) headers['content-type'] = contentType;
       const req = (secure ? request : httpRequest)(
         url,
@@ -82,6 +87,7 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
       req.on('error', reject);
       req.end(payload);
     });
+  };
 
   const call = async <T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> => {
     const { status, text } = await send(method, path, body, contentType);
@@ -110,10 +116,10 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
         if (!(error instanceof KubeApiError && error.status === 404)) throw error;
       }
     },
-    watch: (path, onEvent, signal) =>
-      new Promise<void>((resolve, reject) => {
+    watch: async (path, onEvent, signal) => {
+      const headers = { ...(await credentials()), accept: 'application/json' };
+      return new Promise<void>((resolve, reject) => {
         const url = new URL(path, base);
-        const headers = { ...(options.headers as Record<string, string> | undefined), accept: 'application/json' };
         const req = (secure ? request : httpRequest)(url, { ...options, method: 'GET', headers, signal }, (res) => {
           if (res.statusCode !== 200) {
             let text = '';
@@ -136,7 +142,42 @@ export async function connectKube(kc: KubeConfig): Promise<KubeClient> {
         });
         req.on('error', (error) => (signal.aborted ? resolve() : reject(error)));
         req.end();
-      }),
+      });
+    },
+  };
+}
+
+/** The headers that authenticate one request (Authorization, impersonation). */
+type Credentials = () => Promise<Record<string, string>>;
+
+/**
+ * In-cluster, the token is a file the kubelet replaces (atomically, by a symlink swap) well before
+ * it expires; client-node reads it at most once a minute, and a token revoked early (its pod or
+ * Secret deleted) would fail every call for that minute. So that file is read again whenever it
+ * changed (a stat per request, microseconds beside the call); any other user (exec plugin, OIDC,
+ * static token) is asked of client-node per request, which refreshes what expires.
+ */
+function credentialsOf(kc: KubeConfig): Credentials {
+  const tokenFile: unknown = kc.getCurrentUser()?.authProvider?.config?.tokenFile;
+  if (typeof tokenFile === 'string') return tokenFileCredentials(tokenFile);
+  return async () => {
+    const options: RequestOptions = {};
+    await kc.applyToHTTPSOptions(options);
+    return { ...(options.headers as Record<string, string> | undefined) };
+  };
+}
+
+function tokenFileCredentials(path: string): Credentials {
+  let seen = '';
+  let headers: Record<string, string> = {};
+  return async () => {
+    const info = await stat(path);
+    const version = `${info.ino}:${info.mtimeMs}:${info.size}`;
+    if (version !== seen) {
+      headers = { authorization: `Bearer ${(await readFile(path, 'utf8')).trim()}` };
+      seen = version;
+    }
+    return headers;
   };
 }
 

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { resourcePath, type BridgeProject } from './bridgeProject.js';
 import { Informer } from './informer.js';
 import { connectKube, loadKubeConfig, type KubeClient } from './kubeClient.js';
+import { eventRecorder } from './events.js';
 import { LeaderElector } from './leaderElection.js';
 import { isLeader, queueDepth, reconcileDuration, watchRestarts } from './metrics.js';
 import { connectProjectRedis } from './projectRedis.js';
@@ -48,7 +49,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const kube: KubeClient = await connectKube(loadKubeConfig(options.kubeconfig));
   const redis = connectProjectRedis(options.redisUrl);
   const { log } = options;
-  const deps = { kube, redis, restore: { redisUrl: options.redisUrl, ...(options.image ? { image: options.image } : {}) }, log };
+  const identity = options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const events = eventRecorder(kube, identity, log);
+  const deps = { kube, redis, restore: { redisUrl: options.redisUrl, ...(options.image ? { image: options.image } : {}) }, events, log };
 
   const queue = new WorkQueue(
     async (key) => {
@@ -96,7 +99,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         {
           namespace: options.operatorNamespace,
           name: options.leaseName,
-          identity: options.identity ?? `${hostname()}_${randomBytes(4).toString('hex')}`,
+          identity,
           leaseDurationMs: options.leaseDurationMs,
           renewDeadlineMs: Math.floor(options.leaseDurationMs * (2 / 3)),
           retryPeriodMs: Math.max(200, Math.floor(options.leaseDurationMs / 5)),
@@ -110,6 +113,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       isLeader.set(0);
       await informer.stop();
       await queue.stop();
+      await events.flush();
       await elector?.release();
       await redis.close();
       log('info', 'operator stopped');

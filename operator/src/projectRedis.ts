@@ -25,7 +25,10 @@ export interface ProjectRedis {
   deleteUser(user: string): Promise<void>;
   /** Every ACL user name on any node. */
   users(): Promise<string[]>;
-  writeConfig(project: ProjectId, config: ProjectConfig): Promise<void>;
+  /** Resolves true when the stored config was different (or absent). */
+  writeConfig(project: ProjectId, config: ProjectConfig): Promise<boolean>;
+  /** The `generation` of the config nodes read now; undefined when none was written. */
+  configGeneration(project: ProjectId): Promise<number | undefined>;
   stats(project: ProjectId): Promise<{ head: number; activeMounts: number }>;
   /** UNLINKs every key of the project; returns how many. */
   purge(project: ProjectId): Promise<number>;
@@ -120,7 +123,16 @@ export function connectProjectRedis(url: string): ProjectRedis {
         const lists = await Promise.all(nodes('all').map(async (node) => (await node.call('ACL', 'USERS')) as string[]));
         return [...new Set(lists.flat())];
       }),
-    writeConfig: (project, config) => guard('write project config', async () => void (await client.set(projectKeys(project).config, JSON.stringify(config)))),
+    writeConfig: (project, config) =>
+      guard('write project config', async () => {
+        const text = JSON.stringify(config);
+        return (await client.set(projectKeys(project).config, text, 'GET')) !== text;
+      }),
+    configGeneration: (project) =>
+      guard('read project config', async () => {
+        const text = await client.get(projectKeys(project).config);
+        return text === null ? undefined : (JSON.parse(text) as ProjectConfig).generation;
+      }),
     stats: (project) =>
       guard('read project head', async () => {
         const head = await client.xlen(projectKeys(project).log);

@@ -14,9 +14,11 @@ import {
   type BridgeProjectStatus,
 } from './bridgeProject.js';
 import { readyOf, withTransitions, type ObservedCondition, type SubResult } from './conditions.js';
+import type { EventRecorder } from './events.js';
 import { KubeApiError, type KubeClient } from './kubeClient.js';
 import { ownerReference, removePerProjectMonitoring, removeSloSeries, writeSloSeries } from './monitoringResources.js';
 import { RedisUnavailableError, type ProjectRedis } from './projectRedis.js';
+import { keptConfigNote, policyConditionOf } from './policyValid.js';
 import { reconcileRestore, revokeAccess, type RestoreTarget } from './restore.js';
 import type { Log } from './operator.js';
 import type { Outcome } from './workQueue.js';
@@ -25,6 +27,7 @@ export interface ReconcilerDeps {
   kube: KubeClient;
   redis: ProjectRedis;
   restore: RestoreTarget;
+  events: EventRecorder;
   log: Log;
 }
 
@@ -89,28 +92,56 @@ async function reconcileLive(deps: ReconcilerDeps, current: BridgeProject): Prom
   const user = redisUserOf(project);
   const secretName = secretNameOf(project);
   const password = await ensureSecret(deps.kube, bp, secretName, user);
-  const redis = await reconcileRedis(deps.redis, bp, user, password);
+  // A policy the nodes would refuse is never written over one they enforce.
+  const compiled = policyConditionOf(bp.spec);
+  const redis = await reconcileRedis(deps.redis, bp, user, password, compiled.status === 'True');
+  const policy = redis.config?.kind === 'kept' ? { ...compiled, message: `${compiled.message}; ${keptConfigNote(redis.config.generation)}` } : compiled;
+  if (redis.config?.kind === 'written') {
+    deps.events.record(bp, { type: 'Normal', reason: 'ConfigWritten', action: 'Reconcile', note: `project config of generation ${bp.metadata.generation ?? '?'} written to Redis` });
+  }
   const monitoring = await reconcileMonitoring(deps, bp);
   const restore = await reconcileRestore(deps.kube, deps.redis, deps.restore, bp, redis.stats?.head);
   // Ready waits for a restore that was asked for; projects without one have no Restored condition.
-  const parts = restore ? [redis.condition, monitoring.condition, restore.condition] : [redis.condition, monitoring.condition];
+  const parts = [policy, redis.condition, monitoring.condition, ...(restore ? [restore.condition] : [])];
+  recordTransitions(deps.events, bp, parts);
 
-  await writeStatus(deps.kube, bp, {
-    observedGeneration: bp.metadata.generation,
-    redisUser: user,
-    secretName,
-    // Unread while Redis is down: keep the last figures rather than report zeros.
-    head: redis.stats?.head ?? bp.status?.head,
-    activeMounts: redis.stats?.activeMounts ?? bp.status?.activeMounts,
-    restoredFrom: restore?.restoredFrom ?? bp.status?.restoredFrom,
-    conditions: withTransitions([readyOf(parts), ...parts], bp.status?.conditions, bp.metadata.generation),
-  });
+  try {
+    await writeStatus(deps.kube, bp, {
+      observedGeneration: bp.metadata.generation,
+      redisUser: user,
+      secretName,
+      // Unread while Redis is down: keep the last figures rather than report zeros.
+      head: redis.stats?.head ?? bp.status?.head,
+      activeMounts: redis.stats?.activeMounts ?? bp.status?.activeMounts,
+      restoredFrom: restore?.restoredFrom ?? bp.status?.restoredFrom,
+      conditions: withTransitions([readyOf(parts), ...parts], bp.status?.conditions, bp.metadata.generation),
+    });
+  } catch (error) {
+    // The API server validates the whole object on a status write, so a spec stored before the
+    // CRD tightened (ADR 0064) makes every one fail; only an Event can tell the user.
+    if (error instanceof KubeApiError && error.status === 422) deps.events.record(bp, { type: 'Warning', reason: 'StatusRejected', action: 'Reconcile', note: error.message });
+    throw error;
+  }
 
   // Head and mounts are refreshed by the informer's periodic relist, which revisits every project;
   // a running restore Job is looked at sooner, since its status changes are not watched.
   const retry = redis.retry ?? monitoring.retry;
   if (retry !== undefined) return { kind: 'retry', error: retry };
   return restore?.requeueAfterMs === undefined ? { kind: 'done' } : { kind: 'requeueAfter', ms: restore.requeueAfterMs };
+}
+
+/**
+ * An Event for each part whose status or reason changed since the last status write: what went
+ * wrong (Warning: InvalidPolicy, RedisUnavailable, ApplyFailed ...) and what was done or came
+ * back (Normal: AclApplied, Restored ...). Conditions persist, so a restarted operator does not
+ * repeat them.
+ */
+function recordTransitions(events: EventRecorder, bp: BridgeProject, parts: ObservedCondition[]): void {
+  for (const c of parts) {
+    const before = bp.status?.conditions?.find((p) => p.type === c.type);
+    if (before?.status === c.status && before.reason === c.reason) continue;
+    events.record(bp, { type: c.status === 'False' ? 'Warning' : 'Normal', reason: c.reason, action: 'Reconcile', note: `${c.type}: ${c.message}` });
+  }
 }
 
 /**
@@ -125,14 +156,26 @@ async function ensureFinalizer(kube: KubeClient, bp: BridgeProject): Promise<Bri
   ]);
 }
 
+/** What became of the project config: written (changed), unchanged, or kept as it was because the spec's policy is invalid. */
+type ConfigOutcome = { kind: 'written' | 'unchanged' } | { kind: 'kept'; generation: number | undefined };
+
 /** The ACL user and project config in Redis, and the figures read back from it. */
-async function reconcileRedis(redis: ProjectRedis, bp: BridgeProject, user: string, password: string): Promise<SubResult & { stats?: { head: number; activeMounts: number } }> {
+async function reconcileRedis(
+  redis: ProjectRedis,
+  bp: BridgeProject,
+  user: string,
+  password: string,
+  policyValid: boolean,
+): Promise<SubResult & { stats?: { head: number; activeMounts: number }; config?: ConfigOutcome }> {
   const project = projectIdOf(bp);
   try {
     await redis.ensureUser(project, user, password);
-    await redis.writeConfig(project, toProjectConfig(bp.spec, bp.metadata.generation));
+    const config: ConfigOutcome = policyValid
+      ? { kind: (await redis.writeConfig(project, toProjectConfig(bp.spec, bp.metadata.generation))) ? 'written' : 'unchanged' }
+      : { kind: 'kept', generation: await redis.configGeneration(project) };
     const stats = await redis.stats(project);
-    return { condition: { type: 'RedisReady', status: 'True', reason: 'AclApplied', message: `ACL user ${user} and project config applied` }, stats };
+    const message = policyValid ? `ACL user ${user} and project config applied` : `ACL user ${user} applied; project config not replaced (see PolicyValid)`;
+    return { condition: { type: 'RedisReady', status: 'True', reason: 'AclApplied', message }, stats, config };
   } catch (error) {
     if (!(error instanceof RedisUnavailableError)) throw error;
     return { condition: { type: 'RedisReady', status: 'False', reason: 'RedisUnavailable', message: error.message }, retry: error };
@@ -170,10 +213,13 @@ async function finalize(deps: ReconcilerDeps, bp: BridgeProject): Promise<Outcom
   await deps.redis.deleteUser(redisUserOf(project));
   // A restore cut short by the deletion: its Job and Secret go with the owner, its user goes here.
   await revokeAccess(deps.kube, deps.redis, bp);
+  let note = `ACL user ${redisUserOf(project)} deleted; data kept (deletionPolicy Retain)`;
   if (bp.spec?.storage?.deletionPolicy === 'Delete') {
     const removed = await deps.redis.purge(project);
     deps.log('info', 'project data deleted', { project: `${project.namespace}/${project.name}`, keys: removed });
+    note = `ACL user ${redisUserOf(project)} and ${removed} keys deleted (deletionPolicy Delete)`;
   }
+  deps.events.record(bp, { type: 'Normal', reason: 'CleanedUp', action: 'Cleanup', note });
   const index = bp.metadata.finalizers.indexOf(FINALIZER);
   await deps.kube.patch(resourcePath(bp.metadata.namespace, bp.metadata.name), 'json', [
     { op: 'test', path: '/metadata/resourceVersion', value: bp.metadata.resourceVersion },
