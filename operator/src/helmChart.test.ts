@@ -160,6 +160,8 @@ describe('Helm chart', { skip }, () => {
     assert.equal(await can('patch', 'bridge.lighthouse.dev', 'bridgeprojects', 'team', 'status'), true);
     assert.equal(await can('create', '', 'secrets', 'team'), true);
     assert.equal(await can('create', 'batch', 'jobs', 'team'), true);
+    assert.equal(await can('create', 'events.k8s.io', 'events', 'team'), true);
+    assert.equal(await can('patch', 'events.k8s.io', 'events', 'team'), false);
     assert.equal(await can('update', 'batch', 'jobs', 'team'), false);
     assert.equal(await can('update', 'coordination.k8s.io', 'leases', ns), true);
     assert.equal(await can('update', 'coordination.k8s.io', 'leases', 'other'), false);
