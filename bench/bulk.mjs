@@ -115,6 +115,7 @@ function stopChild(child) {
 
 /** Runs one workload command; resolves with its seconds, or with a reason when it failed or ran over. */
 async function timed(cmd, args, cwd) {
+  if (cleaning) return { skipped: 'stopping' };
   const t0 = performance.now();
   try {
     await run(cmd, args, { cwd, timeout: TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 << 20 });
@@ -125,7 +126,10 @@ async function timed(cmd, args, cwd) {
   }
 }
 
-/** Sums the mount's FUSE op histogram and store-append histogram by op from one /metrics scrape. */
+/**
+ * Sums the mount's FUSE op histogram by op, and the store-append histogram (which times both event
+ * appends and blob puts), from one /metrics scrape.
+ */
 async function scrape(port) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const ops = {};
@@ -209,8 +213,8 @@ function printTables(results) {
     const r = red.rows[i];
     console.log(`| ${e.name} | ${cell(e.bindfs)} | ${cell(e.mount)} | ${ratioOf(e)} | ${cell(r.bindfs)} | ${cell(r.mount)} | ${ratioOf(r)} |`);
   }
-  console.log('\nWhere the time goes on the mount (FUSE ops answered in JS, their summed JS time, store appends, events recorded):');
-  console.log('| workload | store | FUSE ops | JS time s | appends | events | top ops (count) |');
+  console.log('\nWhere the time goes on the mount (FUSE ops answered in JS, their summed JS time (overlapping ops add up), store calls = appends + blob puts, events recorded):');
+  console.log('| workload | store | FUSE ops | JS time s | store calls | events | top ops (count) |');
   console.log('|---|---|---|---|---|---|---|');
   for (const { label, rows } of results) {
     for (const row of rows) {
@@ -273,13 +277,19 @@ async function main() {
   console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
-async function cleanup() {
-  await Promise.all(children.map(stopChild));
-  for (const c of cleanups.reverse()) await c().catch(() => undefined);
-  cleanups.length = 0;
+// One cleanup, however it is reached (the end of main, an error, or a signal while a workload runs).
+let cleaning;
+function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.all(children.map(stopChild));
+    for (let c = cleanups.pop(); c; c = cleanups.pop()) await c().catch(() => undefined);
+  })();
+  return cleaning;
 }
 for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.once(sig, () => {
+  // `on`, not `once`: the test harness's own signal hook (test/src/owned.ts) re-raises the signal when no
+  // listener is left, which would kill this process before its mounts are gone.
+  process.on(sig, () => {
     void cleanup().finally(() => process.exit(130));
   });
 }
