@@ -11,18 +11,16 @@
  *   node bench/bulk.mjs                          # full size: 1,000-file repository, 10,000 small files
  *   node bench/bulk.mjs --repo-files 200 --small-files 1000 --timeout 60   # quick run
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import { mountCli, stopChild } from './cliMount.mjs';
 import { freePort } from '@lighthouse-bridge/test/ports';
 import { startRedis } from '@lighthouse-bridge/test/redis';
 
 const run = promisify(execFile);
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(REPO, 'cli', 'dist', 'main.js');
 const { values: flags } = parseArgs({
   options: {
     'repo-files': { type: 'string', default: '1000' },
@@ -85,33 +83,6 @@ async function worker() {
 }
 Promise.all(Array.from({ length: 8 }, worker)).catch((e) => { console.error(e); process.exit(1); });
 `;
-
-function mountCli(args, cwd) {
-  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mount not ready in 20 s: ${err}`)), 20_000);
-    child.stdout.once('data', () => {
-      clearTimeout(timer);
-      resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`mount exited ${code}: ${err}`)));
-  });
-}
-
-function stopChild(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** Runs one workload command; resolves with its seconds, or with a reason when it failed or ran over. */
 async function timed(cmd, args, cwd) {
@@ -268,7 +239,7 @@ async function main() {
   for (const [label, store] of [['embedded', `file://${join(dir, 'store')}`], ['Redis', redis.url]]) {
     const mnt = join(dir, `mnt-${label}`);
     const port = await freePort();
-    const child = await mountCli([PROJECT, mnt, '--store', store, '--metrics-port', String(port)], dir);
+    const child = await mountCli([PROJECT, mnt, '--store', store, '--metrics-port', String(port)], dir, children);
     cleanups.push(() => run('fusermount', ['-uz', mnt]).catch(() => undefined));
     results.push({ label, rows: await runStore(label, fx, join(bound, label), mnt, port) });
     await stopChild(child);
