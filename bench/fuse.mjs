@@ -7,16 +7,17 @@
  *
  *   node bench/fuse.mjs            # full run (~1-2 minutes)
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { mountCli, stopChild } from './cliMount.mjs';
+
 const run = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(REPO, 'cli', 'dist', 'main.js');
 const ROUNDS_STAT = 20_000;
 const ROUNDS_READ = 10_000;
 const CREATES = 1_000;
@@ -24,21 +25,6 @@ const PROPAGATION_ROUNDS = 100;
 
 const children = [];
 const cleanups = [];
-
-function mountCli(args, cwd) {
-  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mount not ready in 20 s: ${err}`)), 20_000);
-    child.stdout.once('data', () => {
-      clearTimeout(timer);
-      resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`mount exited ${code}: ${err}`)));
-  });
-}
 
 async function probe(bin, ...args) {
   const { stdout } = await run(bin, args.map(String), { maxBuffer: 1 << 20 });
@@ -68,7 +54,7 @@ async function main() {
   cleanups.push(() => run('umount', ['-l', tmpfs]));
   await run('bindfs', [tmpfs, bound]);
   cleanups.push(() => run('fusermount', ['-uz', bound]));
-  const mount = await mountCli(['bench', ours, '--store', `file://${join(dir, 'store')}`], dir);
+  const mount = await mountCli(['bench', ours, '--store', `file://${join(dir, 'store')}`], dir, children);
   cleanups.push(() => run('fusermount', ['-uz', ours]).catch(() => undefined));
 
   const content = Buffer.alloc(4096, 'a');
@@ -130,9 +116,9 @@ async function main() {
   cleanups.push(() => redis.stop());
   const a = join(dir, 'pod-a');
   const bMnt = join(dir, 'pod-b');
-  await mountCli(['shared', a, '--store', redis.url], dir);
+  await mountCli(['shared', a, '--store', redis.url], dir, children);
   cleanups.push(() => run('fusermount', ['-uz', a]).catch(() => undefined));
-  await mountCli(['shared', bMnt, '--store', redis.url], dir);
+  await mountCli(['shared', bMnt, '--store', redis.url], dir, children);
   cleanups.push(() => run('fusermount', ['-uz', bMnt]).catch(() => undefined));
   const lat = [];
   const writes = [];
@@ -164,19 +150,6 @@ try {
   await main();
 } finally {
   // SIGTERM unmounts; wait for it (bounded) so nothing below removes files through a live mount.
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all(children.map(stopChild));
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 }
