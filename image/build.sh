@@ -64,6 +64,7 @@ build_system() { # dest.tar
   # The operator runs as 65532 (distroless' "nonroot"); the node plugin overrides to root.
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$fs/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$fs/etc/group"
+  ln -s ../proc/self/mounts "$fs/etc/mtab"
   layer_tar "$fs" "$system_epoch" "$1"
 }
 
