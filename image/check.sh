@@ -49,6 +49,12 @@ step "the entrypoint with --help, as the image's user"
 in_image --userspec="$user" "$fs" "${entry[@]}" --help | head -3
 echo "user: $(in_image --userspec="$user" "$fs" node -e 'console.log(require("os").userInfo().username)')"
 
+step "every package loads with production dependencies only"
+in_image --userspec="$user" "$fs" node --input-type=module -e '
+  const entries = ["core/dist/index.js", "csi-driver/dist/index.js", "csi-driver/dist/csi/index.js", "operator/dist/index.js"];
+  for (const e of entries) await import(`/app/${e}`);
+  console.log(`loaded ${entries.join(", ")}`)'
+
 step "put and cat on an embedded store, as the image's user"
 store=file:///tmp/store
 echo 'hello from the image' | in_image --userspec="$user" "$fs" "${entry[@]}" put demo hello.txt --store "$store"
