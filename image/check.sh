@@ -80,6 +80,12 @@ in_image "$fs" node -e 'require("fs").writeFileSync("/tmp/mnt/current/fuse.txt",
 got=$(in_image "$fs" node -e 'process.stdout.write(require("fs").readFileSync("/tmp/mnt/current/fuse.txt", "utf8"))')
 [ "$got" = 'written through FUSE' ] || { echo "image-check: read back '$got'"; exit 1; }
 echo "read back in the chroot: $got"
+# An mtime set through the mount survives only with the rebuilt fuse-native binding (ADR 0042).
+got=$(in_image "$fs" node -e '
+  const fs = require("fs"); const f = "/tmp/mnt/current/fuse.txt";
+  fs.utimesSync(f, 1000000000, 1500000000); console.log(fs.statSync(f).mtimeMs / 1000)')
+[ "$got" = 1500000000 ] || { echo "image-check: utimes set mtime 1500000000, stat says $got (not the rebuilt binding?)"; exit 1; }
+echo "utimes through the mount keeps the mtime: $got"
 kill -TERM "$mount_pid"; wait "$mount_pid" || { echo "image-check: mount exited $?"; cat "$work/mount.log"; exit 1; }
 mount_pid=
 if grep -q " $fs/tmp/mnt " /proc/mounts; then echo "image-check: still mounted after SIGTERM"; exit 1; fi
