@@ -21,9 +21,9 @@ prune=(usr/share/doc usr/share/man usr/share/info usr/share/locale usr/share/lin
   usr/lib/x86_64-linux-gnu/gconv usr/share/i18n etc/init.d)
 
 # The app layer's mtimes are its commit's; the system layer's are those of the last commit that
-# changed this folder, so rebuilding for a new app commit reproduces the same system layer.
+# changed this script, so rebuilding for a new app commit reproduces the same system layer.
 app_epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct)}
-system_epoch=$(git -C "$root" log -1 --format=%ct -- image/ 2>/dev/null)
+system_epoch=$(git -C "$root" log -1 --format=%ct -- image/build.sh 2>/dev/null)
 system_epoch=${system_epoch:-$app_epoch}
 
 work=$(mktemp -d)
@@ -91,6 +91,10 @@ build_app() { # dest.tar
   find "$stage" \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' -o -name '*.md' \
     -o -name '*.markdown' \) -type f -delete
   rm -rf "$stage/node_modules/@types"
+  # Nor are packages' own tests and examples, or native prebuilds for other platforms.
+  find "$stage/node_modules" -mindepth 2 -maxdepth 3 -type d \( -name test -o -name tests -o -name example \
+    -o -name examples \) \( -path '*/node_modules/*/*' \) -prune -exec rm -rf {} +
+  find "$stage/node_modules" -path '*/prebuilds/*' -mindepth 3 -maxdepth 4 -type d ! -name linux-x64 -prune -exec rm -rf {} +
   local fuse="$stage/node_modules/fuse-native"
   rm -rf "$fuse/prebuilds" "$stage/node_modules/fuse-shared-library-darwin" "$stage/node_modules/fuse-shared-library-linux-arm"
   mkdir -p "$fuse/build/Release"
