@@ -4,7 +4,7 @@ NODE_BIN := $(shell bash test/setup/node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 export LHB_TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lighthouse-bridge/tools
 
-.PHONY: all apt node_modules build chart tools test test-unit demo bench clean
+.PHONY: all apt node_modules build chart tools test test-unit demo bench image image-check clean
 all: build
 
 apt:
@@ -41,6 +41,14 @@ demo: apt build
 
 bench: apt build
 	bash bench/run-all.sh
+
+# The image as a docker-archive tarball in image/out/, built without a Docker engine (ADR 0005).
+# Not part of `make test`: image-check builds it twice and runs it in a chroot (root only).
+image: node_modules
+	bash image/build.sh
+
+image-check: node_modules
+	bash image/check.sh
 
 clean:
 	rm -rf */dist node_modules

@@ -117,12 +117,13 @@ describe('Helm chart', { skip }, () => {
     assert.equal(driver.metadata.name, 'bridge.lighthouse.dev');
     assert.deepEqual(driver.spec, { attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Persistent', 'Ephemeral'], fsGroupPolicy: 'None' });
 
-    type Pod = { containers: Array<{ name: string; args: string[]; securityContext?: { privileged?: boolean }; volumeMounts: Array<{ name: string; mountPath: string; mountPropagation?: string }> }> };
+    type Pod = { containers: Array<{ name: string; args: string[]; securityContext?: { privileged?: boolean; runAsUser?: number }; volumeMounts: Array<{ name: string; mountPath: string; mountPropagation?: string }> }> };
     const ds = find('DaemonSet', 'csi-node') as Manifest & { spec: { template: { spec: Pod } } };
     const plugin = ds.spec.template.spec.containers.find((c) => c.name === 'plugin');
     assert.ok(plugin);
     assert.deepEqual(plugin.args.slice(0, 6), ['csi', '--endpoint', 'unix:///csi/csi.sock', '--node-id', '$(NODE_NAME)', '--require-access-config']);
     assert.equal(plugin.securityContext?.privileged, true);
+    assert.equal(plugin.securityContext?.runAsUser, 0, 'the image defaults to uid 65532; the node plugin must override it');
     assert.ok(plugin.volumeMounts.some((v) => v.mountPath === '/dev/fuse'));
     assert.equal(plugin.volumeMounts.find((v) => v.mountPath === '/var/lib/kubelet/pods')?.mountPropagation, 'Bidirectional');
     assert.ok(ds.spec.template.spec.containers.some((c) => c.name === 'node-driver-registrar'));
