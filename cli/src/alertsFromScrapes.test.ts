@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadCsiPackage } from '@lighthouse-bridge/csi-driver/csi';
-import { SLO_METRIC } from '@lighthouse-bridge/core/observability';
+import { METRIC, SLO_METRIC } from '@lighthouse-bridge/core/observability';
 import { allExpressions, fleetRuleGroups, MONITORING_FILES, resourcePath, type BridgeProject, type BridgeProjectSpec } from '@lighthouse-bridge/operator';
 import { ensureNamespace, installBridgeProjectCrd, kubeFor } from '@lighthouse-bridge/operator/testing';
 import { csiClients, startPlugin, type CsiClients, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
@@ -123,9 +123,9 @@ describe('shipped alerts on real scrapes', { skip, timeout: 240_000 }, () => {
     for (const name of ['a', 'b']) await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/demo', target_path: target(name), volume_capability: MOUNT_RW, volume_context: POD });
 
     await healthyTraffic(); // warm-up: first mounts, worker threads, connections
-    scrapes.start = parseScrape(await scrape(pluginMetrics));
+    scrapes.start = await scrapeBoth();
     await healthyTraffic();
-    scrapes.healthy = parseScrape(await scrape(pluginMetrics));
+    scrapes.healthy = await scrapeBoth();
     activeMountsSeen = await eventually('the operator counts both mounts', async () => {
       const bp = await client.get<BridgeProject>(resourcePath(PROJECT.namespace, PROJECT.name));
       return bp.status?.activeMounts === 2 ? 2 : undefined;
@@ -147,12 +147,26 @@ describe('shipped alerts on real scrapes', { skip, timeout: 240_000 }, () => {
     try {
       for (let i = 0; i < 4; i++) await validate(target('a'), { agent: 'a1', tool: 'Write', input: { file_path: `/workspace/current/paused-${i}.md`, content: 'x' } });
       await assert.rejects(writeFile(join(target('a'), 'current', 'during-the-pause.md'), 'lost?\n'));
-      scrapes.degraded = parseScrape(await scrape(pluginMetrics));
+      // The operator's relists keep reconciling the project; each now fails on Redis and is requeued.
+      const failedBefore = failedReconciles(scrapes.healthy);
+      await eventually('the operator fails a reconcile while Redis is paused', async () => (failedReconciles(await scrapeBoth()) > failedBefore ? true : undefined), 30_000, 250);
+      scrapes.degraded = await scrapeBoth();
     } finally {
       process.kill(Number(pid), 'SIGCONT');
     }
     operatorScrape = parseScrape(await scrape(operatorMetrics));
   });
+
+  /**
+   * The plugin's scrape plus the operator's reconcile series at the same moment (not the operator's
+   * process and nodejs series: they carry no instance label here and would clash with the plugin's).
+   */
+  async function scrapeBoth(): Promise<Sample[]> {
+    const own = parseScrape(await scrape(operatorMetrics)).filter((s) => s.name.startsWith(`${METRIC.reconcile}_`));
+    return [...parseScrape(await scrape(pluginMetrics)), ...own];
+  }
+  const failedReconciles = (samples: Sample[]) =>
+    samples.filter((s) => s.name === `${METRIC.reconcile}_count` && s.labels.result !== 'ok').reduce((n, s) => n + s.value, 0);
 
   /** The operator's SLO series for the project, next to the plugin's: the other half of every per-project join. */
   const withSlo = (samples: Sample[]) => [...samples, ...operatorScrape.filter((s) => Object.values(SLO_METRIC).includes(s.name as never))];

@@ -1,9 +1,9 @@
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { LATENCY_BUCKETS, PROJECT_LABELS, SLO_METRIC, registry } from '@lighthouse-bridge/core/observability';
+import { LATENCY_BUCKETS, METRIC, PROJECT_LABELS, SLO_METRIC, registry } from '@lighthouse-bridge/core/observability';
 
 /** The operator's own metrics, in the process-wide registry that `--metrics-port` serves. */
 export const reconcileDuration = new Histogram({
-  name: 'lighthouse_bridge_operator_reconcile_duration_seconds',
+  name: METRIC.reconcile,
   help: 'Time to reconcile one BridgeProject, by result (ok|retry|error)',
   labelNames: ['result'] as const,
   buckets: LATENCY_BUCKETS,

@@ -101,6 +101,14 @@ export function fleetRuleGroups(): RuleGroup[] {
           '{{ $value | humanizePercentage }} of CSI calls to the node plugins failed over 5m.',
         ),
         rule(
+          'LighthouseBridgeReconcileFailing',
+          `sum(rate(${METRIC.reconcile}_count{result=~"retry|error"}[5m])) > 0`,
+          '10m',
+          'warning',
+          'BridgeProject reconciles keep failing',
+          'The operator has been failing or requeueing reconciles for 10 minutes: projects may show stale status, and new projects, access changes or ACL users wait.',
+        ),
+        rule(
           'LighthouseBridgeStoreUnavailable',
           `max by (breaker) (${METRIC.breakerState}) >= 2`,
           '2m',

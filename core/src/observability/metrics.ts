@@ -22,6 +22,8 @@ export const METRIC = {
   escalations: 'lighthouse_bridge_escalations_total',
   breakerState: 'lighthouse_bridge_breaker_state',
   volumeHealth: 'lighthouse_bridge_volume_health',
+  /** The operator's reconciles by result: ok | retry (a sub-resource failed, requeued) | error. */
+  reconcile: 'lighthouse_bridge_operator_reconcile_duration_seconds',
 } as const;
 
 /**
