@@ -10,7 +10,8 @@ import type { ProjectId } from '../events/projectId.js';
 import type { EventStore } from '../store/eventStore.js';
 import { openStore } from '../store/open.js';
 import { exportProject } from './export.js';
-import { ArchiveError, sha256Hex, type ArchiveProblem } from './format.js';
+import { contentHash } from '../events/contentHash.js';
+import { ArchiveError, type ArchiveProblem } from './format.js';
 import { importProject } from './import.js';
 import { assertSameHistory, exportToBuffer, importFromBuffer, SEED_EPOCH_MS, seedHistory } from '../testing/archiveHistory.js';
 
@@ -75,7 +76,7 @@ describe('project archives', () => {
       from = to;
     }
     // The archive itself is the same whichever store it came from: records between header and trailer.
-    const body = (b: Buffer): string => sha256Hex(b.subarray(b.indexOf('\nB ') + 1, b.lastIndexOf('\nT ')));
+    const body = (b: Buffer): string => contentHash(b.subarray(b.indexOf('\nB ') + 1, b.lastIndexOf('\nT ')));
     assert.equal(body(await exportToBuffer(...from)), body(await exportToBuffer(embedded, source)));
   });
 

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { evolve } from '../aggregate/evolve.js';
 import { initialState } from '../aggregate/initialState.js';
+import { contentHash } from '../events/contentHash.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
 import { stateAt } from '../projection/replay.js';
 import type { EventStore } from '../store/eventStore.js';
@@ -12,7 +13,6 @@ import {
   CHECKPOINT_EVERY,
   magicLine,
   recordLine,
-  sha256Hex,
   type ArchiveHeader,
   type ArchiveTrailer,
   type RecordKind,
@@ -116,7 +116,7 @@ export async function exportProject(store: EventStore, project: ProjectId, out: 
         if (written.has(hash)) continue;
         const blob = await store.getBlob(project, hash);
         if (!blob) throw new ArchiveError('missing-blob', `${formatProjectId(project)}: event ${event.seq} names blob ${hash}, which the store does not have`);
-        const sha256 = sha256Hex(blob);
+        const sha256 = contentHash(blob);
         if (sha256 !== hash) throw new ArchiveError('inconsistent', `${formatProjectId(project)}: blob ${hash} in the store is damaged (its content hashes to ${sha256})`);
         await writer.record('B', blob, sha256);
         written.add(hash);

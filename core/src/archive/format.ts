@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { RecordedEvent } from '../events/events.js';
+import { contentHash } from '../events/contentHash.js';
 
 /*
  * A project archive, version 1 (docs/adr/0011-project-archive-format.md):
@@ -62,11 +63,7 @@ export function magicLine(): Buffer {
   return Buffer.from(`${ARCHIVE_MAGIC} ${ARCHIVE_VERSION}\n`);
 }
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-export function recordLine(kind: RecordKind, body: Uint8Array, sha256 = sha256Hex(body)): Buffer {
+export function recordLine(kind: RecordKind, body: Uint8Array, sha256 = contentHash(body)): Buffer {
   return Buffer.from(`${kind} ${body.length} ${sha256}\n`);
 }
 

@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { initialState } from '../aggregate/initialState.js';
 import { decodeSnapshot, encodeSnapshot } from '../aggregate/snapshotCodec.js';
+import { contentHash } from '../events/contentHash.js';
 import type { ProjectState } from '../aggregate/state.js';
 import type { RecordedEvent } from '../events/events.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
 import { replayInto, stateAt } from '../projection/replay.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { ArchiveProgress } from './export.js';
-import { ArchiveError, sha256Hex, type ArchiveHeader } from './format.js';
+import { ArchiveError, type ArchiveHeader } from './format.js';
 import { interpretArchive, type ArchiveSummary } from './interpret.js';
 import { readArchive } from './reader.js';
 import { treeHash } from './treeHash.js';
@@ -238,6 +239,6 @@ async function checkTarget(store: EventStore, project: ProjectId, summary: Archi
   }
   for (const hash of summary.blobs) {
     const content = await store.getBlob(project, hash);
-    if (!content || sha256Hex(content) !== hash) throw differs(`blob ${hash} is ${content ? 'damaged' : 'missing'}`);
+    if (!content || contentHash(content) !== hash) throw differs(`blob ${hash} is ${content ? 'damaged' : 'missing'}`);
   }
 }

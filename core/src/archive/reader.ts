@@ -1,5 +1,6 @@
 import type { Hash } from 'node:crypto';
-import { ARCHIVE_MAGIC, ARCHIVE_VERSION, ArchiveError, archiveHash, MAX_RECORD_BYTES, sha256Hex, type RecordKind } from './format.js';
+import { contentHash } from '../events/contentHash.js';
+import { ARCHIVE_MAGIC, ARCHIVE_VERSION, ArchiveError, archiveHash, MAX_RECORD_BYTES, type RecordKind } from './format.js';
 
 const MAX_LINE_BYTES = 128;
 const RECORD_LINE = /^([HBECT]) (\d{1,12}) ([0-9a-f]{64})$/;
@@ -115,7 +116,7 @@ export async function* readArchive(input: AsyncIterable<unknown>, onChunk: (chun
     if (body.length < length + 1) throw new ArchiveError('truncated', `archive truncated at byte ${source.offset}: it ends inside a ${kind} record of ${length} bytes`);
     if (body[length] !== 0x0a) throw new ArchiveError('tampered', `archive damaged at byte ${at}: the ${kind} record is not ${length} bytes long`);
     const content = body.subarray(0, length);
-    if (sha256Hex(content) !== m[3]) throw new ArchiveError('tampered', `archive tampered: the sha256 of the ${kind} record at byte ${at} does not match its content`);
+    if (contentHash(content) !== m[3]) throw new ArchiveError('tampered', `archive tampered: the sha256 of the ${kind} record at byte ${at} does not match its content`);
     if (kind === 'T' && !(await source.atEnd())) throw new ArchiveError('tampered', `archive damaged: bytes follow its trailer at byte ${source.offset}`);
     yield { kind, body: content, sha256: m[3]!, archiveSoFar };
     if (kind === 'T') return;
