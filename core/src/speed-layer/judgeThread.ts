@@ -73,12 +73,6 @@ class SharedJudgeWorker {
     });
   }
 
-  queued(owner: JudgeThread): number {
-    let n = 0;
-    for (const p of this.pending.values()) if (p.owner === owner) n++;
-    return n;
-  }
-
   private start(): Worker {
     const worker = new Worker(new URL('./judgeWorker.js', import.meta.url));
     // An idle worker must not keep the process alive; pending requests hold timers that do.
@@ -108,6 +102,7 @@ class SharedJudgeWorker {
     if (p === undefined) return;
     this.pending.delete(id);
     clearTimeout(p.timer);
+    p.owner.settled();
     p.resolve(judgement);
   }
 }
@@ -126,6 +121,8 @@ export class JudgeThread {
   private readonly deadlineMs: number;
   private readonly maxQueued: number;
   private closed = false;
+  /** This validator's requests on the shared thread not answered yet (checked on every request: a count, not a scan). */
+  private waiting = 0;
 
   constructor(data: JudgePolicy, options: JudgeThreadOptions = {}) {
     this.deadlineMs = options.deadlineMs ?? 2000;
@@ -135,8 +132,14 @@ export class JudgeThread {
 
   judge(raw: unknown): Promise<Judgement> {
     if (this.closed) return Promise.resolve({ kind: 'unavailable', reason: 'the validator is closing' });
-    if (shared.queued(this) >= this.maxQueued) return Promise.resolve({ kind: 'unavailable', reason: `${this.maxQueued} validations are already waiting; failing closed` });
+    if (this.waiting >= this.maxQueued) return Promise.resolve({ kind: 'unavailable', reason: `${this.maxQueued} validations are already waiting; failing closed` });
+    this.waiting++;
     return shared.judge(this, this.policyId, raw, this.deadlineMs);
+  }
+
+  /** Called by the shared worker when one of this validator's requests is answered, however. */
+  settled(): void {
+    this.waiting--;
   }
 
   async close(): Promise<void> {
