@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import { startRedis, type RedisServer } from '@lighthouse-bridge/test/redis';
-import { refreshMounts } from '@lighthouse-bridge/core/redis';
+import { mountMember, refreshMounts } from '@lighthouse-bridge/core/redis';
 import { registry, SLO_METRIC } from '@lighthouse-bridge/core/observability';
 import { FINALIZER, resourcePath, toProjectConfig, type BridgeProject, type Condition } from './bridgeProject.js';
 import type { KubeClient } from './kubeClient.js';
@@ -165,8 +165,9 @@ describe('operator against a real kube-apiserver and a real Redis', { skip }, ()
     await admin.xadd('lhb:{team-a/alpha}:log', '1-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '2-0', 'e', '{}');
     await admin.xadd('lhb:{team-a/alpha}:log', '3-0', 'e', '{}');
-    // As two node plugins record their publishes (csi-driver/src/csi/mountRegistry.ts).
-    await refreshMounts(admin, { namespace: 'team-a', name: 'alpha' }, ['node-1:/pods/1', 'node-2:/pods/2'], 60_000);
+    // As two node plugins record their publishes, with the producer's own functions
+    // (csi-driver/src/csi/mountRegistry.ts; the real plugin is counted in cli/src/mountRegistry.test.ts).
+    await refreshMounts(admin, { namespace: 'team-a', name: 'alpha' }, [mountMember('node-1', '/pods/1'), mountMember('node-2', '/pods/2')], 60_000);
     await eventually('head 3 and 2 mounts', async () => {
       const bp = await get('team-a', 'alpha');
       return bp.status?.head === 3 && bp.status?.activeMounts === 2;

@@ -138,26 +138,28 @@ function timed(fn: () => void): number {
   return performance.now() - start;
 }
 
-test('issue 14 item 6: the hostile inputs that froze a mount are judged in milliseconds', () => {
-  // [name, command, budget in ms, expected decision]; the budgets leave room for a loaded machine.
-  const hostile: Array<[string, string, number, 'deny' | undefined]> = [
+test('issue 14 item 6: the hostile inputs that froze a mount are judged in milliseconds', (t) => {
+  // [name, command, budget in ms, the rule's answer ('none': no rule matches; the risk scorer then
+  // judges)]; the budgets leave room for a loaded machine.
+  const hostile: Array<[string, string, number, 'deny' | 'allow' | 'none']> = [
     // Exponential in V8: 11.7 s for 30 slashes, ×4 per 2 more.
-    ['rm -rf + 30 slashes + x', `rm -rf ${'/'.repeat(30)}x`, 50, undefined],
-    ['rm -rf + 60 slashes + x', `rm -rf ${'/'.repeat(60)}x`, 50, undefined],
+    ['rm -rf + 30 slashes + x', `rm -rf ${'/'.repeat(30)}x`, 50, 'none'],
+    ['rm -rf + 60 slashes + x', `rm -rf ${'/'.repeat(60)}x`, 50, 'none'],
     // Quadratic in V8: 3.4 s for 64 KB, ~19 CPU-minutes for 1 MiB.
-    ['echo + 64 KB of a', `echo ${'a'.repeat(64 * 1024)}`, 100, undefined],
-    ['echo + 1 MiB of a', `echo ${'a'.repeat(1024 * 1024)}`, 1500, undefined],
-    ['rm with a 1 MiB flag of R then !', `rm -${'R'.repeat(1024 * 1024)}! /`, 1500, undefined],
-    ['bash -c with a 1 MiB flag of c then 1', `bash -${'c'.repeat(1024 * 1024)}1 x`, 1500, undefined],
-    ['256 Ki assignments', 'A=1 '.repeat(256 * 1024), 1500, undefined],
-    ['many curls without a pipe', 'curl x '.repeat(100_000), 1500, undefined],
+    ['echo + 64 KB of a', `echo ${'a'.repeat(64 * 1024)}`, 100, 'allow'],
+    ['echo + 1 MiB of a', `echo ${'a'.repeat(1024 * 1024)}`, 1500, 'allow'],
+    ['rm with a 1 MiB flag of R then !', `rm -${'R'.repeat(1024 * 1024)}! /`, 1500, 'none'],
+    ['bash -c with a 1 MiB flag of c then 1', `bash -${'c'.repeat(1024 * 1024)}1 x`, 1500, 'none'],
+    ['256 Ki assignments', 'A=1 '.repeat(256 * 1024), 1500, 'none'],
+    ['many curls without a pipe', 'curl x '.repeat(100_000), 1500, 'none'],
     ['a fork bomb after 1 MiB of names', `${'a '.repeat(512 * 1024)}; :(){ :|:& };:`, 1500, 'deny'],
   ];
   for (const [name, command, budget, expected] of hostile) {
     let v: ReturnType<typeof verdict>;
     const ms = timed(() => (v = verdict(builtin, 'Bash', { command })));
+    t.diagnostic(`${name}: ${ms.toFixed(1)} ms`);
     assert.ok(ms < budget, `${name}: ${ms.toFixed(0)} ms`);
-    if (expected !== undefined) assert.equal(v?.decision, expected, name);
+    assert.equal(v?.decision ?? 'none', expected, name);
   }
 });
 

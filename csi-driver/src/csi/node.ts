@@ -47,8 +47,10 @@ export class NodeService {
       if ((await inspectTarget(target)) === 'mountpoint') {
         // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
         // itself fails on it (ENOTCONN): detach it. Anyone else's mount stays where it is.
-        const mounted = await mountAt(target);
-        if (!(await detachDeadFuseMount(target))) throw failedPrecondition(`${target} is already a mount point (${mounted?.fstype ?? 'unknown'}) that this plugin does not serve`);
+        if (!(await detachDeadFuseMount(target))) {
+          const mounted = await mountAt(target);
+          throw failedPrecondition(`${target} is already a mount point (${mounted?.fstype ?? 'unknown'}) that this plugin does not serve`);
+        }
       }
       await mkdir(target, { recursive: true });
       const record: PublishRecord = {
