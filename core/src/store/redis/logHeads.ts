@@ -1,4 +1,6 @@
+import type { RedisClient } from '../../redis/client.js';
 import type { LogRegression } from '../eventStore.js';
+import { seqOfEntryId, type StreamEntry } from './log.js';
 
 /**
  * The highest head this store has seen per log, and the logs Redis later showed shorter: a Redis
@@ -16,6 +18,15 @@ export class LogHeads {
   /** The head an append must find at least; the append script refuses below it. */
   floor(log: string): number {
     return this.highest.get(log) ?? 0;
+  }
+
+  /** Asks Redis for the head of `log` and records the answer (a loss against the floor known when asked). */
+  async look(client: RedisClient, log: string): Promise<number> {
+    const known = this.floor(log);
+    const [last] = (await client.xrevrange(log, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    const head = last ? seqOfEntryId(last[0]) : 0;
+    this.observe(log, head, known);
+    return head;
   }
 
   /** Records that `log` holds event `seq` (read or delivered), so its head is at least that. */

@@ -61,12 +61,7 @@ class RedisEventStore implements EventStore {
   }
 
   async head(project: ProjectId): Promise<number> {
-    const log = projectKeys(project).log;
-    const known = this.heads.floor(log);
-    const last = (await this.call('head', () => this.redis.xrevrange(log, '+', '-', 'COUNT', 1))) as StreamEntry[];
-    const head = last[0] ? seqOfEntryId(last[0][0]) : 0;
-    this.heads.observe(log, head, known);
-    return head;
+    return this.call('head', () => this.heads.look(this.redis, projectKeys(project).log));
   }
 
   async read(project: ProjectId, options: ReadOptions = {}): Promise<RecordedEvent[]> {

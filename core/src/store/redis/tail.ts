@@ -3,7 +3,7 @@ import type { Subscription } from '../eventStore.js';
 import type { RedisClient } from '../../redis/client.js';
 import type { RedisUrl } from '../../redis/url.js';
 import { openStoreClient, replyCode, unavailable } from './connection.js';
-import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
+import { decodeEntry, entryId, type StreamEntry } from './log.js';
 import type { LogHeads } from './logHeads.js';
 
 const BLOCK_MS = 5_000;
@@ -208,11 +208,7 @@ class TailLoop {
 
   /** Tells `heads` what each log's head is now; a log that went backwards is reported there. */
   private async lookAtHeads(keys: string[]): Promise<void> {
-    for (const key of keys) {
-      const known = this.heads.floor(key);
-      const [last] = (await this.commands.xrevrange(key, '+', '-', 'COUNT', 1)) as StreamEntry[];
-      this.heads.observe(key, last ? seqOfEntryId(last[0]) : 0, known);
-    }
+    for (const key of keys) await this.heads.look(this.commands, key);
   }
 
   private deliver(readers: TailSubscriber[], entries: StreamEntry[]): void {
