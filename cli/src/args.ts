@@ -73,6 +73,16 @@ function isParseArgsError(error: unknown): boolean {
 }
 
 /** Exactly `names.length` positionals (optionally fewer, down to `required`), else UsageError. */
+/** The Redis URL of the commands that serve every project (`--redis`, else LHB_REDIS_URL); required. */
+export function redisUrlFlag(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const url = flag ?? env['LHB_REDIS_URL'];
+  if (!url) throw new UsageError('--redis URL is required');
+  return url;
+}
+
+/** `export --to FILE` writes FILE plus this while it runs and renames it once complete. */
+export const PARTIAL_SUFFIX = '.partial';
+
 export function positionals(given: string[], names: string[], required = names.length): string[] {
   if (given.length < required) throw new UsageError(`missing ${names.slice(given.length, required).join(' ')}`);
   if (given.length > names.length) throw new UsageError(`unexpected argument "${given[names.length]}"`);

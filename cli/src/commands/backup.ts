@@ -3,7 +3,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectKube, loadKubeConfig, resourcePath, type BridgeProject } from '@lighthouse-bridge/operator';
-import { runCommand, writeOut } from '../args.js';
+import { PARTIAL_SUFFIX, redisUrlFlag, runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge backup --to DIR --keep N [options]
@@ -18,9 +18,8 @@ was unreachable) if any one failed.
   --namespace NS          back up the projects of NS only (default: all namespaces)
   --kubeconfig FILE       use this kubeconfig instead of the defaults`;
 
-/** Sorts by time as text. `export --to FILE` writes FILE.partial and renames it once complete. */
+/** Sorts by time as text. */
 const ARCHIVE = /^\d{8}T\d{6}Z\.lhb$/;
-const PARTIAL = '.partial';
 
 export function run(argv: string[]): Promise<number> {
   return runCommand('backup', USAGE, () => backup(argv));
@@ -45,8 +44,7 @@ async function backup(argv: string[]): Promise<number> {
   if (!values.to) throw new UsageError('--to DIR is required');
   const keep = Number(values.keep);
   if (!(Number.isInteger(keep) && keep >= 1)) throw new UsageError('--keep needs a whole number of at least 1');
-  const redisUrl = values.redis ?? process.env['LHB_REDIS_URL'];
-  if (!redisUrl) throw new UsageError('--redis URL is required');
+  const redisUrl = redisUrlFlag(values.redis);
 
   const kube = await connectKube(loadKubeConfig(values.kubeconfig));
   const list = await kube.get<{ items: BridgeProject[] }>(resourcePath(values.namespace));
@@ -67,7 +65,7 @@ async function backupOne(root: string, project: string, stamp: string, keep: num
   const file = join(dir, `${stamp}.lhb`);
   await mkdir(dir, { recursive: true });
   // Leftovers of a run that was killed; the CronJob forbids overlapping runs, so none is being written.
-  await removeAll(dir, (name) => name.endsWith(PARTIAL));
+  await removeAll(dir, (name) => name.endsWith(PARTIAL_SUFFIX));
   const code = await exportTo(project, file, redisUrl);
   if (code !== EXIT.ok) {
     process.stderr.write(`lighthouse-bridge backup: ${project}: export exited ${code}; older archives kept\n`);

@@ -4,7 +4,7 @@ import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { exportProject, formatProjectId } from '@lighthouse-bridge/core';
 import { endProgress, progressLine } from '../archiveProgress.js';
-import { parseSeqFlag, positionals, projectArg, runCommand, STORE_FLAGS_USAGE, withStore, writeOut } from '../args.js';
+import { PARTIAL_SUFFIX, parseSeqFlag, positionals, projectArg, runCommand, STORE_FLAGS_USAGE, withStore, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge export <project> [--to FILE] [--from SEQ] [--to-seq SEQ] [--store URL]
@@ -43,7 +43,7 @@ export function run(argv: string[]): Promise<number> {
         endProgress();
         return EXIT.ok;
       }
-      const partial = `${file}.partial`;
+      const partial = `${file}${PARTIAL_SUFFIX}`;
       const out = createWriteStream(partial, { flags: 'w' });
       try {
         const result = await exportProject(store, project, out, options);

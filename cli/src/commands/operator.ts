@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger, serveMetrics } from '@lighthouse-bridge/core/observability';
 import { startOperator } from '@lighthouse-bridge/operator';
-import { runCommand, writeOut } from '../args.js';
+import { redisUrlFlag, runCommand, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge operator [options]
@@ -47,8 +47,7 @@ async function operate(argv: string[]): Promise<number> {
     await writeOut(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const redisUrl = values.redis ?? process.env['LHB_REDIS_URL'];
-  if (!redisUrl) throw new UsageError('--redis URL is required');
+  const redisUrl = redisUrlFlag(values.redis);
   const number = (text: string, min: number): number => {
     const n = Number(text);
     if (!(Number.isFinite(n) && n >= min)) throw new UsageError('numeric flags need a positive number');
