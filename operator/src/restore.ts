@@ -83,8 +83,11 @@ export async function reconcileRestore(kube: KubeClient, redis: ProjectRedis, ta
   if (job) {
     const state = jobState(job);
     if (state.kind === 'running') return { condition: condition('Unknown', 'Progressing', `Job ${name} is importing ${jobSource(job)}`), requeueAfterMs: RUNNING_RECHECK_MS };
-    // Finished either way: the write access goes now, not when the project does.
-    await revokeAccess(kube, redis, bp, name);
+    // Finished either way: the write access goes now, not when the project does — once: a failure
+    // already in status was revoked before that status was written, so relists need not repeat it.
+    const shown = bp.status?.conditions?.find((c) => c.type === 'Restored');
+    const alreadyRevoked = state.kind === 'failed' && shown?.status === 'False' && shown.reason === state.reason;
+    if (!alreadyRevoked) await revokeAccess(kube, redis, bp, name);
     if (state.kind === 'succeeded') return { condition: condition('True', 'Restored', `restored from ${jobSource(job)}`), restoredFrom: jobSource(job) };
     if (jobSource(job) !== source) {
       // A new archive named after a failure: the old Job goes, and the next reconcile starts afresh.
