@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PolicyRule, ProjectConfig, ProjectId } from '@lighthouse-bridge/core';
+import { parseProjectId, type PolicyRule, type ProjectConfig, type ProjectId } from '@lighthouse-bridge/core';
 import { canonicalJson } from '@lighthouse-bridge/core/speed-layer';
 
 /** The BridgeProject custom resource as the operator reads it (crds/bridgeprojects...yaml). */
@@ -108,13 +108,16 @@ export function redisUserOf(project: ProjectId): string {
   return `lhb-${project.namespace}.${project.name}`;
 }
 
-const DNS_LABEL = '[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?';
-const PROJECT_USER = new RegExp(`^lhb-(${DNS_LABEL})\\.(${DNS_LABEL})$`);
-
 /** The project whose user `user` is, by `redisUserOf`'s naming; undefined for any other user, which the operator never touches. */
 export function projectOfRedisUser(user: string): ProjectId | undefined {
-  const match = PROJECT_USER.exec(user);
-  return match ? { namespace: match[1] as string, name: match[2] as string } : undefined;
+  // A label holds no dot, so `lhb-NS.NAME.restore` (a restore Job's user) is not a project's.
+  const match = /^lhb-([^./]+)\.([^./]+)$/.exec(user);
+  if (!match) return undefined;
+  try {
+    return parseProjectId(`${match[1]}/${match[2]}`);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
