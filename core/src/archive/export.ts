@@ -1,9 +1,8 @@
 import { once } from 'node:events';
 import { evolve } from '../aggregate/evolve.js';
-import { initialState } from '../aggregate/initialState.js';
 import { contentHash } from '../events/contentHash.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
-import { stateAt } from '../projection/replay.js';
+import { stateBefore } from '../projection/replay.js';
 import type { EventStore } from '../store/eventStore.js';
 import {
   ArchiveError,
@@ -98,7 +97,7 @@ export async function exportProject(store: EventStore, project: ProjectId, out: 
   if (fromSeq > toSeq + 1) {
     throw new ArchiveError('range', `cannot export from event ${fromSeq}: ${formatProjectId(project)} has ${head} events and the export ends at ${toSeq}`);
   }
-  const state = fromSeq === 1 ? initialState() : await stateAt(store, project, fromSeq - 1);
+  const state = await stateBefore(store, project, fromSeq);
   const writer = new ArchiveWriter(out);
   await writer.magic();
   const header: ArchiveHeader = { project: formatProjectId(project), fromSeq, toSeq, createdAt: new Date().toISOString(), checkpointEvery: CHECKPOINT_EVERY };

@@ -3,13 +3,12 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { initialState } from '../aggregate/initialState.js';
 import { decodeSnapshot, encodeSnapshot } from '../aggregate/snapshotCodec.js';
 import { contentHash } from '../events/contentHash.js';
 import type { ProjectState } from '../aggregate/state.js';
 import type { RecordedEvent } from '../events/events.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
-import { replayInto, stateAt } from '../projection/replay.js';
+import { replayInto, stateBefore } from '../projection/replay.js';
 import type { EventStore } from '../store/eventStore.js';
 import type { ArchiveProgress } from './export.js';
 import { ArchiveError, type ArchiveHeader } from './format.js';
@@ -110,7 +109,7 @@ export async function importProject(store: EventStore, project: ProjectId, input
 
 /** The target as of the event before the archive's first. */
 async function startState(store: EventStore, project: ProjectId, header: ArchiveHeader): Promise<ProjectState> {
-  return header.fromSeq === 1 ? initialState() : stateAt(store, project, header.fromSeq - 1);
+  return stateBefore(store, project, header.fromSeq);
 }
 
 /**

@@ -2,6 +2,7 @@ import { evolve } from '../aggregate/evolve.js';
 import type { ProjectState } from '../aggregate/state.js';
 import type { RecordedEvent } from '../events/events.js';
 import { isContentHash } from '../events/contentHash.js';
+import { parseRfc3339 } from '../time/rfc3339.js';
 import { ArchiveError, blobsOf, type ArchiveHeader, type ArchiveTrailer, type Checkpoint } from './format.js';
 import type { ArchiveRecord } from './reader.js';
 import { treeHash } from './treeHash.js';
@@ -139,7 +140,7 @@ function parseEvents(body: Buffer, state: ProjectState, blobs: Set<string>): Rec
   return page as RecordedEvent[];
 }
 
+/** A store time as the stores write it: RFC 3339 in exactly `toISOString`'s form. */
 function isCanonicalTime(time: string): boolean {
-  const ms = Date.parse(time);
-  return Number.isFinite(ms) && new Date(ms).toISOString() === time;
+  return parseRfc3339(time)?.toISOString() === time;
 }

@@ -33,6 +33,11 @@ export async function stateAt(store: EventStore, project: ProjectId, seq?: numbe
   return (await restore(store, project, seq)).state;
 }
 
+/** The state just before event `seq`: the initial state for seq 1 (no store call), else `stateAt(seq - 1)`. */
+export function stateBefore(store: EventStore, project: ProjectId, seq: number): Promise<ProjectState> {
+  return seq <= 1 ? Promise.resolve(initialState()) : stateAt(store, project, seq - 1);
+}
+
 /**
  * `stateAt`, also telling which snapshot it started from (0: none) so a caller can decide when the
  * next one is due. A snapshot only makes replay faster while the log holds the truth, so one that
