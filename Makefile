@@ -4,7 +4,7 @@ NODE_BIN := $(shell bash test/setup/node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 export LHB_TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lighthouse-bridge/tools
 
-.PHONY: all apt node_modules build chart tools test test-unit demo bench image image-check clean
+.PHONY: all apt node_modules build chart tools test test-unit e2e demo bench image image-check clean
 all: build
 
 apt:
@@ -31,6 +31,11 @@ tools:
 
 test: apt build tools
 	npm test
+
+# The project in a real single-node cluster (kubelet, containerd, the chart via helm): root only,
+# restores the host afterwards (test/e2e/run.sh, ADR 0086).
+e2e: apt build tools
+	bash test/e2e/run.sh
 
 # Pure code only (no Redis, FUSE or kube): seconds, for while you edit (ADR 0004).
 test-unit: build

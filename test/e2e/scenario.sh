@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The user scenario of `make e2e` (issue 9), against the cluster run.sh brought up: helm install of
+# this checkout's chart, then what a team does with it, each step printed with its time. Every
+# check reads what a user would see (kubectl, pod output, the node's mount table, Redis).
+# Needs from run.sh: KUBECONFIG, LHB_E2E_DIR, LHB_E2E_KUBELET_DIR, REDIS_URL, REDIS_PORT, REDISCLI_AUTH.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+images="$LHB_E2E_DIR/images"
+IMAGE=$(cat "$images/lighthouse-bridge")
+WORKBENCH=$(cat "$images/workbench")
+RELEASE=lhb
+RELEASE_NS=lighthouse-bridge
+NS=agents
+PROJECT=demo
+DRIVER=bridge.lighthouse.dev
+STATE_DIR="$LHB_E2E_DIR/node-state"
+PLUGIN_DIR="$LHB_E2E_KUBELET_DIR/plugins/$DRIVER"
+
+step_no=0
+step_began=0
+step() { step_no=$((step_no + 1)); step_began=$(date +%s%N); printf '\n== step %s: %s\n' "$step_no" "$*"; }
+ok() { printf '   ok (%s ms) %s\n' "$(( ($(date +%s%N) - step_began) / 1000000 ))" "$*"; }
+note() { printf '   %s\n' "$*"; }
+fail() { printf '   FAILED: %s\n' "$*" >&2; diagnose; exit 1; }
+diagnose() {
+  kubectl get pods -A -o wide 2>&1 | sed 's/^/   | /' >&2 || true
+  kubectl get events -A --sort-by=.lastTimestamp 2>&1 | tail -20 | sed 's/^/   | /' >&2 || true
+  kubectl -n "$RELEASE_NS" logs -l app.kubernetes.io/component=csi-node --tail=30 --all-containers 2>&1 | sed 's/^/   | plugin: /' >&2 || true
+  kubectl -n "$RELEASE_NS" logs -l app.kubernetes.io/component=operator --tail=30 2>&1 | sed 's/^/   | operator: /' >&2 || true
+}
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+wait_until() { # seconds description command...
+  local seconds=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s) + seconds ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "$what (not within ${seconds}s)"
+    sleep 0.2
+  done
+}
+pod_running() { [ "$(kubectl -n "$NS" get pod "$1" -o jsonpath='{.status.phase}')" = Running ]; }
+x() { local pod=$1; shift; kubectl -n "$NS" exec "$pod" -- sh -c "$*"; }
+
+pod() { # name serviceaccount readOnly: an agent pod with the project as an inline CSI volume
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: { name: $1, namespace: $NS }
+spec:
+  serviceAccountName: $2
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: agent
+      image: $WORKBENCH
+      imagePullPolicy: Never
+      command: [sleep, "86400"]
+      env: [{ name: HOME, value: /tmp }]
+      volumeMounts: [{ name: workspace, mountPath: /workspace }]
+  volumes:
+    - name: workspace
+      csi:
+        driver: $DRIVER
+        readOnly: $3
+        volumeAttributes: { project: $PROJECT, workspacePath: /workspace }
+EOF
+}
+
+fuse_mounts() { awk -v d="$LHB_E2E_KUBELET_DIR/" '$9 ~ /^fuse/ && index($5, d) == 1 {print $5}' /proc/self/mountinfo; }
+plugin_pid() { pgrep -f 'cli/dist/main.js csi' | head -n1; }
+
+# ---------------------------------------------------------------------------------------------
+step "helm install of charts/lighthouse-bridge (operator pod, node plugin DaemonSet, external Redis)"
+kubectl create namespace "$RELEASE_NS" >/dev/null
+kubectl -n "$RELEASE_NS" create secret generic lhb-redis --from-literal=url="$REDIS_URL" >/dev/null
+helm install "$RELEASE" "$root/charts/lighthouse-bridge" --namespace "$RELEASE_NS" \
+  --set image.repository="${IMAGE%:*}" --set image.tag="${IMAGE##*:}" --set image.pullPolicy=Never \
+  --set redis.existingSecret=lhb-redis \
+  --set csi.kubeletDir="$LHB_E2E_KUBELET_DIR" --set csi.stateDir="$STATE_DIR" \
+  --set operator.replicas=1 \
+  --wait --timeout 5m >/dev/null || fail "helm install"
+ok "$(kubectl -n "$RELEASE_NS" get pods --no-headers | awk '{print $1" "$3}' | paste -sd, -)"
+wait_until 30 "the kubelet registered the driver" sh -c "kubectl get csinode localhost -o jsonpath='{.spec.drivers[*].name}' | grep -qw $DRIVER"
+note "CSINode lists $DRIVER (self-registration through plugins_registry)"
+
+# ---------------------------------------------------------------------------------------------
+step "the operator, as a pod with its own service-account token, takes a BridgeProject to Ready"
+kubectl create namespace "$NS" >/dev/null
+for sa in writer reader stranger; do kubectl -n "$NS" create serviceaccount "$sa" >/dev/null; done
+acl_before=$(redis-cli -p "$REDIS_PORT" ACL USERS | sort | paste -sd' ' -)
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: bridge.lighthouse.dev/v1alpha1
+kind: BridgeProject
+metadata: { name: $PROJECT, namespace: $NS }
+spec:
+  storage: { deletionPolicy: Delete }
+  access:
+    readWrite: [writer]
+    readOnly: [reader]
+EOF
+wait_until 60 "BridgeProject $PROJECT Ready" sh -c \
+  "[ \"\$(kubectl -n $NS get bridgeproject $PROJECT -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
+ok "Ready; Redis ACL users now: $(redis-cli -p "$REDIS_PORT" ACL USERS | paste -sd' ' -)"
+
+# ---------------------------------------------------------------------------------------------
+step "pod A (writer) writes; pod B (reader, read-only volume) sees it, reads history, cannot write"
+t=$(date +%s%N)
+pod a writer false
+pod b reader true
+wait_until 60 "pod a Running" pod_running a
+wait_until 60 "pod b Running" pod_running b
+ok "pods A and B Running in $(ms_since "$t") ms"
+# Both clocks are this node's uptime: B prints when it first saw the file A wrote, A writes when.
+x b 'for i in $(seq 1 500); do if [ -s /workspace/current/hello.txt ]; then cut -d" " -f1 /proc/uptime; exit 0; fi; usleep 10000; done; exit 1' >"$LHB_E2E_DIR/seen" &
+watcher=$!
+sleep 1
+x a 'cut -d" " -f1 /proc/uptime > /workspace/current/hello.txt && mkdir -p /workspace/current/notes && echo "from A" > /workspace/current/notes/a.md'
+wait "$watcher" || fail "pod B never saw hello.txt"
+written=$(x b 'cat /workspace/current/hello.txt')
+seen=$(cat "$LHB_E2E_DIR/seen")
+lag_ms=$(awk -v a="$written" -v b="$seen" 'BEGIN { printf "%d", (b - a) * 1000 }')
+[ "$lag_ms" -le 1000 ] || fail "B saw A's write after ${lag_ms} ms (budget 1000 ms)"
+note "B saw A's file ${lag_ms} ms after A wrote it (uptime clock, 10 ms polling)"
+[ "$(x b 'cat /workspace/current/notes/a.md')" = "from A" ] || fail "B reads notes/a.md wrong"
+latest=$(x b 'ls /workspace/history' | grep '^@' | sort -t@ -k2 -n | tail -n1)
+[ "$(x b "cat /workspace/history/$latest/notes/a.md")" = "from A" ] || fail "history/$latest/notes/a.md"
+note "B reads history/$latest/notes/a.md"
+if err=$(x b 'echo nope > /workspace/current/b.txt' 2>&1); then fail "B could write"; fi
+echo "$err" | grep -q 'Read-only file system' || fail "B's write failed with '$err', not EROFS"
+note "B's write: $(echo "$err" | grep -o 'Read-only file system' | head -n1)"
+pod c stranger false
+wait_until 60 "a FailedMount event for pod c" sh -c \
+  "kubectl -n $NS get events --field-selector involvedObject.name=c,reason=FailedMount -o jsonpath='{.items[*].message}' | grep -q ."
+reason=$(kubectl -n "$NS" get events --field-selector involvedObject.name=c,reason=FailedMount -o jsonpath='{.items[0].message}')
+echo "$reason" | grep -q 'stranger' || fail "FailedMount does not name the service account: $reason"
+ok "pod C (stranger): FailedMount: ${reason##*desc = }"
+
+# ---------------------------------------------------------------------------------------------
+step "git clone and git status inside pod A's current/"
+out=$(x a 'set -e
+  mkdir -p /tmp/src && cd /tmp/src && git init -q
+  for d in src docs test; do mkdir -p $d; for i in $(seq 1 10); do echo "line $i of $d" > $d/f$i.txt; done; done
+  git add -A && git -c user.email=e2e@example.invalid -c user.name=e2e commit -qm "initial"
+  echo more >> docs/f1.txt && git -c user.email=e2e@example.invalid -c user.name=e2e commit -qam "second"
+  cd /workspace/current && git clone -q /tmp/src repo && cd repo
+  echo "status:$(git status --porcelain | wc -l) commits:$(git rev-list --count HEAD) files:$(git ls-files | wc -l)"
+  echo change >> src/f2.txt && echo "after edit:$(git status --porcelain)"') || fail "git in pod A: $out"
+echo "$out" | grep -q 'status:0 commits:2 files:30' || fail "git in pod A: $out"
+echo "$out" | grep -q 'after edit: M src/f2.txt' || fail "git status after an edit: $out"
+ok "$(echo "$out" | tr '\n' ' ')"
+
+# ---------------------------------------------------------------------------------------------
+step "kill -9 of the node plugin: its container restarts; a NEW pod mounts within 10 s"
+plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
+restarts() { kubectl -n "$RELEASE_NS" get pod "$plugin" -o jsonpath='{.status.containerStatuses[?(@.name=="plugin")].restartCount}'; }
+before=$(restarts)
+pid=$(plugin_pid)
+[ -n "$pid" ] || fail "no node plugin process on the node"
+kill -9 "$pid"
+t=$(date +%s%N)
+wait_until 60 "the plugin container restarted" sh -c "[ \"\$(kubectl -n $RELEASE_NS get pod $plugin -o jsonpath='{.status.containerStatuses[?(@.name==\"plugin\")].restartCount}')\" -gt $before ]"
+wait_until 60 "the plugin Ready again" sh -c "kubectl -n $RELEASE_NS get pod $plugin -o jsonpath='{.status.containerStatuses[?(@.name==\"plugin\")].ready}' | grep -q true"
+note "plugin container restarted (restartCount $(restarts)) and Ready $(ms_since "$t") ms after the kill"
+t=$(date +%s%N)
+pod d writer false
+wait_until 10 "pod d Running within 10 s of creation" pod_running d
+[ "$(x d 'cat /workspace/current/notes/a.md')" = "from A" ] || fail "pod d reads the project"
+ok "pod D mounted and Running $(ms_since "$t") ms after creation, reads A's files"
+seen_by_a=$(x a 'ls /workspace/current >/dev/null && echo "reads fine"' 2>&1 | tail -n1 || true)
+note "running pod A now sees: ${seen_by_a} (issue 10 makes a restart invisible to running pods)"
+
+# ---------------------------------------------------------------------------------------------
+step "deleting the pods leaves no mount and no publish record; deleting the project removes its Redis user and keys"
+kubectl -n "$NS" delete pod a b c d --wait=true --timeout=60s >/dev/null || fail "pods not deleted"
+wait_until 30 "no FUSE mount left under the kubelet dir" sh -c "[ -z \"\$(awk -v d='$LHB_E2E_KUBELET_DIR/' '\$9 ~ /^fuse/ && index(\$5, d) == 1' /proc/self/mountinfo)\" ]"
+records=$(find "$STATE_DIR" -type f -path '*publish*' 2>/dev/null | wc -l)
+[ "$records" = 0 ] || fail "publish records left: $(find "$STATE_DIR" -type f -path '*publish*')"
+note "no FUSE mount under $LHB_E2E_KUBELET_DIR, no publish record in $STATE_DIR"
+kubectl -n "$NS" delete bridgeproject "$PROJECT" --wait=true --timeout=60s >/dev/null || fail "BridgeProject not deleted"
+acl_after=$(redis-cli -p "$REDIS_PORT" ACL USERS | sort | paste -sd' ' -)
+[ "$acl_after" = "$acl_before" ] || fail "ACL users left: before '$acl_before', after '$acl_after'"
+keys=$(redis-cli -p "$REDIS_PORT" --scan --pattern "lhb:{$NS/$PROJECT}:*" | wc -l)
+[ "$keys" = 0 ] || fail "$keys keys of $NS/$PROJECT left with deletionPolicy Delete"
+ok "ACL users back to '$acl_after'; no key lhb:{$NS/$PROJECT}:*"
+
+# ---------------------------------------------------------------------------------------------
+step "helm uninstall leaves nothing of ours on the node"
+helm uninstall "$RELEASE" --namespace "$RELEASE_NS" --wait --timeout 2m >/dev/null || fail "helm uninstall"
+wait_until 60 "no node plugin process" sh -c '! pgrep -f "cli/dist/main.js csi"'
+wait_until 30 "no operator process" sh -c '! pgrep -f "cli/dist/main.js operator"'
+left=$(find "$PLUGIN_DIR" "$LHB_E2E_KUBELET_DIR/plugins_registry" "$STATE_DIR" \( -type s -o -type f \) 2>/dev/null || true)
+[ -z "$left" ] || fail "left on the node: $left"
+[ -z "$(fuse_mounts)" ] || fail "FUSE mounts left: $(fuse_mounts)"
+ok "no process, socket, record or mount of ours"
