@@ -4,6 +4,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import type { KubeClient } from './kubeClient.js';
+import { fileURLToPath } from 'node:url';
+import { crdReference } from './crdReference.js';
 import { fleetRuleGroups } from './monitoring.js';
 import { MONITORING_FILES, monitoringFiles } from './monitoringFiles.js';
 import { CHART, helmAvailable, RELEASE_NAMESPACE, render, renderAs, type Manifest } from './testing/helm.js';
@@ -55,6 +57,13 @@ describe("the chart's monitoring files", () => {
     for (const [name, text] of Object.entries(monitoringFiles())) {
       assert.equal(await readFile(join(CHART, 'files', name), 'utf8'), text, `charts/lighthouse-bridge/files/${name} differs from operator/src/monitoring.ts: run make chart`);
     }
+  });
+});
+
+describe('docs/reference/bridgeproject.md', () => {
+  it('is what operator/src/crdReference.ts renders from the CRD (`make chart` writes it)', async () => {
+    const reference = fileURLToPath(new URL('../../docs/reference/bridgeproject.md', import.meta.url));
+    assert.equal(await readFile(reference, 'utf8'), crdReference(await readFile(CRD_FILE, 'utf8')), 'docs/reference/bridgeproject.md differs from crds/: run make chart');
   });
 });
 
@@ -151,7 +160,7 @@ describe('Helm chart', { skip }, () => {
   it('with operator.watchNamespace, grants the operator a Role in that namespace only', async () => {
     const release = 'scoped';
     const rendered = await renderAs(release, [], ['operator.watchNamespace=team']);
-    const operatorRbac = rendered.filter((m) => m.metadata.name === `${release}-lighthouse-bridge-operator` && m.kind !== 'ServiceAccount' && m.kind !== 'Deployment' && m.kind !== 'Service');
+    const operatorRbac = rendered.filter((m) => m.metadata.name === `${release}-lighthouse-bridge-operator` && ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(m.kind));
     assert.deepEqual(operatorRbac.map((m) => [m.kind, m.metadata.namespace]), [['Role', 'team'], ['RoleBinding', 'team']]);
     await ensureNamespace(kube, 'team');
     for (const m of rendered.filter((x) => ['ServiceAccount', 'Role', 'RoleBinding'].includes(x.kind))) {
