@@ -19,12 +19,14 @@ build: node_modules
 	npx tsc -b
 
 # The chart carries generated files: a copy of crds/ (helm needs it inside the chart; a symlink
-# breaks `helm package`) and the alert rules and dashboard rendered from operator/src/monitoring.ts.
+# breaks `helm package`) and the alert rules and dashboard rendered from operator/src/monitoring.ts;
+# docs/reference/bridgeproject.md is rendered from the CRD.
 # `make chart` regenerates them; operator/src/helmChart.test.ts fails when the committed files
 # differ, so what `helm install` from a checkout gets is what the tests judged.
 chart: build
 	cp crds/*.yaml charts/lighthouse-bridge/crds/
 	node -e "import('./operator/dist/monitoringFiles.js').then((m) => m.writeMonitoringFiles('charts/lighthouse-bridge/files'))"
+	node -e "import('./operator/dist/crdReference.js').then((m) => m.writeCrdReference('crds/bridgeprojects.bridge.lighthouse.dev.yaml', 'docs/reference/bridgeproject.md'))"
 
 tools:
 	@bash test/setup/tools.sh

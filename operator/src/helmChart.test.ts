@@ -1,42 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseAllDocuments } from 'yaml';
-import { kubeToolsAvailable, kubeToolsDir, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
+import { kubeToolsAvailable, startKube, type KubeEnv } from '@lighthouse-bridge/test/kube';
 import type { KubeClient } from './kubeClient.js';
+import { fileURLToPath } from 'node:url';
+import { crdReference } from './crdReference.js';
 import { fleetRuleGroups } from './monitoring.js';
 import { MONITORING_FILES, monitoringFiles } from './monitoringFiles.js';
+import { CHART, helmAvailable, RELEASE_NAMESPACE, render, renderAs, type Manifest } from './testing/helm.js';
 import { CRD_FILE, ensureNamespace, kubeFor, waitForCrd } from './testing/testEnv.js';
 
-const CHART = fileURLToPath(new URL('../../charts/lighthouse-bridge', import.meta.url));
-const HELM = join(kubeToolsDir(), 'helm');
-const RELEASE_NAMESPACE = 'lighthouse-bridge';
-const helmAvailable = (() => {
-  try {
-    accessSync(HELM, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const skip = !helmAvailable ? 'helm not extracted: run bash test/setup/tools/helm.sh' : !kubeToolsAvailable() ? 'kube-apiserver not built: run bash test/setup/tools/kube.sh' : false;
-
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  spec?: Record<string, unknown>;
-}
-
-function helm(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(HELM, args, { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => (error ? reject(new Error(`helm ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
-  });
-}
 
 /** REST collection of each kind the chart renders. */
 const COLLECTIONS: Record<string, { group: string; plural: string; namespaced: boolean }> = {
@@ -54,19 +29,9 @@ const COLLECTIONS: Record<string, { group: string; plural: string; namespaced: b
   CSIDriver: { group: 'apis/storage.k8s.io/v1', plural: 'csidrivers', namespaced: false },
   CronJob: { group: 'apis/batch/v1', plural: 'cronjobs', namespaced: true },
   PersistentVolumeClaim: { group: 'api/v1', plural: 'persistentvolumeclaims', namespaced: true },
+  StatefulSet: { group: 'apis/apps/v1', plural: 'statefulsets', namespaced: true },
+  PodDisruptionBudget: { group: 'apis/policy/v1', plural: 'poddisruptionbudgets', namespaced: true },
 };
-
-function render(...set: string[]): Promise<Manifest[]> {
-  return renderAs('lhb', [], ...set);
-}
-
-/** `helm template` as release `release`, with extra helm flags (e.g. `--api-versions`). */
-async function renderAs(release: string, flags: string[], ...set: string[]): Promise<Manifest[]> {
-  const rendered = await helm(['template', release, CHART, ...flags, '--namespace', RELEASE_NAMESPACE, '--include-crds', '--set', 'redis.url=redis://redis.example:6379', ...set.flatMap((s) => ['--set', s])]);
-  return parseAllDocuments(rendered)
-    .map((d) => d.toJS() as Manifest | null)
-    .filter((m): m is Manifest => m !== null);
-}
 
 function pathOf(m: Manifest, namespace: string): string {
   const c = COLLECTIONS[m.kind];
@@ -92,6 +57,13 @@ describe("the chart's monitoring files", () => {
     for (const [name, text] of Object.entries(monitoringFiles())) {
       assert.equal(await readFile(join(CHART, 'files', name), 'utf8'), text, `charts/lighthouse-bridge/files/${name} differs from operator/src/monitoring.ts: run make chart`);
     }
+  });
+});
+
+describe('docs/reference/bridgeproject.md', () => {
+  it('is what operator/src/crdReference.ts renders from the CRD (`make chart` writes it)', async () => {
+    const reference = fileURLToPath(new URL('../../docs/reference/bridgeproject.md', import.meta.url));
+    assert.equal(await readFile(reference, 'utf8'), crdReference(await readFile(CRD_FILE, 'utf8')), 'docs/reference/bridgeproject.md differs from crds/: run make chart');
   });
 });
 
@@ -121,12 +93,12 @@ describe('Helm chart', { skip }, () => {
     const ds = find('DaemonSet', 'csi-node') as Manifest & { spec: { template: { spec: Pod } } };
     const plugin = ds.spec.template.spec.containers.find((c) => c.name === 'plugin');
     assert.ok(plugin);
-    assert.deepEqual(plugin.args.slice(0, 6), ['csi', '--endpoint', 'unix:///csi/csi.sock', '--node-id', '$(NODE_NAME)', '--require-access-config']);
+    assert.deepEqual(plugin.args.slice(0, 7), ['csi', '--mode', 'node', '--endpoint', 'unix:///csi/csi.sock', '--node-id', '$(NODE_NAME)']);
     assert.equal(plugin.securityContext?.privileged, true);
     assert.equal(plugin.securityContext?.runAsUser, 0, 'the image defaults to uid 65532; the node plugin must override it');
     assert.ok(plugin.volumeMounts.some((v) => v.mountPath === '/dev/fuse'));
     assert.equal(plugin.volumeMounts.find((v) => v.mountPath === '/var/lib/kubelet/pods')?.mountPropagation, 'Bidirectional');
-    assert.ok(ds.spec.template.spec.containers.some((c) => c.name === 'node-driver-registrar'));
+    assert.deepEqual(ds.spec.template.spec.containers.map((c) => c.name), ['plugin'], 'the plugin registers itself: no sidecar');
 
     const operator = find('Deployment', 'operator') as Manifest & { spec: { replicas: number; template: { spec: Pod } } };
     assert.equal(operator.spec.replicas, 2);
@@ -176,17 +148,19 @@ describe('Helm chart', { skip }, () => {
     assert.equal(await can('delete', '', 'configmaps', 'team'), true);
   });
 
-  it('has no wildcard in any RBAC rule', async () => {
-    for (const set of [[], ['operator.watchNamespace=team'], ['backup.enabled=true']]) {
-      const roles = (await render(...set)).filter((m) => m.kind === 'Role' || m.kind === 'ClusterRole') as Array<Manifest & { rules: Array<Record<string, string[]>> }>;
-      for (const role of roles) for (const r of role.rules) for (const v of Object.values(r)) assert.ok(!v.includes('*'), `${role.metadata.name}: ${JSON.stringify(r)}`);
-    }
+  it('applies the bundled Redis (StatefulSet, Service, Secret) and the operator PodDisruptionBudget to a real API server', async () => {
+    const rendered = await renderAs('bundled', [], ['redis.bundled.enabled=true'], { redis: false });
+    await applyAll(rendered.filter((m) => m.kind !== 'CustomResourceDefinition'));
+    const set = await kube.get<{ spec: { serviceName: string; volumeClaimTemplates: unknown[] } }>(`/apis/apps/v1/namespaces/${ns}/statefulsets/bundled-lighthouse-bridge-redis`);
+    assert.equal(set.spec.serviceName, 'bundled-lighthouse-bridge-redis');
+    assert.equal(set.spec.volumeClaimTemplates.length, 1);
+    await kube.get(`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/bundled-lighthouse-bridge-operator`);
   });
 
   it('with operator.watchNamespace, grants the operator a Role in that namespace only', async () => {
     const release = 'scoped';
-    const rendered = await renderAs(release, [], 'operator.watchNamespace=team');
-    const operatorRbac = rendered.filter((m) => m.metadata.name === `${release}-lighthouse-bridge-operator` && m.kind !== 'ServiceAccount' && m.kind !== 'Deployment' && m.kind !== 'Service');
+    const rendered = await renderAs(release, [], ['operator.watchNamespace=team']);
+    const operatorRbac = rendered.filter((m) => m.metadata.name === `${release}-lighthouse-bridge-operator` && ['Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(m.kind));
     assert.deepEqual(operatorRbac.map((m) => [m.kind, m.metadata.namespace]), [['Role', 'team'], ['RoleBinding', 'team']]);
     await ensureNamespace(kube, 'team');
     for (const m of rendered.filter((x) => ['ServiceAccount', 'Role', 'RoleBinding'].includes(x.kind))) {
@@ -202,7 +176,7 @@ describe('Helm chart', { skip }, () => {
   type Monitor = Manifest & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: Array<{ port: string; honorLabels: boolean }> } };
 
   it('with the Prometheus Operator API: a ServiceMonitor each for the node plugins and the operator, one PrometheusRule, the dashboard, additionalLabels on all', async () => {
-    const rendered = await renderAs('lhb', ['--api-versions', 'monitoring.coreos.com/v1'], 'monitoring.additionalLabels.release=kps');
+    const rendered = await renderAs('lhb', ['--api-versions', 'monitoring.coreos.com/v1'], ['monitoring.additionalLabels.release=kps']);
     const monitors = rendered.filter((m): m is Monitor => m.kind === 'ServiceMonitor');
     assert.deepEqual(monitors.map((m) => m.spec.selector.matchLabels['app.kubernetes.io/component']), ['csi-node', 'operator']);
     const services = rendered.filter((m) => m.kind === 'Service');
@@ -220,7 +194,7 @@ describe('Helm chart', { skip }, () => {
     const dashboards = rendered.filter((m) => m.metadata.labels?.grafana_dashboard === '1');
     assert.deepEqual(dashboards.map((m) => m.metadata.labels?.release), ['kps']);
     assert.equal(rendered.filter((m) => m.kind === 'ConfigMap').length, 1, 'no rules ConfigMap');
-    assert.deepEqual(await renderAs('lhb', [], 'monitoring.mode=prometheus-operator').then((r) => r.filter((m) => m.kind === 'PrometheusRule').length), 1, 'forced without the API');
+    assert.deepEqual(await renderAs('lhb', [], ['monitoring.mode=prometheus-operator']).then((r) => r.filter((m) => m.kind === 'PrometheusRule').length), 1, 'forced without the API');
   });
 
   it('without the Prometheus Operator API: the rules as a Prometheus rule file in a ConfigMap, and the dashboard', () => {
@@ -233,9 +207,9 @@ describe('Helm chart', { skip }, () => {
   });
 
   it('renders no monitoring objects with monitoring.enabled=false, and refuses an unknown mode', async () => {
-    const off = await renderAs('lhb', ['--api-versions', 'monitoring.coreos.com/v1'], 'monitoring.enabled=false');
+    const off = await renderAs('lhb', ['--api-versions', 'monitoring.coreos.com/v1'], ['monitoring.enabled=false']);
     assert.deepEqual(off.filter((m) => ['ServiceMonitor', 'PrometheusRule', 'ConfigMap'].includes(m.kind)), []);
-    await assert.rejects(render('monitoring.mode=podmonitor'), /monitoring\.mode must be auto, prometheus-operator or configmap, not "podmonitor"/);
+    await assert.rejects(render('monitoring.mode=podmonitor'), /monitoring\.mode must be one of the following: "auto", "prometheus-operator", "configmap"/);
   });
 
   it('gives restore Jobs the operator\'s own image', () => {
@@ -284,7 +258,7 @@ describe('Helm chart', { skip }, () => {
     assert.equal(claim.spec.resources.requests.storage, '5Gi');
     assert.equal((created.find((m) => m.kind === 'CronJob') as CronJob).spec.jobTemplate.spec.template.spec.volumes[0]?.persistentVolumeClaim?.claimName, claim.metadata.name);
 
-    await assert.rejects(render('backup.enabled=true', 'backup.keep=0'), /backup\.keep must be at least 1/);
+    await assert.rejects(render('backup.enabled=true', 'backup.keep=0'), /backup\.keep: Must be greater than or equal to 1/);
   });
 
   it('applies the backup to a real API server; its ServiceAccount may list BridgeProjects and nothing more', async () => {

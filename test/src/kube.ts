@@ -1,4 +1,4 @@
-import { execFile, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -6,6 +6,7 @@ import { request } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { spawnOwned } from './owned.js';
+import { makeServerPki, openssl, type ServerPki } from './pki.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 
@@ -177,33 +178,17 @@ function get(url: string, token: string, ca: string): Promise<string> {
   });
 }
 
-interface Pki {
-  caCert: string;
-  serverCert: string;
-  serverKey: string;
+interface Pki extends ServerPki {
   saKey: string;
   saPub: string;
 }
 
 async function makePki(dir: string): Promise<Pki> {
   const p = (name: string): string => join(dir, name);
-  const ext = p('server.ext');
-  await writeFile(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=lhb-test-ca']);
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=kube-apiserver']);
-  await openssl(['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('server.crt'), '-days', '2', '-extfile', ext]);
+  const server = await makeServerPki(dir, 'kube-apiserver', ['IP:127.0.0.1', 'DNS:localhost', 'DNS:kubernetes.default.svc']);
   await openssl(['genrsa', '-out', p('sa.key'), '2048']);
   await openssl(['rsa', '-in', p('sa.key'), '-pubout', '-out', p('sa.pub')]);
-  return { caCert: p('ca.crt'), serverCert: p('server.crt'), serverKey: p('server.key'), saKey: p('sa.key'), saPub: p('sa.pub') };
-}
-
-function openssl(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('openssl', args, { timeout: 30_000 }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`openssl ${args.join(' ')} failed: ${error.message}\n${stderr}`));
-      else resolve();
-    });
-  });
+  return { ...server, saKey: p('sa.key'), saPub: p('sa.pub') };
 }
 
 function kubeconfigYaml(server: string, ca: string, token: string): string {

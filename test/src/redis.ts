@@ -42,6 +42,8 @@ export interface StartRedisOptions {
   aclFile?: boolean;
   /** Extra `redis-server` arguments, e.g. `['--appendonly', 'yes']`. They win over the defaults. */
   args?: string[];
+  /** A config file given first, as a server started from a redis.conf is; the arguments win over it. */
+  configFile?: string;
 }
 
 const HOST = '127.0.0.1';
@@ -71,6 +73,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
       await writeFile(aclFile, 'user default on nopass ~* &* +@all\n');
     }
     const args = [
+      ...(options.configFile ? [options.configFile] : []),
       '--port', String(port),
       '--bind', HOST,
       '--dir', dir,

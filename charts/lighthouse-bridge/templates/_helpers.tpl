@@ -20,11 +20,49 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
-{{/* The Redis URL as environment variable .name (the operator reads LHB_REDIS_URL, the node plugin LHB_STORE). */}}
+{{/* The Secret and key holding the Redis URL: the user's, or the chart's (redis-secret.yaml). */}}
+{{- define "lhb.redisUrlSecret" -}}{{ .Values.redis.existingSecret | default (printf "%s-redis" (include "lhb.fullname" .)) }}{{- end -}}
+
+{{/*
+The Redis URL as environment variable .name (the operator and backup read LHB_REDIS_URL, the node
+plugin LHB_STORE), and with redis.tls.caSecret the CA file's path in LHB_REDIS_CA_FILE.
+*/}}
 {{- define "lhb.redisEnv" -}}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
-      name: {{ .root.Values.redis.existingSecret | default (printf "%s-redis" (include "lhb.fullname" .root)) }}
+      name: {{ include "lhb.redisUrlSecret" .root }}
       key: {{ if .root.Values.redis.existingSecret }}{{ .root.Values.redis.existingSecretKey }}{{ else }}url{{ end }}
+{{- if .root.Values.redis.tls.caSecret }}
+- name: LHB_REDIS_CA_FILE
+  value: /etc/lighthouse-bridge/redis-ca/ca.crt
+{{- end }}
+{{- end -}}
+
+{{/* The CA's volumeMount and volume, when redis.tls.caSecret is set (else nothing). */}}
+{{- define "lhb.redisCaMount" -}}
+{{- if .Values.redis.tls.caSecret }}
+- { name: redis-ca, mountPath: /etc/lighthouse-bridge/redis-ca, readOnly: true }
+{{- end }}
+{{- end -}}
+{{- define "lhb.redisCaVolume" -}}
+{{- if .Values.redis.tls.caSecret }}
+- name: redis-ca
+  secret:
+    secretName: {{ .Values.redis.tls.caSecret }}
+    items: [{ key: {{ .Values.redis.tls.caSecretKey }}, path: ca.crt }]
+{{- end }}
+{{- end -}}
+
+{{/* nodeSelector, tolerations and priorityClassName of a pod spec, from a component's values. */}}
+{{- define "lhb.placement" -}}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector: {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations: {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}

@@ -1,4 +1,5 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { redisTlsOptions } from './tls.js';
 import type { RedisUrl } from './url.js';
 
 export type RedisClient = Redis | Cluster;
@@ -66,7 +67,8 @@ export const clientOptions = {
 } as const;
 
 /**
- * A client for `url` (one server or a Cluster, with its credentials and TLS for `rediss://`).
+ * A client for `url` (one server or a Cluster, with its credentials and TLS for `rediss://`,
+ * trusting LHB_REDIS_CA_FILE's CAs when set). Throws StoreUrlError when that file cannot be read.
  * Connection errors reach callers as failed commands; `onConnectionError` sees them too, since
  * without a listener ioredis prints each reconnect attempt to the console.
  */
@@ -75,7 +77,7 @@ export function createRedisClient(url: RedisUrl, options: RedisOptions, onConnec
     ...options,
     ...(url.username !== undefined ? { username: url.username } : {}),
     ...(url.password !== undefined ? { password: url.password } : {}),
-    ...(url.tls ? { tls: {} } : {}),
+    ...(url.tls ? { tls: redisTlsOptions() } : {}),
   };
   let client: RedisClient;
   if (url.cluster) {
