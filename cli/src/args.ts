@@ -162,6 +162,13 @@ export function parseSeqFlag(text: string, flag: string): number {
   return Number(text);
 }
 
+/** A TCP port flag: 0 (any free port) to 65535. */
+export function parsePortFlag(text: string, flag: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag} expects a port number 0-65535, got "${text}"`);
+  return port;
+}
+
 /** Writes to stdout and resolves once it is flushed (so big `cat`s are not cut off at exit). */
 export function writeOut(data: string | Uint8Array): Promise<void> {
   return new Promise((resolve, reject) => {

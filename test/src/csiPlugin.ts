@@ -119,6 +119,43 @@ export function csiClients(proto: CsiProto, socket: string, options: { authority
   };
 }
 
+/** The plugin registration API's messages, as the kubelet reads and sends them. */
+export interface PluginInfo {
+  type: string;
+  name: string;
+  endpoint: string;
+  supported_versions: string[];
+}
+
+export interface KubeletRegistrar {
+  getInfo(): Promise<PluginInfo>;
+  notify(registered: boolean, error?: string): Promise<void>;
+  close(): void;
+}
+
+/**
+ * The kubelet's side of a registration socket, from the loaded registration proto
+ * (csi-driver's `loadRegistrationPackage().grpcObject`); `authority` mimics old kubelets.
+ */
+export function kubeletRegistrar(proto: GrpcObject, socket: string, options: { authority?: string } = {}): KubeletRegistrar {
+  type Unary = (request: object, options: { deadline: number }, callback: (error: ServiceError | null, response: unknown) => void) => void;
+  const Registration = (proto['pluginregistration'] as Record<string, unknown>)['Registration'] as new (
+    address: string,
+    creds: unknown,
+    options: object,
+  ) => Client & Record<'GetInfo' | 'NotifyRegistrationStatus', Unary>;
+  const client = new Registration(`unix://${socket}`, credentials.createInsecure(), options.authority ? { 'grpc.default_authority': options.authority } : {});
+  const call = (method: 'GetInfo' | 'NotifyRegistrationStatus', request: object): Promise<unknown> =>
+    new Promise((resolve, reject) => client[method](request, { deadline: Date.now() + 5000 }, (error, response) => (error ? reject(error) : resolve(response))));
+  return {
+    getInfo: () => call('GetInfo', {}) as Promise<PluginInfo>,
+    notify: async (registered, error = '') => {
+      await call('NotifyRegistrationStatus', { plugin_registered: registered, error });
+    },
+    close: () => client.close(),
+  };
+}
+
 /** A plugin over its own real Redis in a fresh directory, with a client, for a test file to share. */
 export interface PluginFixture {
   readonly redis: RedisServer;

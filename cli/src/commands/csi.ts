@@ -1,11 +1,26 @@
-import { posix, resolve } from 'node:path';
+import { isAbsolute, posix, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
+import { createLogger, serveMetrics } from '@lighthouse-bridge/core/observability';
 import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core';
 import { clientOptions, createRedisClient } from '@lighthouse-bridge/core/redis';
-import { FuseMounter, MountRegistry, noConfig, redisConfigSource, registeredMounter, socketPathOf, startCsiDriver, type DriverMode, type Mounter } from '@lighthouse-bridge/csi-driver/csi';
+import {
+  FuseMounter,
+  liveWhenSocketAnswers,
+  MountRegistry,
+  noConfig,
+  readyWhenRegistered,
+  redisConfigSource,
+  registeredMounter,
+  serveHealth,
+  serveRegistration,
+  socketPathOf,
+  startCsiDriver,
+  type DriverMode,
+  type Mounter,
+  type PluginRegistration,
+} from '@lighthouse-bridge/csi-driver/csi';
 import { projectValidator } from '@lighthouse-bridge/csi-driver';
-import { runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
+import { parsePortFlag, runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge csi --endpoint unix:///PATH.sock --node-id NODE [options]
@@ -17,6 +32,15 @@ published before a restart; on SIGTERM it stops serving and leaves mounts for th
   --state-dir DIR            where publish and volume records live (default: /var/lib/lighthouse-bridge/csi)
   --metrics-port N           serve /metrics and /healthz on this port
   --metrics-host HOST        address for /metrics (default: 127.0.0.1)
+  --registration-socket PATH register with the kubelet: serve its plugin registration API on this
+                             socket in <kubelet dir>/plugins_registry/ (--mode node or all)
+  --kubelet-registration-path PATH
+                             the CSI socket's absolute path as the kubelet sees it on the host
+                             (default: the --endpoint's path)
+  --health-port N            serve /healthz (the CSI socket answers Identity.Probe within 2 s) and
+                             /readyz (mounts recovered and, with --registration-socket, the kubelet
+                             registered the plugin) on this port: 200 "ok", else 503 and why
+  --health-host HOST         address for /healthz and /readyz (default: 127.0.0.1)
   --require-access-config    refuse to mount projects that have no access configuration
   --mount-expiry SECONDS     a mount stops counting in the project's registry (BridgeProject status)
                              this long after its node plugin last refreshed it (default: 60)
@@ -34,6 +58,10 @@ export function run(argv: string[]): Promise<number> {
         mode: { type: 'string' },
         'metrics-port': { type: 'string' },
         'metrics-host': { type: 'string' },
+        'registration-socket': { type: 'string' },
+        'kubelet-registration-path': { type: 'string' },
+        'health-port': { type: 'string' },
+        'health-host': { type: 'string' },
         'require-access-config': { type: 'boolean' },
         'mount-expiry': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -45,18 +73,19 @@ export function run(argv: string[]): Promise<number> {
     const nodeId = values['node-id'] ?? process.env['NODE_NAME'];
     if (!endpoint) throw new UsageError('--endpoint is required');
     if (!nodeId) throw new UsageError('--node-id is required');
+    let socketPath: string;
     try {
-      socketPathOf(endpoint);
+      socketPath = socketPathOf(endpoint);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
     const mode = values.mode ?? 'all';
     if (mode !== 'node' && mode !== 'controller' && mode !== 'all') throw new UsageError(`--mode must be node, controller or all, got "${mode}"`);
-    let metricsPort: number | undefined;
-    if (values['metrics-port'] !== undefined) {
-      metricsPort = Number(values['metrics-port']);
-      if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new UsageError(`--metrics-port must be a port number`);
-    }
+    const metricsPort = values['metrics-port'] === undefined ? undefined : parsePortFlag(values['metrics-port'], '--metrics-port');
+    const registration = registrationFlags(values, mode, socketPath);
+    const healthPort = values['health-port'] === undefined ? undefined : parsePortFlag(values['health-port'], '--health-port');
+    if (healthPort === undefined && values['health-host'] !== undefined) throw new UsageError('--health-host needs --health-port');
+    if (healthPort !== undefined && healthPort !== 0 && healthPort === metricsPort) throw new UsageError(`--health-port and --metrics-port must differ, both are ${healthPort}`);
     const mountExpirySeconds = Number(values['mount-expiry'] ?? 60);
     if (!(mountExpirySeconds > 0 && mountExpirySeconds <= 86_400)) throw new UsageError(`--mount-expiry must be a number of seconds above 0 and at most 86400, got "${values['mount-expiry']}"`);
     const storeUrl = storeUrlFrom(values.store);
@@ -81,21 +110,62 @@ export function run(argv: string[]): Promise<number> {
           ...(workspacePath === undefined ? {} : { projectRoot: posix.join(workspacePath, 'current') }),
         }),
     );
-    const driver = await startCsiDriver({
-      endpoint,
-      nodeId,
-      mode: mode as DriverMode,
-      store,
-      stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
-      mounter: registry ? registeredMounter(fuse, registry) : fuse,
-      configs,
-      requireAccessConfig: values['require-access-config'] ?? false,
-      log,
-    });
-    let metrics: MetricsServer | undefined;
-    if (metricsPort !== undefined) {
-      metrics = await serveMetrics({ port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1', health: () => store.ping().then(() => true) });
-      log.info('metrics serving', { port: metrics.port });
+    // Stopped in reverse order, at SIGTERM or when a later part fails to start (a port in use, a file
+    // where the registration socket goes), which must end the process rather than leave it half up.
+    const started: Array<() => unknown> = [() => configs.close(), () => registry?.close()];
+    const stopAll = async (): Promise<void> => {
+      for (const stop of started.reverse()) {
+        await Promise.resolve()
+          .then(stop)
+          .catch((error: unknown) => log.error('stopping a part failed', { error: (error as Error).message }));
+      }
+    };
+    try {
+      // Before recovery, so /readyz says "recovering" rather than refusing the connection.
+      let recovered = false;
+      let registered: PluginRegistration | undefined;
+      if (healthPort !== undefined) {
+        const health = await serveHealth({
+          port: healthPort,
+          host: values['health-host'] ?? '127.0.0.1',
+          live: liveWhenSocketAnswers(socketPath),
+          ready: readyWhenRegistered(
+            () => recovered,
+            () => (registration ? (registered?.state ?? { state: 'waiting' }) : undefined),
+          ),
+        });
+        started.push(() => health.close());
+        log.info('health serving', { port: health.port });
+      }
+      const driver = await startCsiDriver({
+        endpoint,
+        nodeId,
+        mode: mode as DriverMode,
+        store,
+        stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
+        mounter: registry ? registeredMounter(fuse, registry) : fuse,
+        configs,
+        requireAccessConfig: values['require-access-config'] ?? false,
+        log,
+      });
+      started.push(() => driver.stop());
+      recovered = true;
+      // Only now: the kubelet dials the endpoint as soon as it has read it from GetInfo.
+      if (registration) {
+        const served = await serveRegistration({ ...registration, log });
+        registered = served;
+        started.push(() => served.stop());
+      }
+      if (metricsPort !== undefined) {
+        const metrics = await serveMetrics({ port: metricsPort, host: values['metrics-host'] ?? '127.0.0.1', health: () => store.ping().then(() => true) });
+        started.push(() => metrics.close());
+        log.info('metrics serving', { port: metrics.port });
+      }
+    } catch (error) {
+      await stopAll();
+      // Mounts recovered before the failure keep the event loop alive (ADR 0071).
+      setTimeout(() => process.exit(), 1000).unref();
+      throw error;
     }
 
     const signal = await new Promise<NodeJS.Signals>((done) => {
@@ -103,10 +173,7 @@ export function run(argv: string[]): Promise<number> {
       process.once('SIGINT', () => done('SIGINT'));
     });
     log.info('stopping; mounts stay for the next plugin instance to recover', { signal });
-    await driver.stop();
-    await metrics?.close();
-    await configs.close();
-    registry?.close();
+    await stopAll();
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {
       setTimeout(done, 1000).unref();
@@ -114,4 +181,24 @@ export function run(argv: string[]): Promise<number> {
     });
     process.exit(EXIT.ok);
   });
+}
+
+/** `--registration-socket` and `--kubelet-registration-path`, checked; undefined without the former. */
+function registrationFlags(
+  values: { 'registration-socket'?: string | undefined; 'kubelet-registration-path'?: string | undefined },
+  mode: string,
+  socketPath: string,
+): { socketPath: string; endpoint: string } | undefined {
+  const socket = values['registration-socket'];
+  const endpoint = values['kubelet-registration-path'];
+  if (socket === undefined) {
+    if (endpoint !== undefined) throw new UsageError('--kubelet-registration-path needs --registration-socket');
+    return undefined;
+  }
+  if (mode === 'controller') throw new UsageError('--registration-socket registers a node plugin; it needs --mode node or all, not controller');
+  if (!isAbsolute(socket)) throw new UsageError(`--registration-socket must be an absolute path, got "${socket}"`);
+  // sun_path holds 108 bytes with the terminating NUL; Node would fail the bind with a vaguer error.
+  if (Buffer.byteLength(socket) > 107) throw new UsageError(`--registration-socket is longer than a unix socket path may be (107 bytes): "${socket}"`);
+  if (endpoint !== undefined && !isAbsolute(endpoint)) throw new UsageError(`--kubelet-registration-path must be an absolute path, got "${endpoint}"`);
+  return { socketPath: socket, endpoint: endpoint ?? socketPath };
 }

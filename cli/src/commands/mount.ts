@@ -5,7 +5,7 @@ import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/cor
 import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
 import { detachDeadFuseMount, mountAt, mountProject, projectValidator } from '@lighthouse-bridge/csi-driver';
 import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
-import { actorFrom, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
+import { actorFrom, parsePortFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
 const MOUNT_CHECK_MS = 2000;
@@ -33,7 +33,7 @@ export function run(argv: string[]): Promise<number> {
     if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
     const [projectText = '', mountText = ''] = positionals(args, ['<project>', '<mountpoint>']);
     const project = projectArg(projectText);
-    const metricsPort = values['metrics-port'] === undefined ? undefined : portArg(values['metrics-port']);
+    const metricsPort = values['metrics-port'] === undefined ? undefined : parsePortFlag(values['metrics-port'], '--metrics-port');
     const writeBufferBytes = values['write-buffer-mib'] === undefined ? undefined : mibArg(values['write-buffer-mib']);
     const mountpoint = resolve(mountText);
     await requireUsableMountpoint(mountpoint);
@@ -88,12 +88,6 @@ async function requireUsableMountpoint(mountpoint: string): Promise<void> {
   if (existing) throw new UsageError(`${mountpoint} is already mounted (${existing.fstype}); unmount it first (fusermount -u ${mountpoint})`);
   const entries = await readdir(mountpoint);
   if (entries.length > 0) throw new UsageError(`${mountpoint} is not empty (${entries.length} entries); mount on an empty directory`);
-}
-
-function portArg(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--metrics-port expects a port number 0-65535, got "${text}"`);
-  return port;
 }
 
 function mibArg(text: string): number {

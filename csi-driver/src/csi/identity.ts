@@ -2,9 +2,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { EventStore } from '@lighthouse-bridge/core';
 
-const DRIVER_NAME = 'bridge.lighthouse.dev';
+/** What kubelet, CSIDriver objects and volumes call this driver. */
+export const DRIVER_NAME = 'bridge.lighthouse.dev';
 
-const PROBE_DEADLINE_MS = 3000;
+/**
+ * Below the liveness check's 2 s deadline (healthServer.ts), so a hanging store makes Probe answer
+ * "not ready" in time instead of making the plugin look wedged and get restarted (ADR 0076).
+ */
+const PROBE_DEADLINE_MS = 1000;
 
 /** The csi-driver package's version, read once from its package.json (beside dist/ and src/). */
 const DRIVER_VERSION: string = (

@@ -3,10 +3,10 @@ import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The .proto ships in the package beside `dist/` and `src/`, so the same relative URL works from
+ * The .protos ship in the package beside `dist/` and `src/`, so the same relative URL works from
  * compiled code and from a checkout.
  */
-const CSI_PROTO_PATH = fileURLToPath(new URL('../../proto/csi.proto', import.meta.url));
+const protoPath = (file: string): string => fileURLToPath(new URL(`../../proto/${file}`, import.meta.url));
 
 export interface CsiServices {
   Identity: ServiceDefinition;
@@ -20,24 +20,44 @@ export interface CsiPackage {
   grpcObject: GrpcObject;
 }
 
-let loaded: CsiPackage | undefined;
+/** The kubelet plugin registration API (ADR 0076); `grpcObject` gives tests the kubelet's client. */
+export interface RegistrationPackage {
+  service: ServiceDefinition;
+  grpcObject: GrpcObject;
+}
 
-export function loadCsiPackage(): CsiPackage {
-  if (loaded) return loaded;
-  const definition = loadSync(CSI_PROTO_PATH, {
+function load(file: string): GrpcObject {
+  const definition = loadSync(protoPath(file), {
     keepCase: true,
     longs: Number,
     enums: String,
     defaults: true,
     oneofs: true,
   });
-  const grpcObject = loadPackageDefinition(definition);
+  return loadPackageDefinition(definition);
+}
+
+function serviceIn(namespace: GrpcObject, name: string): ServiceDefinition {
+  return (namespace[name] as unknown as { service: ServiceDefinition }).service;
+}
+
+let csi: CsiPackage | undefined;
+let registration: RegistrationPackage | undefined;
+
+export function loadCsiPackage(): CsiPackage {
+  if (csi) return csi;
+  const grpcObject = load('csi.proto');
   const v1 = (grpcObject['csi'] as GrpcObject)['v1'] as GrpcObject;
-  const service = (name: keyof CsiServices): ServiceDefinition =>
-    (v1[name] as unknown as { service: ServiceDefinition }).service;
-  loaded = {
-    services: { Identity: service('Identity'), Controller: service('Controller'), Node: service('Node') },
+  csi = {
+    services: { Identity: serviceIn(v1, 'Identity'), Controller: serviceIn(v1, 'Controller'), Node: serviceIn(v1, 'Node') },
     grpcObject,
   };
-  return loaded;
+  return csi;
+}
+
+export function loadRegistrationPackage(): RegistrationPackage {
+  if (registration) return registration;
+  const grpcObject = load('pluginregistration.proto');
+  registration = { service: serviceIn(grpcObject['pluginregistration'] as GrpcObject, 'Registration'), grpcObject };
+  return registration;
 }

@@ -1,18 +1,13 @@
 import {
   Server,
-  ServerCredentials,
   status,
   type handleUnaryCall,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { lstat, mkdir, unlink } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { dirname } from 'node:path';
 import { csiRpcDuration, secondsSince, type Logger } from '@lighthouse-bridge/core/observability';
 import type { EventStore } from '@lighthouse-bridge/core';
 import type { ConfigSource } from './access.js';
-import { withAcceptableAuthority } from './authority.js';
 import { ControllerService } from './controller.js';
 import { toStatus } from './errors.js';
 import { IdentityService } from './identity.js';
@@ -22,6 +17,7 @@ import { NodeService } from './node.js';
 import { loadCsiPackage } from './proto.js';
 import { recoverMounts, type RecoveryOutcome } from './recovery.js';
 import { openDriverState } from './state.js';
+import { serveOnUnixSocket } from './unixSocket.js';
 
 export type DriverMode = 'node' | 'controller' | 'all';
 
@@ -86,18 +82,7 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
     server.addService(services.Node, handlers(services.Node, node, o.log));
   }
 
-  await removeStaleSocket(socketPath);
-  await mkdir(dirname(socketPath), { recursive: true });
-  // Our own listener feeding grpc-js, so old kubelets' path-valued :authority can be fixed first.
-  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
-  const listener = createServer((socket) => injector.injectConnection(withAcceptableAuthority(socket)));
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(socketPath, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
+  const listener = await serveOnUnixSocket(server, socketPath);
   o.log.info('CSI driver serving', { socket: socketPath, mode: o.mode, nodeId: o.nodeId, store: o.store.location });
 
   let retry: NodeJS.Timeout | undefined;
@@ -120,17 +105,7 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
     socketPath,
     async stop() {
       if (retry) clearInterval(retry);
-      await new Promise<void>((resolve) => listener.close(() => resolve()));
-      injector.drain(2000);
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 5000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
-      injector.destroy();
-      await unlink(socketPath).catch(() => undefined);
+      await listener.close();
     },
   };
 }
@@ -168,15 +143,4 @@ function handlers(definition: ServiceDefinition, service: object, log: Logger): 
     implementation[method] = handler;
   }
   return implementation;
-}
-
-/** A socket file left by a killed plugin makes bind fail with EADDRINUSE. */
-async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const info = await lstat(path);
-    if (!info.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-    await unlink(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }
