@@ -49,8 +49,9 @@ demo: apt build
 bench: apt build
 	bash bench/run-all.sh
 
-# The image as a docker-archive tarball in image/out/, built without a Docker engine (ADR 0005).
-# Not part of `make test`: image-check builds it twice and runs it in a chroot (root only).
+# The images (project, pause, workbench, redis) as docker-archive tarballs in image/out/, built
+# without a Docker engine (ADR 0005). Not part of `make test`: image-check builds them twice and
+# runs each in a chroot (root only), then imports them into a private containerd when installed.
 image: node_modules
 	bash image/build.sh
 
