@@ -51,6 +51,8 @@ build_app() { # dest.tar
     (cd "$img_root/$ws" && find dist -type f ! -name '*.test.js' ! -name '*.test.d.ts' ! -name '*.tsbuildinfo' \
       ! -path 'dist/testing/*' -exec cp --parents -t "$stage/$ws" {} +)
   done
+  # The gRPC services are loaded from their .proto files at run time (csi-driver/src/csi/proto.ts).
+  cp -r "$img_root/csi-driver/proto" "$stage/csi-driver/"
   (cd "$stage" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund \
     --workspace core --workspace csi-driver --workspace operator --workspace cli >&2)
   nm="$stage/node_modules"
