@@ -298,6 +298,17 @@ unmount_under() { # every mount under $1, deepest first
   done
 }
 
+restore_iptables() { # iptables|ip6tables: the tables as saved; tables that did not exist emptied
+  local cmd=$1 saved="$E2E/host/$1" t
+  [ -f "$saved" ] || return 0
+  for t in filter nat mangle raw security; do
+    grep -qx "\*$t" "$saved" && continue
+    "$cmd" -t "$t" -F 2>/dev/null && "$cmd" -t "$t" -X 2>/dev/null || true
+  done
+  [ -s "$saved" ] && { "$cmd-restore" <"$saved" || log "$cmd could not be restored"; }
+  return 0
+}
+
 down() {
   [ -d "$E2E" ] || return 0
   for c in kubelet kube-proxy kube-scheduler kube-controller-manager; do stop_pid "$c"; done
@@ -313,16 +324,21 @@ down() {
     comm -13 "$E2E/host/netns" <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | xargs -r -n1 ip netns delete 2>/dev/null || true
   fi
   ip link del "$BRIDGE" 2>/dev/null || true
-  if [ -f "$E2E/host/iptables" ]; then
-    iptables-restore <"$E2E/host/iptables" 2>/dev/null || log "iptables could not be restored"
-    ip6tables-restore <"$E2E/host/ip6tables" 2>/dev/null || true
-  fi
+  restore_iptables iptables
+  restore_iptables ip6tables
   if [ -f "$E2E/host/sysctls" ]; then
     while IFS='=' read -r k v; do [ -n "$v" ] && sysctl -qw "$k=$v" 2>/dev/null || true; done <"$E2E/host/sysctls"
   fi
   local keep=${LHB_E2E_KEEP_LOGS:-}
   if [ -n "$keep" ]; then mkdir -p "$keep" && cp -a "$E2E/logs/." "$keep/" 2>/dev/null || true; fi
   rm -rf "$E2E"
+  # What `up` changed, checked rather than assumed put back.
+  local left=()
+  iptables-save 2>/dev/null | grep -q '^:KUBE-' && left+=("KUBE iptables chains")
+  ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("bridge $BRIDGE")
+  grep -qF " $E2E" /proc/self/mountinfo && left+=("mounts under $E2E")
+  pgrep -f "[c]ontainerd --config $E2E/" >/dev/null && left+=("containerd")
+  [ ${#left[@]} -eq 0 ] || die "host not restored: ${left[*]}"
   log "cluster down; host restored"
 }
 

@@ -35,7 +35,7 @@ say "images: make image (reproducible docker archives, cached by input)"
 mkdir -p "$LHB_E2E_DIR/images"
 bash "$root/image/build.sh" "$LHB_E2E_DIR/images" | sed 's/^/  /'
 # A docker archive's manifest names its tag; containerd imports it as docker.io/library/<tag>.
-ref_of() { tar -xOf "$1" manifest.json | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log("docker.io/library/"+JSON.parse(s)[0].RepoTags[0]))'; }
+ref_of() { tar -xOf "$1" ./manifest.json | node -e 'let s="";process.stdin.on("data",(d)=>s+=d).on("end",()=>console.log("docker.io/library/"+JSON.parse(s)[0].RepoTags[0]))'; }
 for tar in "$LHB_E2E_DIR"/images/*.tar; do
   name=$(basename "$tar" .tar)
   ref_of "$tar" >"$LHB_E2E_DIR/images/$name"
