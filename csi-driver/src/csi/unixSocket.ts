@@ -1,7 +1,7 @@
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
-import { lstat, mkdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { withAcceptableAuthority } from './authority.js';
 
 /** A gRPC server listening on a unix socket file; `close` stops it and removes the file. */
@@ -9,23 +9,36 @@ export interface UnixSocketListener {
   close(): Promise<void>;
 }
 
+/** Longest unix socket path (sun_path less its terminating NUL). */
+const SOCKET_PATH_MAX = 107;
+
 /**
  * Serves `server` on `socketPath`, replacing a socket file a killed process left there. Every
  * socket the kubelet dials goes through here, so each gets the `:authority` fix (ADR 0072).
+ *
+ * The socket is bound under a name of its own and renamed onto `socketPath`, so the path always
+ * answers, and so a plugin stopping after its successor took the path over (a DaemonSet rolling
+ * with maxSurge) removes nothing of the successor's: libuv unlinks the name it bound on close, and
+ * we remove `socketPath` only while it is still our socket.
  */
 export async function serveOnUnixSocket(server: Server, socketPath: string): Promise<UnixSocketListener> {
-  await removeStaleSocket(socketPath);
+  await refuseNonSocket(socketPath);
   await mkdir(dirname(socketPath), { recursive: true });
+  const staging = join(dirname(socketPath), `.${process.pid}.${Date.now().toString(36)}.sock`);
+  const bindPath = staging.length <= SOCKET_PATH_MAX ? staging : socketPath;
+  if (bindPath === socketPath) await unlink(socketPath).catch(ignoreMissing);
   // Our own listener feeding grpc-js, so old kubelets' path-valued :authority can be fixed first.
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const listener = createServer((socket) => injector.injectConnection(withAcceptableAuthority(socket)));
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
-    listener.listen(socketPath, () => {
+    listener.listen(bindPath, () => {
       listener.off('error', reject);
       resolve();
     });
   });
+  if (bindPath !== socketPath) await rename(bindPath, socketPath);
+  const { ino } = await lstat(socketPath);
   return {
     async close() {
       await new Promise<void>((resolve) => listener.close(() => resolve()));
@@ -38,18 +51,21 @@ export async function serveOnUnixSocket(server: Server, socketPath: string): Pro
         });
       });
       injector.destroy();
-      await unlink(socketPath).catch(() => undefined);
+      const stillOurs = await lstat(socketPath).then((info) => info.ino === ino, () => false);
+      if (stillOurs) await unlink(socketPath).catch(ignoreMissing);
     },
   };
 }
 
-/** A socket file left by a killed plugin makes bind fail with EADDRINUSE. */
-async function removeStaleSocket(path: string): Promise<void> {
-  try {
-    const info = await lstat(path);
-    if (!info.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-    await unlink(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
+/** A socket file left by a killed plugin is replaced; anything else at the path is not ours. */
+async function refuseNonSocket(path: string): Promise<void> {
+  const info = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (info && !info.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+}
+
+function ignoreMissing(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'ENOENT') throw error;
 }
