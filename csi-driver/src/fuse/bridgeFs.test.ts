@@ -10,7 +10,9 @@ import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, ren
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore, type EventStore, type RecordedEvent } from '@lighthouse-bridge/core';
+import { fuseOpDuration } from '@lighthouse-bridge/core/observability';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 
@@ -52,6 +54,16 @@ async function mountFixture(options: { readOnly?: boolean; validator?: { validat
     },
   };
   return fixture;
+}
+
+/** How many operations of each kind the mounts of PROJECT answered in JavaScript so far. */
+async function opCounts(): Promise<Record<'open' | 'read' | 'flush', number>> {
+  const counts = { open: 0, read: 0, flush: 0 };
+  for (const v of (await fuseOpDuration.get()).values) {
+    const op = v.labels['op'];
+    if (v.metricName?.endsWith('_count') && v.labels['project'] === PROJECT.name && (op === 'open' || op === 'read' || op === 'flush')) counts[op] += v.value;
+  }
+  return counts;
 }
 
 async function events(store: EventStore, from: number): Promise<RecordedEvent[]> {
@@ -468,6 +480,35 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     const head = f.mounted.workspace.head;
     const [event] = await f.store.read(PROJECT, { from: head, to: head });
     assert.deepEqual(event?.data, { path: 'times.txt', mtimeMs: Date.parse('2020-01-01T00:00:00Z') });
+  });
+
+  it('reads history through the page cache and answers a reader\'s close without JavaScript', async () => {
+    await writeFile(join(cur, 'cached.txt'), 'immutable');
+    const at = join(f.mnt, 'history', `@${f.mounted.workspace.head}`, 'cached.txt');
+    assert.equal(await readFile(at, 'utf8'), 'immutable');
+    const before = await opCounts();
+    for (let i = 0; i < 3; i++) assert.equal(await readFile(at, 'utf8'), 'immutable');
+    for (let i = 0; i < 3; i++) assert.equal(await readFile(join(cur, 'cached.txt'), 'utf8'), 'immutable');
+    const after = await opCounts();
+    assert.equal(after.open - before.open, 6, 'every open still reaches the mount');
+    // keep_cache on history: no READ after the first; current/ is read again after each open.
+    assert.equal(after.read - before.read, 3, 'only the opens of current/ read through the mount');
+    assert.equal(after.flush - before.flush, 0, 'a reader\'s close is answered by the binding');
+  });
+
+  it('shows another mount\'s change of a file it has cached at the next open (close-to-open)', async () => {
+    const other = await mountFixture({ storeDir: join(f.root, 'store') });
+    try {
+      const here = join(cur, 'shared.txt');
+      const there = join(other.mnt, 'current', 'shared.txt');
+      await writeFile(here, 'first');
+      await eventually('the first write to show on the other mount', async () => (await readFile(there, 'utf8')) === 'first');
+      // Same size, so nothing but a new open can tell the kernel its cached page is stale.
+      await writeFile(here, 'again');
+      await eventually('the same-size rewrite to show there', async () => (await readFile(there, 'utf8')) === 'again');
+    } finally {
+      await other.cleanup();
+    }
   });
 
   it('keeps everything across unmount and a fresh mount of the same store', async () => {

@@ -1,8 +1,9 @@
-import type { FuseOperations } from 'fuse-native';
+import type { FuseOperations, OpenDone } from 'fuse-native';
 import type { ProjectId } from '@lighthouse-bridge/core';
 import { fuseOpDuration, projectLabels } from '@lighthouse-bridge/core/observability';
-import type { BridgeFs } from './bridgeFs.js';
+import type { BridgeFs, Opened } from './bridgeFs.js';
 import { E, toErrno } from './errno.js';
+import { openFlags } from './nativeMount.js';
 
 type Result<T> = T | Promise<T>;
 type Observe = (seconds: number) => void;
@@ -50,6 +51,9 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     }
   }
 
+  /** open/create answer with the descriptor and its cache flags for the kernel. */
+  const opened = (cb: OpenDone) => (errno: number, value?: Opened) => (value ? cb(errno, value.fd, openFlags(value)) : cb(errno));
+
   /** read/write answer with one number: a byte count, or a negative errno. */
   const count = (cb: (result: number) => void) => (errno: number, n?: number) => cb(errno < 0 ? errno : (n ?? 0));
 
@@ -59,8 +63,8 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     getattr: (path, cb) => settle('getattr', () => fs.getattr(path), cb),
     readdir: (path, cb) => settle('readdir', () => fs.readdir(path), cb),
     readlink: (path, cb) => settle('readlink', () => fs.readlink(path), cb),
-    open: (path, flags, cb) => settle('open', () => fs.open(path, flags), cb),
-    create: (path, mode, cb) => settle('create', () => fs.create(path, mode), cb),
+    open: (path, flags, cb) => settle('open', () => fs.open(path, flags), opened(cb)),
+    create: (path, mode, cb) => settle('create', () => fs.create(path, mode), opened(cb)),
     read: (_path, fd, buf, len, pos, cb) => settle('read', () => fs.read(fd, buf, len, pos), count(cb)),
     write: (_path, fd, buf, len, pos, cb) => settle('write', () => fs.write(fd, buf, len, pos), count(cb)),
     flush: (_path, fd, cb) => settle('flush', () => fs.flush(fd), cb),

@@ -1,4 +1,5 @@
-import Fuse, { type FuseOperations } from 'fuse-native';
+import Fuse, { type FuseOperations, type OpenDone } from 'fuse-native';
+import type { KernelCache } from './handles.js';
 
 /**
  * Kernel cache settings for one mount, in seconds. fuse-native drops 0 (it tests truthiness), so
@@ -10,15 +11,35 @@ export interface CacheTimeouts {
 }
 
 /**
- * Options fuse-native cannot express: `direct_io` (every read reaches us, which streams/events and
- * .bridge/validate need; ADR 0041), `big_writes` + `max_write` (128 KiB writes instead of 4 KiB).
+ * Options fuse-native cannot express: `big_writes` + `max_write` (128 KiB writes instead of 4 KiB).
+ * Never a mount-wide `direct_io`: it would override the per-open choice (ADR 0080).
  */
-const EXTRA_OPTIONS = ['direct_io', 'big_writes', 'max_write=131072', 'max_read=131072'];
+const EXTRA_OPTIONS = ['big_writes', 'max_write=131072', 'max_read=131072'];
+
+/** The bits our rebuilt binding reads from open/create's third answer (20-open-flags.sh). */
+const DIRECT_IO = 1;
+const KEEP_CACHE = 2;
+const NOTHING_TO_FLUSH = 4;
+
+/** What open/create tell the kernel about one new descriptor. */
+export function openFlags(opened: { cache: KernelCache; flushes: boolean }): number {
+  const cache = opened.cache === 'direct' ? DIRECT_IO : opened.cache === 'keep' ? KEEP_CACHE : 0;
+  return cache | (opened.flushes ? 0 : NOTHING_TO_FLUSH);
+}
 
 class BridgeFuse extends Fuse {
   protected override _fuseOptions(): string {
     const base = super._fuseOptions();
     return base === '' ? `-o${EXTRA_OPTIONS.join(',')}` : `${base},${EXTRA_OPTIONS.join(',')}`;
+  }
+
+  // fuse-native's own versions drop everything but the descriptor.
+  protected override _op_open(signal: OpenDone, path: string, flags: number): void {
+    this.ops.open?.(path, flags, (errno, fd, openFlags) => signal(errno, fd, openFlags));
+  }
+
+  protected override _op_create(signal: OpenDone, path: string, mode: number): void {
+    this.ops.create?.(path, mode, (errno, fd, openFlags) => signal(errno, fd, openFlags));
   }
 }
 

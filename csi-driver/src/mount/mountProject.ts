@@ -38,7 +38,8 @@ export class MountpointBusyError extends Error {
 
 /**
  * Bounded staleness of `current/` as seen through the kernel's caches: another writer's change shows
- * within this (the propagation budget is 100 ms). Content never goes stale: reads are direct_io.
+ * within this (the propagation budget is 100 ms). Cached content of `current/` is dropped at each
+ * open (ADR 0080), so a file opened after the change is seen reads it whole.
  */
 export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05 };
 

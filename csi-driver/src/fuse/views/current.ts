@@ -59,7 +59,7 @@ export class CurrentView implements View<At<'current'>> {
     const node = requireNode(this.workspace.state, path);
     if (node.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
     if (node.kind !== 'file') throw fsError(E.EINVAL, `${path} is not a regular file`);
-    if (!writing) return openBlob(this.workspace, node, path);
+    if (!writing) return openBlob(this.workspace, node, path, 'page');
     // O_TRUNC is followed by ftruncate(0): no need to fetch content about to be dropped.
     const content = truncating ? Promise.resolve(Buffer.alloc(0)) : this.workspace.readBlob(node.hash);
     return content.then((data) => {
@@ -221,11 +221,17 @@ export class CurrentView implements View<At<'current'>> {
 
 /** A descriptor of a file in current/: reads and writes the shared OpenFile, records it on close. */
 class FileHandle implements Handle {
+  readonly cache = 'page';
+  readonly flushes: boolean;
+
   constructor(
     private readonly file: OpenFile,
     private readonly writable: boolean,
     private readonly view: CurrentView,
-  ) {}
+  ) {
+    // A reader's close records nothing (see flush).
+    this.flushes = writable;
+  }
 
   read(target: Buffer, length: number, position: number): number {
     return this.file.read(target, length, position);
