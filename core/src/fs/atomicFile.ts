@@ -6,8 +6,11 @@ import { basename, dirname, join } from 'node:path';
  * Writes `data` so that `path` holds either its old content or all of the new, even across a
  * power cut: temp file, fsync, rename, fsync of the directory (which makes the rename durable).
  * A write cut short leaves a hidden `*.tmp` file beside `path`, which readers may remove.
+ * `sync: false` skips both fsyncs: atomic for readers and across a crash of the process only,
+ * for a caller that fsyncs the file and its directory itself later.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array, options: { mode?: number } = {}): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array, options: { mode?: number; sync?: boolean } = {}): Promise<void> {
+  const sync = options.sync ?? true;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const temp = join(dir, `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
@@ -15,7 +18,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: {
     const file = await open(temp, 'wx', options.mode);
     try {
       await file.writeFile(data);
-      await file.sync();
+      if (sync) await file.sync();
     } finally {
       await file.close();
     }
@@ -24,7 +27,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
-  await fsyncDir(dir);
+  if (sync) await fsyncDir(dir);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

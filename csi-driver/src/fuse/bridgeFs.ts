@@ -145,8 +145,14 @@ export class BridgeFs {
     return this.handles.get(fd).flush();
   }
 
-  fsync(fd: number): Result<void> {
-    return this.handles.get(fd).fsync();
+  /** fsync(2): the handle's own changes recorded, then everything recorded before made durable. */
+  fsync(fd: number): Promise<void> {
+    return Promise.resolve(this.handles.get(fd).fsync()).then(() => this.workspace.sync());
+  }
+
+  /** fsync(2) of a directory: every change recorded before it (a create, rename, unlink in it) made durable. */
+  fsyncdir(): Promise<void> {
+    return this.workspace.sync();
   }
 
   release(fd: number): Result<void> {

@@ -46,6 +46,7 @@ declare module 'fuse-native' {
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void;
     flush?(path: string, fd: number, cb: Done): void;
     fsync?(path: string, datasync: number, fd: number, cb: Done): void;
+    fsyncdir?(path: string, datasync: number, fd: number, cb: Done): void;
     release?(path: string, fd: number, cb: Done): void;
     truncate?(path: string, size: number, cb: Done): void;
     ftruncate?(path: string, fd: number, size: number, cb: Done): void;

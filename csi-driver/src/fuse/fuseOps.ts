@@ -69,6 +69,7 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     write: (_path, fd, buf, len, pos, cb) => settle('write', () => fs.write(fd, buf, len, pos), count(cb)),
     flush: (_path, fd, cb) => settle('flush', () => fs.flush(fd), cb),
     fsync: (_path, _datasync, fd, cb) => settle('fsync', () => fs.fsync(fd), cb),
+    fsyncdir: (_path, _datasync, _fd, cb) => settle('fsyncdir', () => fs.fsyncdir(), cb),
     release: (_path, fd, cb) => settle('release', () => fs.release(fd), cb),
     truncate: (path, size, cb) => settle('truncate', () => fs.truncate(path, size), cb),
     ftruncate: (_path, fd, size, cb) => settle('ftruncate', () => fs.ftruncate(fd, size), cb),

@@ -19,9 +19,17 @@ export interface MountOptions {
   validator?: ValidateBackend;
   /** Bytes all files open for writing may buffer together; past it writes fail with ENOSPC. Default 256 MiB. */
   writeBufferBytes?: number;
+  /**
+   * What waits for the disk (ADR 0081): `fsync` (default) — fsync/fdatasync and unmount, while close
+   * returns once the change is visible to every mount; `close` — every close and change too.
+   */
+  sync?: SyncMode;
   /** Failures the filesystem answered with EIO, and background workspace errors. Default: stderr. */
   onError?: (error: Error, context: { op?: string; project: string }) => void;
 }
+
+export type SyncMode = 'fsync' | 'close';
+export const SYNC_MODES: readonly SyncMode[] = ['fsync', 'close'];
 
 export interface MountedProject {
   readonly mountpoint: string;
@@ -56,6 +64,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     actor: options.actor,
     ...(options.limits ? { limits: options.limits } : {}),
     live: true,
+    durability: options.sync === 'close' ? 'durable' : 'visible',
     onError: (error) => onError(error, { project: projectName }),
   });
   const readOnly = options.readOnly ?? false;
@@ -80,7 +89,10 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     readOnly,
     unmount: () =>
       (unmounting ??= (async () => {
-        await fs.commitAll((error) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName }));
+        const report = (error: unknown) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName });
+        await fs.commitAll(report);
+        // Unmount waits for the disk like fsync does: nothing this mount recorded is left to chance.
+        await workspace.sync().catch(report);
         fs.close();
         try {
           await native.unmount();

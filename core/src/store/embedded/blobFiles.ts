@@ -9,12 +9,17 @@ function blobPath(projectDir: string, hash: string): string {
   return join(projectDir, 'blobs', hash.slice(0, 2), hash);
 }
 
-export async function putBlobFile(projectDir: string, content: Uint8Array): Promise<string> {
+/**
+ * Stores `content` under its hash, durably; or, given `unsynced`, without waiting for the disk,
+ * handing the new file's path to `unsynced` so that someone syncs it later.
+ */
+export async function putBlobFile(projectDir: string, content: Uint8Array, unsynced?: (path: string) => void): Promise<string> {
   const hash = contentHash(content);
   const path = blobPath(projectDir, hash);
   // The name is the content's hash, and files only appear by atomic rename: present means complete.
   if (await exists(path)) return hash;
-  await writeFileAtomic(path, content);
+  await writeFileAtomic(path, content, unsynced ? { sync: false } : {});
+  unsynced?.(path);
   return hash;
 }
 

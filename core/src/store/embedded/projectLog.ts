@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
@@ -53,6 +53,15 @@ interface PendingAppend {
   readonly record: Buffer;
   readonly firstSeq: number;
   readonly count: number;
+  /** Resolve once fdatasync'd, not as soon as written. */
+  readonly durable: boolean;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** Someone waiting for every event up to `seq` to be durable. */
+interface SyncWaiter {
+  readonly seq: number;
   resolve(): void;
   reject(error: Error): void;
 }
@@ -69,6 +78,13 @@ interface Writer {
   lastTimeMs: number;
   queue: PendingAppend[];
   flushing: boolean;
+  /** The last seq written to the file (visible to every reader) and the last one fdatasync'd. */
+  writtenSeq: number;
+  syncedSeq: number;
+  syncWaiters: SyncWaiter[];
+  /** fdatasyncs run one at a time, each after the previous; `syncQueued` while one waits its turn. */
+  syncChain: Promise<void>;
+  syncQueued: boolean;
   /** After a failed write or fsync the log's state on disk is unknown: refuse until reopened. */
   broken?: Error;
   idle: Array<() => void>;
@@ -95,6 +111,8 @@ export class ProjectLog {
   /** Segments before this one were scanned whole and have successors, so they never change again. */
   private firstUnsealed = 0;
   private readonly listeners = new Set<() => void>();
+  /** Blob files stored without fsync since the last sync: made durable before the log is. */
+  private readonly unsyncedBlobs: string[] = [];
   private watcher?: FSWatcher;
   private pollTimer?: NodeJS.Timeout;
   private closed = false;
@@ -168,8 +186,14 @@ export class ProjectLog {
     return out;
   }
 
-  /** Appends atomically; resolves once the record is fsync'd (shared with concurrent appends). */
-  async append(events: readonly NewEvent[], expectedVersion: number | undefined, givenTimeMs?: number): Promise<RecordedEvent[]> {
+  /**
+   * Appends atomically. `durable`: resolves once the record is fdatasync'd (one fdatasync shared
+   * with concurrent appends); else once it is written to the segment file, where every reader in
+   * every process sees it and a kill -9 of this process cannot lose it, with its fdatasync already
+   * under way (ADR 0081). Records reach the file in seq order either way, so the log on disk is
+   * always a prefix of what was appended.
+   */
+  async append(events: readonly NewEvent[], expectedVersion: number | undefined, givenTimeMs?: number, durable = true): Promise<RecordedEvent[]> {
     const writer = await this.ensureWriter();
     if (writer.broken) throw writer.broken;
     const current = writer.nextSeq - 1;
@@ -189,13 +213,34 @@ export class ProjectLog {
     const recorded = stored.map((e, k): RecordedEvent => ({ ...e, seq: firstSeq + k, time }));
 
     return new Promise<RecordedEvent[]>((resolve, reject) => {
-      writer.queue.push({ record, firstSeq, count: events.length, resolve: () => resolve(recorded), reject });
-      if (!writer.flushing) {
-        writer.flushing = true;
-        // Let appends issued in the same turn join the first batch.
-        setImmediate(() => void this.flush(writer));
-      }
+      writer.queue.push({ record, firstSeq, count: events.length, durable, resolve: () => resolve(recorded), reject });
+      this.startFlushing(writer);
     });
+  }
+
+  /** Resolves once everything appended in this process before the call is durable (fsync(2) of the mount). */
+  async sync(): Promise<void> {
+    const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
+    if (!writer) return syncFiles(this.unsyncedBlobs.splice(0));
+    if (writer.broken) throw writer.broken;
+    const seq = writer.nextSeq - 1;
+    if (seq <= writer.syncedSeq) return;
+    await new Promise<void>((resolve, reject) => {
+      writer.syncWaiters.push({ seq, resolve, reject });
+      if (seq <= writer.writtenSeq) this.requestSync(writer);
+    });
+  }
+
+  /** A blob file stored without fsync: the next sync makes it durable before any log record. */
+  noteUnsyncedBlob(path: string): void {
+    this.unsyncedBlobs.push(path);
+  }
+
+  private startFlushing(writer: Writer): void {
+    if (writer.flushing) return;
+    writer.flushing = true;
+    // Let appends issued in the same turn join the first batch.
+    setImmediate(() => void this.flush(writer));
   }
 
   /** Calls `listener` (no arguments) whenever the head may have moved. */
@@ -214,23 +259,35 @@ export class ProjectLog {
     this.listeners.clear();
     this.updateWatching();
     const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
-    if (!writer) return;
+    if (!writer) return syncFiles(this.unsyncedBlobs.splice(0)).catch(() => undefined);
     if (writer.flushing) await new Promise<void>((resolve) => writer.idle.push(resolve));
+    // Unmount and exit make everything durable, like fsync.
+    await this.syncNow(writer).catch(() => undefined);
     await writer.file.close().catch(() => undefined);
     await writer.lock.release();
   }
 
+  /**
+   * The write stage: one write per batch, in seq order. It never waits for an fdatasync, so a batch
+   * is written while the previous one is being synced; the sync stage (syncNow) catches up with
+   * whatever was written when it starts: the group commit.
+   */
   private async flush(writer: Writer): Promise<void> {
     while (writer.queue.length > 0 && !writer.broken) {
       const batch = writer.queue.splice(0);
       try {
         await this.writeBatch(writer, batch);
       } catch (error) {
-        writer.broken = asStoreError(`appending to ${this.label}`, error);
-        for (const pending of batch) pending.reject(writer.broken);
+        this.breakWriter(writer, error);
+        for (const pending of batch) pending.reject(writer.broken!);
         break;
       }
-      for (const pending of batch) pending.resolve();
+      for (const pending of batch) {
+        if (pending.durable) writer.syncWaiters.push({ seq: pending.firstSeq + pending.count - 1, resolve: pending.resolve, reject: pending.reject });
+        else pending.resolve();
+      }
+      groupCommitStats.appends += batch.length;
+      this.requestSync(writer);
       this.notify();
     }
     if (writer.broken) for (const pending of writer.queue.splice(0)) pending.reject(writer.broken);
@@ -238,7 +295,51 @@ export class ProjectLog {
     for (const done of writer.idle.splice(0)) done();
   }
 
-  /** One write and one fdatasync for the whole batch: the group commit. */
+  /** Queues one fdatasync after the one in flight, unless one is already waiting (it will cover this). */
+  private requestSync(writer: Writer): void {
+    if (writer.syncQueued) return;
+    writer.syncQueued = true;
+    void this.syncNow(writer).catch(() => undefined);
+  }
+
+  /**
+   * The sync stage: makes everything written so far durable (the blobs stored for it first, then
+   * the log), and settles whoever waits for that. Failures break the writer: after a failed
+   * fdatasync nothing is known about what reached the disk.
+   */
+  private syncNow(writer: Writer): Promise<void> {
+    const run = writer.syncChain.then(async () => {
+      writer.syncQueued = false;
+      if (writer.broken) throw writer.broken;
+      const upTo = writer.writtenSeq;
+      const blobs = this.unsyncedBlobs.splice(0);
+      if (upTo <= writer.syncedSeq && blobs.length === 0) return;
+      try {
+        await syncFiles(blobs);
+        // Read at the start of this stage: a roll swaps the file only after syncing the old one.
+        await writer.file.datasync();
+      } catch (error) {
+        this.breakWriter(writer, error);
+        throw writer.broken;
+      }
+      groupCommitStats.batches++;
+      writer.syncedSeq = Math.max(writer.syncedSeq, upTo);
+      const waiting = writer.syncWaiters;
+      writer.syncWaiters = waiting.filter((w) => w.seq > writer.syncedSeq);
+      for (const w of waiting) if (w.seq <= writer.syncedSeq) w.resolve();
+      // A waiter for seqs written after this sync started needs the next one.
+      if (writer.syncWaiters.some((w) => w.seq <= writer.writtenSeq)) this.requestSync(writer);
+    });
+    writer.syncChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private breakWriter(writer: Writer, error: unknown): void {
+    writer.broken ??= asStoreError(`appending to ${this.label}`, error);
+    for (const w of writer.syncWaiters.splice(0)) w.reject(writer.broken);
+  }
+
+  /** One write for the whole batch; its fdatasync is the sync stage's. */
   private async writeBatch(writer: Writer, batch: PendingAppend[]): Promise<void> {
     const bytes = batch.reduce((n, p) => n + p.record.length, 0);
     if (writer.segment.end > SEGMENT_MAGIC.length && writer.segment.end + bytes > this.segmentBytes) {
@@ -248,9 +349,6 @@ export class ProjectLog {
     const start = writer.end;
     const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
     await writeAll(writer.file, buf, start);
-    await writer.file.datasync();
-    groupCommitStats.batches++;
-    groupCommitStats.appends += batch.length;
     let offset = start;
     for (const pending of batch) {
       noteRecord(segment, pending.firstSeq, pending.count, offset, offset + pending.record.length);
@@ -258,11 +356,14 @@ export class ProjectLog {
     }
     writer.end = offset;
     this.headSeq = segment.lastSeq;
+    writer.writtenSeq = segment.lastSeq;
   }
 
   private async roll(writer: Writer, firstSeq: number): Promise<void> {
     const segment = await this.createSegment(firstSeq);
     const file = await open(segment.path, 'r+');
+    // Everything in the old segment is durable before it is let go; later syncs take the new file.
+    await this.syncNow(writer);
     await writer.file.close();
     writer.file = file;
     writer.segment = segment;
@@ -309,6 +410,11 @@ export class ProjectLog {
           lastTimeMs: await this.lastTimeMs(),
           queue: [],
           flushing: false,
+          writtenSeq: this.headSeq,
+          syncedSeq: this.headSeq,
+          syncWaiters: [],
+          syncChain: Promise.resolve(),
+          syncQueued: false,
           idle: [],
         };
         this.writer = published;
@@ -524,6 +630,21 @@ export class ProjectLog {
         }
       });
   }
+}
+
+/** fsync of each file and then of each directory holding one, all at once. */
+async function syncFiles(paths: readonly string[]): Promise<void> {
+  if (paths.length === 0) return;
+  const syncOne = async (path: string): Promise<void> => {
+    const file = await open(path, 'r');
+    try {
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  };
+  await Promise.all(paths.map(syncOne));
+  await Promise.all([...new Set(paths.map((p) => dirname(p)))].map(fsyncDir));
 }
 
 async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {

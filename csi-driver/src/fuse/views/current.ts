@@ -151,7 +151,8 @@ export class CurrentView implements View<At<'current'>> {
   async chmod(path: string, mode: number): Promise<void> {
     const open = this.openFiles.get(path);
     if (open) open.mode = storedMode(mode);
-    if (open?.pending) return;
+    // Not recorded yet (new, or written since its last record): the mode travels with the content.
+    if (open?.pending || open?.dirty) return;
     await this.workspace.execute({ type: 'ChangeAttributes', path, mode: storedMode(mode) });
   }
 
