@@ -122,6 +122,26 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.equal(await f.store.head(PROJECT), head + 1, 'a read-only open/close adds nothing');
   });
 
+  it('records mode and mtime set on a file open with unrecorded writes in its one event (cp -a, tar x)', async () => {
+    await writeFile(join(cur, 'attrs.txt'), 'old');
+    const head = f.mounted.workspace.head;
+    const fh = await open(join(cur, 'attrs.txt'), 'w');
+    await fh.write('new content');
+    await fh.chmod(0o640);
+    await fh.utimes(new Date('2021-02-03T04:05:06Z'), new Date('2021-02-03T04:05:06Z'));
+    await fh.close();
+    const recorded = await events(f.store, head + 1);
+    assert.deepEqual(recorded.map((e) => e.type), ['FileWritten'], 'content, mode and mtime in one event');
+    const written = recorded[0]!;
+    assert.ok(written.type === 'FileWritten');
+    assert.equal(written.data.mode, 0o640);
+    assert.equal(written.data.mtimeMs, Date.parse('2021-02-03T04:05:06Z'));
+    // fsync of a directory is answered (it waits for the disk like fsync of a file).
+    const dir = await open(cur, 'r');
+    await dir.sync();
+    await dir.close();
+  });
+
   it('fsync records even an emptied file; a reader\'s close records nothing of a writer\'s bytes', async () => {
     await writeFile(join(cur, 'emptied.txt'), 'something');
     const head = f.mounted.workspace.head;
