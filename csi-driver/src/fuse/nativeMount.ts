@@ -1,4 +1,4 @@
-import Fuse, { type FuseOperations, type OpenDone } from 'fuse-native';
+import Fuse, { type FuseOperations, type FuseOptions, type OpenDone } from 'fuse-native';
 import type { KernelCache } from './handles.js';
 
 /**
@@ -8,6 +8,8 @@ import type { KernelCache } from './handles.js';
 export interface CacheTimeouts {
   entry: number;
   attr: number;
+  /** How long the kernel may remember that a name does not exist (libfuse's default is 0: never). */
+  negative: number;
 }
 
 /**
@@ -28,9 +30,19 @@ export function openFlags(opened: { cache: KernelCache; flushes: boolean }): num
 }
 
 class BridgeFuse extends Fuse {
+  constructor(
+    mountpoint: string,
+    ops: FuseOperations,
+    options: FuseOptions,
+    private readonly negativeTimeout: number,
+  ) {
+    super(mountpoint, ops, options);
+  }
+
   protected override _fuseOptions(): string {
     const base = super._fuseOptions();
-    return base === '' ? `-o${EXTRA_OPTIONS.join(',')}` : `${base},${EXTRA_OPTIONS.join(',')}`;
+    const extra = [...EXTRA_OPTIONS, `negative_timeout=${this.negativeTimeout}`].join(',');
+    return base === '' ? `-o${extra}` : `${base},${extra}`;
   }
 
   // fuse-native's own versions drop everything but the descriptor.
@@ -49,16 +61,21 @@ export interface NativeMount {
 }
 
 export function mountFuse(mountpoint: string, ops: FuseOperations, cache: CacheTimeouts): Promise<NativeMount> {
-  const fuse = new BridgeFuse(mountpoint, ops, {
-    // Without this fuse-native arms a timer per operation (ADR 0040: ~3x the latency).
-    timeout: false,
-    entryTimeout: cache.entry,
-    attrTimeout: cache.attr,
-    fsname: 'lighthouse-bridge',
-    subtype: 'lighthouse-bridge',
-    // Pods run as many users; only root may ask for this, and the node plugin is root.
-    allowOther: process.getuid?.() === 0,
-  });
+  const fuse = new BridgeFuse(
+    mountpoint,
+    ops,
+    {
+      // Without this fuse-native arms a timer per operation (ADR 0040: ~3x the latency).
+      timeout: false,
+      entryTimeout: cache.entry,
+      attrTimeout: cache.attr,
+      fsname: 'lighthouse-bridge',
+      subtype: 'lighthouse-bridge',
+      // Pods run as many users; only root may ask for this, and the node plugin is root.
+      allowOther: process.getuid?.() === 0,
+    },
+    cache.negative,
+  );
   return new Promise((resolve, reject) => {
     fuse.mount((error) => {
       if (error) return reject(error);

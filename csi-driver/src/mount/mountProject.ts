@@ -46,10 +46,11 @@ export class MountpointBusyError extends Error {
 
 /**
  * Bounded staleness of `current/` as seen through the kernel's caches: another writer's change shows
- * within this (the propagation budget is 100 ms). Cached content of `current/` is dropped at each
+ * within this (the propagation budget is 100 ms), a new file too: "no such name" is cached as long
+ * (git and compilers probe many missing names). Cached content of `current/` is dropped at each
  * open (ADR 0080), so a file opened after the change is seen reads it whole.
  */
-export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05 };
+export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
 
 /** Mounts one project. Several may be mounted in one process (the node plugin serves a whole node). */
 export async function mountProject(options: MountOptions): Promise<MountedProject> {

@@ -98,9 +98,9 @@ class EmbeddedStore implements EventStore {
 
   async putBlob(project: ProjectId, content: Uint8Array, options: { durability?: Durability } = {}): Promise<string> {
     this.checkWritable('putBlob');
-    const durable = options.durability !== 'visible';
+    const log = this.log(project);
     // Not durable yet: the log's next sync makes the blob durable before any record naming it.
-    const unsynced = durable ? undefined : (path: string) => this.log(project).noteUnsyncedBlob(path);
+    const unsynced = options.durability === 'visible' ? { note: (path: string) => log.noteUnsyncedBlob(path), mayBlock: log.writesMayBlock } : undefined;
     return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, unsynced));
   }
 
