@@ -13,28 +13,24 @@ function blobPath(projectDir: string, hash: string): string {
   return join(projectDir, 'blobs', hash.slice(0, 2), hash);
 }
 
-/** A blob stored without waiting for the disk: `note` gets its path, for someone to sync it later. */
-export interface Unsynced {
-  note(path: string): void;
-  /** The disk is busy syncing: a synchronous create would stall the calling thread. */
-  mayBlock: boolean;
-}
-
-/** Stores `content` under its hash, durably, or given `unsynced` without waiting for the disk. */
-export async function putBlobFile(projectDir: string, content: Uint8Array, unsynced?: Unsynced): Promise<string> {
+/**
+ * Stores `content` under its hash, durably; or, given `unsynced`, without waiting for the disk,
+ * handing the new file's path to `unsynced` so that someone syncs it later.
+ */
+export async function putBlobFile(projectDir: string, content: Uint8Array, unsynced?: (path: string) => void): Promise<string> {
   const hash = contentHash(content);
   const path = blobPath(projectDir, hash);
   // The name is the content's hash, and files only appear by atomic rename: present means complete.
-  if (unsynced && !unsynced.mayBlock && content.byteLength <= SMALL_BLOB_BYTES) {
+  if (unsynced && content.byteLength <= SMALL_BLOB_BYTES) {
     if (!existsSync(path)) {
       writeFileAtomicNow(path, content);
-      unsynced.note(path);
+      unsynced(path);
     }
     return hash;
   }
   if (await exists(path)) return hash;
   await writeFileAtomic(path, content, unsynced ? { sync: false } : {});
-  unsynced?.note(path);
+  unsynced?.(path);
   return hash;
 }
 

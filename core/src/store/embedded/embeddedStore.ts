@@ -100,7 +100,7 @@ class EmbeddedStore implements EventStore {
     this.checkWritable('putBlob');
     const log = this.log(project);
     // Not durable yet: the log's next sync makes the blob durable before any record naming it.
-    const unsynced = options.durability === 'visible' ? { note: (path: string) => log.noteUnsyncedBlob(path), mayBlock: log.writesMayBlock } : undefined;
+    const unsynced = options.durability === 'visible' ? (path: string) => log.noteUnsyncedBlob(path) : undefined;
     return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, unsynced));
   }
 

@@ -19,6 +19,8 @@ export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
  */
 const BACKGROUND_SYNC_MS = 50;
 const SYNC_LANES = 2;
+/** Events kept in memory for this process's own tails (see `recent`). */
+const RECENT_EVENTS = 4096;
 /** Batches up to this size are written synchronously: a page-cache copy, cheaper than a thread hop. */
 const SMALL_WRITE_BYTES = 64 * 1024;
 /** Readers in other processes poll this often when no fs.watch is possible (the log dir is missing). */
@@ -64,6 +66,8 @@ interface PendingAppend {
   readonly count: number;
   /** Resolve once fdatasync'd, not as soon as written. */
   readonly durable: boolean;
+  /** The events as read() returns them. */
+  readonly events: RecordedEvent[];
   resolve(): void;
   reject(error: Error): void;
 }
@@ -124,7 +128,11 @@ export class ProjectLog {
   private readonly listeners = new Set<() => void>();
   /** Blob files stored without fsync since the last sync: made durable before the log is. */
   private readonly unsyncedBlobs: string[] = [];
-  private fsyncing = false;
+  /**
+   * The events this process wrote last, dense up to the head: every workspace of the project in
+   * this process follows the log, and would otherwise read back from the file what it just wrote.
+   */
+  private recent: RecordedEvent[] = [];
   private watcher?: FSWatcher;
   private pollTimer?: NodeJS.Timeout;
   private closed = false;
@@ -169,6 +177,8 @@ export class ProjectLog {
     const last = Math.min(to, this.headSeq);
     const out: RecordedEvent[] = [];
     if (from > last || limit <= 0) return out;
+    const first = this.recent[0]?.seq;
+    if (first !== undefined && from >= first) return this.recent.slice(from - first, Math.min(last - first + 1, from - first + limit));
     let i = this.segmentIndexFor(from);
     for (; i < this.segments.length && out.length < limit; i++) {
       const segment = this.segments[i]!;
@@ -225,7 +235,7 @@ export class ProjectLog {
     const recorded = stored.map((e, k): RecordedEvent => ({ ...e, seq: firstSeq + k, time }));
 
     return new Promise<RecordedEvent[]>((resolve, reject) => {
-      writer.queue.push({ record, firstSeq, count: events.length, durable, resolve: () => resolve(recorded), reject });
+      writer.queue.push({ record, firstSeq, count: events.length, durable, events: recorded, resolve: () => resolve(recorded), reject });
       this.startFlushing(writer);
     });
   }
@@ -241,14 +251,6 @@ export class ProjectLog {
       writer.syncWaiters.push({ seq, resolve, reject });
       if (seq <= writer.writtenSeq) this.requestSync(writer);
     });
-  }
-
-  /**
-   * While an fsync runs, creates and renames in the store wait for its journal commit: then small
-   * writes go through the thread pool like large ones, so this thread never stalls on the disk.
-   */
-  get writesMayBlock(): boolean {
-    return this.fsyncing;
   }
 
   /** A blob file stored without fsync: the next sync makes it durable before any log record. */
@@ -337,7 +339,6 @@ export class ProjectLog {
       const upTo = writer.writtenSeq;
       const blobs = this.unsyncedBlobs.splice(0);
       if (upTo <= writer.syncedSeq && blobs.length === 0) return;
-      this.fsyncing = true;
       try {
         await syncFiles(blobs);
         // Read at the start of this stage: a roll swaps the file only after syncing the old one.
@@ -345,8 +346,6 @@ export class ProjectLog {
       } catch (error) {
         this.breakWriter(writer, error);
         throw writer.broken;
-      } finally {
-        this.fsyncing = false;
       }
       groupCommitStats.batches++;
       writer.syncedSeq = Math.max(writer.syncedSeq, upTo);
@@ -375,13 +374,15 @@ export class ProjectLog {
     const start = writer.end;
     const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
     // A small batch goes to the page cache without a thread-pool round trip (ADR 0082).
-    if (bytes <= SMALL_WRITE_BYTES && !this.fsyncing) writeAllNow(writer.file.fd, buf, start);
+    if (bytes <= SMALL_WRITE_BYTES) writeAllNow(writer.file.fd, buf, start);
     else await writeAll(writer.file, buf, start);
     let offset = start;
     for (const pending of batch) {
       noteRecord(segment, pending.firstSeq, pending.count, offset, offset + pending.record.length);
       offset += pending.record.length;
+      this.recent.push(...pending.events);
     }
+    if (this.recent.length > 2 * RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);
     writer.end = offset;
     this.headSeq = segment.lastSeq;
     writer.writtenSeq = segment.lastSeq;
