@@ -102,10 +102,22 @@ describe('fuse views (unit, no FUSE)', () => {
       await f.fs.release(fd);
       return { cache, flushes };
     };
-    // history never changes: kept across opens; current/ is dropped at each open (close-to-open).
+    // history never changes: kept across opens.
     assert.deepEqual(await opened(`/history/@${head}/a.txt`, O_RDONLY), { cache: 'keep', flushes: false });
-    assert.deepEqual(await opened('/current/a.txt', O_RDONLY), { cache: 'page', flushes: false });
-    assert.deepEqual(await opened('/current/a.txt', O_WRONLY), { cache: 'page', flushes: true });
+    await writeFile(f.fs, '/current/cached.txt', 'cached');
+    // current/: kept only while the content is what the last reader's open served, and nobody
+    // opened it for writing, truncated, moved or removed it through this mount since.
+    assert.deepEqual(await opened('/current/cached.txt', O_RDONLY), { cache: 'page', flushes: false });
+    assert.deepEqual(await opened('/current/cached.txt', O_RDONLY), { cache: 'keep', flushes: false });
+    assert.deepEqual(await opened('/current/cached.txt', O_WRONLY), { cache: 'page', flushes: true });
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'page', 'a writer\'s open forgets what the kernel holds');
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'keep');
+    await writeFile(f.fs, '/current/cached.txt', 'changed');
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'page', 'new content is read again');
+    await f.fs.rename('/current/cached.txt', '/current/moved.txt');
+    await f.fs.rename('/current/moved.txt', '/current/cached.txt');
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'page', 'a rename forgets both names');
+    await f.fs.unlink('/current/cached.txt');
     // Generated per open or per read, with size 0 in stat: every read must reach the mount.
     for (const generated of ['/history/log', '/streams/events', '/.bridge/status', '/shadows/a.txt.json']) {
       assert.equal((await opened(generated, O_RDONLY)).cache, 'direct', generated);
