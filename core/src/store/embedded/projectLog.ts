@@ -342,7 +342,7 @@ export class ProjectLog {
       if (upTo <= writer.syncedSeq && blobs.length === 0) return;
       try {
         await syncFiles(blobs);
-        // Read at the start of this stage: a roll swaps the file only after syncing the old one.
+        // The file records up to `upTo` are in: a roll swaps it only after a sync chained behind this one.
         await writer.file.datasync();
       } catch (error) {
         this.breakWriter(writer, error);
