@@ -6,7 +6,7 @@ declare module 'fuse-native' {
   type Done = (errno: number) => void;
   type DoneWith<T> = (errno: number, value?: T) => void;
   /** `flags` reaches libfuse only through our rebuilt binding (csi-driver/scripts/fuse-native/20-open-flags.sh). */
-  export type OpenDone = (errno: number, fd?: number, flags?: number) => void;
+  export type OpenDone = (errno: number, fd?: number, flags?: number, attrs?: Uint32Array) => void;
 
   export interface FuseStat {
     mode: number;
@@ -91,8 +91,8 @@ declare module 'fuse-native' {
     /** Builds the `-o` argument for libfuse; overridden to add options fuse-native does not know. */
     protected _fuseOptions(): string;
     /** Calls ops.open/create and signals the native side; `signal(errno, fd, flags)`. Overridden to pass flags on. */
-    protected _op_open(signal: (errno: number, fd?: number, flags?: number) => void, path: string, flags: number): void;
-    protected _op_create(signal: (errno: number, fd?: number, flags?: number) => void, path: string, mode: number): void;
+    protected _op_open(signal: OpenDone, path: string, flags: number): void;
+    protected _op_create(signal: OpenDone, path: string, mode: number): void;
     static unmount(mountpoint: string, cb: (error: Error | null) => void): void;
   }
   export default Fuse;

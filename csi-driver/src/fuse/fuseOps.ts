@@ -1,4 +1,4 @@
-import type { FuseOperations, OpenDone } from 'fuse-native';
+import type { FuseOperations, FuseStat, OpenDone } from 'fuse-native';
 import type { ProjectId } from '@lighthouse-bridge/core';
 import { fuseOpDuration, projectLabels } from '@lighthouse-bridge/core/observability';
 import type { BridgeFs, Opened } from './bridgeFs.js';
@@ -87,6 +87,21 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     listxattr: (_path, cb) => cb(0, []),
     setxattr: (_path, _name, _value, _position, _flags, cb) => cb(E.ENOTSUP),
     removexattr: (_path, _name, cb) => cb(E.ENOTSUP),
+  };
+}
+
+/**
+ * What getattr would answer for `path` right after a change, when it can answer without waiting
+ * (current/ always can); libfuse then needs no second round trip for it (ADR 0080).
+ */
+export function attrsAfterChange(fs: BridgeFs): (path: string) => FuseStat | undefined {
+  return (path) => {
+    try {
+      const stat = fs.getattr(path);
+      return stat instanceof Promise ? undefined : stat;
+    } catch {
+      return undefined; // gone already: libfuse asks, and hears so
+    }
   };
 }
 

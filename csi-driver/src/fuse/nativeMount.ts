@@ -1,4 +1,4 @@
-import Fuse, { type FuseOperations, type FuseOptions, type OpenDone } from 'fuse-native';
+import Fuse, { type FuseOperations, type FuseOptions, type FuseStat, type OpenDone } from 'fuse-native';
 import type { KernelCache } from './handles.js';
 
 /**
@@ -29,14 +29,39 @@ export function openFlags(opened: { cache: KernelCache; flushes: boolean }): num
   return cache | (opened.flushes ? 0 : NOTHING_TO_FLUSH);
 }
 
+/**
+ * Changes libfuse follows with a getattr of the same path; they answer with the attributes at once
+ * (21-stat-after-change.sh), saving that round trip. `create` does too (see `_op_create`).
+ */
+const ANSWERED_WITH_ATTRS = ['chmod', 'chown', 'utimens', 'mkdir', 'truncate', 'ftruncate'] as const;
+
+type Signal = (errno: number, ...values: unknown[]) => void;
+type OpHandler = (signal: Signal, path: string, ...rest: unknown[]) => void;
+
+/** The entry's attributes right after a change, when known without waiting; else libfuse asks. */
+export type AttrsAfterChange = (path: string) => FuseStat | undefined;
+
 class BridgeFuse extends Fuse {
   constructor(
     mountpoint: string,
     ops: FuseOperations,
     options: FuseOptions,
     private readonly negativeTimeout: number,
+    private readonly attrsAfter: AttrsAfterChange,
   ) {
     super(mountpoint, ops, options);
+    // fuse-native looks its handlers up on the instance; each of these keeps its own argument
+    // decoding and only gains the attributes in its answer.
+    const handlers = this as unknown as Record<string, OpHandler>;
+    for (const op of ANSWERED_WITH_ATTRS) {
+      const base = handlers[`_op_${op}`]!.bind(this);
+      handlers[`_op_${op}`] = (signal, path, ...rest) => base((errno) => signal(errno, this.attrsArray(errno, path)), path, ...rest);
+    }
+  }
+
+  private attrsArray(errno: number, path: string): Uint32Array | undefined {
+    const stat = errno === 0 ? this.attrsAfter(path) : undefined;
+    return stat && statArray(stat);
   }
 
   protected override _fuseOptions(): string {
@@ -51,7 +76,7 @@ class BridgeFuse extends Fuse {
   }
 
   protected override _op_create(signal: OpenDone, path: string, mode: number): void {
-    this.ops.create?.(path, mode, (errno, fd, openFlags) => signal(errno, fd, openFlags));
+    this.ops.create?.(path, mode, (errno, fd, openFlags) => signal(errno, fd, openFlags, this.attrsArray(errno, path)));
   }
 }
 
@@ -60,7 +85,30 @@ export interface NativeMount {
   unmount(): Promise<void>;
 }
 
-export function mountFuse(mountpoint: string, ops: FuseOperations, cache: CacheTimeouts): Promise<NativeMount> {
+/**
+ * A stat in the binding's layout (its `populate_stat`): mode, uid, gid, size (low, high word), dev,
+ * nlink, ino, rdev, blksize, blocks (low, high), atime, mtime, ctime (ms, low and high words).
+ */
+function statArray(stat: FuseStat): Uint32Array {
+  const ints = new Uint32Array(18);
+  const words = (at: number, value: number): void => {
+    ints[at] = value % 2 ** 32;
+    ints[at + 1] = Math.floor(value / 2 ** 32);
+  };
+  ints[0] = stat.mode;
+  ints[1] = stat.uid;
+  ints[2] = stat.gid;
+  words(3, stat.size);
+  ints[6] = stat.nlink;
+  ints[9] = stat.blksize ?? 0;
+  words(10, stat.blocks ?? 0);
+  words(12, stat.atime);
+  words(14, stat.mtime);
+  words(16, stat.ctime);
+  return ints;
+}
+
+export function mountFuse(mountpoint: string, ops: FuseOperations, cache: CacheTimeouts, attrsAfter: AttrsAfterChange): Promise<NativeMount> {
   const fuse = new BridgeFuse(
     mountpoint,
     ops,
@@ -75,6 +123,7 @@ export function mountFuse(mountpoint: string, ops: FuseOperations, cache: CacheT
       allowOther: process.getuid?.() === 0,
     },
     cache.negative,
+    attrsAfter,
   );
   return new Promise((resolve, reject) => {
     fuse.mount((error) => {

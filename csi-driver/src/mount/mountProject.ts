@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
-import { fuseOperations } from '../fuse/fuseOps.js';
+import { attrsAfterChange, fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
 import type { ValidateBackend } from '../fuse/validation.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
@@ -77,7 +77,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     onError(e, { op, project: projectName });
   });
 
-  const native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS).catch(async (error: unknown) => {
+  const native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS, attrsAfterChange(fs)).catch(async (error: unknown) => {
     fs.close();
     await workspace.close();
     throw error;
