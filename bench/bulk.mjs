@@ -10,6 +10,9 @@
  *
  *   node bench/bulk.mjs                          # full size: 1,000-file repository, 10,000 small files
  *   node bench/bulk.mjs --repo-files 200 --small-files 1000 --timeout 60   # quick run
+ *   node bench/bulk.mjs --sync-close             # also the embedded store with `mount --sync close`
+ *   node bench/bulk.mjs --strace                 # also count the workloads' syscalls (strace -f -c -w;
+ *                                                # slows the mount side: read its times from a run without)
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,6 +29,8 @@ const { values: flags } = parseArgs({
     'repo-files': { type: 'string', default: '1000' },
     'small-files': { type: 'string', default: '10000' },
     timeout: { type: 'string', default: '120' },
+    'sync-close': { type: 'boolean', default: false },
+    strace: { type: 'boolean', default: false },
   },
 });
 const REPO_FILES = Number(flags['repo-files']);
@@ -150,7 +155,9 @@ async function runStore(label, fx, bindRoot, mnt, metricsPort) {
       }
       let before;
       if (side === 'mount') before = { head: await head(mnt), ...(await scrape(metricsPort)) };
-      row[side] = await timed(cmd, args, cwd);
+      const traced = side === 'mount' && flags.strace ? join(fx.dir, `strace-${label}-${i}.txt`) : undefined;
+      row[side] = traced ? await timed('strace', ['-f', '-c', '-w', '-o', traced, cmd, ...args], cwd) : await timed(cmd, args, cwd);
+      if (traced && row[side].seconds !== undefined) row.syscalls = await syscallTotals(traced);
       if (row[side].seconds !== undefined) done[side].add(name);
       if (side === 'mount') {
         await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -172,17 +179,22 @@ async function runStore(label, fx, bindRoot, mnt, metricsPort) {
   return rows;
 }
 
+/** The `total` line of `strace -c -w`: calls, and wall seconds spent inside them. */
+async function syscallTotals(path) {
+  const total = (await readFile(path, 'utf8')).split('\n').find((l) => /\btotal$/.test(l.trim()));
+  const fields = total?.trim().split(/\s+/) ?? [];
+  return { calls: Number(fields[3]), seconds: Number(fields[1]) };
+}
+
 const cell = (r) => (r.seconds !== undefined ? r.seconds.toFixed(2) : 'skipped');
 const ratioOf = (row) => (row.bindfs.seconds !== undefined && row.mount.seconds !== undefined ? `${(row.mount.seconds / row.bindfs.seconds).toFixed(1)}x` : '-');
 
 function printTables(results) {
-  const [emb, red] = results;
-  console.log('\n| workload | bindfs s | embedded s | ratio | bindfs s | Redis s | ratio |');
-  console.log('|---|---|---|---|---|---|---|');
-  for (let i = 0; i < emb.rows.length; i++) {
-    const e = emb.rows[i];
-    const r = red.rows[i];
-    console.log(`| ${e.name} | ${cell(e.bindfs)} | ${cell(e.mount)} | ${ratioOf(e)} | ${cell(r.bindfs)} | ${cell(r.mount)} | ${ratioOf(r)} |`);
+  console.log(`\n| workload | ${results.map((r) => `bindfs s | ${r.label} s | ratio`).join(' | ')} |`);
+  console.log(`|---|${results.map(() => '---|---|---|').join('')}`);
+  for (let i = 0; i < results[0].rows.length; i++) {
+    const cells = results.map(({ rows }) => `${cell(rows[i].bindfs)} | ${cell(rows[i].mount)} | ${ratioOf(rows[i])}`);
+    console.log(`| ${results[0].rows[i].name} | ${cells.join(' | ')} |`);
   }
   console.log('\nWhere the time goes on the mount (FUSE ops answered in JS, their summed JS time (overlapping ops add up), store calls = appends + blob puts, events recorded):');
   console.log('| workload | store | FUSE ops | JS time s | store calls | events | top ops (count) |');
@@ -195,6 +207,18 @@ function printTables(results) {
       const js = entries.reduce((s, [, v]) => s + v.sum, 0);
       const top = entries.slice(0, 6).map(([op, v]) => `${op} ${v.count}`).join(', ');
       console.log(`| ${row.name} | ${label} | ${total} | ${js.toFixed(2)} | ${row.appends} | ${row.events} | ${top} |`);
+    }
+  }
+  if (!flags.strace) return;
+  console.log('\nSyscalls of each workload on the mount (strace -f -c -w), and the FUSE round trips into JavaScript they caused:');
+  console.log('| workload | store | syscalls | in syscalls s | FUSE ops | ops per syscall | JS time s |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const { label, rows } of results) {
+    for (const row of rows) {
+      if (!row.syscalls || !row.ops) continue;
+      const ops = Object.values(row.ops).reduce((s, v) => s + v.count, 0);
+      const js = Object.values(row.ops).reduce((s, v) => s + v.sum, 0);
+      console.log(`| ${row.name} | ${label} | ${row.syscalls.calls} | ${row.syscalls.seconds.toFixed(2)} | ${ops} | ${(ops / row.syscalls.calls).toFixed(2)} | ${js.toFixed(2)} |`);
     }
   }
 }
@@ -215,7 +239,7 @@ async function fixtures(dir) {
   await writeTree(pkg, files);
   const pkgList = join(dir, 'pkg.json');
   await writeFile(pkgList, JSON.stringify(files));
-  return { src, srcTar, repo, pkg, pkgList };
+  return { dir, src, srcTar, repo, pkg, pkgList };
 }
 
 async function main() {
@@ -236,10 +260,12 @@ async function main() {
   cleanups.push(() => redis.stop());
 
   const results = [];
-  for (const [label, store] of [['embedded', `file://${join(dir, 'store')}`], ['Redis', redis.url]]) {
+  const stores = [['embedded', `file://${join(dir, 'store')}`, []], ['Redis', redis.url, []]];
+  if (flags['sync-close']) stores.push(['sync=close', `file://${join(dir, 'store-strict')}`, ['--sync', 'close']]);
+  for (const [label, store, extra] of stores) {
     const mnt = join(dir, `mnt-${label}`);
     const port = await freePort();
-    const child = await mountCli([PROJECT, mnt, '--store', store, '--metrics-port', String(port)], dir, children);
+    const child = await mountCli([PROJECT, mnt, '--store', store, '--metrics-port', String(port), ...extra], dir, children);
     cleanups.push(() => run('fusermount', ['-uz', mnt]).catch(() => undefined));
     results.push({ label, rows: await runStore(label, fx, join(bound, label), mnt, port) });
     await stopChild(child);

@@ -33,7 +33,7 @@ static void fail(const char *what, const char *path) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: fuse-probe stat|read|create|readdir|seqwrite|seqread PATH N\n");
+    fprintf(stderr, "usage: fuse-probe stat|read|create|fsync|readdir|seqwrite|seqread PATH N\n");
     return 2;
   }
   const char *mode = argv[1], *path = argv[2];
@@ -72,6 +72,21 @@ int main(int argc, char **argv) {
       v[i] = now_ns() - t;
     }
     report("create_write_close", v, n);
+  } else if (!strcmp(mode, "fsync")) {
+    /* create + write 100 B, then only the fsync is timed, then close */
+    char name[4096];
+    memset(buf, 'y', 100);
+    for (int i = 0; i < n; i++) {
+      snprintf(name, sizeof name, "%s/s%06d", path, i);
+      int fd = open(name, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+      if (fd < 0) fail("create", name);
+      if (write(fd, buf, 100) != 100) fail("write", name);
+      long long t = now_ns();
+      if (fsync(fd)) fail("fsync", name);
+      v[i] = now_ns() - t;
+      if (close(fd)) fail("close", name);
+    }
+    report("fsync_after_write", v, n);
   } else if (!strcmp(mode, "readdir")) {
     int entries = 0;
     for (int i = 0; i < n; i++) {

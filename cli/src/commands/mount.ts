@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
 import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
-import { detachDeadFuseMount, mountAt, mountProject, projectValidator } from '@lighthouse-bridge/csi-driver';
+import { detachDeadFuseMount, mountAt, mountProject, projectValidator, SYNC_MODES, type SyncMode } from '@lighthouse-bridge/csi-driver';
 import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
 import { actorFrom, parsePortFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
@@ -11,7 +11,7 @@ import { EXIT, UsageError } from '../command.js';
 const MOUNT_CHECK_MS = 2000;
 const EXIT_GRACE_MS = 1000;
 
-const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N]
+const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N] [--sync fsync|close]
 Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
 which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
 Prints one line when the filesystem is ready; logs JSON on stderr.
@@ -21,13 +21,16 @@ ${STORE_FLAGS_USAGE}
                  config on Redis, else the built-in rules
   --metrics-port serve /metrics and /healthz on 127.0.0.1:N
   --write-buffer-mib N  memory for files open for writing, all together (default 256); past it
-                 writes fail with ENOSPC and a log line says why`;
+                 writes fail with ENOSPC and a log line says why
+  --sync fsync   (default) fsync, fdatasync and unmount wait for the disk; close returns once the
+                 change is visible to every mount of the project, its disk write under way
+  --sync close   every close and change waits for the disk too (slower; ADR 0081)`;
 
 export function run(argv: string[]): Promise<number> {
   return runCommand('mount', USAGE, async () => {
     const { values, positionals: args } = parseArgs({
       args: argv,
-      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, policy: { type: 'string' }, 'metrics-port': { type: 'string' }, 'write-buffer-mib': { type: 'string' } },
+      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, policy: { type: 'string' }, 'metrics-port': { type: 'string' }, 'write-buffer-mib': { type: 'string' }, sync: { type: 'string' } },
       allowPositionals: true,
     });
     if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
@@ -35,6 +38,7 @@ export function run(argv: string[]): Promise<number> {
     const project = projectArg(projectText);
     const metricsPort = values['metrics-port'] === undefined ? undefined : parsePortFlag(values['metrics-port'], '--metrics-port');
     const writeBufferBytes = values['write-buffer-mib'] === undefined ? undefined : mibArg(values['write-buffer-mib']);
+    const sync = values.sync === undefined ? undefined : syncArg(values.sync);
     const mountpoint = resolve(mountText);
     await requireUsableMountpoint(mountpoint);
     const policy = values.policy === undefined ? undefined : await loadPolicyFile(values.policy).catch((error: Error) => {
@@ -55,6 +59,7 @@ export function run(argv: string[]): Promise<number> {
         mountpoint,
         readOnly: values['read-only'] ?? false,
         ...(writeBufferBytes === undefined ? {} : { writeBufferBytes }),
+        ...(sync === undefined ? {} : { sync }),
         actor: actorFrom(values.actor),
         onError: (error, context) => log.error(error.message, { ...context, stack: error.stack }),
       });
@@ -94,6 +99,12 @@ function mibArg(text: string): number {
   const mib = Number(text);
   if (!/^\d{1,7}$/.test(text) || mib < 1) throw new UsageError(`--write-buffer-mib expects a whole number of MiB, 1 or more, got "${text}"`);
   return mib * 1024 * 1024;
+}
+
+function syncArg(text: string): SyncMode {
+  const mode = SYNC_MODES.find((m) => m === text);
+  if (!mode) throw new UsageError(`--sync expects ${SYNC_MODES.join(' or ')}, got "${text}"`);
+  return mode;
 }
 
 /** Resolves when the mount is gone from under us (`fusermount -u` by hand), checked every few seconds. */

@@ -7,7 +7,7 @@ import type { ProjectState, TreeNode } from '../aggregate/state.js';
 import { LruCache } from '../cache/lruCache.js';
 import type { EpochMs, NewEvent, RecordedEvent } from '../events/events.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
-import { ConcurrencyError, type EventStore, type Subscription } from '../store/eventStore.js';
+import { ConcurrencyError, type Durability, type EventStore, type Subscription } from '../store/eventStore.js';
 import { REPLAY_PAGE, restore, seqAt } from '../projection/replay.js';
 import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPolicy.js';
 import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
@@ -34,6 +34,11 @@ export interface WorkspaceOptions {
   snapshotEvery?: number;
   /** Background failures (tail stopped, snapshot not saved). Default: ignored. */
   onError?: (error: Error) => void;
+  /**
+   * When a change resolves: `durable` (default) once it survives a power cut; `visible` once every
+   * reader of the store sees it, with durability following (`sync()` waits for it). ADR 0081.
+   */
+  durability?: Durability;
 }
 
 /** Appends that lose the race this many times in a row give up with EBUSY. */
@@ -61,6 +66,7 @@ export class ProjectWorkspace {
   private readonly views = new LruCache<number, { loading: Promise<ProjectState>; ready?: ProjectState }>(HISTORY_VIEWS, () => 1);
   private readonly snapshots: SnapshotPolicy;
   private readonly onError: (error: Error) => void;
+  private readonly durability: Durability;
   private subscription: Subscription | undefined;
   /** Commands run one at a time so this process never races itself on expectedVersion. */
   private commands: Promise<unknown> = Promise.resolve();
@@ -76,6 +82,7 @@ export class ProjectWorkspace {
     this.limits = limits;
     this.current = state;
     this.onError = options.onError ?? (() => {});
+    this.durability = options.durability ?? 'durable';
     this.blobs = new LruCache(options.blobCacheBytes ?? 64 * 1024 * 1024, (b) => b.byteLength);
     this.snapshots = new SnapshotPolicy(options.store, options.project, options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY, snapshotSeq, this.onError);
   }
@@ -136,8 +143,8 @@ export class ProjectWorkspace {
   /**
    * Decides `command` on the current state and appends the result with expectedVersion = head.
    * When another process got there first, catches up and decides again (bounded, then EBUSY).
-   * Resolves once the events are durable and applied to `state`; a refused command throws
-   * DomainError and appends nothing.
+   * Resolves once the events are durable (or visible, see `durability`) and applied to `state`; a
+   * refused command throws DomainError and appends nothing.
    */
   execute(command: Command, actor: string = this.actor): Promise<RecordedEvent[]> {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
@@ -156,13 +163,20 @@ export class ProjectWorkspace {
     // Refused against the state as it is before the blob is stored, so a refusal leaves no orphan
     // blob behind (the decision reads only the hash's form, not its value).
     decide({ type: 'WriteFile', path: normalized, hash: UNSTORED_HASH, size: content.byteLength }, this.current, this.limits, Date.now(), options.actor ?? this.actor);
-    const hash = await this.store.putBlob(this.project, content);
+    const hash = await this.store.putBlob(this.project, content, { durability: this.durability });
     // Copied: the caller may reuse its buffer, and cached content must match its hash forever.
     if (content.byteLength <= this.blobs.maxBytes) this.blobs.set(hash, Buffer.from(content));
     const command: Command = { type: 'WriteFile', path: normalized, hash, size: content.byteLength };
     if (options.mode !== undefined) command.mode = options.mode;
     if (options.mtimeMs !== undefined) command.mtimeMs = options.mtimeMs;
     return this.execute(command, options.actor ?? this.actor);
+  }
+
+  /** Resolves once every change this workspace made before the call is durable (fsync(2)). */
+  async sync(): Promise<void> {
+    // Commands still queued are part of "before": wait for their appends first.
+    await this.commands;
+    await this.store.sync(this.project);
   }
 
   /** Content by hash: the L1 cache, else the store (concurrent misses share one read). Do not mutate the result. */
@@ -242,7 +256,7 @@ export class ProjectWorkspace {
       if (decided.length === 0) return [];
       const events = decided.map((event): NewEvent => ({ ...event, actor }));
       try {
-        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq });
+        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability });
         this.apply(recorded);
         return recorded;
       } catch (error) {

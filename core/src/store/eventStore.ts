@@ -14,10 +14,19 @@ export interface EventStore {
   /**
    * Appends `events` atomically: all or none, with consecutive sequence numbers. With
    * `expectedVersion`, the append happens only if the project's head is exactly that sequence
-   * (0 = empty project), else it throws `ConcurrencyError` and nothing is written. Resolves only
-   * once the events are durable (embedded: fsync'd; Redis: acknowledged by the server).
+   * (0 = empty project), else it throws `ConcurrencyError` and nothing is written. Resolves once
+   * the events are durable (embedded: fsync'd; Redis: acknowledged by the server), or with
+   * `durability: 'visible'` once every reader can see them and a crash of this process cannot lose
+   * them (embedded: written to the log file, fsync under way; Redis: acknowledged, as before).
    */
   append(project: ProjectId, events: readonly NewEvent[], options?: AppendOptions): Promise<RecordedEvent[]>;
+
+  /**
+   * Resolves once everything this store appended or stored for `project` before the call is
+   * durable: what fsync(2) of a mount waits for. Immediate on Redis, where the acknowledgement is
+   * the durability the server is configured to give.
+   */
+  sync(project: ProjectId): Promise<void>;
 
   /** The sequence number of the last event, 0 when the project has none. */
   head(project: ProjectId): Promise<number>;
@@ -37,8 +46,8 @@ export interface EventStore {
     onError?: (error: Error) => void,
   ): Subscription;
 
-  /** Stores content by its sha256 (lowercase hex), which it returns. Idempotent. */
-  putBlob(project: ProjectId, content: Uint8Array): Promise<string>;
+  /** Stores content by its sha256 (lowercase hex), which it returns. Idempotent. Durable as `append`. */
+  putBlob(project: ProjectId, content: Uint8Array, options?: { durability?: Durability }): Promise<string>;
   /** The content with that sha256, or undefined when there is none. */
   getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined>;
 
@@ -60,8 +69,15 @@ export interface EventStore {
 
 export type StoreKind = 'embedded' | 'redis';
 
+/**
+ * When a write resolves: `durable` (default) once it survives a power cut; `visible` once every
+ * reader sees it and only a crash of the machine, not of the process, could lose it (ADR 0081).
+ */
+export type Durability = 'durable' | 'visible';
+
 export interface AppendOptions {
   expectedVersion?: number;
+  durability?: Durability;
   /**
    * The store time to record (RFC 3339) instead of the store's clock: for `importProject`, so a
    * moved project keeps its history by time. Never recorded earlier than the previous event's time

@@ -10,7 +10,9 @@ import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, ren
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore, type EventStore, type RecordedEvent } from '@lighthouse-bridge/core';
+import { fuseOpDuration } from '@lighthouse-bridge/core/observability';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
+import { eventually } from '@lighthouse-bridge/test/eventually';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 
@@ -52,6 +54,18 @@ async function mountFixture(options: { readOnly?: boolean; validator?: { validat
     },
   };
   return fixture;
+}
+
+const COUNTED_OPS = ['open', 'read', 'flush', 'getattr'] as const;
+
+/** How many operations of each kind the mounts of PROJECT answered in JavaScript so far. */
+async function opCounts(): Promise<Record<(typeof COUNTED_OPS)[number], number>> {
+  const counts = { open: 0, read: 0, flush: 0, getattr: 0 };
+  for (const v of (await fuseOpDuration.get()).values) {
+    const op = COUNTED_OPS.find((o) => o === v.labels['op']);
+    if (op && v.metricName?.endsWith('_count') && v.labels['project'] === PROJECT.name) counts[op] += v.value;
+  }
+  return counts;
 }
 
 async function events(store: EventStore, from: number): Promise<RecordedEvent[]> {
@@ -108,6 +122,26 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     const reader = await open(join(cur, 'synced.txt'), 'r');
     await reader.close();
     assert.equal(await f.store.head(PROJECT), head + 1, 'a read-only open/close adds nothing');
+  });
+
+  it('records mode and mtime set on a file open with unrecorded writes in its one event (cp -a, tar x)', async () => {
+    await writeFile(join(cur, 'attrs.txt'), 'old');
+    const head = f.mounted.workspace.head;
+    const fh = await open(join(cur, 'attrs.txt'), 'w');
+    await fh.write('new content');
+    await fh.chmod(0o640);
+    await fh.utimes(new Date('2021-02-03T04:05:06Z'), new Date('2021-02-03T04:05:06Z'));
+    await fh.close();
+    const recorded = await events(f.store, head + 1);
+    assert.deepEqual(recorded.map((e) => e.type), ['FileWritten'], 'content, mode and mtime in one event');
+    const written = recorded[0]!;
+    assert.ok(written.type === 'FileWritten');
+    assert.equal(written.data.mode, 0o640);
+    assert.equal(written.data.mtimeMs, Date.parse('2021-02-03T04:05:06Z'));
+    // fsync of a directory is answered (it waits for the disk like fsync of a file).
+    const dir = await open(cur, 'r');
+    await dir.sync();
+    await dir.close();
   });
 
   it('fsync records even an emptied file; a reader\'s close records nothing of a writer\'s bytes', async () => {
@@ -468,6 +502,54 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     const head = f.mounted.workspace.head;
     const [event] = await f.store.read(PROJECT, { from: head, to: head });
     assert.deepEqual(event?.data, { path: 'times.txt', mtimeMs: Date.parse('2020-01-01T00:00:00Z') });
+  });
+
+  it('reads history through the page cache and answers a reader\'s close without JavaScript', async () => {
+    await writeFile(join(cur, 'cached.txt'), 'immutable');
+    const at = join(f.mnt, 'history', `@${f.mounted.workspace.head}`, 'cached.txt');
+    assert.equal(await readFile(at, 'utf8'), 'immutable');
+    const before = await opCounts();
+    for (let i = 0; i < 3; i++) assert.equal(await readFile(at, 'utf8'), 'immutable');
+    for (let i = 0; i < 3; i++) assert.equal(await readFile(join(cur, 'cached.txt'), 'utf8'), 'immutable');
+    const after = await opCounts();
+    assert.equal(after.open - before.open, 6, 'every open still reaches the mount');
+    // keep_cache on history: no READ after the first; current/ once more, as its first reader's open
+    // here drops whatever the kernel held (the writer's pages), then keeps it while unchanged.
+    assert.equal(after.read - before.read, 1, 'only the first open of current/ reads through the mount');
+    assert.equal(after.flush - before.flush, 0, 'a reader\'s close is answered by the binding');
+  });
+
+  it('answers libfuse\'s getattr after create, chmod and utimens from the change itself', async () => {
+    const files = 20;
+    const before = await opCounts();
+    for (let i = 0; i < files; i++) {
+      const fh = await open(join(cur, `answered${i}.txt`), 'wx', 0o644);
+      await fh.chmod(0o600);
+      await fh.utimes(new Date('2022-03-04T05:06:07Z'), new Date('2022-03-04T05:06:07Z'));
+      const st = await fh.stat();
+      await fh.close();
+      assert.equal(st.mode & 0o777, 0o600);
+      assert.equal(st.mtimeMs, Date.parse('2022-03-04T05:06:07Z'));
+    }
+    // Left per file: the lookup that finds no such name before the create (plus a few lookups of
+    // current/ itself as its 50 ms entry expires); each change used to add one more.
+    const getattrs = (await opCounts()).getattr - before.getattr;
+    assert.ok(getattrs < 2 * files, `${getattrs} getattr round trips for ${files} files`);
+  });
+
+  it('shows another mount\'s change of a file it has cached at the next open (close-to-open)', async () => {
+    const other = await mountFixture({ storeDir: join(f.root, 'store') });
+    try {
+      const here = join(cur, 'shared.txt');
+      const there = join(other.mnt, 'current', 'shared.txt');
+      await writeFile(here, 'first');
+      await eventually('the first write to show on the other mount', async () => (await readFile(there, 'utf8')) === 'first');
+      // Same size, so nothing but a new open can tell the kernel its cached page is stale.
+      await writeFile(here, 'again');
+      await eventually('the same-size rewrite to show there', async () => (await readFile(there, 'utf8')) === 'again');
+    } finally {
+      await other.cleanup();
+    }
   });
 
   it('keeps everything across unmount and a fresh mount of the same store', async () => {

@@ -1,7 +1,7 @@
 import type { FuseStat, FuseStatfs } from 'fuse-native';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from './errno.js';
-import { HandleTable } from './handles.js';
+import { HandleTable, type Handle, type KernelCache } from './handles.js';
 import { isImmutable, locate, type At, type Location } from './layout.js';
 import type { ValidateBackend } from './validation.js';
 import type { WriteBudget } from './writeBudget.js';
@@ -17,6 +17,13 @@ import { bound, then, type Result, type Routed, type View } from './views/view.j
 
 const O_ACCMODE = 3;
 const O_TRUNC = 0o1000;
+
+/** A new descriptor, with what the kernel may do without asking us (ADR 0080). */
+export interface Opened {
+  fd: number;
+  cache: KernelCache;
+  flushes: boolean;
+}
 
 export interface BridgeFsOptions {
   workspace: ProjectWorkspace;
@@ -104,7 +111,7 @@ export class BridgeFs {
     return this.stats.statfs(this.workspace);
   }
 
-  open(fusePath: string, flags: number): Result<number> {
+  open(fusePath: string, flags: number): Result<Opened> {
     const at = locate(fusePath);
     const writing = (flags & O_ACCMODE) !== 0;
     // Asking for a decision changes nothing in the project, so read-only mounts may validate too.
@@ -112,13 +119,17 @@ export class BridgeFs {
       if (this.readOnly) throw fsError(E.EROFS, 'mounted read-only');
       if (isImmutable(at)) throw fsError(at.view === 'missing' ? E.ENOENT : E.EROFS, `${fusePath} is read-only`);
     }
-    return then(this.bind(at, fusePath).open(writing, (flags & O_TRUNC) !== 0), (handle) => this.handles.add(handle));
+    return then(this.bind(at, fusePath).open(writing, (flags & O_TRUNC) !== 0), (handle) => this.add(handle));
   }
 
-  create(fusePath: string, mode: number): number {
+  create(fusePath: string, mode: number): Opened {
     // The kernel creates only what lookup did not find: a shadow of a path the project lacks.
     if (locate(fusePath).view === 'shadows' && !this.readOnly) throw fsError(E.ENOENT, `${fusePath}: no such project path to annotate`);
-    return this.handles.add(this.current.create(this.requireCurrent(fusePath), mode));
+    return this.add(this.current.create(this.requireCurrent(fusePath), mode));
+  }
+
+  private add(handle: Handle): Opened {
+    return { fd: this.handles.add(handle), cache: handle.cache, flushes: handle.flushes };
   }
 
   read(fd: number, target: Buffer, length: number, position: number): Result<number> {
@@ -134,8 +145,14 @@ export class BridgeFs {
     return this.handles.get(fd).flush();
   }
 
-  fsync(fd: number): Result<void> {
-    return this.handles.get(fd).fsync();
+  /** fsync(2): the handle's own changes recorded, then everything recorded before made durable. */
+  fsync(fd: number): Promise<void> {
+    return Promise.resolve(this.handles.get(fd).fsync()).then(() => this.workspace.sync());
+  }
+
+  /** fsync(2) of a directory: every change recorded before it (a create, rename, unlink in it) made durable. */
+  fsyncdir(): Promise<void> {
+    return this.workspace.sync();
   }
 
   release(fd: number): Result<void> {

@@ -5,6 +5,8 @@
 declare module 'fuse-native' {
   type Done = (errno: number) => void;
   type DoneWith<T> = (errno: number, value?: T) => void;
+  /** `flags` reaches libfuse only through our rebuilt binding (csi-driver/scripts/fuse-native/20-open-flags.sh). */
+  export type OpenDone = (errno: number, fd?: number, flags?: number, attrs?: Uint32Array) => void;
 
   export interface FuseStat {
     mode: number;
@@ -38,12 +40,13 @@ declare module 'fuse-native' {
     statfs?(path: string, cb: DoneWith<FuseStatfs>): void;
     getattr?(path: string, cb: DoneWith<FuseStat>): void;
     readdir?(path: string, cb: (errno: number, names?: string[]) => void): void;
-    open?(path: string, flags: number, cb: DoneWith<number>): void;
-    create?(path: string, mode: number, cb: DoneWith<number>): void;
+    open?(path: string, flags: number, cb: OpenDone): void;
+    create?(path: string, mode: number, cb: OpenDone): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void;
     write?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (bytes: number) => void): void;
     flush?(path: string, fd: number, cb: Done): void;
     fsync?(path: string, datasync: number, fd: number, cb: Done): void;
+    fsyncdir?(path: string, datasync: number, fd: number, cb: Done): void;
     release?(path: string, fd: number, cb: Done): void;
     truncate?(path: string, size: number, cb: Done): void;
     ftruncate?(path: string, fd: number, size: number, cb: Done): void;
@@ -84,8 +87,12 @@ declare module 'fuse-native' {
     readonly mnt: string;
     mount(cb: (error: Error | null) => void): void;
     unmount(cb: (error: Error | null) => void): void;
+    protected readonly ops: FuseOperations;
     /** Builds the `-o` argument for libfuse; overridden to add options fuse-native does not know. */
     protected _fuseOptions(): string;
+    /** Calls ops.open/create and signals the native side; `signal(errno, fd, flags)`. Overridden to pass flags on. */
+    protected _op_open(signal: OpenDone, path: string, flags: number): void;
+    protected _op_create(signal: OpenDone, path: string, mode: number): void;
     static unmount(mountpoint: string, cb: (error: Error | null) => void): void;
   }
   export default Fuse;

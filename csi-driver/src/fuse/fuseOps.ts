@@ -1,8 +1,9 @@
-import type { FuseOperations } from 'fuse-native';
+import type { FuseOperations, FuseStat, OpenDone } from 'fuse-native';
 import type { ProjectId } from '@lighthouse-bridge/core';
 import { fuseOpDuration, projectLabels } from '@lighthouse-bridge/core/observability';
-import type { BridgeFs } from './bridgeFs.js';
+import type { BridgeFs, Opened } from './bridgeFs.js';
 import { E, toErrno } from './errno.js';
+import { openFlags } from './nativeMount.js';
 
 type Result<T> = T | Promise<T>;
 type Observe = (seconds: number) => void;
@@ -50,6 +51,9 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     }
   }
 
+  /** open/create answer with the descriptor and its cache flags for the kernel. */
+  const opened = (cb: OpenDone) => (errno: number, value?: Opened) => (value ? cb(errno, value.fd, openFlags(value)) : cb(errno));
+
   /** read/write answer with one number: a byte count, or a negative errno. */
   const count = (cb: (result: number) => void) => (errno: number, n?: number) => cb(errno < 0 ? errno : (n ?? 0));
 
@@ -59,12 +63,13 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     getattr: (path, cb) => settle('getattr', () => fs.getattr(path), cb),
     readdir: (path, cb) => settle('readdir', () => fs.readdir(path), cb),
     readlink: (path, cb) => settle('readlink', () => fs.readlink(path), cb),
-    open: (path, flags, cb) => settle('open', () => fs.open(path, flags), cb),
-    create: (path, mode, cb) => settle('create', () => fs.create(path, mode), cb),
+    open: (path, flags, cb) => settle('open', () => fs.open(path, flags), opened(cb)),
+    create: (path, mode, cb) => settle('create', () => fs.create(path, mode), opened(cb)),
     read: (_path, fd, buf, len, pos, cb) => settle('read', () => fs.read(fd, buf, len, pos), count(cb)),
     write: (_path, fd, buf, len, pos, cb) => settle('write', () => fs.write(fd, buf, len, pos), count(cb)),
     flush: (_path, fd, cb) => settle('flush', () => fs.flush(fd), cb),
     fsync: (_path, _datasync, fd, cb) => settle('fsync', () => fs.fsync(fd), cb),
+    fsyncdir: (_path, _datasync, _fd, cb) => settle('fsyncdir', () => fs.fsyncdir(), cb),
     release: (_path, fd, cb) => settle('release', () => fs.release(fd), cb),
     truncate: (path, size, cb) => settle('truncate', () => fs.truncate(path, size), cb),
     ftruncate: (_path, fd, size, cb) => settle('ftruncate', () => fs.ftruncate(fd, size), cb),
@@ -82,6 +87,21 @@ export function fuseOperations(fs: BridgeFs, project: ProjectId, report: (op: st
     listxattr: (_path, cb) => cb(0, []),
     setxattr: (_path, _name, _value, _position, _flags, cb) => cb(E.ENOTSUP),
     removexattr: (_path, _name, cb) => cb(E.ENOTSUP),
+  };
+}
+
+/**
+ * What getattr would answer for `path` right after a change, when it can answer without waiting
+ * (current/ always can); libfuse then needs no second round trip for it (ADR 0080).
+ */
+export function attrsAfterChange(fs: BridgeFs): (path: string) => FuseStat | undefined {
+  return (path) => {
+    try {
+      const stat = fs.getattr(path);
+      return stat instanceof Promise ? undefined : stat;
+    } catch {
+      return undefined; // gone already: libfuse asks, and hears so
+    }
   };
 }
 

@@ -122,10 +122,21 @@ export class OpenFile {
 type Result<T> = T | Promise<T>;
 
 /**
+ * What the kernel may keep of a handle's reads in its page cache (ADR 0080): `direct` for content
+ * generated per handle or per read (its size is unknown or changes under the reader), `keep` for
+ * content that never changes (history), `page` for the rest, which the kernel drops at each open so
+ * another mount's change is seen (close-to-open).
+ */
+export type KernelCache = 'direct' | 'keep' | 'page';
+
+/**
  * One open file descriptor of the mount: each kind (a file in current/, a rendered document, a
  * stream, a request to the mount) answers the operations on a descriptor for itself.
  */
 export interface Handle {
+  readonly cache: KernelCache;
+  /** False when flush never has anything to do: the kernel's FLUSH is then answered without us. */
+  readonly flushes: boolean;
   read(target: Buffer, length: number, position: number): Result<number>;
   write(source: Buffer, length: number, position: number): number;
   truncate(size: number): void;
@@ -139,6 +150,8 @@ export interface Handle {
 
 /** A handle nobody may write through; subclasses answer read. */
 export abstract class ReadOnlyHandle implements Handle {
+  abstract readonly cache: KernelCache;
+  readonly flushes = false;
   abstract read(target: Buffer, length: number, position: number): Result<number>;
 
   write(): number {
@@ -158,7 +171,10 @@ export abstract class ReadOnlyHandle implements Handle {
 
 /** Fixed content rendered or loaded at open: a blob of history, a manifest, a status document. */
 export class BytesHandle extends ReadOnlyHandle {
-  constructor(private readonly data: Buffer) {
+  constructor(
+    private readonly data: Buffer,
+    readonly cache: KernelCache,
+  ) {
     super();
   }
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { openStore } from '@lighthouse-bridge/core';
 import { startRedis } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { mountAt } from './mountpoint.js';
+import { lazyUnmount, mountAt } from './mountpoint.js';
 import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
 import { eventually } from '@lighthouse-bridge/test/eventually';
 
@@ -309,6 +309,27 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     cli.ready.catch(() => undefined);
     assert.equal(await withTimeout(cli.exited, 'refusal'), 2);
     assert.match(cli.stderr(), /not empty/);
+  });
+
+  it('the mount command takes --sync close (every change waits for the disk) and refuses any other mode with exit 2', async () => {
+    const dir = await scratch();
+    const bad = cliMount(['demo', 'bad', '--sync', 'sometimes'], dir);
+    bad.ready.catch(() => undefined);
+    assert.equal(await withTimeout(bad.exited, 'refusal'), 2);
+    assert.match(bad.stderr(), /--sync expects fsync or close, got "sometimes"/);
+    const strict = cliMount(['demo', 'mnt', '--sync', 'close'], dir);
+    await strict.ready;
+    await writeFile(join(dir, 'mnt', 'current', 'strict.txt'), 'on disk at close');
+    strict.child.kill('SIGKILL');
+    await withTimeout(strict.exited, 'killed mount to exit');
+    const store = await openStore(`file://${join(dir, '.lighthouse-bridge')}`, { readOnly: true });
+    try {
+      const [event] = await store.read({ namespace: 'default', name: 'demo' });
+      assert.equal(event?.type === 'FileWritten' ? event.data.path : undefined, 'strict.txt');
+    } finally {
+      await store.close();
+    }
+    await lazyUnmount(join(dir, 'mnt'));
   });
 
   it('with Redis down: cached reads keep working, writes fail with EIO and are not recorded, then recover', async () => {

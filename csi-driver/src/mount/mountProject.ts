@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
-import { fuseOperations } from '../fuse/fuseOps.js';
+import { attrsAfterChange, fuseOperations } from '../fuse/fuseOps.js';
 import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
 import type { ValidateBackend } from '../fuse/validation.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
@@ -19,9 +19,17 @@ export interface MountOptions {
   validator?: ValidateBackend;
   /** Bytes all files open for writing may buffer together; past it writes fail with ENOSPC. Default 256 MiB. */
   writeBufferBytes?: number;
+  /**
+   * What waits for the disk (ADR 0081): `fsync` (default) — fsync/fdatasync and unmount, while close
+   * returns once the change is visible to every mount; `close` — every close and change too.
+   */
+  sync?: SyncMode;
   /** Failures the filesystem answered with EIO, and background workspace errors. Default: stderr. */
   onError?: (error: Error, context: { op?: string; project: string }) => void;
 }
+
+export type SyncMode = 'fsync' | 'close';
+export const SYNC_MODES: readonly SyncMode[] = ['fsync', 'close'];
 
 export interface MountedProject {
   readonly mountpoint: string;
@@ -38,9 +46,11 @@ export class MountpointBusyError extends Error {
 
 /**
  * Bounded staleness of `current/` as seen through the kernel's caches: another writer's change shows
- * within this (the propagation budget is 100 ms). Content never goes stale: reads are direct_io.
+ * within this (the propagation budget is 100 ms), a new file too: "no such name" is cached as long
+ * (git and compilers probe many missing names). Cached content of `current/` is dropped at each
+ * open (ADR 0080), so a file opened after the change is seen reads it whole.
  */
-export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05 };
+export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
 
 /** Mounts one project. Several may be mounted in one process (the node plugin serves a whole node). */
 export async function mountProject(options: MountOptions): Promise<MountedProject> {
@@ -55,6 +65,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     actor: options.actor,
     ...(options.limits ? { limits: options.limits } : {}),
     live: true,
+    durability: options.sync === 'close' ? 'durable' : 'visible',
     onError: (error) => onError(error, { project: projectName }),
   });
   const readOnly = options.readOnly ?? false;
@@ -66,7 +77,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     onError(e, { op, project: projectName });
   });
 
-  const native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS).catch(async (error: unknown) => {
+  const native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS, attrsAfterChange(fs)).catch(async (error: unknown) => {
     fs.close();
     await workspace.close();
     throw error;
@@ -79,7 +90,10 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     readOnly,
     unmount: () =>
       (unmounting ??= (async () => {
-        await fs.commitAll((error) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName }));
+        const report = (error: unknown) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName });
+        await fs.commitAll(report);
+        // Unmount waits for the disk like fsync does: nothing this mount recorded is left to chance.
+        await workspace.sync().catch(report);
         fs.close();
         try {
           await native.unmount();

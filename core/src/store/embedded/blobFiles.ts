@@ -1,20 +1,36 @@
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash, isContentHash } from '../../events/contentHash.js';
-import { writeFileAtomic } from '../../fs/atomicFile.js';
+import { writeFileAtomic, writeFileAtomicNow } from '../../fs/atomicFile.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
+
+/** Blobs up to this size are written without leaving the thread when no fsync is wanted (ADR 0082). */
+const SMALL_BLOB_BYTES = 64 * 1024;
 
 /** Content-addressed files `<projectDir>/blobs/<first two hex>/<sha256>`; fan-out keeps directories small. */
 function blobPath(projectDir: string, hash: string): string {
   return join(projectDir, 'blobs', hash.slice(0, 2), hash);
 }
 
-export async function putBlobFile(projectDir: string, content: Uint8Array): Promise<string> {
+/**
+ * Stores `content` under its hash, durably; or, given `unsynced`, without waiting for the disk,
+ * handing the new file's path to `unsynced` so that someone syncs it later.
+ */
+export async function putBlobFile(projectDir: string, content: Uint8Array, unsynced?: (path: string) => void): Promise<string> {
   const hash = contentHash(content);
   const path = blobPath(projectDir, hash);
   // The name is the content's hash, and files only appear by atomic rename: present means complete.
+  if (unsynced && content.byteLength <= SMALL_BLOB_BYTES) {
+    if (!existsSync(path)) {
+      writeFileAtomicNow(path, content);
+      unsynced(path);
+    }
+    return hash;
+  }
   if (await exists(path)) return hash;
-  await writeFileAtomic(path, content);
+  await writeFileAtomic(path, content, unsynced ? { sync: false } : {});
+  unsynced?.(path);
   return hash;
 }
 

@@ -136,6 +136,29 @@ describe('embedded store on disk', () => {
     assert.equal((await store.append(project, [event('last', 1)], { expectedVersion: head }))[0]!.seq, head + 1);
   });
 
+  it('keeps every append acknowledged as visible after SIGKILL, and sync() covers what came before it', async () => {
+    const child = spawnAppender(dir, 'loop', 0, 'visible');
+    children.push(child);
+    const acks = ackLines(child);
+    // Visible once written: a reader in another process sees an append as soon as it is acknowledged.
+    const reader = await open(true);
+    await acks.until(200);
+    const [id, last] = acks.lines[199]!.split(' ');
+    assert.ok((await reader.head(project)) >= Number(last), `acknowledged ${id} at seq ${last} is not visible yet`);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const acknowledged = acks.lines.slice();
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    const reopened = await open();
+    await reopened.append(project, []);
+    const { head } = await checkAcknowledged(reopened, project, acknowledged);
+    // Durable on request: sync() resolves once the fdatasync covering the append has run.
+    const before = embeddedCommitStats();
+    await reopened.append(project, [event('after', 1)], { expectedVersion: head, durability: 'visible' });
+    await reopened.sync(project);
+    assert.ok(embeddedCommitStats().batches > before.batches, 'sync returned without an fdatasync');
+  });
+
   it('delivers another process\'s appends to a read-only subscriber within 50 ms', async () => {
     const reader = await open(true);
     const latencies: number[] = [];
@@ -302,7 +325,8 @@ describe('embedded store on disk', () => {
 
   it('rolls segments and reads any range across them', async () => {
     const store = await open(false, 2 * 1024);
-    for (let i = 0; i < 40; i++) await store.append(project, Array.from({ length: 10 }, () => event(`r${i}`, 10)));
+    // Every other append visible only: a roll first syncs the segment it leaves, whatever waits.
+    for (let i = 0; i < 40; i++) await store.append(project, Array.from({ length: 10 }, () => event(`r${i}`, 10)), i % 2 === 0 ? {} : { durability: 'visible' });
     assert.ok((await readdir(logDir())).length > 10, 'expected many segments');
     const reopened = await (async () => {
       await store.close();
@@ -373,9 +397,9 @@ function sleep(ms: number): Promise<void> {
 /**
  * A separate `node` process appending to default/demo. `loop`: 8 concurrent appenders of 1-3
  * events (each with `padding` bytes of text), printing "<appendId> <lastSeq>" once each append is
- * acknowledged, until killed. `paced`: 40 single events 25 ms apart, then exit.
+ * acknowledged (durable, or visible), until killed. `paced`: 40 single events 25 ms apart, then exit.
  */
-function spawnAppender(dir: string, mode: 'loop' | 'paced', padding = 0): ChildProcess {
+function spawnAppender(dir: string, mode: 'loop' | 'paced', padding = 0, durability: 'durable' | 'visible' = 'durable'): ChildProcess {
   const script = `
     const { openEmbeddedStore } = await import(process.env.LHB_MODULE);
     const store = await openEmbeddedStore({ dir: process.env.LHB_DIR, readOnly: false });
@@ -394,14 +418,14 @@ function spawnAppender(dir: string, mode: 'loop' | 'paced', padding = 0): ChildP
         for (;;) {
           const id = process.pid + '-' + n++;
           const count = 1 + (n % 3);
-          const recorded = await store.append(project, Array.from({ length: count }, () => ev(id, count)));
+          const recorded = await store.append(project, Array.from({ length: count }, () => ev(id, count)), { durability: process.env.LHB_DURABILITY });
           process.stdout.write(id + ' ' + recorded.at(-1).seq + '\\n');
         }
       };
       await Promise.all(Array.from({ length: 8 }, worker));
     }`;
   return spawn(process.execPath, ['--input-type=module', '-e', script], {
-    env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir, LHB_MODE: mode, LHB_PADDING: String(padding) },
+    env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir, LHB_MODE: mode, LHB_PADDING: String(padding), LHB_DURABILITY: durability },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }

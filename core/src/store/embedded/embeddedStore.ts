@@ -2,7 +2,7 @@ import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { formatProjectId, parseProjectId, type ProjectId } from '../../events/projectId.js';
-import { givenTimeMs, StoreUnavailableError, type AppendOptions, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
+import { givenTimeMs, StoreUnavailableError, type AppendOptions, type Durability, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
 import { getBlobFile, putBlobFile } from './blobFiles.js';
 import { groupCommitStats, type CutReport, type ProjectLog } from './projectLog.js';
 import { acquireProjectLog, releaseProjectLog } from './projectRegistry.js';
@@ -69,7 +69,12 @@ class EmbeddedStore implements EventStore {
 
   async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
     this.checkWritable('append');
-    return this.log(project).append(events, options.expectedVersion, givenTimeMs(options));
+    return this.log(project).append(events, options.expectedVersion, givenTimeMs(options), options.durability !== 'visible');
+  }
+
+  async sync(project: ProjectId): Promise<void> {
+    this.checkOpen();
+    if (!this.readOnly) await this.log(project).sync();
   }
 
   async head(project: ProjectId): Promise<number> {
@@ -91,9 +96,12 @@ class EmbeddedStore implements EventStore {
     return tail;
   }
 
-  async putBlob(project: ProjectId, content: Uint8Array): Promise<string> {
+  async putBlob(project: ProjectId, content: Uint8Array, options: { durability?: Durability } = {}): Promise<string> {
     this.checkWritable('putBlob');
-    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content));
+    const log = this.log(project);
+    // Not durable yet: the log's next sync makes the blob durable before any record naming it.
+    const unsynced = options.durability === 'visible' ? (path: string) => log.noteUnsyncedBlob(path) : undefined;
+    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, unsynced));
   }
 
   async getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined> {

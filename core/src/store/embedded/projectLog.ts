@@ -1,6 +1,6 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, writeSync, type FSWatcher } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
@@ -12,6 +12,17 @@ import { CorruptLogError, asStoreError, io } from './storeErrors.js';
 import { acquireWriterLock, type WriterLock } from './writerLock.js';
 
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+/**
+ * With nobody waiting, written records are synced this long after the first of them: each fsync
+ * forces a journal commit that stalls every create and rename in the store meanwhile, so they are
+ * gathered (ext4 itself commits every 5 s). fsync(2) and durable appends never wait for this.
+ */
+const BACKGROUND_SYNC_MS = 50;
+const SYNC_LANES = 2;
+/** Events kept in memory for this process's own tails (see `recent`). */
+const RECENT_EVENTS = 4096;
+/** Batches up to this size are written synchronously: a page-cache copy, cheaper than a thread hop. */
+const SMALL_WRITE_BYTES = 64 * 1024;
 /** Readers in other processes poll this often when no fs.watch is possible (the log dir is missing). */
 const POLL_MS = 20;
 /** And this often as a safety net when fs.watch is on (it can miss events on some filesystems). */
@@ -53,6 +64,17 @@ interface PendingAppend {
   readonly record: Buffer;
   readonly firstSeq: number;
   readonly count: number;
+  /** Resolve once fdatasync'd, not as soon as written. */
+  readonly durable: boolean;
+  /** The events as read() returns them. */
+  readonly events: RecordedEvent[];
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** Someone waiting for every event up to `seq` to be durable. */
+interface SyncWaiter {
+  readonly seq: number;
   resolve(): void;
   reject(error: Error): void;
 }
@@ -69,6 +91,15 @@ interface Writer {
   lastTimeMs: number;
   queue: PendingAppend[];
   flushing: boolean;
+  /** The last seq written to the file (visible to every reader) and the last one fdatasync'd. */
+  writtenSeq: number;
+  syncedSeq: number;
+  syncWaiters: SyncWaiter[];
+  /** fdatasyncs run one at a time, each after the previous; `syncQueued` while one waits its turn. */
+  syncChain: Promise<void>;
+  syncQueued: boolean;
+  /** A sync nobody waits for yet, due after BACKGROUND_SYNC_MS. */
+  syncTimer?: NodeJS.Timeout;
   /** After a failed write or fsync the log's state on disk is unknown: refuse until reopened. */
   broken?: Error;
   idle: Array<() => void>;
@@ -95,6 +126,13 @@ export class ProjectLog {
   /** Segments before this one were scanned whole and have successors, so they never change again. */
   private firstUnsealed = 0;
   private readonly listeners = new Set<() => void>();
+  /** Blob files stored without fsync since the last sync: made durable before the log is. */
+  private readonly unsyncedBlobs: string[] = [];
+  /**
+   * The events this process wrote last, dense up to the head: every workspace of the project in
+   * this process follows the log, and would otherwise read back from the file what it just wrote.
+   */
+  private recent: RecordedEvent[] = [];
   private watcher?: FSWatcher;
   private pollTimer?: NodeJS.Timeout;
   private closed = false;
@@ -139,6 +177,8 @@ export class ProjectLog {
     const last = Math.min(to, this.headSeq);
     const out: RecordedEvent[] = [];
     if (from > last || limit <= 0) return out;
+    const first = this.recent[0]?.seq;
+    if (first !== undefined && from >= first) return this.recent.slice(from - first, Math.min(last - first + 1, from - first + limit));
     let i = this.segmentIndexFor(from);
     for (; i < this.segments.length && out.length < limit; i++) {
       const segment = this.segments[i]!;
@@ -168,8 +208,14 @@ export class ProjectLog {
     return out;
   }
 
-  /** Appends atomically; resolves once the record is fsync'd (shared with concurrent appends). */
-  async append(events: readonly NewEvent[], expectedVersion: number | undefined, givenTimeMs?: number): Promise<RecordedEvent[]> {
+  /**
+   * Appends atomically. `durable`: resolves once the record is fdatasync'd (one fdatasync shared
+   * with concurrent appends); else once it is written to the segment file, where every reader in
+   * every process sees it and a kill -9 of this process cannot lose it, with its fdatasync already
+   * under way (ADR 0081). Records reach the file in seq order either way, so the log on disk is
+   * always a prefix of what was appended.
+   */
+  async append(events: readonly NewEvent[], expectedVersion: number | undefined, givenTimeMs?: number, durable = true): Promise<RecordedEvent[]> {
     const writer = await this.ensureWriter();
     if (writer.broken) throw writer.broken;
     const current = writer.nextSeq - 1;
@@ -189,13 +235,35 @@ export class ProjectLog {
     const recorded = stored.map((e, k): RecordedEvent => ({ ...e, seq: firstSeq + k, time }));
 
     return new Promise<RecordedEvent[]>((resolve, reject) => {
-      writer.queue.push({ record, firstSeq, count: events.length, resolve: () => resolve(recorded), reject });
-      if (!writer.flushing) {
-        writer.flushing = true;
-        // Let appends issued in the same turn join the first batch.
-        setImmediate(() => void this.flush(writer));
-      }
+      writer.queue.push({ record, firstSeq, count: events.length, durable, events: recorded, resolve: () => resolve(recorded), reject });
+      this.startFlushing(writer);
     });
+  }
+
+  /** Resolves once everything appended in this process before the call is durable (fsync(2) of the mount). */
+  async sync(): Promise<void> {
+    const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
+    if (!writer) return syncFiles(this.unsyncedBlobs.splice(0));
+    if (writer.broken) throw writer.broken;
+    const seq = writer.nextSeq - 1;
+    if (seq <= writer.syncedSeq) return;
+    await new Promise<void>((resolve, reject) => {
+      writer.syncWaiters.push({ seq, resolve, reject });
+      if (seq <= writer.writtenSeq) this.requestSync(writer);
+    });
+  }
+
+  /** A blob file stored without fsync: the next sync makes it durable before any log record. */
+  noteUnsyncedBlob(path: string): void {
+    this.unsyncedBlobs.push(path);
+  }
+
+  private startFlushing(writer: Writer): void {
+    if (writer.flushing) return;
+    writer.flushing = true;
+    // Appends issued in the same run of microtasks join the first batch; no need to wait for the
+    // next turn of the event loop (~100 µs here): the sync stage groups the fsyncs (ADR 0082).
+    queueMicrotask(() => void this.flush(writer));
   }
 
   /** Calls `listener` (no arguments) whenever the head may have moved. */
@@ -214,23 +282,36 @@ export class ProjectLog {
     this.listeners.clear();
     this.updateWatching();
     const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
-    if (!writer) return;
+    if (!writer) return syncFiles(this.unsyncedBlobs.splice(0)).catch(() => undefined);
     if (writer.flushing) await new Promise<void>((resolve) => writer.idle.push(resolve));
+    // Unmount and exit make everything durable, like fsync.
+    await this.syncNow(writer).catch(() => undefined);
     await writer.file.close().catch(() => undefined);
     await writer.lock.release();
   }
 
+  /**
+   * The write stage: one write per batch, in seq order. It never waits for an fdatasync, so a batch
+   * is written while the previous one is being synced; the sync stage (syncNow) catches up with
+   * whatever was written when it starts: the group commit.
+   */
   private async flush(writer: Writer): Promise<void> {
     while (writer.queue.length > 0 && !writer.broken) {
       const batch = writer.queue.splice(0);
       try {
         await this.writeBatch(writer, batch);
       } catch (error) {
-        writer.broken = asStoreError(`appending to ${this.label}`, error);
-        for (const pending of batch) pending.reject(writer.broken);
+        this.breakWriter(writer, error);
+        for (const pending of batch) pending.reject(writer.broken!);
         break;
       }
-      for (const pending of batch) pending.resolve();
+      for (const pending of batch) {
+        if (pending.durable) writer.syncWaiters.push({ seq: pending.firstSeq + pending.count - 1, resolve: pending.resolve, reject: pending.reject });
+        else pending.resolve();
+      }
+      groupCommitStats.appends += batch.length;
+      if (writer.syncWaiters.length > 0) this.requestSync(writer);
+      else writer.syncTimer ??= setTimeout(() => this.requestSync(writer), BACKGROUND_SYNC_MS).unref();
       this.notify();
     }
     if (writer.broken) for (const pending of writer.queue.splice(0)) pending.reject(writer.broken);
@@ -238,7 +319,53 @@ export class ProjectLog {
     for (const done of writer.idle.splice(0)) done();
   }
 
-  /** One write and one fdatasync for the whole batch: the group commit. */
+  /** Queues one fdatasync after the one in flight, unless one is already waiting (it will cover this). */
+  private requestSync(writer: Writer): void {
+    if (writer.syncQueued) return;
+    writer.syncQueued = true;
+    void this.syncNow(writer).catch(() => undefined);
+  }
+
+  /**
+   * The sync stage: makes everything written so far durable (the blobs stored for it first, then
+   * the log), and settles whoever waits for that. Failures break the writer: after a failed
+   * fdatasync nothing is known about what reached the disk.
+   */
+  private syncNow(writer: Writer): Promise<void> {
+    const run = writer.syncChain.then(async () => {
+      writer.syncQueued = false;
+      clearTimeout(writer.syncTimer);
+      writer.syncTimer = undefined;
+      if (writer.broken) throw writer.broken;
+      const upTo = writer.writtenSeq;
+      const blobs = this.unsyncedBlobs.splice(0);
+      if (upTo <= writer.syncedSeq && blobs.length === 0) return;
+      try {
+        await syncFiles(blobs);
+        // The file records up to `upTo` are in: a roll swaps it only after a sync chained behind this one.
+        await writer.file.datasync();
+      } catch (error) {
+        this.breakWriter(writer, error);
+        throw writer.broken;
+      }
+      groupCommitStats.batches++;
+      writer.syncedSeq = Math.max(writer.syncedSeq, upTo);
+      const waiting = writer.syncWaiters;
+      writer.syncWaiters = waiting.filter((w) => w.seq > writer.syncedSeq);
+      for (const w of waiting) if (w.seq <= writer.syncedSeq) w.resolve();
+      // A waiter for seqs written after this sync started needs the next one.
+      if (writer.syncWaiters.some((w) => w.seq <= writer.writtenSeq)) this.requestSync(writer);
+    });
+    writer.syncChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private breakWriter(writer: Writer, error: unknown): void {
+    writer.broken ??= asStoreError(`appending to ${this.label}`, error);
+    for (const w of writer.syncWaiters.splice(0)) w.reject(writer.broken);
+  }
+
+  /** One write for the whole batch; its fdatasync is the sync stage's. */
   private async writeBatch(writer: Writer, batch: PendingAppend[]): Promise<void> {
     const bytes = batch.reduce((n, p) => n + p.record.length, 0);
     if (writer.segment.end > SEGMENT_MAGIC.length && writer.segment.end + bytes > this.segmentBytes) {
@@ -247,22 +374,26 @@ export class ProjectLog {
     const segment = writer.segment;
     const start = writer.end;
     const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
-    await writeAll(writer.file, buf, start);
-    await writer.file.datasync();
-    groupCommitStats.batches++;
-    groupCommitStats.appends += batch.length;
+    // A small batch goes to the page cache without a thread-pool round trip (ADR 0082).
+    if (bytes <= SMALL_WRITE_BYTES) writeAllNow(writer.file.fd, buf, start);
+    else await writeAll(writer.file, buf, start);
     let offset = start;
     for (const pending of batch) {
       noteRecord(segment, pending.firstSeq, pending.count, offset, offset + pending.record.length);
       offset += pending.record.length;
+      this.recent.push(...pending.events);
     }
+    if (this.recent.length > 2 * RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);
     writer.end = offset;
     this.headSeq = segment.lastSeq;
+    writer.writtenSeq = segment.lastSeq;
   }
 
   private async roll(writer: Writer, firstSeq: number): Promise<void> {
     const segment = await this.createSegment(firstSeq);
     const file = await open(segment.path, 'r+');
+    // Everything in the old segment is durable before it is let go; later syncs take the new file.
+    await this.syncNow(writer);
     await writer.file.close();
     writer.file = file;
     writer.segment = segment;
@@ -309,6 +440,11 @@ export class ProjectLog {
           lastTimeMs: await this.lastTimeMs(),
           queue: [],
           flushing: false,
+          writtenSeq: this.headSeq,
+          syncedSeq: this.headSeq,
+          syncWaiters: [],
+          syncChain: Promise.resolve(),
+          syncQueued: false,
           idle: [],
         };
         this.writer = published;
@@ -524,6 +660,35 @@ export class ProjectLog {
         }
       });
   }
+}
+
+/**
+ * fsync of each file, then of each directory holding one. Two at a time: libuv's pool has four
+ * threads, and the mount's own reads and writes must not queue behind a thousand fsyncs.
+ */
+async function syncFiles(paths: readonly string[]): Promise<void> {
+  const syncFile = async (path: string): Promise<void> => {
+    const file = await open(path, 'r');
+    try {
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  };
+  await inLanes(paths, SYNC_LANES, syncFile);
+  await inLanes([...new Set(paths.map((p) => dirname(p)))], SYNC_LANES, fsyncDir);
+}
+
+async function inLanes<T>(items: readonly T[], lanes: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
+}
+
+function writeAllNow(fd: number, buf: Buffer, position: number): void {
+  for (let written = 0; written < buf.length; ) written += writeSync(fd, buf, written, buf.length - written, position + written);
 }
 
 async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {

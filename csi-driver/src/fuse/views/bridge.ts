@@ -58,7 +58,7 @@ export class BridgeView implements View<BridgeAt> {
       case 'bridgeDir':
         throw fsError(E.EISDIR, '.bridge is a directory');
       case 'bridgeStatus':
-        return new BytesHandle(renderJson(this.status()));
+        return new BytesHandle(renderJson(this.status()), 'direct');
       case 'bridgeValidate':
         return new ValidateHandle(this.options.validator);
     }
@@ -101,6 +101,9 @@ export class BridgeView implements View<BridgeAt> {
  * after an answer starts the next request, so one descriptor can ask many times.
  */
 class ValidateHandle implements Handle {
+  // The answer is read back from the descriptor the request was written to: no page cache between.
+  readonly cache = 'direct';
+  readonly flushes = false;
   private request: Buffer[] = [];
   private requestBytes = 0;
   private answer: Buffer | undefined;

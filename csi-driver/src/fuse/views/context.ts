@@ -37,8 +37,8 @@ export class ContextView implements View<At<'context'>> {
 
   open({ path }: At<'context'>): Result<Handle> {
     const entry = this.entry(path);
-    if (entry.kind === 'manifest') return new BytesHandle(renderJson(entry.manifest));
-    if (entry.kind === 'file') return this.workspace.readBlob(entry.hash).then((data) => new BytesHandle(data));
+    if (entry.kind === 'manifest') return new BytesHandle(renderJson(entry.manifest), 'page');
+    if (entry.kind === 'file') return this.workspace.readBlob(entry.hash).then((data) => new BytesHandle(data, 'page'));
     throw fsError(E.EISDIR, `context/${path} is a directory`);
   }
 

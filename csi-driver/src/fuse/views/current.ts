@@ -3,6 +3,7 @@ import { nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace } fr
 import { E, fsError } from '../errno.js';
 import { OpenFile, type Handle } from '../handles.js';
 import type { At } from '../layout.js';
+import { PageCacheRecord } from '../pageCacheRecord.js';
 import type { WriteBudget } from '../writeBudget.js';
 import type { Stats } from './stats.js';
 import { openBlob, requireDirectory, requireNode, requireSymlinkTarget, type Result, type View } from './view.js';
@@ -23,6 +24,7 @@ export class CurrentView implements View<At<'current'>> {
    * project (the unlink was recorded as a Delete), answered only for the handles still using them.
    */
   private readonly hidden = new Map<string, OpenFile>();
+  private readonly pageCache = new PageCacheRecord();
 
   constructor(
     private readonly workspace: ProjectWorkspace,
@@ -54,12 +56,13 @@ export class CurrentView implements View<At<'current'>> {
   }
 
   open({ path }: At<'current'>, writing: boolean, truncating: boolean): Result<Handle> {
+    if (writing) this.pageCache.forget(path);
     const open = this.openFiles.get(path);
     if (open) return this.handle(open, writing);
     const node = requireNode(this.workspace.state, path);
     if (node.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
     if (node.kind !== 'file') throw fsError(E.EINVAL, `${path} is not a regular file`);
-    if (!writing) return openBlob(this.workspace, node, path);
+    if (!writing) return openBlob(this.workspace, node, path, this.pageCache.readerOpen(path, node.hash));
     // O_TRUNC is followed by ftruncate(0): no need to fetch content about to be dropped.
     const content = truncating ? Promise.resolve(Buffer.alloc(0)) : this.workspace.readBlob(node.hash);
     return content.then((data) => {
@@ -77,6 +80,7 @@ export class CurrentView implements View<At<'current'>> {
 
   create(path: string, mode: number): Handle {
     const normalized = normalizePath(path, this.workspace.limits);
+    this.pageCache.forget(normalized);
     const existing = this.workspace.state.nodes.get(normalized);
     if (existing?.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
     this.requireParent(normalized);
@@ -91,6 +95,7 @@ export class CurrentView implements View<At<'current'>> {
 
   /** truncate(2) by path, with no descriptor to close afterwards: recorded now. */
   async truncate(path: string, size: number): Promise<void> {
+    this.pageCache.forget(path);
     const open = this.openFiles.get(path);
     if (open) {
       // libfuse 2 sends open(O_TRUNC)'s truncate by path: the handle's close records it.
@@ -110,6 +115,7 @@ export class CurrentView implements View<At<'current'>> {
   }
 
   async unlink(path: string): Promise<void> {
+    this.pageCache.forget(path);
     // libfuse 2 unlinks the hidden name at the last release; the Delete was recorded at the rename.
     if (this.hidden.delete(path)) return;
     const open = this.openFiles.get(path);
@@ -120,6 +126,9 @@ export class CurrentView implements View<At<'current'>> {
 
   async rename(from: string, toPath: string): Promise<void> {
     const to = normalizePath(toPath, this.workspace.limits);
+    if (this.workspace.state.nodes.get(from)?.kind === 'directory') this.pageCache.forgetAll();
+    this.pageCache.forget(from);
+    this.pageCache.forget(to);
     if (FUSE_HIDDEN.test(nameOf(to))) return this.hide(from, to);
     const source = this.openFiles.get(from);
     // A file created and still open is not in the projection yet: record it so the move is valid.
@@ -151,7 +160,8 @@ export class CurrentView implements View<At<'current'>> {
   async chmod(path: string, mode: number): Promise<void> {
     const open = this.openFiles.get(path);
     if (open) open.mode = storedMode(mode);
-    if (open?.pending) return;
+    // Not recorded yet (new, or written since its last record): the mode travels with the content.
+    if (open?.pending || open?.dirty) return;
     await this.workspace.execute({ type: 'ChangeAttributes', path, mode: storedMode(mode) });
   }
 
@@ -221,11 +231,17 @@ export class CurrentView implements View<At<'current'>> {
 
 /** A descriptor of a file in current/: reads and writes the shared OpenFile, records it on close. */
 class FileHandle implements Handle {
+  readonly cache = 'page';
+  readonly flushes: boolean;
+
   constructor(
     private readonly file: OpenFile,
     private readonly writable: boolean,
     private readonly view: CurrentView,
-  ) {}
+  ) {
+    // A reader's close records nothing (see flush).
+    this.flushes = writable;
+  }
 
   read(target: Buffer, length: number, position: number): number {
     return this.file.read(target, length, position);

@@ -60,9 +60,9 @@ export class HistoryView implements View<HistoryAt> {
       case 'historyDir':
         throw fsError(E.EISDIR, 'history is a directory');
       case 'historyLog':
-        return this.renderLog().then((data) => new BytesHandle(data));
+        return this.renderLog().then((data) => new BytesHandle(data, 'direct'));
       case 'history':
-        return then(this.stateFor(at.at), (state) => openBlob(this.workspace, requireNode(state, at.path), at.path));
+        return then(this.stateFor(at.at), (state) => openBlob(this.workspace, requireNode(state, at.path), at.path, 'keep'));
     }
   }
 

@@ -43,7 +43,7 @@ export class ShadowsView implements View<At<'shadows'>> {
     if (target === undefined) throw fsError(E.ENOENT, `shadows/${path} does not exist`);
     if (target === '') throw fsError(E.EISDIR, `shadows/${path} is a directory`);
     if (writing) return new ShadowHandle(target, this);
-    return new BytesHandle(this.render(target));
+    return new BytesHandle(this.render(target), 'direct');
   }
 
   /** `''` for a directory, the annotated project path for a `<path>.json`, undefined when absent. */
@@ -96,6 +96,9 @@ export class ShadowsView implements View<At<'shadows'>> {
  * write budget) and records it as one annotation at close. Reads show the recorded annotations.
  */
 class ShadowHandle implements Handle {
+  // Reads show the recorded annotations, not the request written: the page cache would mix them.
+  readonly cache = 'direct';
+  readonly flushes = true;
   private request = Buffer.alloc(0);
   private size = 0;
   private dirty = false;

@@ -79,6 +79,8 @@ export class StreamsView implements View<StreamsAt> {
 
 /** One reader of streams/events: `pendingBytes` is the size of `pending`, which is bounded. */
 class StreamHandle extends ReadOnlyHandle {
+  // Every read must reach us, and block until there is something to answer.
+  readonly cache = 'direct';
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private waiter: (() => void) | undefined;

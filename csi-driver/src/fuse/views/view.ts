@@ -1,7 +1,7 @@
 import type { FuseStat } from 'fuse-native';
 import type { ProjectState, ProjectWorkspace, TreeNode } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
-import { BytesHandle, type Handle } from '../handles.js';
+import { BytesHandle, type Handle, type KernelCache } from '../handles.js';
 
 export type Result<T> = T | Promise<T>;
 
@@ -42,10 +42,10 @@ export function requireSymlinkTarget(state: ProjectState, path: string): string 
 }
 
 /** A reader of a recorded file's content (the blob is immutable, so one copy serves every read). */
-export function openBlob(workspace: ProjectWorkspace, node: TreeNode, label: string): Promise<Handle> {
+export function openBlob(workspace: ProjectWorkspace, node: TreeNode, label: string, cache: KernelCache): Promise<Handle> {
   if (node.kind === 'directory') throw fsError(E.EISDIR, `${label} is a directory`);
   if (node.kind !== 'file') throw fsError(E.EINVAL, `${label} is not a regular file`);
-  return workspace.readBlob(node.hash).then((data) => new BytesHandle(data));
+  return workspace.readBlob(node.hash).then((data) => new BytesHandle(data, cache));
 }
 
 /** One location bound to the view that answers for it. */

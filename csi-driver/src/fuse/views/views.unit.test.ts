@@ -54,14 +54,14 @@ async function errno(work: () => unknown): Promise<number> {
 }
 
 async function writeFile(fs: BridgeFs, fusePath: string, text: string): Promise<void> {
-  const fd = fs.create(fusePath, 0o644);
+  const { fd } = fs.create(fusePath, 0o644);
   fs.write(fd, Buffer.from(text), Buffer.byteLength(text), 0);
   await fs.flush(fd);
   await fs.release(fd);
 }
 
 async function readAll(fs: BridgeFs, fusePath: string): Promise<string> {
-  const fd = await fs.open(fusePath, O_RDONLY);
+  const { fd } = await fs.open(fusePath, O_RDONLY);
   const buf = Buffer.alloc(64 * 1024);
   const n = await fs.read(fd, buf, buf.length, 0);
   await fs.release(fd);
@@ -83,7 +83,7 @@ describe('fuse views (unit, no FUSE)', () => {
 
   it('current: a created file is listed while open, recorded as one event on close, and its buffer given back', async () => {
     const head = f.fs.workspace.head;
-    const fd = f.fs.create('/current/a.txt', 0o644);
+    const { fd } = f.fs.create('/current/a.txt', 0o644);
     assert.ok((f.fs.readdir('/current') as string[]).includes('a.txt'));
     f.fs.write(fd, Buffer.from('hello'), 5, 0);
     f.fs.write(fd, Buffer.from(' world'), 6, 5);
@@ -95,8 +95,38 @@ describe('fuse views (unit, no FUSE)', () => {
     assert.equal(await readAll(f.fs, '/current/a.txt'), 'hello world');
   });
 
+  it('tells the kernel what it may cache and where close has nothing to record', async () => {
+    const head = f.fs.workspace.head;
+    const opened = async (fusePath: string, flags: number) => {
+      const { fd, cache, flushes } = await f.fs.open(fusePath, flags);
+      await f.fs.release(fd);
+      return { cache, flushes };
+    };
+    // history never changes: kept across opens.
+    assert.deepEqual(await opened(`/history/@${head}/a.txt`, O_RDONLY), { cache: 'keep', flushes: false });
+    await writeFile(f.fs, '/current/cached.txt', 'cached');
+    // current/: kept only while the content is what the last reader's open served, and nobody
+    // opened it for writing, truncated, moved or removed it through this mount since.
+    assert.deepEqual(await opened('/current/cached.txt', O_RDONLY), { cache: 'page', flushes: false });
+    assert.deepEqual(await opened('/current/cached.txt', O_RDONLY), { cache: 'keep', flushes: false });
+    assert.deepEqual(await opened('/current/cached.txt', O_WRONLY), { cache: 'page', flushes: true });
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'page', 'a writer\'s open forgets what the kernel holds');
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'keep');
+    await writeFile(f.fs, '/current/cached.txt', 'changed');
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'page', 'new content is read again');
+    await f.fs.rename('/current/cached.txt', '/current/moved.txt');
+    await f.fs.rename('/current/moved.txt', '/current/cached.txt');
+    assert.equal((await opened('/current/cached.txt', O_RDONLY)).cache, 'page', 'a rename forgets both names');
+    await f.fs.unlink('/current/cached.txt');
+    // Generated per open or per read, with size 0 in stat: every read must reach the mount.
+    for (const generated of ['/history/log', '/streams/events', '/.bridge/status', '/shadows/a.txt.json']) {
+      assert.equal((await opened(generated, O_RDONLY)).cache, 'direct', generated);
+    }
+    assert.deepEqual(await opened('/.bridge/validate', O_RDWR), { cache: 'direct', flushes: false });
+  });
+
   it('current: a handle opened for reading refuses writes with EBADF', async () => {
-    const fd = await f.fs.open('/current/a.txt', O_RDONLY);
+    const { fd } = await f.fs.open('/current/a.txt', O_RDONLY);
     assert.equal(await errno(() => f.fs.write(fd, Buffer.from('x'), 1, 0)), E.EBADF);
     assert.equal(await errno(() => f.fs.ftruncate(fd, 0)), E.EBADF);
     await f.fs.release(fd);
@@ -120,7 +150,7 @@ describe('fuse views (unit, no FUSE)', () => {
   it('shadows: a JSON annotation written and closed is recorded and read back; bad JSON is EINVAL', async () => {
     assert.deepEqual(f.fs.readdir('/shadows'), ['a.txt.json']);
     const body = '{"text":"looks fine","line":1}';
-    const fd = await f.fs.open('/shadows/a.txt.json', O_WRONLY);
+    const { fd } = await f.fs.open('/shadows/a.txt.json', O_WRONLY);
     f.fs.write(fd, Buffer.from(body), body.length, 0);
     assert.ok(f.budget.usedBytes > 0, 'the shadow request is held against the write budget');
     await f.fs.flush(fd);
@@ -129,7 +159,7 @@ describe('fuse views (unit, no FUSE)', () => {
     const notes = JSON.parse(await readAll(f.fs, '/shadows/a.txt.json')) as { text: string }[];
     assert.deepEqual(notes.map((n) => n.text), ['looks fine']);
 
-    const bad = await f.fs.open('/shadows/a.txt.json', O_WRONLY);
+    const { fd: bad } = await f.fs.open('/shadows/a.txt.json', O_WRONLY);
     f.fs.write(bad, Buffer.from('not json'), 8, 0);
     assert.equal(await errno(() => f.fs.flush(bad)), E.EINVAL);
     await f.fs.release(bad);
@@ -143,7 +173,7 @@ describe('fuse views (unit, no FUSE)', () => {
   });
 
   it('streams: a reader gets each new event as a JSON line', async () => {
-    const fd = await f.fs.open('/streams/events', O_RDONLY);
+    const { fd } = await f.fs.open('/streams/events', O_RDONLY);
     const buf = Buffer.alloc(64 * 1024);
     const reading = f.fs.read(fd, buf, buf.length, 0);
     await writeFile(f.fs, '/current/b.txt', 'b');
@@ -154,7 +184,7 @@ describe('fuse views (unit, no FUSE)', () => {
   });
 
   it('.bridge: status counts open handles; validate answers each line, without a validator with an error', async () => {
-    const held = await f.fs.open('/current/a.txt', O_RDONLY);
+    const { fd: held } = await f.fs.open('/current/a.txt', O_RDONLY);
     const status = JSON.parse(await readAll(f.fs, '/.bridge/status')) as { head: number; mount: { openHandles: number }; validator: string };
     // The status handle itself is counted once it is open, after its document was rendered.
     assert.equal(status.mount.openHandles, 1);
@@ -162,7 +192,7 @@ describe('fuse views (unit, no FUSE)', () => {
     assert.equal(status.validator, 'none');
     await f.fs.release(held);
 
-    const fd = await f.fs.open('/.bridge/validate', O_RDWR);
+    const { fd } = await f.fs.open('/.bridge/validate', O_RDWR);
     f.fs.write(fd, Buffer.from('{}\n'), 3, 0);
     const buf = Buffer.alloc(4096);
     const n = await f.fs.read(fd, buf, buf.length, 0);
@@ -178,7 +208,7 @@ describe('fuse views on a read-only mount (unit)', () => {
       assert.equal(await errno(() => f.fs.create('/current/x', 0o644)), E.EROFS);
       assert.equal(await errno(() => f.fs.mkdir('/current/d', 0o755)), E.EROFS);
       assert.equal(await errno(() => f.fs.open('/shadows', O_WRONLY)), E.EROFS);
-      const fd = await f.fs.open('/.bridge/validate', O_RDWR);
+      const { fd } = await f.fs.open('/.bridge/validate', O_RDWR);
       f.fs.write(fd, Buffer.from('1\n2\n'), 4, 0);
       const buf = Buffer.alloc(4096);
       const n = await f.fs.read(fd, buf, buf.length, 0);
