@@ -89,16 +89,7 @@ step "the operator, as a pod with its own service-account token, takes a BridgeP
 kubectl create namespace "$NS" >/dev/null
 for sa in writer reader stranger; do kubectl -n "$NS" create serviceaccount "$sa" >/dev/null; done
 acl_before=$(redis-cli -p "$REDIS_PORT" ACL USERS | sort | paste -sd' ' -)
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: bridge.lighthouse.dev/v1alpha1
-kind: BridgeProject
-metadata: { name: $PROJECT, namespace: $NS }
-spec:
-  storage: { deletionPolicy: Delete }
-  access:
-    readWrite: [writer]
-    readOnly: [reader]
-EOF
+kubectl apply -f "$root/docs/examples/demo-project.yaml" >/dev/null
 wait_until 60 "BridgeProject $PROJECT Ready" sh -c \
   "[ \"\$(kubectl -n $NS get bridgeproject $PROJECT -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
 ok "Ready; Redis ACL users now: $(redis-cli -p "$REDIS_PORT" ACL USERS | paste -sd' ' -)"
@@ -106,8 +97,9 @@ ok "Ready; Redis ACL users now: $(redis-cli -p "$REDIS_PORT" ACL USERS | paste -
 # ---------------------------------------------------------------------------------------------
 step "pod A (writer) writes; pod B (reader, read-only volume) sees it, reads history, cannot write"
 t=$(date +%s%N)
-pod a writer false
-pod b reader true
+# The README's example pods, as written there; they must name the image this run built.
+grep -q "image: $WORKBENCH\$" "$root/docs/examples/demo-pods.yaml" || fail "docs/examples/demo-pods.yaml does not use $WORKBENCH"
+kubectl apply -f "$root/docs/examples/demo-pods.yaml" >/dev/null
 wait_until 60 "pod a Running" pod_running a
 wait_until 60 "pod b Running" pod_running b
 ok "pods A and B Running in $(ms_since "$t") ms"
