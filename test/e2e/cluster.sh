@@ -6,6 +6,7 @@
 #   cluster.sh up      start (idempotent failures: run `down` first)
 #   cluster.sh down    stop and restore the host; safe to run twice or after a failed `up`
 #   cluster.sh env     print the variables a script needs (KUBECONFIG, CONTAINERD_ADDRESS, ...)
+#   cluster.sh fuse-mounts DIR/   the FUSE mount points under DIR/
 # The only addresses used are loopback and this cluster's own bridge 10.88.0.0/24, which exists
 # only on this machine; pods reach the apiserver through the `kubernetes` Service (kube-proxy).
 set -euo pipefail
@@ -278,17 +279,27 @@ stop_pid() { # name: SIGTERM, then SIGKILL after 10 s
 
 kill_pods() {
   # Every container process lives in a cgroup under kubepods; shims under our containerd's state.
-  local hier cg
-  for hier in /sys/fs/cgroup/*/; do
-    [ -d "$hier/kubepods" ] || continue
-    find "$hier/kubepods" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-  done
+  local hier
+  pod_procs | xargs -r kill -KILL 2>/dev/null || true
   pgrep -f "containerd-shim.*$E2E/containerd" | xargs -r kill -KILL 2>/dev/null || true
   sleep 1
-  for hier in /sys/fs/cgroup/*/; do
+  for hier in /sys/fs/cgroup/ /sys/fs/cgroup/*/; do
     [ -d "$hier/kubepods" ] || continue
     find "$hier/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+}
+
+pod_procs() { # every process in a pod's cgroup: cgroup v1 hierarchies and the v2 root
+  local hier
+  for hier in /sys/fs/cgroup/ /sys/fs/cgroup/*/; do
+    [ -d "$hier/kubepods" ] || continue
+    find "$hier/kubepods" -name cgroup.procs -exec cat {} + 2>/dev/null
+  done | sort -u
+}
+
+# Mount points of FUSE filesystems under $1; the type is the field after mountinfo's " - ".
+fuse_mounts_under() {
+  awk -v d="$1" '{ for (i = 7; i <= NF; i++) if ($i == "-") break; if ($(i + 1) ~ /^fuse/ && index($5, d) == 1) print $5 }' /proc/self/mountinfo
 }
 
 unmount_under() { # every mount under $1, deepest first
@@ -317,7 +328,7 @@ down() {
   stop_pid kube-apiserver
   stop_pid etcd
   # FUSE mounts of the node plugin first: their server is gone, a lazy unmount detaches them.
-  awk '$9 ~ /^fuse/ {print $5}' /proc/self/mountinfo | grep -F "$E2E/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  fuse_mounts_under "$E2E/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   unmount_under "$E2E"
   unmount_under /run/containerd/io.containerd.grpc.v1.cri 2>/dev/null || true
   if [ -f "$E2E/host/netns" ]; then
@@ -331,6 +342,9 @@ down() {
   fi
   local keep=${LHB_E2E_KEEP_LOGS:-}
   if [ -n "$keep" ]; then mkdir -p "$keep" && cp -a "$E2E/logs/." "$keep/" 2>/dev/null || true; fi
+  local saved_sysctls
+  saved_sysctls=$(mktemp)
+  cp "$E2E/host/sysctls" "$saved_sysctls" 2>/dev/null || rm -f "$saved_sysctls"
   rm -rf "$E2E"
   # What `up` changed, checked rather than assumed put back.
   local left=()
@@ -338,11 +352,19 @@ down() {
   ip link show "$BRIDGE" >/dev/null 2>&1 && left+=("bridge $BRIDGE")
   grep -qF " $E2E" /proc/self/mountinfo && left+=("mounts under $E2E")
   pgrep -f "[c]ontainerd --config $E2E/" >/dev/null && left+=("containerd")
+  [ -z "$(pod_procs)" ] || left+=("pod processes $(pod_procs | paste -sd, -)")
+  if [ -f "$saved_sysctls" ]; then
+    while IFS='=' read -r k v; do
+      [ -z "$v" ] || [ "$(sysctl -n "$k" 2>/dev/null)" = "$v" ] || left+=("sysctl $k")
+    done <"$saved_sysctls"
+  fi
+  rm -f "$saved_sysctls"
   [ ${#left[@]} -eq 0 ] || die "host not restored: ${left[*]}"
   log "cluster down; host restored"
 }
 
 case "${1:-}" in
+  fuse-mounts) fuse_mounts_under "$2" ;;
   up) up ;;
   down) down ;;
   env) env_vars ;;

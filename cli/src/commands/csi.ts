@@ -25,7 +25,8 @@ import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge csi --endpoint unix:///PATH.sock --node-id NODE [options]
 Runs the CSI driver bridge.lighthouse.dev on a unix socket. On start it mounts again what it had
-published before a restart; on SIGTERM it stops serving and leaves mounts for the next instance.
+published before a restart; on SIGTERM it stops serving and leaves its mount points in place (their
+FUSE sessions end with it; the next instance mounts them again for new pods, ADR 0071).
   --endpoint URL             unix:///ABSOLUTE/PATH.sock (default: $CSI_ENDPOINT)
   --node-id NODE             this node's name (default: $NODE_NAME)
   --mode MODE                node | controller | all (default: all)
@@ -172,7 +173,7 @@ export function run(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => done('SIGTERM'));
       process.once('SIGINT', () => done('SIGINT'));
     });
-    log.info('stopping; mounts stay for the next plugin instance to recover', { signal });
+    log.info('stopping; the next plugin instance mounts these targets again', { signal });
     await stopAll();
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {

@@ -39,8 +39,9 @@ export interface CsiDriverOptions {
 export interface CsiDriver {
   readonly socketPath: string;
   /**
-   * Stops serving gRPC. Mounts are left in place on purpose (ADR 0071): pods keep them across a
-   * plugin restart and the next instance recovers them.
+   * Stops serving gRPC. Mounts are left in place on purpose (ADR 0071): unmounting would expose the
+   * bare target directory to the pod's writes; they die with this process, and the next instance
+   * mounts them again for pods started after that.
    */
   stop(): Promise<void>;
 }
@@ -92,7 +93,15 @@ export async function startCsiDriver(o: CsiDriverOptions): Promise<CsiDriver> {
     retry = setInterval(() => {
       if (running) return;
       running = true;
-      recoverMounts(recoveryDeps)
+      // During a surge rollout the successor owns the node once its socket is in place: from then
+      // on only it repairs, so two plugins never mount the same record.
+      listener
+        .stillOurs()
+        .then((ours) => {
+          if (ours) return recoverMounts(recoveryDeps).then(() => undefined);
+          o.log.info('another plugin serves this node now; mount recovery stops here', { socket: socketPath });
+          clearInterval(retry);
+        })
         .catch((error: unknown) => o.log.error('mount recovery pass failed', { error: (error as Error).message }))
         .finally(() => {
           running = false;

@@ -1,11 +1,14 @@
 import { ServerCredentials, type Server } from '@grpc/grpc-js';
 import { lstat, mkdir, rename, unlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { withAcceptableAuthority } from './authority.js';
 
 /** A gRPC server listening on a unix socket file; `close` stops it and removes the file. */
 export interface UnixSocketListener {
+  /** False once another process (a successor plugin) has put its own socket at the path. */
+  stillOurs(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -24,22 +27,25 @@ const SOCKET_PATH_MAX = 107;
 export async function serveOnUnixSocket(server: Server, socketPath: string): Promise<UnixSocketListener> {
   await refuseNonSocket(socketPath);
   await mkdir(dirname(socketPath), { recursive: true });
-  const staging = join(dirname(socketPath), `.${process.pid}.${Date.now().toString(36)}.sock`);
-  const bindPath = staging.length <= SOCKET_PATH_MAX ? staging : socketPath;
-  if (bindPath === socketPath) await unlink(socketPath).catch(ignoreMissing);
+  // No longer than the final name where possible, so a path that fits also fits while staged.
+  const name = basename(socketPath);
+  const staging = join(dirname(socketPath), `.${randomBytes(8).toString('hex').slice(0, Math.max(6, name.length - 1))}`);
+  if (Buffer.byteLength(staging) > SOCKET_PATH_MAX) throw new Error(`${socketPath}: too long to bind under a temporary name (at most ${SOCKET_PATH_MAX} bytes)`);
   // Our own listener feeding grpc-js, so old kubelets' path-valued :authority can be fixed first.
   const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const listener = createServer((socket) => injector.injectConnection(withAcceptableAuthority(socket)));
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
-    listener.listen(bindPath, () => {
+    listener.listen(staging, () => {
       listener.off('error', reject);
       resolve();
     });
   });
-  if (bindPath !== socketPath) await rename(bindPath, socketPath);
+  await rename(staging, socketPath);
   const { ino } = await lstat(socketPath);
+  const stillOurs = (): Promise<boolean> => lstat(socketPath).then((info) => info.ino === ino, () => false);
   return {
+    stillOurs,
     async close() {
       await new Promise<void>((resolve) => listener.close(() => resolve()));
       injector.drain(2000);
@@ -51,8 +57,7 @@ export async function serveOnUnixSocket(server: Server, socketPath: string): Pro
         });
       });
       injector.destroy();
-      const stillOurs = await lstat(socketPath).then((info) => info.ino === ino, () => false);
-      if (stillOurs) await unlink(socketPath).catch(ignoreMissing);
+      if (await stillOurs()) await unlink(socketPath).catch(ignoreMissing);
     },
   };
 }

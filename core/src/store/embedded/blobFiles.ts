@@ -3,6 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash, isContentHash } from '../../events/contentHash.js';
 import { writeFileAtomic, writeFileAtomicNow } from '../../fs/atomicFile.js';
+import { syncFiles } from '../../fs/syncFiles.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
 
 /** Blobs up to this size are written without leaving the thread when no fsync is wanted (ADR 0082). */
@@ -20,15 +21,19 @@ function blobPath(projectDir: string, hash: string): string {
 export async function putBlobFile(projectDir: string, content: Uint8Array, unsynced?: (path: string) => void): Promise<string> {
   const hash = contentHash(content);
   const path = blobPath(projectDir, hash);
-  // The name is the content's hash, and files only appear by atomic rename: present means complete.
+  // The name is the content's hash, and files only appear by atomic rename: present means complete,
+  // but not durable: another process (a CLI put beside a mount, a mount killed before its sync) may
+  // have written it unsynced. So a present blob is synced like a new one, now or by the sync stage.
   if (unsynced && content.byteLength <= SMALL_BLOB_BYTES) {
-    if (!existsSync(path)) {
-      writeFileAtomicNow(path, content);
-      unsynced(path);
-    }
+    if (!existsSync(path)) writeFileAtomicNow(path, content);
+    unsynced(path);
     return hash;
   }
-  if (await exists(path)) return hash;
+  if (await exists(path)) {
+    if (unsynced) unsynced(path);
+    else await syncFiles([path]);
+    return hash;
+  }
   await writeFileAtomic(path, content, unsynced ? { sync: false } : {});
   unsynced?.(path);
   return hash;

@@ -337,6 +337,32 @@ describe('embedded store on disk', () => {
       assert.deepEqual(events.map((e) => e.seq), Array.from({ length: to - from + 1 }, (_, i) => from + i));
     }
   });
+
+  it('fsyncs racing segment rolls never break the writer', async () => {
+    const store = await open(false, 2 * 1024);
+    let writing = true;
+    // What a mount does while cp -a runs: each file's blob is stored beside its append (outside
+    // the appends' order), and fsync(2)s ask for syncs, which then land during a roll's close.
+    const fsyncs = (async () => {
+      let n = 0;
+      // A turn of the event loop each time: a sync with nothing to do answers at once.
+      for (; writing; n++) await Promise.all([store.sync(project), new Promise((turn) => setImmediate(turn))]);
+      return n;
+    })();
+    try {
+      for (let i = 0; i < 60; i++) {
+        await Promise.all([
+          store.putBlob(project, randomBytes(64), { durability: 'visible' }),
+          store.append(project, Array.from({ length: 10 }, () => event(`s${i}`, 10)), { durability: 'visible' }),
+        ]);
+      }
+    } finally {
+      writing = false;
+    }
+    assert.ok((await fsyncs) > 0);
+    await store.sync(project);
+    assert.equal(await store.head(project), 600);
+  });
 });
 
 function event(sessionId: string, count: number): NewEvent {

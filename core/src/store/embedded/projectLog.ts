@@ -6,6 +6,7 @@ import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
 import { fsyncDir, writeFileAtomic } from '../../fs/atomicFile.js';
+import { syncFiles } from '../../fs/syncFiles.js';
 import { SEGMENT_MAGIC, claimedSeqs, encodeRecord, lastValidSeq } from './recordCodec.js';
 import { forEachRecord, listSegments, newSegment, noteRecord, offsetFor, scanSegment, type Segment } from './segmentFile.js';
 import { CorruptLogError, asStoreError, io } from './storeErrors.js';
@@ -18,7 +19,6 @@ export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
  * gathered (ext4 itself commits every 5 s). fsync(2) and durable appends never wait for this.
  */
 const BACKGROUND_SYNC_MS = 50;
-const SYNC_LANES = 2;
 /** Events kept in memory for this process's own tails (see `recent`). */
 const RECENT_EVENTS = 4096;
 /** Batches up to this size are written synchronously: a page-cache copy, cheaper than a thread hop. */
@@ -392,12 +392,19 @@ export class ProjectLog {
   private async roll(writer: Writer, firstSeq: number): Promise<void> {
     const segment = await this.createSegment(firstSeq);
     const file = await open(segment.path, 'r+');
-    // Everything in the old segment is durable before it is let go; later syncs take the new file.
+    // Everything in the old segment is durable before it is let go. The swap is a link of the sync
+    // chain, so a sync queued meanwhile (the background timer, an fsync) runs on the old file
+    // before it closes or on the new one after, never on a closing one (EBADF would break the writer).
     await this.syncNow(writer);
-    await writer.file.close();
-    writer.file = file;
-    writer.segment = segment;
-    writer.end = segment.end;
+    const swap = writer.syncChain.then(async () => {
+      const old = writer.file;
+      writer.file = file;
+      writer.segment = segment;
+      writer.end = segment.end;
+      await old.close();
+    });
+    writer.syncChain = swap.catch(() => undefined);
+    await swap;
   }
 
   private async createSegment(firstSeq: number): Promise<Segment> {
@@ -660,31 +667,6 @@ export class ProjectLog {
         }
       });
   }
-}
-
-/**
- * fsync of each file, then of each directory holding one. Two at a time: libuv's pool has four
- * threads, and the mount's own reads and writes must not queue behind a thousand fsyncs.
- */
-async function syncFiles(paths: readonly string[]): Promise<void> {
-  const syncFile = async (path: string): Promise<void> => {
-    const file = await open(path, 'r');
-    try {
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-  };
-  await inLanes(paths, SYNC_LANES, syncFile);
-  await inLanes([...new Set(paths.map((p) => dirname(p)))], SYNC_LANES, fsyncDir);
-}
-
-async function inLanes<T>(items: readonly T[], lanes: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, lane));
 }
 
 function writeAllNow(fd: number, buf: Buffer, position: number): void {
