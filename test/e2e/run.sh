@@ -31,7 +31,7 @@ teardown() {
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-say "images: make image (reproducible docker archives, cached by input)"
+say "images: make image (reproducible docker archives; Debian packages cached, about a minute)"
 mkdir -p "$LHB_E2E_DIR/images"
 bash "$root/image/build.sh" "$LHB_E2E_DIR/images" | sed 's/^/  /'
 # A docker archive's manifest names its tag; containerd imports it as docker.io/library/<tag>.
