@@ -6,6 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -330,6 +331,43 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
       await store.close();
     }
     await lazyUnmount(join(dir, 'mnt'));
+  });
+
+  it('fsync through the mount returns only after the log file is fdatasync\'d; close does not wait for it', async () => {
+    const dir = await scratch();
+    const mounted = cliMount(['demo', 'mnt'], dir);
+    await mounted.ready;
+    // The mount's own syscalls, seen from outside: every thread, with each descriptor's path.
+    const trace = join(dir, 'strace.txt');
+    const strace = spawn('strace', ['-f', '-ttt', '-y', '-e', 'trace=fdatasync,fsync', '-o', trace, '-p', String(mounted.child.pid)], { stdio: 'ignore' });
+    children.add(strace);
+    await eventually('strace to attach', async () => (await stat(trace).catch(() => undefined)) !== undefined, WAIT_MS);
+    // The project's first write takes the writer role (a durable step of its own); then the
+    // background sync settles before the measured close.
+    await writeFile(join(dir, 'mnt', 'current', 'first.txt'), 'first');
+    await new Promise((settle) => setTimeout(settle, 300));
+    const file = await open(join(dir, 'mnt', 'current', 'synced.txt'), 'w');
+    await file.writeFile('made durable by fsync');
+    const closeFrom = Date.now() / 1000;
+    await file.close();
+    const closeTo = Date.now() / 1000;
+    const again = await open(join(dir, 'mnt', 'current', 'synced.txt'), 'r+');
+    const fsyncFrom = Date.now() / 1000;
+    await again.sync();
+    const fsyncTo = Date.now() / 1000;
+    await again.close();
+    strace.kill('SIGINT');
+    await once(strace, 'exit');
+    children.delete(strace);
+    const logSyncs = (await readFile(trace, 'utf8'))
+      .split('\n')
+      .filter((line) => /fdatasync\(\d+<[^>]*\.seg>\) = 0/.test(line))
+      .map((line) => Number(line.split(/\s+/)[1]));
+    const within = (from: number, to: number): boolean => logSyncs.some((at) => at >= from - 0.002 && at <= to + 0.002);
+    assert.ok(within(fsyncFrom, fsyncTo), `no fdatasync of the log while fsync ran (${fsyncFrom}-${fsyncTo}); log syncs at ${logSyncs.join(', ')}`);
+    assert.ok(!within(closeFrom, closeTo), `close waited for an fdatasync of the log (${closeFrom}-${closeTo}): ${logSyncs.join(', ')}`);
+    mounted.child.kill('SIGTERM');
+    await withTimeout(mounted.exited, 'mount to exit');
   });
 
   it('with Redis down: cached reads keep working, writes fail with EIO and are not recorded, then recover', async () => {
