@@ -2,6 +2,6 @@ export { startCsiDriver, socketPathOf, type CsiDriver, type CsiDriverOptions, ty
 export { FuseMounter, type Mounter } from './mounter.js';
 export { MountRegistry, registeredMounter } from './mountRegistry.js';
 export { noConfig, redisConfigSource, type ConfigSource } from './access.js';
-export { loadCsiPackage, loadRegistrationPackage, type CsiPackage, type RegistrationPackage } from './proto.js';
+export { loadCsiPackage, loadRegistrationPackage, type CsiPackage } from './proto.js';
 export { serveRegistration, type PluginRegistration, type RegistrationState } from './registration.js';
-export { liveWhenSocketAnswers, readyWhenRegistered, serveHealth, type HealthServer } from './healthServer.js';
+export { liveWhenSocketAnswers, readyWhenRegistered, serveHealth } from './healthServer.js';
