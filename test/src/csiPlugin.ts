@@ -76,7 +76,7 @@ export async function startPlugin(o: StartPluginOptions): Promise<PluginProcess>
  * The plugin listens only once its services are added and its recorded mounts recovered, so a
  * socket that accepts a connection is one that serves (a stale socket file refuses).
  */
-function accepts(socket: string): Promise<boolean> {
+export function accepts(socket: string): Promise<boolean> {
   return new Promise((done) => {
     const connection = connect(socket);
     connection.once('connect', () => {

@@ -7,6 +7,8 @@ const SYNC_LANES = 2;
 
 /** fsync of each file, then of each directory holding one. */
 export async function syncFiles(paths: readonly string[]): Promise<void> {
+  // A blob stored twice before a sync is noted twice; one fsync covers both.
+  const files = [...new Set(paths)];
   const syncFile = async (path: string): Promise<void> => {
     const file = await open(path, 'r');
     try {
@@ -15,8 +17,8 @@ export async function syncFiles(paths: readonly string[]): Promise<void> {
       await file.close();
     }
   };
-  await inLanes(paths, SYNC_LANES, syncFile);
-  await inLanes([...new Set(paths.map((p) => dirname(p)))], SYNC_LANES, fsyncDir);
+  await inLanes(files, SYNC_LANES, syncFile);
+  await inLanes([...new Set(files.map((p) => dirname(p)))], SYNC_LANES, fsyncDir);
 }
 
 async function inLanes<T>(items: readonly T[], lanes: number, work: (item: T) => Promise<void>): Promise<void> {

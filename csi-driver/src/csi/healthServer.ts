@@ -1,4 +1,4 @@
-import { credentials, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, status } from '@grpc/grpc-js';
 import { lstat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -65,17 +65,15 @@ const LIVENESS_DEADLINE_MS = 2000;
  * every FUSE mount of the node down with the process.
  */
 export function liveWhenSocketAnswers(socketPath: string): HealthCheck {
-  const Identity = ((loadCsiPackage().grpcObject['csi'] as Record<string, unknown>)['v1'] as Record<string, unknown>)['Identity'] as new (
-    address: string,
-    creds: ReturnType<typeof credentials.createInsecure>,
-  ) => Client & { Probe(request: object, options: { deadline: number }, callback: (error: ServiceError | null) => void): void };
+  const probe = loadCsiPackage().services.Identity['Probe'];
+  if (!probe) throw new Error('csi.proto has no Identity.Probe');
   return async () => {
     const info = await lstat(socketPath).catch(() => undefined);
     if (!info?.isSocket()) return `CSI socket ${socketPath} is missing`;
-    const client = new Identity(`unix://${socketPath}`, credentials.createInsecure());
+    const client = new Client(`unix://${socketPath}`, credentials.createInsecure());
     try {
       return await new Promise<string | undefined>((resolve) => {
-        client.Probe({}, { deadline: Date.now() + LIVENESS_DEADLINE_MS }, (error) => {
+        client.makeUnaryRequest(probe.path, probe.requestSerialize, probe.responseDeserialize, {}, { deadline: Date.now() + LIVENESS_DEADLINE_MS }, (error) => {
           if (!error) resolve(undefined);
           else if (error.code === status.DEADLINE_EXCEEDED) resolve(`CSI socket ${socketPath} did not answer Identity.Probe within ${LIVENESS_DEADLINE_MS / 1000} s`);
           else resolve(`CSI socket ${socketPath} failed Identity.Probe: ${status[error.code] ?? error.code} ${error.details}`);

@@ -2,21 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server } from '@grpc/grpc-js';
 import { lstat, readdir, readFile, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import { accepts } from '@lighthouse-bridge/test/csiPlugin';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { serveOnUnixSocket } from './unixSocket.js';
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 test('a plugin stopping after its successor took the socket over (maxSurge) leaves the successor serving', async (t) => {
   const dir = await tempDir('lhb-sock-');
@@ -31,7 +20,7 @@ test('a plugin stopping after its successor took the socket over (maxSurge) leav
   assert.notEqual(newIno, oldIno, 'the successor bound a socket of its own');
   await old.close();
   assert.equal((await lstat(path)).ino, newIno, 'the old plugin left the path alone');
-  assert.ok(await answers(path), 'the successor still answers');
+  assert.ok(await accepts(path), 'the successor still answers');
   successorOpen = false;
   await successor.close();
   await assert.rejects(lstat(path), { code: 'ENOENT' });
