@@ -16,6 +16,7 @@ node_modules: node_modules/.package-lock.json
 
 build: node_modules
 	@bash csi-driver/scripts/build-fuse-native.sh
+	@bash csi-driver/scripts/build-native.sh
 	npx tsc -b
 
 # The chart carries generated files: a copy of crds/ (helm needs it inside the chart; a symlink

@@ -9,7 +9,7 @@ node_bin="$(bash "$img_root/test/setup/node.sh")/node"
 
 # What the binaries in the image load, per their Depends and ldd: node needs libc, libstdc++ and
 # libgcc_s; fuse.node needs libfuse.so.2; mount/umount need libmount, libblkid, libselinux and
-# libpcre2; fusermount3 only libc. Kept explicit so a new dependency is a reviewed change.
+# libpcre2; fusermount3, our lighthouse_bridge.node and lighthouse-bridge-keeper only libc. Kept explicit so a new dependency is a reviewed change.
 packages=(libc6 libgcc-s1 libstdc++6 libfuse2 fuse3 mount libmount1 libblkid1 libselinux1 libpcre2-8-0)
 # mount's loop and swap tools: the node plugin only mounts FUSE. And fuse3's mount.fuse helper
 # (for `mount -t fuse.X`), which needs libfuse3 and which nothing here runs: libfuse2 mounts
@@ -42,6 +42,7 @@ build_app() { # dest.tar
   local stage="$work/app/app" ws nm
   mkdir -p "$stage"
   bash "$img_root/csi-driver/scripts/build-fuse-native.sh"
+  bash "$img_root/csi-driver/scripts/build-native.sh"
   (cd "$img_root" && npx tsc -b)
   cp "$img_root/package.json" "$img_root/package-lock.json" "$stage/"
   for ws in core csi-driver operator cli test test/adversarial; do
@@ -80,6 +81,9 @@ build_app() { # dest.tar
   rm -rf "$fuse/prebuilds" "$nm/fuse-shared-library-darwin" "$nm/fuse-shared-library-linux-arm"
   mkdir -p "$fuse/build/Release"
   install -m 0755 "$img_root/node_modules/fuse-native/build/Release/fuse.node" "$fuse/build/Release/fuse.node"
+  # Our own addon and keeper (ADR 0083), where csi-driver/dist/fuse/kernel/native.js looks for them.
+  install -D -m 0755 -t "$stage/csi-driver/native/build" "$img_root/csi-driver/native/build/lighthouse_bridge.node" \
+    "$img_root/csi-driver/native/build/lighthouse-bridge-keeper"
   layer_tar "$work/app" "$app_epoch" "$1"
 }
 

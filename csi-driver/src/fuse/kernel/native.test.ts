@@ -1,0 +1,290 @@
+/**
+ * The native addon and the keeper, on real parts: a real /dev/fuse connection mounted with mount(2),
+ * the built keeper binary on a real unix socket, real child processes. Root only (mount(2)).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { eventually } from '@lighthouse-bridge/test/eventually';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { isNativeError, keeperPath, MNT_DETACH, native } from './native.js';
+
+const run = promisify(execFile);
+const TIMEOUT_MS = 2_000;
+/** Linux errno values and FUSE opcodes the test's minimal server knows. */
+const ERRNO = { ENODEV: 19, ENOSYS: 38 } as const;
+const OPCODE = { GETATTR: 3, INIT: 26 } as const;
+const BUFFER_SIZE = 135_168;
+
+function request(op: string, name: string, payload = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([Buffer.from(op), Buffer.from(`${name}\0`), payload]);
+}
+
+/** The reply's op letter and the rest. */
+function call(socket: string, message: Buffer, fds: number[] = []): { op: string; body: Buffer; fds: number[] } {
+  const { reply, fds: got } = native.keeperCall(socket, message, fds, TIMEOUT_MS);
+  return { op: reply.subarray(0, 1).toString(), body: reply.subarray(1), fds: got };
+}
+
+function names(socket: string): string[] {
+  const { op, body } = call(socket, request('L', ''));
+  assert.equal(op, 'Y');
+  return body.toString().split('\0').filter((n) => n !== '');
+}
+
+interface Keeper {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startKeeper(socket: string, extra: string[] = []): Promise<Keeper> {
+  const child = spawn(keeperPath, ['--socket', socket, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))));
+  await eventually('the keeper serving', () => stderr.includes('keeper: serving'));
+  return { child, stderr: () => stderr, exited };
+}
+
+/** A minimal FUSE server: INIT answered (protocol 7.38), everything else ENOSYS. */
+function answer(fd: number, req: Buffer, seen: number[]): void {
+  const opcode = req.readUInt32LE(4);
+  const unique = req.readBigUInt64LE(8);
+  seen.push(opcode);
+  const body = opcode === OPCODE.INIT ? initReply(req) : Buffer.alloc(0);
+  const out = Buffer.alloc(16 + body.length);
+  out.writeUInt32LE(out.length, 0);
+  out.writeInt32LE(opcode === OPCODE.INIT ? 0 : -ERRNO.ENOSYS, 4);
+  out.writeBigUInt64LE(unique, 8);
+  body.copy(out, 16);
+  writeSync(fd, out);
+}
+
+function initReply(req: Buffer): Buffer {
+  const b = Buffer.alloc(64);
+  b.writeUInt32LE(7, 0);
+  b.writeUInt32LE(38, 4);
+  b.writeUInt32LE(req.readUInt32LE(40 + 8), 8); // max_readahead as the kernel offered
+  b.writeUInt16LE(12, 16); // max_background
+  b.writeUInt16LE(9, 18); // congestion_threshold
+  b.writeUInt32LE(131_072, 20); // max_write
+  b.writeUInt32LE(1, 24); // time_gran
+  return b;
+}
+
+function mountFuse(dir: string): number {
+  const fd = openSync('/dev/fuse', 'r+');
+  native.mount('lhbtest', dir, 'fuse.lhbtest', 0, `fd=${fd},rootmode=40000,user_id=0,group_id=0`);
+  return fd;
+}
+
+describe('native addon and keeper', () => {
+  let dir: string;
+  let remove: () => Promise<void>;
+  before(async () => ({ dir, remove } = await tempDir('lhb-native-')));
+  after(async () => remove());
+
+  it('keeper: put, get, list, drop and bad messages', async () => {
+    const socket = join(dir, 'k1', 'keeper.sock');
+    const keeper = await startKeeper(socket);
+    try {
+      const file = join(dir, 'held');
+      writeFileSync(file, 'hello');
+      const fd = openSync(file, 'r');
+      const payload = Buffer.from([0, 1, 2, 255, 0]);
+      assert.equal(call(socket, request('P', 'conn-a', payload), [fd]).op, 'K');
+      closeSync(fd);
+      const got = call(socket, request('G', 'conn-a'));
+      assert.equal(got.op, 'Y');
+      assert.deepEqual(got.body, payload);
+      assert.equal(got.fds.length, 1);
+      assert.equal(fstatSync(got.fds[0]!).ino, statSync(file).ino);
+      assert.equal(readFileSync(got.fds[0]!, 'utf8'), 'hello');
+      closeSync(got.fds[0]!);
+      assert.deepEqual(names(socket), ['conn-a']);
+
+      const bad: [Buffer, boolean, RegExp][] = [
+        [Buffer.from('X'), false, /NUL-terminated/],
+        [request('Q', 'x'), false, /unknown op/],
+        [request('P', 'no-fd'), false, /exactly one descriptor/],
+        [request('G', 'with-fd'), true, /only put carries a descriptor/],
+        [request('G', 'x'.repeat(4097)), false, /longer than 4096/],
+        [request('P', 'big', Buffer.alloc(64 * 1024 + 1)), true, /64 KiB/],
+      ];
+      for (const [message, withFd, reason] of bad) {
+        const fds = withFd ? [openSync(file, 'r')] : [];
+        const r = call(socket, message, fds);
+        for (const f of fds) closeSync(f);
+        assert.equal(r.op, 'E', `reply to ${message.subarray(0, 8).toString()}`);
+        assert.match(r.body.toString(), reason);
+      }
+      assert.deepEqual(names(socket), ['conn-a'], 'the keeper is alive and still holds its descriptor');
+
+      assert.equal(call(socket, request('D', 'conn-a')).op, 'K');
+      assert.equal(call(socket, request('G', 'conn-a')).op, 'N');
+      assert.deepEqual(names(socket), []);
+    } finally {
+      keeper.child.kill('SIGTERM');
+      assert.equal(await keeper.exited, 0);
+    }
+  });
+
+  it('a second keeper on a live socket exits at once; a stale socket is replaced', async () => {
+    const socket = join(dir, 'k2', 'keeper.sock');
+    const first = await startKeeper(socket);
+    const second = spawn(keeperPath, ['--socket', socket], { stdio: 'ignore' });
+    assert.equal(await new Promise((resolve) => second.on('exit', resolve)), 0);
+    assert.deepEqual(names(socket), [], 'the first keeper still serves');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const third = await startKeeper(socket);
+    assert.deepEqual(names(socket), []);
+    third.child.kill('SIGTERM');
+    await third.exited;
+  });
+
+  it('--idle-exit: the keeper lives while it holds something and exits once idle that long', async () => {
+    const socket = join(dir, 'k5', 'keeper.sock');
+    const keeper = await startKeeper(socket, ['--idle-exit', '0.3']);
+    const fd = openSync(join(dir, 'k5'), 'r');
+    assert.equal(call(socket, request('P', 'held'), [fd]).op, 'K');
+    closeSync(fd);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.deepEqual(names(socket), ['held'], 'alive while holding');
+    const dropped = Date.now();
+    assert.equal(call(socket, request('D', 'held')).op, 'K');
+    assert.equal(await keeper.exited, 0);
+    assert.ok(Date.now() - dropped >= 250, 'not before the idle time');
+    assert.throws(() => names(socket), (error) => isNativeError(error) && error.code === 'ENOENT');
+  });
+
+  it('keeperCall without a keeper fails with ENOENT or ECONNREFUSED', () => {
+    assert.throws(
+      () => native.keeperCall(join(dir, 'nobody.sock'), request('L', ''), [], TIMEOUT_MS),
+      (error) => isNativeError(error) && ['ENOENT', 'ECONNREFUSED'].includes(error.code) && /keeper/.test(error.message),
+    );
+  });
+
+  it('mount and umount errors carry the errno name', () => {
+    assert.throws(
+      () => native.mount('none', join(dir, 'missing'), 'tmpfs', 0, ''),
+      (error) => isNativeError(error) && error.code === 'ENOENT' && error.message.includes('missing'),
+    );
+    assert.throws(() => native.umount(dir, 0), (error) => isNativeError(error) && error.code === 'EINVAL');
+    assert.throws(() => native.startPump(0, 100, () => {}, () => {}), TypeError);
+  });
+
+  it('requests flow through the pump; after umount it ends with ENODEV and the keeper drops the descriptor', async () => {
+    const socket = join(dir, 'k3', 'keeper.sock');
+    const keeper = await startKeeper(socket);
+    const mnt = join(dir, 'mnt-a');
+    await mkdir(mnt);
+    const fd = mountFuse(mnt);
+    try {
+      assert.equal(call(socket, request('P', 'mnt-a'), [fd]).op, 'K');
+      const seen: number[] = [];
+      const ends: number[] = [];
+      native.startPump(fd, BUFFER_SIZE, (req) => answer(fd, req, seen), (errno) => ends.push(errno));
+      const stat = await run('stat', [mnt]).then(
+        () => 'ok',
+        (error: { stderr: string }) => error.stderr,
+      );
+      assert.match(stat, /Function not implemented/, 'our ENOSYS answer reached stat');
+      assert.equal(seen[0], OPCODE.INIT);
+      assert.ok(seen.includes(OPCODE.GETATTR), `GETATTR among ${seen.join(',')}`);
+
+      native.umount(mnt, MNT_DETACH);
+      await eventually('the pump ending', () => ends.length > 0, TIMEOUT_MS);
+      assert.deepEqual(ends, [ERRNO.ENODEV]);
+      await eventually('the keeper dropping the ended connection', () => names(socket).length === 0, TIMEOUT_MS);
+      assert.match(keeper.stderr(), /connection of mnt-a ended/);
+    } finally {
+      closeSync(fd);
+      keeper.child.kill('SIGTERM');
+      await keeper.exited;
+    }
+  });
+
+  it('fusermountMount hands back a served /dev/fuse descriptor; its failures carry the exit status', async () => {
+    const mnt = join(dir, 'mnt-c');
+    await mkdir(mnt);
+    const fd = native.fusermountMount(mnt, 'fsname=lhbtest,subtype=lhbtest');
+    try {
+      const seen: number[] = [];
+      const ends: number[] = [];
+      native.startPump(fd, BUFFER_SIZE, (req) => answer(fd, req, seen), (errno) => ends.push(errno));
+      const stat = await run('stat', [mnt]).then(() => 'ok', (error: { stderr: string }) => error.stderr);
+      assert.match(stat, /Function not implemented/);
+      assert.ok(seen.includes(OPCODE.GETATTR));
+      native.umount(mnt, MNT_DETACH);
+      await eventually('the pump ending', () => ends.length > 0, TIMEOUT_MS);
+      assert.deepEqual(ends, [ERRNO.ENODEV]);
+    } finally {
+      closeSync(fd);
+    }
+    assert.throws(
+      () => native.fusermountMount(join(dir, 'missing'), 'subtype=lhbtest'),
+      (error) => isNativeError(error) && /fusermount3 .* failed with exit status 1/.test(error.message),
+    );
+  });
+
+  it('stop() ends an idle pump at once, onEnd(0) once, nothing after; the process can then exit', async () => {
+    const mnt = join(dir, 'mnt-b');
+    await mkdir(mnt);
+    const script = `
+      import { openSync } from 'node:fs';
+      const { native } = await import(${JSON.stringify(new URL('./native.js', import.meta.url).href)});
+      const fd = openSync('/dev/fuse', 'r+');
+      native.mount('lhbtest', ${JSON.stringify(mnt)}, 'fuse.lhbtest', 0, 'fd=' + fd + ',rootmode=40000,user_id=0,group_id=0');
+      let requests = 0, stopped = false;
+      const pump = native.startPump(fd, ${BUFFER_SIZE}, () => { if (stopped) console.log('request after stop'); requests++; }, (errno) => {
+        console.log('end ' + errno + ' after ' + (Date.now() - stoppedAt) + ' ms');
+        native.umount(${JSON.stringify(mnt)}, 2);
+      });
+      let stoppedAt = 0;
+      process.on('SIGUSR2', () => { stoppedAt = Date.now(); stopped = true; pump.stop(); pump.stop(); console.log('stop returned after ' + (Date.now() - stoppedAt) + ' ms'); });
+      console.log('ready');`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await eventually('the child pumping', () => out.includes('ready'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(child.exitCode, null, 'a running pump keeps the process alive');
+      child.kill('SIGUSR2');
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 3_000))]);
+      assert.equal(code, 0, out);
+      const lines = out.trim().split('\n');
+      assert.equal(lines.filter((l) => l.startsWith('end ')).length, 1, out);
+      assert.match(out, /^end 0 after \d+ ms$/m);
+      assert.ok(Number(/end 0 after (\d+)/.exec(out)![1]) < 500, out);
+      assert.ok(!out.includes('request after stop'), out);
+    } finally {
+      child.kill('SIGKILL');
+      await run('umount', ['-l', mnt]).catch(() => undefined);
+    }
+  });
+
+  it('supervisor: restarts a killed command at once; SIGTERM ends the command and the keeper', async () => {
+    const socket = join(dir, 'k4', 'keeper.sock');
+    const log = join(dir, 'started');
+    const keeper = await startKeeper(socket, ['--', 'sh', '-c', `echo "started $LHB_KEEPER_SOCKET" >> ${log}; exec sleep 30`]);
+    const pids = () => [...keeper.stderr().matchAll(/started sh \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    await eventually('the command started', () => readFileSync(log, 'utf8').includes('started'));
+    const first = pids()[0]!;
+    process.kill(first, 'SIGKILL');
+    await eventually('a new command', () => readFileSync(log, 'utf8').trim().split('\n').length === 2, 1_000);
+    assert.equal(readFileSync(log, 'utf8'), `started ${socket}\nstarted ${socket}\n`);
+    const second = pids()[1]!;
+    assert.notEqual(second, first);
+    keeper.child.kill('SIGTERM');
+    assert.equal(await keeper.exited, 128 + 15, keeper.stderr());
+    assert.throws(() => process.kill(second, 0), /ESRCH/, 'the command is gone');
+  });
+});
