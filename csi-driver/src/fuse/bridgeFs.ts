@@ -1,4 +1,4 @@
-import type { FuseStat, FuseStatfs } from 'fuse-native';
+import type { FuseStat, FuseStatfs } from './attributes.js';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from './errno.js';
 import { HandleTable, type Handle, type KernelCache } from './handles.js';

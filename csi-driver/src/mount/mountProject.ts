@@ -2,8 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
-import { attrsAfterChange, fuseOperations } from '../fuse/fuseOps.js';
-import { mountFuse, type CacheTimeouts } from '../fuse/nativeMount.js';
+import { mountKernel } from '../fuse/kernel/mount.js';
+import type { CacheTimeouts } from '../fuse/kernel/session.js';
 import type { ValidateBackend } from '../fuse/validation.js';
 import { DEFAULT_WRITE_BUFFER_BYTES, WriteBudget } from '../fuse/writeBudget.js';
 import { detachDeadFuseMount, lazyUnmount, mountAt } from './mountpoint.js';
@@ -71,13 +71,13 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
   const readOnly = options.readOnly ?? false;
   const writeBudget = new WriteBudget(options.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, (message) => onError(new Error(message), { op: 'write', project: projectName }));
   const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget });
-  const ops = fuseOperations(fs, options.project, (op, error) => {
+  const report = (op: string, error: unknown): void => {
     const e = error instanceof Error ? error : new Error(String(error));
     fs.noteError(`${op}: ${e.message}`);
     onError(e, { op, project: projectName });
-  });
+  };
 
-  const native = await mountFuse(mountpoint, ops, CACHE_TIMEOUTS, attrsAfterChange(fs)).catch(async (error: unknown) => {
+  const native = await mountKernel(mountpoint, { fs, project: options.project, cache: CACHE_TIMEOUTS, report }).catch(async (error: unknown) => {
     fs.close();
     await workspace.close();
     throw error;

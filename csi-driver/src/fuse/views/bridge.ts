@@ -1,4 +1,4 @@
-import type { FuseStat } from 'fuse-native';
+import type { FuseStat } from '../attributes.js';
 import { formatProjectId, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
 import { E, fsError } from '../errno.js';

@@ -1,4 +1,4 @@
-import type { FuseStat } from 'fuse-native';
+import type { FuseStat } from '../attributes.js';
 import { nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { OpenFile, type Handle } from '../handles.js';

@@ -1,4 +1,4 @@
-import type { FuseStat } from 'fuse-native';
+import type { FuseStat } from '../attributes.js';
 import { joinPath, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, copyAt, type Handle } from '../handles.js';

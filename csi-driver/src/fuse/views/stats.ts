@@ -1,4 +1,4 @@
-import type { FuseStat, FuseStatfs } from 'fuse-native';
+import type { FuseStat, FuseStatfs } from '../attributes.js';
 import { STORED_MODE_BITS, type ProjectWorkspace, type TreeNode } from '@lighthouse-bridge/core';
 
 const S_IFDIR = 0o040000;

@@ -1,4 +1,4 @@
-import type { FuseStat } from 'fuse-native';
+import type { FuseStat } from '../attributes.js';
 import type { ProjectWorkspace, RecordedEvent } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { ReadOnlyHandle, type Handle } from '../handles.js';

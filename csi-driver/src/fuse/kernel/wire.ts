@@ -1,0 +1,181 @@
+import type { FuseStat, FuseStatfs } from '../attributes.js';
+import { ATTR, ATTR_OUT, DIRENT_HEADER, ENTRY_OUT, IN_HEADER, OPEN_OUT, OUT_HEADER, STATFS_OUT } from './protocol.js';
+
+const TWO_32 = 2 ** 32;
+
+/** A 64-bit field as a number: node ids, handles and offsets stay far below 2^53. */
+export function u64(buffer: Buffer, at: number): number {
+  return buffer.readUInt32LE(at) + buffer.readUInt32LE(at + 4) * TWO_32;
+}
+
+function writeU64(buffer: Buffer, value: number, at: number): void {
+  buffer.writeUInt32LE(value % TWO_32 >>> 0, at);
+  buffer.writeUInt32LE(Math.floor(value / TWO_32) >>> 0, at + 4);
+}
+
+/** One request as read from /dev/fuse: the header's fields and its body. */
+export class Request {
+  readonly opcode: number;
+  readonly nodeId: number;
+  /** The body after the 40-byte header. */
+  readonly body: Buffer;
+
+  constructor(readonly raw: Buffer) {
+    this.opcode = raw.readUInt32LE(4);
+    this.nodeId = u64(raw, 16);
+    this.body = raw.subarray(IN_HEADER);
+  }
+
+  get uid(): number {
+    return this.raw.readUInt32LE(32);
+  }
+
+  /** The NUL-terminated name starting at `at` in the body, and where the next field begins. */
+  name(at = 0): { name: string; next: number } {
+    const end = this.body.indexOf(0, at);
+    if (end < 0) throw new RangeError('name without a terminating NUL');
+    return { name: this.body.toString('utf8', at, end), next: end + 1 };
+  }
+
+  /** A reply to this request with `bodyBytes` of body, header filled in (unique copied raw, so resent requests keep theirs). */
+  reply(bodyBytes: number): Buffer {
+    const out = Buffer.allocUnsafe(OUT_HEADER + bodyBytes);
+    out.writeUInt32LE(out.length, 0);
+    out.writeInt32LE(0, 4);
+    this.raw.copy(out, 8, 8, 16);
+    return out;
+  }
+
+  /** An error reply: `errno` negative, as FUSE wants it. */
+  error(errno: number): Buffer {
+    const out = this.reply(0);
+    out.writeInt32LE(errno, 4);
+    return out;
+  }
+}
+
+/** Seconds as the (seconds, nanoseconds) pair the kernel's timeouts and times use. */
+function seconds(value: number): { s: number; ns: number } {
+  const s = Math.floor(value);
+  return { s, ns: Math.round((value - s) * 1e9) };
+}
+
+function writeTime(out: Buffer, ms: number, secAt: number, nsecAt: number): void {
+  const s = Math.floor(ms / 1000);
+  writeU64(out, Math.max(0, s), secAt);
+  out.writeUInt32LE(Math.max(0, Math.round((ms - s * 1000) * 1e6)) % 1e9, nsecAt);
+}
+
+/** struct fuse_attr at `at`. */
+export function writeAttr(out: Buffer, at: number, ino: number, stat: FuseStat): void {
+  out.fill(0, at, at + ATTR);
+  writeU64(out, ino, at);
+  writeU64(out, stat.size, at + 8);
+  writeU64(out, stat.blocks ?? Math.ceil(stat.size / 512), at + 16);
+  writeTime(out, stat.atime, at + 24, at + 48);
+  writeTime(out, stat.mtime, at + 32, at + 52);
+  writeTime(out, stat.ctime, at + 40, at + 56);
+  out.writeUInt32LE(stat.mode >>> 0, at + 60);
+  out.writeUInt32LE(stat.nlink, at + 64);
+  out.writeUInt32LE(stat.uid, at + 68);
+  out.writeUInt32LE(stat.gid, at + 72);
+  out.writeUInt32LE(stat.blksize ?? 4096, at + 80);
+}
+
+function writeValid(out: Buffer, timeout: number, secAt: number, nsecAt: number): void {
+  const { s, ns } = seconds(timeout);
+  writeU64(out, s, secAt);
+  out.writeUInt32LE(ns, nsecAt);
+}
+
+/** fuse_entry_out at `at`: a name resolved to `nodeId` (0: "does not exist", cached for entryTimeout). */
+export function writeEntry(out: Buffer, at: number, nodeId: number, stat: FuseStat | undefined, entryTimeout: number, attrTimeout: number): void {
+  out.fill(0, at, at + ENTRY_OUT);
+  writeU64(out, nodeId, at);
+  writeValid(out, entryTimeout, at + 16, at + 32);
+  if (!stat) return;
+  writeValid(out, attrTimeout, at + 24, at + 36);
+  writeAttr(out, at + 40, nodeId, stat);
+}
+
+export function entryReply(request: Request, nodeId: number, stat: FuseStat | undefined, entryTimeout: number, attrTimeout: number): Buffer {
+  const out = request.reply(ENTRY_OUT);
+  writeEntry(out, OUT_HEADER, nodeId, stat, entryTimeout, attrTimeout);
+  return out;
+}
+
+export function attrReply(request: Request, nodeId: number, stat: FuseStat, attrTimeout: number): Buffer {
+  const out = request.reply(ATTR_OUT);
+  out.fill(0, OUT_HEADER, OUT_HEADER + 16);
+  writeValid(out, attrTimeout, OUT_HEADER, OUT_HEADER + 8);
+  writeAttr(out, OUT_HEADER + 16, nodeId, stat);
+  return out;
+}
+
+export function writeOpen(out: Buffer, at: number, fh: number, flags: number): void {
+  out.fill(0, at, at + OPEN_OUT);
+  writeU64(out, fh, at);
+  out.writeUInt32LE(flags, at + 8);
+}
+
+export function openReply(request: Request, fh: number, flags: number): Buffer {
+  const out = request.reply(OPEN_OUT);
+  writeOpen(out, OUT_HEADER, fh, flags);
+  return out;
+}
+
+export function statfsReply(request: Request, st: FuseStatfs): Buffer {
+  const out = request.reply(STATFS_OUT);
+  const at = OUT_HEADER;
+  out.fill(0, at, at + STATFS_OUT);
+  writeU64(out, st.blocks, at);
+  writeU64(out, st.bfree, at + 8);
+  writeU64(out, st.bavail, at + 16);
+  writeU64(out, st.files, at + 24);
+  writeU64(out, st.ffree, at + 32);
+  out.writeUInt32LE(st.bsize, at + 40);
+  out.writeUInt32LE(st.namemax, at + 44);
+  out.writeUInt32LE(st.frsize, at + 48);
+  return out;
+}
+
+export function writeCountReply(request: Request, count: number): Buffer {
+  const out = request.reply(8);
+  out.writeUInt32LE(count, OUT_HEADER);
+  out.writeUInt32LE(0, OUT_HEADER + 4);
+  return out;
+}
+
+export function bytesReply(request: Request, data: Buffer): Buffer {
+  const out = request.reply(data.length);
+  data.copy(out, OUT_HEADER);
+  return out;
+}
+
+/** The kernel's "type unknown": readdir does not stat every entry; callers that care ask (git does). */
+const DT_UNKNOWN = 0;
+/** What libfuse shows as d_ino when it does not know the inode: it must not be 0 (readdir(3) skips those). */
+const UNKNOWN_INO = 0xffffffff;
+
+/**
+ * fuse_dirent records for `names` from index `offset` on, as many as fit in `size` bytes; each
+ * record's `off` is the index of the next, which is what the kernel passes back to continue.
+ */
+export function direntsReply(request: Request, names: readonly string[], offset: number, size: number): Buffer {
+  const records: Buffer[] = [];
+  let used = 0;
+  for (let i = offset; i < names.length; i++) {
+    const name = Buffer.from(names[i]!, 'utf8');
+    const length = (DIRENT_HEADER + name.length + 7) & ~7;
+    if (used + length > size) break;
+    const record = Buffer.alloc(length);
+    writeU64(record, UNKNOWN_INO, 0);
+    writeU64(record, i + 1, 8);
+    record.writeUInt32LE(name.length, 16);
+    record.writeUInt32LE(DT_UNKNOWN, 20);
+    name.copy(record, DIRENT_HEADER);
+    records.push(record);
+    used += length;
+  }
+  return bytesReply(request, Buffer.concat(records, used));
+}
