@@ -24,3 +24,4 @@ export { exportProject, type ArchiveProgress, type ExportOptions, type ExportRes
 export { importProject, type ImportOptions, type ImportProgress, type ImportResult } from './archive/import.js';
 export { ArchiveError, type ArchiveProblem } from './archive/format.js';
 export { treeHash } from './archive/treeHash.js';
+export { contentHash } from './events/contentHash.js';

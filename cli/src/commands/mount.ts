@@ -1,9 +1,10 @@
 import { mkdir, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
 import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
-import { detachDeadFuseMount, mountAt, mountProject, projectValidator, SYNC_MODES, type SyncMode } from '@lighthouse-bridge/csi-driver';
+import { custodyIn, detachDeadFuseMount, mountAt, mountProject, projectValidator, SYNC_MODES, type CustodyOptions, type SyncMode } from '@lighthouse-bridge/csi-driver';
 import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
 import { actorFrom, parsePortFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
@@ -11,10 +12,12 @@ import { EXIT, UsageError } from '../command.js';
 const MOUNT_CHECK_MS = 2000;
 const EXIT_GRACE_MS = 1000;
 
-const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N] [--sync fsync|close]
+const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N] [--sync fsync|close] [--custody-dir DIR | --no-custody]
 Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
 which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
 Prints one line when the filesystem is ready; logs JSON on stderr.
+If this process dies (kill -9, a crash), the mount stays: running the same command again takes
+it over, and programs using it see a pause, not an error (ADR 0083).
 ${STORE_FLAGS_USAGE}
   --read-only    refuse every change (EROFS)
   --policy FILE  speed-layer rules (YAML or JSON) for /.bridge/validate; default: the project's
@@ -24,13 +27,32 @@ ${STORE_FLAGS_USAGE}
                  writes fail with ENOSPC and a log line says why
   --sync fsync   (default) fsync, fdatasync and unmount wait for the disk; close returns once the
                  change is visible to every mount of the project, its disk write under way
-  --sync close   every close and change waits for the disk too (slower; ADR 0081)`;
+  --sync close   every close and change waits for the disk too (slower; ADR 0081)
+  --custody-dir DIR  where the keeper process holding the mount's connection, and the mount's
+                 journal and unsaved writes, live (default: ${defaultCustodyDir()})
+  --no-custody   no keeper: if this process dies, the mount is dead (ENOTCONN) until unmounted`;
+
+/** A per-user runtime directory: /run for root, else XDG_RUNTIME_DIR or the temp dir. */
+function defaultCustodyDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return '/run/lighthouse-bridge';
+  return resolve(process.env.XDG_RUNTIME_DIR || tmpdir(), `lighthouse-bridge-${uid}`);
+}
 
 export function run(argv: string[]): Promise<number> {
   return runCommand('mount', USAGE, async () => {
     const { values, positionals: args } = parseArgs({
       args: argv,
-      options: { ...STORE_FLAGS, 'read-only': { type: 'boolean' }, policy: { type: 'string' }, 'metrics-port': { type: 'string' }, 'write-buffer-mib': { type: 'string' }, sync: { type: 'string' } },
+      options: {
+        ...STORE_FLAGS,
+        'read-only': { type: 'boolean' },
+        policy: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'write-buffer-mib': { type: 'string' },
+        sync: { type: 'string' },
+        'custody-dir': { type: 'string' },
+        'no-custody': { type: 'boolean' },
+      },
       allowPositionals: true,
     });
     if (values.help) return writeOut(`${USAGE}\n`).then(() => EXIT.ok);
@@ -40,7 +62,10 @@ export function run(argv: string[]): Promise<number> {
     const writeBufferBytes = values['write-buffer-mib'] === undefined ? undefined : mibArg(values['write-buffer-mib']);
     const sync = values.sync === undefined ? undefined : syncArg(values.sync);
     const mountpoint = resolve(mountText);
-    await requireUsableMountpoint(mountpoint);
+    if (values['no-custody'] && values['custody-dir'] !== undefined) throw new UsageError('--custody-dir and --no-custody exclude each other');
+    const custody = values['no-custody'] ? undefined : await custodyIn(resolve(values['custody-dir'] ?? defaultCustodyDir()), mountpoint);
+    // A mount the keeper holds is ours to take over, not someone else's to refuse.
+    if (!held(custody)) await requireUsableMountpoint(mountpoint);
     const policy = values.policy === undefined ? undefined : await loadPolicyFile(values.policy).catch((error: Error) => {
       throw new UsageError(error.message);
     });
@@ -61,12 +86,13 @@ export function run(argv: string[]): Promise<number> {
         ...(writeBufferBytes === undefined ? {} : { writeBufferBytes }),
         ...(sync === undefined ? {} : { sync }),
         actor: actorFrom(values.actor),
+        ...(custody === undefined ? {} : { custody }),
         onError: (error, context) => log.error(error.message, { ...context, stack: error.stack }),
       });
       try {
         if (metricsPort !== undefined) metrics = await serveMetrics({ port: metricsPort });
-        log.info('mounted', { project: formatProjectId(project), mountpoint, store: store.location, readOnly: mounted.readOnly, metricsPort: metrics?.port });
-        await writeOut(`mounted ${formatProjectId(project)} at ${mountpoint} (${store.kind} ${store.location})${mounted.readOnly ? ' read-only' : ''}\n`);
+        log.info('mounted', { project: formatProjectId(project), mountpoint, store: store.location, readOnly: mounted.readOnly, metricsPort: metrics?.port, tookOver: mounted.tookOver });
+        await writeOut(`mounted ${formatProjectId(project)} at ${mountpoint} (${store.kind} ${store.location})${mounted.readOnly ? ' read-only' : ''}${mounted.tookOver ? ' (took over the live mount)' : ''}\n`);
         const reason = await Promise.race([untilSignal(), untilUnmounted(mountpoint)]);
         log.info('unmounting', { reason, mountpoint });
       } finally {
@@ -79,10 +105,14 @@ export function run(argv: string[]): Promise<number> {
       await metrics?.close();
       await validator?.close();
       await store.close();
-      // fuse-native keeps the event loop alive when someone else unmounted first; exit regardless.
+      // Nothing left running (a keeper call, a pump another unmount ended) may keep us here; exit regardless.
       setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
     }
   });
+}
+
+function held(custody: CustodyOptions | undefined): boolean {
+  return custody !== undefined && custody.keeper.list().includes(custody.name);
 }
 
 /** Missing is fine (created); a dead FUSE mount is detached; anything else mounted or in use is not. */

@@ -1,7 +1,7 @@
 import type { FuseStat, FuseStatfs } from './attributes.js';
 import type { ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from './errno.js';
-import { HandleTable, type Handle, type KernelCache } from './handles.js';
+import { HandleTable, type ContentMirror, type Handle, type KernelCache, type MirrorFactory } from './handles.js';
 import { isImmutable, locate, type At, type Location } from './layout.js';
 import type { ValidateBackend } from './validation.js';
 import type { WriteBudget } from './writeBudget.js';
@@ -23,6 +23,14 @@ export interface Opened {
   fd: number;
   cache: KernelCache;
   flushes: boolean;
+  /** Names the mirror of what it writes, for a successor (custody). */
+  mirror?: string | undefined;
+}
+
+/** A writer's content mirror a predecessor left, found again by name (custody). */
+export interface RestoredMirror {
+  mirror: ContentMirror;
+  content(): Buffer;
 }
 
 export interface BridgeFsOptions {
@@ -32,6 +40,8 @@ export interface BridgeFsOptions {
   validator?: ValidateBackend | undefined;
   /** Bounds the memory of every file open for writing through this mount, together. */
   writeBudget: WriteBudget;
+  /** Mirrors each writer's content outside the process, so a successor can take the mount over (custody). */
+  mirrors?: MirrorFactory | undefined;
 }
 
 /**
@@ -61,7 +71,7 @@ export class BridgeFs {
     this.readOnly = readOnly;
     const stats = (this.stats = new Stats(readOnly));
     this.root = rootView(stats);
-    this.current = new CurrentView(workspace, stats, budget);
+    this.current = new CurrentView(workspace, stats, budget, options.mirrors);
     this.history = new HistoryView(workspace, stats);
     this.shadows = new ShadowsView(workspace, stats, readOnly, budget);
     this.context = new ContextView(workspace, stats);
@@ -129,7 +139,19 @@ export class BridgeFs {
   }
 
   private add(handle: Handle): Opened {
-    return { fd: this.handles.add(handle), cache: handle.cache, flushes: handle.flushes };
+    return { fd: this.handles.add(handle), cache: handle.cache, flushes: handle.flushes, mirror: handle.mirror };
+  }
+
+  /**
+   * Gives out `fd` again for a descriptor a predecessor opened (custody): readers open afresh (never
+   * truncating again), writers of current/ get their content back from its mirror. A writer
+   * anywhere else has no mirror and is not restored: its descriptor answers EBADF.
+   */
+  reopen(fd: number, fusePath: string, flags: number, restored: RestoredMirror | undefined): Result<void> {
+    const at = locate(fusePath);
+    if ((flags & O_ACCMODE) === 0) return then(this.bind(at, fusePath).open(false, false), (handle) => this.handles.put(fd, handle));
+    if (at.view !== 'current' || !restored || this.readOnly) throw fsError(E.EBADF, `${fusePath}: a writer without a mirror cannot be restored`);
+    this.handles.put(fd, this.current.restoreWriter(at.path, restored.mirror, restored.content));
   }
 
   read(fd: number, target: Buffer, length: number, position: number): Result<number> {

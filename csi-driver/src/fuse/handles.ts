@@ -2,6 +2,23 @@ import { E, fsError } from './errno.js';
 import type { WriteBudget } from './writeBudget.js';
 
 /**
+ * A copy of an open file's unrecorded content outside the process (custody, ADR 0083): a successor
+ * taking over the mount restores the file from it, so bytes a write(2) was told landed are not lost
+ * with the server. Written before the write is acknowledged.
+ */
+export interface ContentMirror {
+  /** What names it to a successor (journaled with each handle of the file). */
+  readonly name: string;
+  write(source: Buffer, length: number, position: number): void;
+  truncate(size: number): void;
+  /** The file has no handle left: the copy is not needed any more. */
+  discard(): void;
+}
+
+/** Makes a mirror holding `content`, or none when nothing outlives the process. */
+export type MirrorFactory = (content: Buffer) => ContentMirror | undefined;
+
+/**
  * The content of one file in `current/` while any handle has it open. Handles of the same path
  * share it, so a reader sees a writer's bytes before the close that records them, and the close
  * of the last dirty handle records ONE event however many write(2) calls came before.
@@ -19,6 +36,8 @@ export class OpenFile {
   /** Not yet in the projection: created through this mount and never recorded. */
   pending: boolean;
   private commitChain: Promise<void> = Promise.resolve();
+  /** Set once a writer opens it: every later change is mirrored before it is acknowledged. */
+  mirror: ContentMirror | undefined;
 
   /** Holds `content` against the mount's budget (ENOSPC when it has no room); `dispose` gives it back. */
   constructor(
@@ -47,6 +66,7 @@ export class OpenFile {
     if (end > maxBytes) throw fsError(E.EFBIG, `file would exceed ${maxBytes} bytes`);
     this.ensureCapacity(end, maxBytes);
     source.copy(this.data, position, 0, length);
+    this.mirror?.write(source, length, position);
     // A write past the end leaves a hole that reads as zeros; ensureCapacity zero-fills it.
     if (end > this.size) this.size = end;
     this.touch();
@@ -61,6 +81,7 @@ export class OpenFile {
       this.data.fill(0, size, this.size);
     }
     this.size = size;
+    this.mirror?.truncate(size);
     this.touch();
   }
 
@@ -99,6 +120,8 @@ export class OpenFile {
 
   /** The last handle is gone: the buffer's bytes go back to the mount's budget. */
   dispose(): void {
+    this.mirror?.discard();
+    this.mirror = undefined;
     this.budget.release(this.data.length);
     this.data = Buffer.alloc(0);
     this.size = 0;
@@ -135,8 +158,10 @@ export type KernelCache = 'direct' | 'keep' | 'page';
  */
 export interface Handle {
   readonly cache: KernelCache;
-  /** False when flush never has anything to do: the kernel's FLUSH is then answered without us. */
+  /** False when flush never has anything to do: the kernel then sends no FLUSH at close. */
   readonly flushes: boolean;
+  /** The mirror of the content it writes, when one outlives the process (custody). */
+  readonly mirror?: string | undefined;
   read(target: Buffer, length: number, position: number): Result<number>;
   write(source: Buffer, length: number, position: number): number;
   truncate(size: number): void;
@@ -193,6 +218,12 @@ export function copyAt(data: Buffer, target: Buffer, length: number, position: n
 export class HandleTable {
   private readonly handles = new Map<number, Handle>();
   private next = 1;
+
+  /** A handle a predecessor gave out as `fd` (custody): the kernel keeps using that number. */
+  put(fd: number, handle: Handle): void {
+    this.handles.set(fd, handle);
+    if (fd >= this.next) this.next = (fd + 1) >>> 0;
+  }
 
   add(handle: Handle): number {
     while (this.handles.has(this.next) || this.next === 0) this.next = (this.next + 1) >>> 0;

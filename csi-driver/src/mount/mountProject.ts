@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
+import { Custody, type CustodyOptions } from '../fuse/custody/custody.js';
 import { mountKernel } from '../fuse/kernel/mount.js';
 import type { CacheTimeouts } from '../fuse/kernel/session.js';
 import type { ValidateBackend } from '../fuse/validation.js';
@@ -24,6 +25,12 @@ export interface MountOptions {
    * returns once the change is visible to every mount; `close` — every close and change too.
    */
   sync?: SyncMode;
+  /**
+   * Keeps the mount's FUSE connection outside this process (ADR 0083): after a crash, the same call
+   * with the same custody takes the live mount over instead of mounting anew. Absent, a dead
+   * process leaves a dead mount (ENOTCONN).
+   */
+  custody?: CustodyOptions;
   /** Failures the filesystem answered with EIO, and background workspace errors. Default: stderr. */
   onError?: (error: Error, context: { op?: string; project: string }) => void;
 }
@@ -35,6 +42,8 @@ export interface MountedProject {
   readonly mountpoint: string;
   readonly workspace: ProjectWorkspace;
   readonly readOnly: boolean;
+  /** True when this took over a live mount a predecessor served (custody). */
+  readonly tookOver: boolean;
   /** Records files still dirty, detaches the mount (lazily when busy), closes the workspace. Idempotent. */
   unmount(): Promise<void>;
 }
@@ -57,7 +66,8 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
   const mountpoint = resolve(options.mountpoint);
   const projectName = formatProjectId(options.project);
   const onError = options.onError ?? ((error, context) => process.stderr.write(`${projectName}${context.op ? ` ${context.op}` : ''}: ${error.stack ?? error.message}\n`));
-  await prepareMountpoint(mountpoint);
+  const custody = options.custody && Custody.claim(options.custody);
+  if (!custody?.takingOver) await prepareMountpoint(mountpoint);
 
   const workspace = await ProjectWorkspace.open({
     store: options.store,
@@ -70,14 +80,21 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
   });
   const readOnly = options.readOnly ?? false;
   const writeBudget = new WriteBudget(options.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, (message) => onError(new Error(message), { op: 'write', project: projectName }));
-  const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget });
+  const mirrors = custody?.mirrors;
+  const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget, mirrors: mirrors && ((content) => mirrors.create(content)) });
   const report = (op: string, error: unknown): void => {
     const e = error instanceof Error ? error : new Error(String(error));
     fs.noteError(`${op}: ${e.message}`);
     onError(e, { op, project: projectName });
   };
 
-  const native = await mountKernel(mountpoint, { fs, project: options.project, cache: CACHE_TIMEOUTS, report }).catch(async (error: unknown) => {
+  const setup = { fs, project: options.project, cache: CACHE_TIMEOUTS, report };
+  const mounting = !custody
+    ? mountKernel(mountpoint, setup)
+    : custody.takingOver
+      ? custody.takeOver(mountpoint, fs, setup, (error) => report('takeover', error))
+      : custody.mount(mountpoint, setup);
+  const native = await mounting.catch(async (error: unknown) => {
     fs.close();
     await workspace.close();
     throw error;
@@ -88,6 +105,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     mountpoint,
     workspace,
     readOnly,
+    tookOver: custody?.takingOver ?? false,
     unmount: () =>
       (unmounting ??= (async () => {
         const report = (error: unknown) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName });
@@ -95,6 +113,11 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
         // Unmount waits for the disk like fsync does: nothing this mount recorded is left to chance.
         await workspace.sync().catch(report);
         fs.close();
+        try {
+          custody?.release();
+        } catch (error) {
+          report(error); // the keeper drops it by itself once the connection ends
+        }
         try {
           await native.unmount();
         } catch {

@@ -55,6 +55,7 @@ export async function mountKernel(mountpoint: string, setup: SessionSetup): Prom
       initialized();
     },
   });
+  served.start();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${mountpoint}: the kernel sent no FUSE INIT within ${INIT_TIMEOUT_MS} ms`)), INIT_TIMEOUT_MS);
@@ -72,12 +73,15 @@ export async function mountKernel(mountpoint: string, setup: SessionSetup): Prom
 
 /**
  * Serves a connection a predecessor mounted (custody): `init` is the INIT request it answered, so
- * this session negotiates nothing; with `resend`, the kernel then queues again every request the
- * predecessor had read and not answered.
+ * this session negotiates nothing. `restore` rebuilds the predecessor's nodes and descriptors before
+ * the first request is read; then the kernel is asked (FUSE_NOTIFY_RESEND, when it can) to queue
+ * again every request the predecessor had read and not answered.
  */
-export function adoptKernel(mountpoint: string, fd: number, init: Buffer, setup: SessionSetup, resend: boolean): KernelMount {
+export async function adoptKernel(mountpoint: string, fd: number, init: Buffer, setup: SessionSetup, restore: (session: FuseSession) => Promise<void>): Promise<KernelMount> {
   const served = serve(mountpoint, fd, setup, init);
-  if (resend && served.session.connection?.resend) notify(fd, NOTIFY_RESEND);
+  await restore(served.session);
+  served.start();
+  if (served.session.connection?.resend) notify(fd, NOTIFY_RESEND);
   return served;
 }
 
@@ -88,7 +92,8 @@ function notify(fd: number, code: number): void {
   writeSync(fd, out);
 }
 
-function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: Buffer): KernelMount & { ended: Promise<number> } {
+/** A session on `fd` that reads nothing until start(). */
+function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: Buffer): KernelMount & { ended: Promise<number>; start(): void } {
   const send = (reply: Buffer): void => {
     try {
       writeSync(fd, reply);
@@ -100,10 +105,14 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
   };
   const session = new FuseSession({ ...setup, send });
   if (adoptInit) session.adopt(adoptInit);
-  let pump: Pump;
-  const ended = new Promise<number>((resolve) => {
-    pump = native.startPump(fd, REQUEST_BUFFER_BYTES, (raw) => session.handle(raw), resolve);
-  });
+  let pump: Pump | undefined;
+  let ending!: (errno: number) => void;
+  const ended = new Promise<number>((resolve) => (ending = resolve));
+  const stop = async (): Promise<void> => {
+    if (!pump) return;
+    pump.stop();
+    await ended;
+  };
   let closed = false;
   const close = (): void => {
     if (closed) return;
@@ -114,9 +123,11 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     session,
     fd,
     ended,
+    start: () => {
+      pump ??= native.startPump(fd, REQUEST_BUFFER_BYTES, (raw) => session.handle(raw), ending);
+    },
     release: async () => {
-      pump.stop();
-      await ended;
+      await stop();
       close();
     },
     unmount: async () => {
@@ -128,8 +139,7 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
         if (code === 'EBUSY') native.umount(mountpoint, MNT_DETACH);
         else if (code !== 'EINVAL' && code !== 'ENOENT') throw error;
       } finally {
-        pump.stop();
-        await ended;
+        await stop();
         close();
       }
     },

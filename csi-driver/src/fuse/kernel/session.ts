@@ -25,6 +25,12 @@ export interface Negotiated {
   resend: boolean;
 }
 
+/** Node-table and descriptor changes, for a successor to rebuild both (custody, ADR 0083). */
+export interface SessionJournal extends NodeJournal {
+  opened(fh: number, nodeId: number, flags: number, mirror: string | undefined): void;
+  closed(fh: number): void;
+}
+
 export interface SessionOptions {
   fs: BridgeFs;
   project: ProjectId;
@@ -33,8 +39,8 @@ export interface SessionOptions {
   send: (reply: Buffer) => void;
   /** Failures answered with EIO (a bug or a store failure, not an ordinary refusal). */
   report: (op: string, error: unknown) => void;
-  /** Records node-table changes for a successor (custody); absent, nothing survives the process. */
-  journal?: NodeJournal;
+  /** Records node-table and descriptor changes for a successor (custody); absent, nothing survives the process. */
+  journal?: SessionJournal | undefined;
   /** Hears the INIT request the first time the kernel sends it: a successor replays it. */
   onInit?: (raw: Buffer) => void;
 }
@@ -182,8 +188,10 @@ export class FuseSession {
         return this.rename(request, u64(body, 0), 0, 8);
       case Op.RENAME2:
         return this.rename(request, u64(body, 0), body.readUInt32LE(8), 16);
-      case Op.OPEN:
-        return then(fs.open(this.path(request.nodeId), body.readUInt32LE(0)), (opened) => openReply(request, this.opened(request.nodeId, opened), cacheFlags(opened)));
+      case Op.OPEN: {
+        const flags = body.readUInt32LE(0);
+        return then(fs.open(this.path(request.nodeId), flags), (opened) => openReply(request, this.opened(request.nodeId, opened, flags), cacheFlags(opened)));
+      }
       case Op.CREATE:
         return this.create(request);
       case Op.READ: {
@@ -298,19 +306,22 @@ export class FuseSession {
       const node = this.nodes.remember(request.nodeId, name);
       const out = request.reply(ENTRY_OUT + OPEN_OUT);
       writeEntry(out, OUT_HEADER, node.id, stat, this.options.cache.entry, this.options.cache.attr);
-      writeOpen(out, OUT_HEADER + ENTRY_OUT, this.opened(node.id, opened), cacheFlags(opened));
+      writeOpen(out, OUT_HEADER + ENTRY_OUT, this.opened(node.id, opened, request.body.readUInt32LE(0)), cacheFlags(opened));
       return out;
     });
   }
 
-  private opened(nodeId: number, opened: Opened): number {
+  private opened(nodeId: number, opened: Opened, flags: number): number {
     const node = this.nodes.get(nodeId);
     if (node) {
       node.open++;
       this.handles.set(opened.fd, node);
     }
+    this.options.journal?.opened(opened.fd, nodeId, flags, opened.mirror);
     return opened.fd;
   }
+
+
 
   private setattr(request: Request): Result<Buffer> {
     const { fs } = this.options;
@@ -372,6 +383,7 @@ export class FuseSession {
   private release(request: Request, fh: number): Result<Buffer> {
     const node = this.handles.get(fh);
     this.handles.delete(fh);
+    this.options.journal?.closed(fh);
     return then(this.options.fs.release(fh), () => {
       if (node && --node.open === 0 && node.parent !== 0 && HIDDEN.test(node.name)) {
         const path = this.nodes.path(node.id);

@@ -1,7 +1,7 @@
 import type { FuseStat } from '../attributes.js';
-import { nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace } from '@lighthouse-bridge/core';
+import { contentHash, nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
-import { OpenFile, type Handle } from '../handles.js';
+import { OpenFile, type ContentMirror, type Handle, type MirrorFactory } from '../handles.js';
 import type { At } from '../layout.js';
 import { PageCacheRecord } from '../pageCacheRecord.js';
 import type { WriteBudget } from '../writeBudget.js';
@@ -30,6 +30,7 @@ export class CurrentView implements View<At<'current'>> {
     private readonly workspace: ProjectWorkspace,
     private readonly stats: Stats,
     private readonly budget: WriteBudget,
+    private readonly mirrors?: MirrorFactory,
   ) {}
 
   get openFileCount(): number {
@@ -70,6 +71,7 @@ export class CurrentView implements View<At<'current'>> {
       let file = this.openFiles.get(path);
       if (!file) {
         file = new OpenFile(path, Buffer.from(data), node.mode, false, this.budget);
+        file.mirror = this.mirrors?.(data);
         // Until a write, stat shows the recorded mtime, not the time of the open.
         file.lastWriteMs = node.mtimeMs;
         this.openFiles.set(path, file);
@@ -87,9 +89,28 @@ export class CurrentView implements View<At<'current'>> {
     let file = this.openFiles.get(normalized);
     if (!file) {
       file = new OpenFile(normalized, Buffer.alloc(0), storedMode(mode), existing === undefined, this.budget);
+      file.mirror = this.mirrors?.(Buffer.alloc(0));
       file.dirty = true;
       this.openFiles.set(normalized, file);
     }
+    return this.handle(file, true);
+  }
+
+  /**
+   * A writer a predecessor served (custody): its content comes back from the mirror, and is
+   * recorded at its close unless the project already holds exactly these bytes.
+   */
+  restoreWriter(path: string, mirror: ContentMirror, content: () => Buffer): Handle {
+    let file = this.openFiles.get(path);
+    if (file && file.mirror === mirror) return this.handle(file, true);
+    const node = this.workspace.state.nodes.get(path);
+    const recorded = node?.kind === 'file' ? node : undefined;
+    const data = content();
+    file = new OpenFile(path, data, recorded?.mode ?? 0o644, node === undefined, this.budget);
+    file.mirror = mirror;
+    file.dirty = recorded?.hash !== contentHash(data);
+    if (recorded && !file.dirty) file.lastWriteMs = recorded.mtimeMs;
+    this.openFiles.set(path, file);
     return this.handle(file, true);
   }
 
@@ -233,6 +254,7 @@ export class CurrentView implements View<At<'current'>> {
 class FileHandle implements Handle {
   readonly cache = 'page';
   readonly flushes: boolean;
+  readonly mirror: string | undefined;
 
   constructor(
     private readonly file: OpenFile,
@@ -241,6 +263,7 @@ class FileHandle implements Handle {
   ) {
     // A reader's close records nothing (see flush).
     this.flushes = writable;
+    this.mirror = writable ? file.mirror?.name : undefined;
   }
 
   read(target: Buffer, length: number, position: number): number {

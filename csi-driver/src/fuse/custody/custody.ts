@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { closeSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BridgeFs } from '../bridgeFs.js';
+import { adoptKernel, mountKernel, type KernelMount, type SessionSetup } from '../kernel/mount.js';
+import type { FuseSession } from '../kernel/session.js';
+import { JournalFile, type JournalState } from './journal.js';
+import { ensureKeeper, type Held, type KeeperClient } from './keeper.js';
+import { MirrorDirectory } from './mirrors.js';
+
+/** Where one mount's descriptor is kept, and its journal and mirrors (ADR 0083). */
+export interface CustodyOptions {
+  keeper: KeeperClient;
+  /** This mount's name in the keeper: its mountpoint, so the same command finds it again. */
+  name: string;
+  /** This mount's own directory for its journal and writer mirrors. */
+  dir: string;
+}
+
+/** A keeper started for mounts exits this long after it last held one. */
+const KEEPER_IDLE_EXIT_SECONDS = 10;
+
+/**
+ * Custody of the mount named `name` under `dir`: one keeper per directory (started when none
+ * answers), one subdirectory per mount for its journal and mirrors.
+ */
+export async function custodyIn(dir: string, name: string): Promise<CustodyOptions> {
+  const keeper = await ensureKeeper(join(dir, 'keeper.sock'), KEEPER_IDLE_EXIT_SECONDS);
+  return { keeper, name, dir: join(dir, 'mounts', createHash('sha256').update(name).digest('hex').slice(0, 16)) };
+}
+
+const PAYLOAD_VERSION = 1;
+const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
+
+/** What the keeper stores beside the descriptor: enough for a successor to serve the same connection. */
+interface Payload {
+  v: number;
+  /** The kernel's INIT request as the first server read it (base64). */
+  init: string;
+}
+
+/** A mount in custody: its connection survives this process, for the same command to take back. */
+export class Custody {
+  readonly mirrors: MirrorDirectory;
+  private journal: JournalFile | undefined;
+
+  private constructor(
+    private readonly options: CustodyOptions,
+    private readonly held: Held | undefined,
+  ) {
+    // A new mount starts from nothing: whatever a dead keeper's mount left here is not ours.
+    if (!held) rmSync(options.dir, { recursive: true, force: true });
+    this.mirrors = new MirrorDirectory(join(options.dir, 'mirrors'));
+  }
+
+  /** Asks the keeper whether it holds this mount's connection. */
+  static claim(options: CustodyOptions): Custody {
+    return new Custody(options, options.keeper.get(options.name));
+  }
+
+  /** True when a predecessor's live connection is there to take over. */
+  get takingOver(): boolean {
+    return this.held !== undefined;
+  }
+
+  private get journalPath(): string {
+    return join(this.options.dir, 'journal');
+  }
+
+  /** A new mount at `mountpoint`, its descriptor handed to the keeper once the kernel said INIT. */
+  async mount(mountpoint: string, setup: Omit<SessionSetup, 'journal' | 'onInit'>): Promise<KernelMount> {
+    this.journal = JournalFile.create(this.journalPath);
+    let init: Buffer | undefined;
+    const mounted = await mountKernel(mountpoint, { ...setup, journal: this.journal, onInit: (raw) => (init = raw) });
+    try {
+      const payload: Payload = { v: PAYLOAD_VERSION, init: init!.toString('base64') };
+      this.options.keeper.put(this.options.name, mounted.fd, Buffer.from(JSON.stringify(payload)));
+    } catch (error) {
+      await mounted.unmount().catch(() => undefined);
+      throw error;
+    }
+    return mounted;
+  }
+
+  /** Serves the connection the keeper held: the same node ids and descriptors as the predecessor. */
+  async takeOver(mountpoint: string, fs: BridgeFs, setup: Omit<SessionSetup, 'journal' | 'onInit'>, report: (error: unknown) => void): Promise<KernelMount> {
+    const held = this.held!;
+    const payload = JSON.parse(held.payload.toString('utf8')) as Payload;
+    if (payload.v !== PAYLOAD_VERSION) {
+      closeSync(held.fd);
+      throw new Error(`the keeper holds ${this.options.name} in custody format ${payload.v}; this version reads ${PAYLOAD_VERSION}`);
+    }
+    const { journal, state } = JournalFile.resume(this.journalPath);
+    this.journal = journal;
+    return adoptKernel(mountpoint, held.fd, Buffer.from(payload.init, 'base64'), { ...setup, journal }, (session) => this.restore(session, fs, state, report));
+  }
+
+  private async restore(session: FuseSession, fs: BridgeFs, state: JournalState, report: (error: unknown) => void): Promise<void> {
+    session.nodes.restore(state.nodes.values());
+    for (const handle of state.handles.values()) {
+      const path = session.nodes.path(handle.nodeId);
+      // Unlinked while open: its content was deleted, and later writes go nowhere anyway.
+      if (path === undefined || HIDDEN.test(path)) continue;
+      try {
+        await fs.reopen(handle.fh, path, handle.flags, handle.mirror === undefined ? undefined : this.mirrors.restore(handle.mirror));
+        session.adoptHandle(handle.fh, handle.nodeId);
+      } catch (error) {
+        report(error);
+      }
+    }
+    this.mirrors.removeUnclaimed();
+  }
+
+  /** The mount is gone for good (unmounted): nothing is kept for a successor. */
+  release(): void {
+    try {
+      this.options.keeper.drop(this.options.name);
+    } finally {
+      this.journal?.close();
+      this.journal = undefined;
+      rmSync(this.options.dir, { recursive: true, force: true });
+    }
+  }
+}

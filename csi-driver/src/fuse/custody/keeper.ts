@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isNativeError, keeperPath, native } from '../kernel/native.js';
+
+const CALL_TIMEOUT_MS = 2000;
+const START_TIMEOUT_MS = 3000;
+
+/** A descriptor the keeper holds, with the payload stored beside it. */
+export interface Held {
+  fd: number;
+  payload: Buffer;
+}
+
+/** The keeper's answer was not one of its protocol's (csi-driver/native/keeper.c). */
+export class KeeperError extends Error {
+  override readonly name = 'KeeperError';
+}
+
+/**
+ * Client of `lighthouse-bridge-keeper` (ADR 0083): the process that holds each mount's /dev/fuse
+ * descriptor while servers come and go. Calls are synchronous and short (the keeper answers from
+ * memory), so a takeover needs no event-loop turn between asking and serving.
+ */
+export class KeeperClient {
+  constructor(readonly socket: string) {}
+
+  put(name: string, fd: number, payload: Buffer): void {
+    this.expect(this.call('P', name, payload, [fd]).reply, 'K');
+  }
+
+  /** The descriptor held under `name` (a duplicate the caller owns), or undefined. */
+  get(name: string): Held | undefined {
+    const { reply, fds } = this.call('G', name);
+    if (reply[0] === 0x4e /* N */) return undefined;
+    this.expect(reply, 'Y');
+    const [fd, ...extra] = fds;
+    for (const e of extra) closeSync(e);
+    if (fd === undefined) throw new KeeperError(`keeper at ${this.socket} answered ${name} without a descriptor`);
+    return { fd, payload: reply.subarray(1) };
+  }
+
+  drop(name: string): void {
+    this.expect(this.call('D', name).reply, 'K');
+  }
+
+  list(): string[] {
+    const { reply } = this.call('L', '*');
+    this.expect(reply, 'Y');
+    return reply.subarray(1).toString('utf8').split('\0').filter((n) => n !== '');
+  }
+
+  /** True when a keeper answers on the socket. */
+  alive(): boolean {
+    try {
+      this.list();
+      return true;
+    } catch (error) {
+      if (isNativeError(error) && ['ENOENT', 'ECONNREFUSED'].includes(error.code)) return false;
+      throw error;
+    }
+  }
+
+  private call(op: string, name: string, payload: Buffer = Buffer.alloc(0), fds: number[] = []) {
+    return native.keeperCall(this.socket, Buffer.concat([Buffer.from(`${op}${name}\0`), payload]), fds, CALL_TIMEOUT_MS);
+  }
+
+  private expect(reply: Buffer, code: string): void {
+    if (reply.toString('latin1', 0, 1) !== code) throw new KeeperError(`keeper at ${this.socket}: ${reply.toString('utf8', 1) || 'unexpected answer'}`);
+  }
+}
+
+/**
+ * The keeper on `socket`, started detached when none answers there: it outlives this process, and
+ * exits by itself once it has held nothing for `idleExitSeconds`.
+ */
+export async function ensureKeeper(socket: string, idleExitSeconds: number): Promise<KeeperClient> {
+  const client = new KeeperClient(socket);
+  if (client.alive()) return client;
+  mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+  // Its own log: inheriting our stderr would hold open whatever pipe our parent reads to its end.
+  const log = openSync(join(dirname(socket), 'keeper.log'), 'a', 0o600);
+  try {
+    spawn(keeperPath, ['--socket', socket, '--idle-exit', String(idleExitSeconds)], { detached: true, stdio: ['ignore', 'ignore', log] }).unref();
+  } finally {
+    closeSync(log);
+  }
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (client.alive()) return client;
+    await sleep(10);
+  }
+  throw new KeeperError(`keeper did not answer on ${socket} within ${START_TIMEOUT_MS} ms`);
+}
