@@ -79,7 +79,7 @@ export function run(argv: string[]): Promise<number> {
       await metrics?.close();
       await validator?.close();
       await store.close();
-      // fuse-native keeps the event loop alive when someone else unmounted first; exit regardless.
+      // Whatever still holds the event loop after a finished unmount must not keep the process: exit regardless.
       setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
     }
   });
