@@ -15,7 +15,6 @@ node_modules/.package-lock.json: package-lock.json
 node_modules: node_modules/.package-lock.json
 
 build: node_modules
-	@bash csi-driver/scripts/build-fuse-native.sh
 	@bash csi-driver/scripts/build-native.sh
 	npx tsc -b
 

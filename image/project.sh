@@ -8,12 +8,14 @@ source "$(dirname "$0")/lib.sh"
 node_bin="$(bash "$img_root/test/setup/node.sh")/node"
 
 # What the binaries in the image load, per their Depends and ldd: node needs libc, libstdc++ and
-# libgcc_s; fuse.node needs libfuse.so.2; mount/umount need libmount, libblkid, libselinux and
-# libpcre2; fusermount3, our lighthouse_bridge.node and lighthouse-bridge-keeper only libc. Kept explicit so a new dependency is a reviewed change.
-packages=(libc6 libgcc-s1 libstdc++6 libfuse2 fuse3 mount libmount1 libblkid1 libselinux1 libpcre2-8-0)
+# libgcc_s; mount/umount need libmount, libblkid, libselinux and libpcre2; fusermount3 (mounts as
+# non-root, and unmounts), our lighthouse_bridge.node and lighthouse-bridge-keeper only libc. No
+# libfuse: we speak the FUSE protocol ourselves (ADR 0087). Kept explicit so a new dependency is a
+# reviewed change.
+packages=(libc6 libgcc-s1 libstdc++6 fuse3 mount libmount1 libblkid1 libselinux1 libpcre2-8-0)
 # mount's loop and swap tools: the node plugin only mounts FUSE. And fuse3's mount.fuse helper
-# (for `mount -t fuse.X`), which needs libfuse3 and which nothing here runs: libfuse2 mounts
-# through fusermount.
+# (for `mount -t fuse.X`), which needs libfuse3 and which nothing here runs: as root the addon
+# calls mount(2) itself, otherwise it goes through fusermount3.
 system_prune=(sbin/losetup sbin/swapon sbin/swapoff sbin/mount.fuse3 sbin/mount.fuse)
 
 # The app layer's mtimes are its commit's; the system layer's are those of the last commit that
@@ -41,7 +43,6 @@ build_system() { # dest.tar
 build_app() { # dest.tar
   local stage="$work/app/app" ws nm
   mkdir -p "$stage"
-  bash "$img_root/csi-driver/scripts/build-fuse-native.sh"
   bash "$img_root/csi-driver/scripts/build-native.sh"
   (cd "$img_root" && npx tsc -b)
   cp "$img_root/package.json" "$img_root/package-lock.json" "$stage/"
@@ -57,7 +58,7 @@ build_app() { # dest.tar
   (cd "$stage" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund \
     --workspace core --workspace csi-driver --workspace operator --workspace cli >&2)
   nm="$stage/node_modules"
-  # The test workspaces were only there to match the lockfile; the binding must be ours (ADR 0042).
+  # The test workspaces were only there to match the lockfile.
   rm -rf "$stage/test" "$nm/@lighthouse-bridge/test" "$nm/@lighthouse-bridge/adversarial" "$nm/.package-lock.json"
   # Type declarations, TypeScript sources (Node never strips types under node_modules), source
   # maps and docs are never loaded at run time: about half of the dependencies' bytes (mostly
@@ -73,14 +74,6 @@ build_app() { # dest.tar
   # file for Node (browser bundles, selected only by the "browser"/"default" conditions or by
   # bundlers).
   rm -rf "$nm/protobufjs/dist" "$nm/yaml/browser" "$nm/js-yaml/dist/browser" "$nm"/jsonpath-plus/dist/index-browser-*
-  # fuse-shared-library-linux's own libfuse, headers and setup scripts are used only by
-  # fuse-native's configure/beforeMount helpers, which we never call; the binding links
-  # Debian's libfuse.so.2 from the system layer.
-  rm -rf "$nm/fuse-shared-library-linux/libfuse"
-  local fuse="$nm/fuse-native"
-  rm -rf "$fuse/prebuilds" "$nm/fuse-shared-library-darwin" "$nm/fuse-shared-library-linux-arm"
-  mkdir -p "$fuse/build/Release"
-  install -m 0755 "$img_root/node_modules/fuse-native/build/Release/fuse.node" "$fuse/build/Release/fuse.node"
   # Our own addon and keeper (ADR 0083), where csi-driver/dist/fuse/kernel/native.js looks for them.
   install -D -m 0755 -t "$stage/csi-driver/native/build" "$img_root/csi-driver/native/build/lighthouse_bridge.node" \
     "$img_root/csi-driver/native/build/lighthouse-bridge-keeper"

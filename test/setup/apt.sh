@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo use, only when one is missing.
 set -euo pipefail
-pkgs=(redis-server redis-tools fuse3 libfuse2 bindfs rsync git unzip procps python3 make g++ strace)
+# fuse3 for fusermount3; bindfs (the benches' C baseline) brings its own libfuse2, the product needs no libfuse.
+pkgs=(redis-server redis-tools fuse3 bindfs rsync git unzip procps python3 make g++ strace)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

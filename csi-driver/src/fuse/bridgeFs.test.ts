@@ -478,8 +478,8 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
       await run('diff', ['-r', src, join(work, dir)]);
       assert.equal((await stat(join(work, dir, 'one.txt'))).mode & 0o777, 0o600, `${dir} keeps the mode`);
     }
-    // tar sets the mtime with the atime left out (UTIME_OMIT), which libfuse 2 does not pass on (ADR 0042).
-    for (const dir of ['copied', 'synced']) {
+    // tar sets the mtime with the atime left out (UTIME_OMIT): SETATTR carries the mtime alone (ADR 0087).
+    for (const dir of ['tarred', 'copied', 'synced']) {
       assert.equal((await stat(join(work, dir, 'one.txt'))).mtimeMs, when.getTime(), `${dir} keeps the mtime`);
     }
     // Same mtimes and sizes: a second rsync has nothing to copy.
@@ -494,7 +494,7 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     await assert.rejects(stat(join(work, 'tarred')), { code: 'ENOENT' });
   });
 
-  it('keeps an mtime set together with a different atime (cp -a, rsync -a; ADR 0042)', async () => {
+  it('keeps an mtime set together with a different atime (cp -a, rsync -a)', async () => {
     const path = join(cur, 'times.txt');
     await writeFile(path, 't');
     await utimes(path, new Date('2024-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
@@ -504,7 +504,7 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.deepEqual(event?.data, { path: 'times.txt', mtimeMs: Date.parse('2020-01-01T00:00:00Z') });
   });
 
-  it('reads history through the page cache and answers a reader\'s close without JavaScript', async () => {
+  it('reads history through the page cache and asks for no FLUSH at a reader\'s close', async () => {
     await writeFile(join(cur, 'cached.txt'), 'immutable');
     const at = join(f.mnt, 'history', `@${f.mounted.workspace.head}`, 'cached.txt');
     assert.equal(await readFile(at, 'utf8'), 'immutable');
@@ -516,10 +516,10 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     // keep_cache on history: no READ after the first; current/ once more, as its first reader's open
     // here drops whatever the kernel held (the writer's pages), then keeps it while unchanged.
     assert.equal(after.read - before.read, 1, 'only the first open of current/ reads through the mount');
-    assert.equal(after.flush - before.flush, 0, 'a reader\'s close is answered by the binding');
+    assert.equal(after.flush - before.flush, 0, 'a reader\'s close sends no FLUSH (FOPEN_NOFLUSH)');
   });
 
-  it('answers libfuse\'s getattr after create, chmod and utimens from the change itself', async () => {
+  it('answers a stat after create, chmod and utimens from the change\'s own reply', async () => {
     const files = 20;
     const before = await opCounts();
     for (let i = 0; i < files; i++) {

@@ -48,7 +48,7 @@ export interface BridgeFsOptions {
  * The project as a filesystem (README "A quick tour"; layout.ts), independent of FUSE plumbing:
  * each path goes to the view owning its part of the tree (views/), each descriptor to its handle.
  * Methods answer one operation or throw (FsError / DomainError / store errors, mapped to errno once
- * in fuseOps.ts). Hot paths (getattr, read) stay synchronous where the projection has the answer.
+ * in kernel/session.ts). Hot paths (getattr, read) stay synchronous where the projection has the answer.
  */
 export class BridgeFs {
   readonly workspace: ProjectWorkspace;

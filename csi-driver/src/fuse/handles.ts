@@ -214,7 +214,7 @@ export function copyAt(data: Buffer, target: Buffer, length: number, position: n
   return data.copy(target, 0, position, Math.min(data.length, position + length));
 }
 
-/** File handle numbers to handles. 0 is never used: fuse-native reads it as "no handle". */
+/** File handle numbers to handles. 0 is never handed out, so a request's unset fh (0) never names one. */
 export class HandleTable {
   private readonly handles = new Map<number, Handle>();
   private next = 1;

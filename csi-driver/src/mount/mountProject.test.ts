@@ -124,7 +124,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     const store = await openStore(`file://${join(dir, 'store')}`);
     const mounted = await mountProject({ store, project: { namespace: 'default', name: 'busy' }, mountpoint: join(dir, 'mnt'), actor: 't' });
     // The descriptor lives in a child: this process must hold none on its own mount while it
-    // spawns (fusermount), because exec closes inherited descriptors with a FLUSH only we can answer.
+    // spawns (fusermount3), because exec closes inherited descriptors with a FLUSH only we can answer.
     const holdOpen = `const fs = require('node:fs'); const fd = fs.openSync(process.argv[1], 'w'); fs.writeSync(fd, 'kept'); console.log('ready'); setTimeout(() => fs.closeSync(fd), 60000);`;
     const holder = spawn(process.execPath, ['-e', holdOpen, join(dir, 'mnt', 'current', 'open.txt')], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(holder);

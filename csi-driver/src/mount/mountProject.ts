@@ -121,7 +121,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
         try {
           await native.unmount();
         } catch {
-          // Already gone (someone ran fusermount -u) or busy beyond -z: make sure nothing stays attached.
+          // Not root (umount(2) refuses; fusermount3 may detach it) or already gone: make sure nothing stays attached.
           if (await mountAt(mountpoint)) await lazyUnmount(mountpoint);
         }
         await workspace.close();

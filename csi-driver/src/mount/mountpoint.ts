@@ -76,12 +76,13 @@ export async function detachDeadFuseMount(path: string): Promise<boolean> {
 /**
  * Detaches whatever is mounted at `path`, lazily, so processes still inside it do not block us
  * (they see ENOTCONN/ENOENT from then on; a dead FUSE mount cannot be unmounted normally while
- * anything references it). Falls back to umount(8) for other mounts or where fusermount is missing.
+ * anything references it). fusermount3 (fuse3's setuid helper) lets a non-root owner detach its own
+ * FUSE mount; umount(8) covers other mounts and machines without it.
  * Succeeds when nothing is mounted there.
  */
 export async function lazyUnmount(path: string): Promise<void> {
   try {
-    await run('fusermount', ['-u', '-z', '--', path], { timeout: UNMOUNT_TIMEOUT_MS });
+    await run('fusermount3', ['-u', '-z', '--', path], { timeout: UNMOUNT_TIMEOUT_MS });
   } catch {
     try {
       await run('umount', ['-l', '--', path], { timeout: UNMOUNT_TIMEOUT_MS });

@@ -8,7 +8,7 @@ import type { WriteBudget } from '../writeBudget.js';
 import type { Stats } from './stats.js';
 import { openBlob, requireDirectory, requireNode, requireSymlinkTarget, type Result, type View } from './view.js';
 
-/** The name libfuse 2 renames an unlinked-but-open file to, and unlinks at its release. */
+/** The name kernel/session.ts renames an unlinked-but-open file to (libfuse's scheme), and unlinks at its release. */
 const FUSE_HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
 
 /**
@@ -20,7 +20,7 @@ export class CurrentView implements View<At<'current'>> {
   /** Files with at least one open handle, by project path. */
   private readonly openFiles = new Map<string, OpenFile>();
   /**
-   * Files unlinked while open, by libfuse's hidden path: private to this mount, never in the
+   * Files unlinked while open, by their hidden path: private to this mount, never in the
    * project (the unlink was recorded as a Delete), answered only for the handles still using them.
    */
   private readonly hidden = new Map<string, OpenFile>();
@@ -119,7 +119,7 @@ export class CurrentView implements View<At<'current'>> {
     this.pageCache.forget(path);
     const open = this.openFiles.get(path);
     if (open) {
-      // libfuse 2 sends open(O_TRUNC)'s truncate by path: the handle's close records it.
+      // truncate(2) by path beside an open handle: the handle's close records it.
       open.truncate(size, this.workspace.limits.maxFileBytes);
       return;
     }
@@ -137,7 +137,7 @@ export class CurrentView implements View<At<'current'>> {
 
   async unlink(path: string): Promise<void> {
     this.pageCache.forget(path);
-    // libfuse 2 unlinks the hidden name at the last release; the Delete was recorded at the rename.
+    // The session unlinks the hidden name at the last release; the Delete was recorded at the rename.
     if (this.hidden.delete(path)) return;
     const open = this.openFiles.get(path);
     // A file created and still open was never recorded: there is nothing to delete.
@@ -225,7 +225,7 @@ export class CurrentView implements View<At<'current'>> {
   }
 
   /**
-   * libfuse 2's stand-in for unlink(2) of an open file (rename to `.fuse_hidden…`): recorded as the
+   * The session's stand-in for unlink(2) of an open file (rename to `.fuse_hidden…`): recorded as the
    * Delete it is, so the shared log and history never see a move to a name private to this mount.
    */
   private async hide(from: string, to: string): Promise<void> {

@@ -94,7 +94,7 @@ class StreamHandle extends ReadOnlyHandle {
     if (this.pending.length > 0 || this.closed || this.view.ended) return this.drain(target, length);
     return new Promise<number>((resolve) => {
       const timer = setTimeout(() => {
-        // fuse-native cannot be interrupted, so a reader killed mid-read waits for our answer: keep it short.
+        // The session does not act on FUSE INTERRUPT, so a reader killed mid-read waits for our answer: keep it short.
         if (this.pending.length === 0) this.enqueue(Buffer.from(`${JSON.stringify({ heartbeat: true, head: this.view.head })}\n`));
         this.wake();
       }, HEARTBEAT_MS);

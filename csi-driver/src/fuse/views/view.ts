@@ -8,7 +8,7 @@ export type Result<T> = T | Promise<T>;
 /**
  * One part of the mount's tree, answering for the locations `L` (see layout.ts) that lie in it.
  * Opening for writing was already allowed by the dispatcher (mount mode, immutable views); each
- * view throws FsError / DomainError for what it refuses, mapped to errno once in fuseOps.ts.
+ * view throws FsError / DomainError for what it refuses, mapped to errno once in kernel/session.ts.
  */
 export interface View<L> {
   getattr(at: L): Result<FuseStat>;
