@@ -25,8 +25,12 @@ const KEEPER_IDLE_EXIT_SECONDS = 10;
  * answers), one subdirectory per mount for its journal and mirrors.
  */
 export async function custodyIn(dir: string, name: string): Promise<CustodyOptions> {
-  const keeper = await ensureKeeper(join(dir, 'keeper.sock'), KEEPER_IDLE_EXIT_SECONDS);
-  return { keeper, name, dir: join(dir, 'mounts', createHash('sha256').update(name).digest('hex').slice(0, 16)) };
+  return custodyWith(await ensureKeeper(join(dir, 'keeper.sock'), KEEPER_IDLE_EXIT_SECONDS), join(dir, 'mounts'), name);
+}
+
+/** Custody of `name` by `keeper`, its journal and mirrors in a subdirectory of `mountsDir` named for it. */
+export function custodyWith(keeper: KeeperClient, mountsDir: string, name: string): CustodyOptions {
+  return { keeper, name, dir: join(mountsDir, createHash('sha256').update(name).digest('hex').slice(0, 16)) };
 }
 
 const PAYLOAD_VERSION = 1;
