@@ -5,9 +5,11 @@ import { openStore, parseStoreUrl, storeUrlFrom } from '@lighthouse-bridge/core'
 import { clientOptions, createRedisClient } from '@lighthouse-bridge/core/redis';
 import {
   FuseMounter,
+  givenKeeper,
   liveWhenSocketAnswers,
   MountRegistry,
   noConfig,
+  ownKeeper,
   readyWhenRegistered,
   redisConfigSource,
   registeredMounter,
@@ -15,6 +17,7 @@ import {
   serveRegistration,
   socketPathOf,
   startCsiDriver,
+  type CustodySource,
   type DriverMode,
   type Mounter,
   type PluginRegistration,
@@ -24,9 +27,11 @@ import { parsePortFlag, runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.
 import { EXIT, UsageError } from '../command.js';
 
 const USAGE = `usage: lighthouse-bridge csi --endpoint unix:///PATH.sock --node-id NODE [options]
-Runs the CSI driver bridge.lighthouse.dev on a unix socket. On start it mounts again what it had
-published before a restart; on SIGTERM it stops serving and leaves its mount points in place (their
-FUSE sessions end with it; the next instance mounts them again for new pods, ADR 0071).
+Runs the CSI driver bridge.lighthouse.dev on a unix socket. A keeper process holds each mount's FUSE
+connection (ADR 0083): after a crash or SIGTERM of this process, the same command again takes the
+live mounts over and running pods carry on. On SIGTERM it stops serving and leaves its mount points in
+place. If the keeper is gone too, the mounts are dead (ENOTCONN) and the next instance mounts them
+again for new pods (ADR 0071).
   --endpoint URL             unix:///ABSOLUTE/PATH.sock (default: $CSI_ENDPOINT)
   --node-id NODE             this node's name (default: $NODE_NAME)
   --mode MODE                node | controller | all (default: all)
@@ -43,6 +48,11 @@ FUSE sessions end with it; the next instance mounts them again for new pods, ADR
                              registered the plugin) on this port: 200 "ok", else 503 and why
   --health-host HOST         address for /healthz and /readyz (default: 127.0.0.1)
   --require-access-config    refuse to mount projects that have no access configuration
+  --keeper-socket PATH       the keeper holding the mounts' connections (node and all modes; default:
+                             $LHB_KEEPER_SOCKET, set when lighthouse-bridge-keeper runs this command
+                             as its supervisor, else STATE-DIR/keeper.sock, a keeper this command
+                             starts detached and that exits once it holds nothing)
+  --no-custody               no keeper: if this process dies, its mounts are dead until remounted
   --mount-expiry SECONDS     a mount stops counting in the project's registry (BridgeProject status)
                              this long after its node plugin last refreshed it (default: 60)
 ${STORE_FLAGS_USAGE}`;
@@ -65,6 +75,8 @@ export function run(argv: string[]): Promise<number> {
         'health-host': { type: 'string' },
         'require-access-config': { type: 'boolean' },
         'mount-expiry': { type: 'string' },
+        'keeper-socket': { type: 'string' },
+        'no-custody': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -89,6 +101,8 @@ export function run(argv: string[]): Promise<number> {
     if (healthPort !== undefined && healthPort !== 0 && healthPort === metricsPort) throw new UsageError(`--health-port and --metrics-port must differ, both are ${healthPort}`);
     const mountExpirySeconds = Number(values['mount-expiry'] ?? 60);
     if (!(mountExpirySeconds > 0 && mountExpirySeconds <= 86_400)) throw new UsageError(`--mount-expiry must be a number of seconds above 0 and at most 86400, got "${values['mount-expiry']}"`);
+    const stateDir = resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi');
+    const custody = custodyFlags(values, mode, stateDir);
     const storeUrl = storeUrlFrom(values.store);
     const parsedUrl = parseStoreUrl(storeUrl);
 
@@ -110,6 +124,7 @@ export function run(argv: string[]): Promise<number> {
           logger: log,
           ...(workspacePath === undefined ? {} : { projectRoot: posix.join(workspacePath, 'current') }),
         }),
+      custody,
     );
     // Stopped in reverse order, at SIGTERM or when a later part fails to start (a port in use, a file
     // where the registration socket goes), which must end the process rather than leave it half up.
@@ -143,7 +158,7 @@ export function run(argv: string[]): Promise<number> {
         nodeId,
         mode: mode as DriverMode,
         store,
-        stateDir: resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi'),
+        stateDir,
         mounter: registry ? registeredMounter(fuse, registry) : fuse,
         configs,
         requireAccessConfig: values['require-access-config'] ?? false,
@@ -173,7 +188,7 @@ export function run(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => done('SIGTERM'));
       process.once('SIGINT', () => done('SIGINT'));
     });
-    log.info('stopping; the next plugin instance mounts these targets again', { signal });
+    log.info(custody ? 'stopping; the keeper holds the mounts for the next plugin instance' : 'stopping; the next plugin instance mounts these targets again', { signal });
     await stopAll();
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {
@@ -182,6 +197,22 @@ export function run(argv: string[]): Promise<number> {
     });
     process.exit(EXIT.ok);
   });
+}
+
+/** Where the mounts' connections are kept: undefined with `--no-custody` or when this process mounts nothing. */
+function custodyFlags(values: { 'keeper-socket'?: string | undefined; 'no-custody'?: boolean | undefined }, mode: string, stateDir: string): CustodySource | undefined {
+  const socket = values['keeper-socket'];
+  if (values['no-custody']) {
+    if (socket !== undefined) throw new UsageError('--keeper-socket and --no-custody exclude each other');
+    return undefined;
+  }
+  if (mode === 'controller') {
+    if (socket !== undefined) throw new UsageError('--keeper-socket keeps mounts; it needs --mode node or all, not controller');
+    return undefined;
+  }
+  if (socket !== undefined && !isAbsolute(socket)) throw new UsageError(`--keeper-socket must be an absolute path, got "${socket}"`);
+  const given = socket ?? process.env['LHB_KEEPER_SOCKET'];
+  return given ? givenKeeper(given, stateDir) : ownKeeper(stateDir);
 }
 
 /** `--registration-socket` and `--kubelet-registration-path`, checked; undefined without the former. */

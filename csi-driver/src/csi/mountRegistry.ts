@@ -78,6 +78,7 @@ export function registeredMounter(inner: Mounter, registry: MountRegistry): Moun
       await registry.remove(target);
     },
     serves: (target) => inner.serves(target),
+    held: (target) => inner.held(target),
     get size() {
       return inner.size;
     },

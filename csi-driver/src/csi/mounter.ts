@@ -2,6 +2,7 @@ import type { EventStore, ProjectConfig, ProjectId, ProjectLimits } from '@light
 import type { Validator } from '@lighthouse-bridge/core/speed-layer';
 import { mountProject, type MountedProject } from '../mount/mountProject.js';
 import { detachDeadFuseMount, lazyUnmount, mountAt } from '../mount/mountpoint.js';
+import type { CustodySource } from './custodySource.js';
 import type { PublishRecord } from './state.js';
 
 export interface MountRequest {
@@ -37,6 +38,11 @@ export interface Mounter {
   unmount(target: string): Promise<void>;
   /** True when this process serves `target`. */
   serves(target: string): boolean;
+  /**
+   * True when a predecessor's live connection at `target` is in custody and this process does not
+   * serve it: mount() takes it over, in place, and the pods using it never see it end.
+   */
+  held(target: string): boolean;
   /** How many mounts this process serves. */
   readonly size: number;
 }
@@ -50,6 +56,8 @@ export class FuseMounter implements Mounter {
     private readonly onError?: (error: Error, context: { op?: string; project: string }) => void,
     /** Makes the speed layer that answers the mount's `/.bridge/validate`. */
     private readonly validatorFor?: (project: ProjectId, workspacePath: string | undefined) => Promise<Validator>,
+    /** Keeps each mount's connection beyond this process; without it a crash ends every mount. */
+    private readonly custody?: CustodySource,
   ) {}
 
   get size(): number {
@@ -60,7 +68,12 @@ export class FuseMounter implements Mounter {
     return this.mounted.has(target);
   }
 
+  held(target: string): boolean {
+    return !this.mounted.has(target) && (this.custody?.keeper.holds(target) ?? false);
+  }
+
   async mount(request: MountRequest): Promise<void> {
+    const custody = await this.custody?.custodyFor(request.target);
     const validator = await this.validatorFor?.(request.project, request.workspacePath);
     const mount = await mountProject({
       ...(validator ? { validator } : {}),
@@ -71,6 +84,7 @@ export class FuseMounter implements Mounter {
       actor: request.actor,
       ...(request.limits ? { limits: request.limits } : {}),
       ...(this.onError ? { onError: this.onError } : {}),
+      ...(custody ? { custody } : {}),
     }).catch(async (error: unknown) => {
       await validator?.close();
       throw error;
@@ -90,6 +104,9 @@ export class FuseMounter implements Mounter {
         if (await mountAt(target)) await lazyUnmount(target);
       }
       await served.validator?.close();
+    } else if (this.held(target)) {
+      // A predecessor's connection nobody will serve again: ending it makes the mount dead, detached below.
+      this.custody?.keeper.drop(target);
     }
     await detachDeadFuseMount(target);
   }

@@ -314,7 +314,8 @@ describe('health', () => {
 
   test('a dead mount left at the target by a killed plugin is detached and the volume served again', async () => {
     const target = newTarget();
-    const previous = await startPlugin({ socket: join(fixture.dir, 'previous.sock'), stateDir: join(fixture.dir, 'previous-state'), store: redis.url });
+    // No keeper, as when it died too: the connection ends with the plugin.
+    const previous = await startPlugin({ socket: join(fixture.dir, 'previous.sock'), stateDir: join(fixture.dir, 'previous-state'), store: redis.url, args: ['--no-custody'] });
     const client = csiClients(CSI, previous.socket);
     try {
       await client.call('Node', 'NodePublishVolume', { volume_id: 'team/leftover', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });

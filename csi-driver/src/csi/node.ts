@@ -44,6 +44,18 @@ export class NodeService {
       const decision = decideAccess(project, config, intent.pod, readOnly, this.o.requireAccessConfig);
       if (!decision.allowed) throw permissionDenied(decision.reason);
 
+      // A live connection the keeper held through our restart, which recovery has not taken over
+      // yet: taking it over here serves the pods already using it (a failure leaves it held, for
+      // recovery to retry). Without a record it is not known to be this volume's: it ends, and the
+      // mount below replaces it.
+      if (this.o.mounter.held(target)) {
+        if (existing) {
+          await this.o.mounter.mount(mountRequestFor(existing, config));
+          mounts.set(this.o.mounter.size);
+          return;
+        }
+        await this.o.mounter.unmount(target);
+      }
       if ((await inspectTarget(target)) === 'mountpoint') {
         // A dead mount left by a previous plugin instance would make the new mount fail, and mkdir
         // itself fails on it (ENOTCONN): detach it. Anyone else's mount stays where it is.

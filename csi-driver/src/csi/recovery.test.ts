@@ -12,6 +12,9 @@ import { createLogger } from '@lighthouse-bridge/core/observability';
 import { redisConfigSource } from './access.js';
 import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
+import { ownKeeper } from './custodySource.js';
+import { NodeService } from './node.js';
+import type { NodePublishVolumeRequest } from './messages.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
@@ -21,15 +24,17 @@ import { eventually } from '@lighthouse-bridge/test/eventually';
 import { loadCsiPackage } from './proto.js';
 
 /**
- * The node plugin killed with -9 comes back and its mounts serve again within 5 s, in
- * place, for a process that keeps using the target path; targets kubelet removed meanwhile are
- * forgotten. SIGTERM leaves mounts for the next instance too. See ADR 0071.
+ * The node plugin killed with -9 comes back: with custody (the default) it takes the live mounts
+ * over and a process holding a file open there carries on (ADR 0083); without a keeper its mounts
+ * serve again within 5 s, in place, for a process that keeps using the target path; targets kubelet
+ * removed meanwhile are forgotten. SIGTERM leaves mounts for the next instance too. See ADR 0071.
  */
 const CSI = loadCsiPackage().grpcObject;
 let redis: RedisServer;
 let dir: { dir: string; remove: () => Promise<void> };
 const plugins: PluginProcess[] = [];
-let reader: ChildProcess | undefined;
+/** Processes playing pods, killed after the tests whatever happened. */
+const readers: ChildProcess[] = [];
 
 before(async () => {
   redis = await startRedis();
@@ -37,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  reader?.kill('SIGKILL');
+  for (const r of readers) r.kill('SIGKILL');
   for (const p of plugins) await p.kill('SIGKILL');
   if (dir) await detachAllUnder(dir.dir);
   await redis?.stop();
@@ -46,8 +51,9 @@ after(async () => {
 
 const MOUNT_RW = { mount: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 
-async function start(): Promise<PluginProcess> {
-  const plugin = await startPlugin({ socket: join(dir.dir, 'csi.sock'), stateDir: join(dir.dir, 'state'), store: redis.url });
+/** A plugin whose records live in `name` under the test's directory; each test its own. */
+async function start(args: string[] = ['--no-custody'], name = 'state'): Promise<PluginProcess> {
+  const plugin = await startPlugin({ socket: join(dir.dir, `${name}.sock`), stateDir: join(dir.dir, name), store: redis.url, args });
   plugins.push(plugin);
   return plugin;
 }
@@ -70,6 +76,51 @@ function startReader(file: string): { lines: string[]; child: ChildProcess } {
   return { lines, child };
 }
 
+/**
+ * A pod's process: in its own mount namespace with a private copy of the mounts (as a container
+ * sees the volume), it holds `file` open and every ~20 ms writes the next counter line at its
+ * offset and reads it back. On SIGTERM it closes the file and prints how many lines it wrote, the
+ * longest gap between two successful iterations and every error it met.
+ */
+function startHolder(file: string): { child: ChildProcess; summary: Promise<{ lines: number; longestMs: number; errors: string[] }> } {
+  const script = `
+    const fs = require('node:fs');
+    const fd = fs.openSync(process.argv[1], 'r+');
+    const errors = [];
+    let lines = 0, offset = 0, last = Date.now(), longest = 0, stop = false;
+    process.on('SIGTERM', () => (stop = true));
+    const step = () => {
+      if (stop) {
+        fs.closeSync(fd);
+        console.log(JSON.stringify({ lines, longestMs: longest, errors }));
+        return;
+      }
+      const line = Buffer.from(String(lines).padStart(8, '0') + '\\n');
+      try {
+        fs.writeSync(fd, line, 0, line.length, offset);
+        const back = Buffer.alloc(line.length);
+        fs.readSync(fd, back, 0, back.length, offset);
+        if (!back.equals(line)) throw Object.assign(new Error('read back ' + back), { code: 'MISMATCH' });
+        offset += line.length;
+        lines++;
+        const now = Date.now();
+        longest = Math.max(longest, now - last);
+        last = now;
+      } catch (e) {
+        errors.push(e.code || e.message);
+      }
+      setTimeout(step, 20);
+    };
+    step();`;
+  const child = spawn('unshare', ['-m', '--propagation', 'private', process.execPath, '-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  const summary = new Promise<{ lines: number; longestMs: number; errors: string[] }>((done, fail) =>
+    child.once('exit', (code) => (code === 0 ? done(JSON.parse(out) as { lines: number; longestMs: number; errors: string[] }) : fail(new Error(`holder exited ${code}: ${out}`)))),
+  );
+  return { child, summary };
+}
+
 async function askValidate(target: string, request: object): Promise<{ decision: string }> {
   const handle = await open(join(target, '.bridge', 'validate'), 'r+');
   try {
@@ -81,7 +132,7 @@ async function askValidate(target: string, request: object): Promise<{ decision:
   }
 }
 
-test('after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
+test('without a keeper, after kill -9 the restarted plugin serves the same targets again within 5 s', { timeout: 90_000 }, async (t) => {
   const first = await start();
   const csi = csiClients(CSI, first.socket);
   const kept = join(dir.dir, 'pods', 'a', 'volume');
@@ -95,7 +146,7 @@ test('after kill -9 the restarted plugin serves the same targets again within 5 
   }
 
   const watch = startReader(join(kept, 'current', 'hello.txt'));
-  reader = watch.child;
+  readers.push(watch.child);
   await eventually('the reader to see the file', () => watch.lines.some((l) => l.startsWith('ok ')), 10_000);
 
   await first.kill('SIGKILL');
@@ -195,6 +246,89 @@ test('a symbolic link planted in a recorded target path after the publish is ref
   } finally {
     await mounter.unmount(target);
     await detachAllUnder(elsewhere);
+    await configs.close();
+    await store.close();
+  }
+});
+
+test('with custody, a plugin killed with -9 and started again takes the live mount over: an open file keeps reading and writing, nothing lost', { timeout: 90_000 }, async (t) => {
+  const stateDir = join(dir.dir, 'custody-state');
+  const first = await start([], 'custody-state');
+  const target = join(dir.dir, 'pods', 'held', 'volume');
+  const file = join(target, 'current', 'counter.txt');
+  const csi = csiClients(CSI, first.socket);
+  try {
+    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/custody', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
+    await writeFile(file, '');
+  } finally {
+    csi.close();
+  }
+  const holder = startHolder(file);
+  readers.push(holder.child);
+  await new Promise((r) => setTimeout(r, 500));
+
+  await first.kill('SIGKILL');
+  // The pod's calls wait on the held connection meanwhile; a real supervisor restarts at once.
+  await new Promise((r) => setTimeout(r, 300));
+  const second = await start([], 'custody-state');
+  assert.match(second.output(), /took over the live mount after restart/);
+  await new Promise((r) => setTimeout(r, 500));
+  holder.child.kill('SIGTERM');
+  const { lines, longestMs, errors } = await holder.summary;
+  t.diagnostic(`${lines} lines written, longest stall ${longestMs} ms`);
+  assert.deepEqual(errors, [], 'no error through the crash (no ENOTCONN)');
+  assert.ok(lines > 10, `the holder kept working (${lines} lines)`);
+  const written = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+  assert.deepEqual(written, Array.from({ length: lines }, (_, i) => String(i).padStart(8, '0')), 'every line written through the crash is there');
+
+  const csi2 = csiClients(CSI, second.socket);
+  try {
+    await csi2.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/custody', target_path: target });
+  } finally {
+    csi2.close();
+  }
+  assert.equal(await mountAt(target), undefined);
+  assert.equal(ownKeeper(stateDir).keeper.holds(target), false, 'an unpublished mount is not kept');
+  await second.kill('SIGKILL');
+});
+
+test('a publish of a target whose live connection the keeper holds takes it over, as recovery would', { timeout: 60_000 }, async () => {
+  const stateDir = join(dir.dir, 'race-state');
+  const crashed = await start([], 'race-state');
+  const target = join(dir.dir, 'pods', 'race', 'volume');
+  const request: NodePublishVolumeRequest = {
+    volume_id: 'team/race',
+    staging_target_path: '',
+    target_path: target,
+    volume_capability: { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+    readonly: false,
+    volume_context: {},
+  };
+  const csi = csiClients(CSI, crashed.socket);
+  try {
+    await csi.call('Node', 'NodePublishVolume', request);
+    await writeFile(join(target, 'current', 'kept.txt'), 'before the crash\n');
+  } finally {
+    csi.close();
+  }
+  await crashed.kill('SIGKILL');
+
+  const url = parseStoreUrl(redis.url);
+  assert.equal(url.kind, 'redis');
+  const store = await openStore(redis.url);
+  const configs = redisConfigSource(url);
+  const mounter = new FuseMounter(store, undefined, undefined, ownKeeper(stateDir));
+  const node = new NodeService({ nodeId: 'test-node', state: openDriverState(stateDir), mounter, configs, targets: new AbortIfBusy(), requireAccessConfig: false });
+  try {
+    assert.equal(mounter.held(target), true);
+    await node.NodePublishVolume(request);
+    assert.equal(mounter.serves(target), true);
+    assert.equal(mounter.held(target), false, 'held means held for someone to take over');
+    assert.equal(await readFile(join(target, 'current', 'kept.txt'), 'utf8'), 'before the crash\n');
+    await node.NodeUnpublishVolume({ volume_id: 'team/race', target_path: target });
+    assert.equal(await mountAt(target), undefined);
+  } finally {
+    await mounter.unmount(target);
     await configs.close();
     await store.close();
   }

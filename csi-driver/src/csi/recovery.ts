@@ -11,12 +11,12 @@ import { mountRequestFor, type Mounter } from './mounter.js';
 import type { DriverState, PublishRecord } from './state.js';
 import { checkAncestors } from './targetPath.js';
 
-export type RecoveryOutcome = 'remounted' | 'forgotten' | 'foreign' | 'failed';
+export type RecoveryOutcome = 'taken over' | 'remounted' | 'forgotten' | 'foreign' | 'failed';
 
 /** Not among the shared metric names yet, so registered here, into the shared registry. */
 const recoveries = new Counter({
   name: 'lighthouse_bridge_csi_recoveries_total',
-  help: 'Publish records the node plugin repaired (remounted), forgot, left alone or failed to repair',
+  help: 'Publish records the node plugin took over (live mount in custody), repaired (remounted), forgot, left alone or failed to repair',
   labelNames: ['outcome'] as const,
   registers: [registry],
 });
@@ -33,7 +33,9 @@ export interface RecoveryDeps {
 const PARALLEL = 8;
 
 /**
- * Brings every recorded publish that this process does not serve back in place: a dead FUSE mount
+ * Brings every recorded publish that this process does not serve back in place: a live mount whose
+ * connection the keeper held through the restart is taken over, so running pods carry on (ADR
+ * 0083); otherwise (no custody, or the keeper died too) a dead FUSE mount
  * (ENOTCONN after the previous plugin died) is detached and mounted again; a target that is not
  * mounted is mounted; a record whose target directory is gone is forgotten, because kubelet
  * removes the directory once it no longer wants the volume. Records stay on failure, so the next
@@ -67,6 +69,14 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
       if (deps.mounter.serves(target)) return undefined;
       // A symbolic link planted in the path since the publish must not redirect the mount.
       await checkAncestors(target);
+      // Before any probe: a held connection nobody serves yet looks hung, and the probe's verdict
+      // would detach the very mount the pods are waiting on. A failed takeover keeps it held: the
+      // pods wait, and the next pass tries again.
+      if (deps.mounter.held(target)) {
+        await mountRecord(deps, record);
+        deps.log.info('took over the live mount after restart', { target, volumeId: record.volumeId });
+        return 'taken over';
+      }
       // One look at the target: probeTarget reads the mount table before it stats anything.
       const probe = await probeTarget(target);
       if (probe.state === 'healthy') {
@@ -80,9 +90,7 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
         deps.log.info('forgot a publish whose target is gone', { target, volumeId: record.volumeId });
         return 'forgotten';
       }
-      // A failed read must not mount with default limits: it fails this record, and the next pass retries.
-      const config = await deps.configs.get(record.project);
-      await deps.mounter.mount(mountRequestFor(record, config));
+      await mountRecord(deps, record);
       deps.log.info('mounted again after restart', { target, volumeId: record.volumeId });
       return 'remounted';
     })
@@ -91,6 +99,12 @@ async function recoverOne(deps: RecoveryDeps, record: PublishRecord): Promise<Re
       if (error instanceof CsiError && error.code === status.ABORTED) return undefined;
       throw error;
     });
+}
+
+async function mountRecord(deps: RecoveryDeps, record: PublishRecord): Promise<void> {
+  // A failed read must not mount with default limits: it fails this record, and the next pass retries.
+  const config = await deps.configs.get(record.project);
+  await deps.mounter.mount(mountRequestFor(record, config));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -25,7 +25,17 @@ const KEEPER_IDLE_EXIT_SECONDS = 10;
  * answers), one subdirectory per mount for its journal and mirrors.
  */
 export async function custodyIn(dir: string, name: string): Promise<CustodyOptions> {
-  return custodyWith(await ensureKeeper(join(dir, 'keeper.sock'), KEEPER_IDLE_EXIT_SECONDS), join(dir, 'mounts'), name);
+  return custodyWith(await ensureKeeper(keeperSocketIn(dir), KEEPER_IDLE_EXIT_SECONDS), mountsDirIn(dir), name);
+}
+
+/** The socket of the keeper `custodyIn(dir, …)` uses. */
+export function keeperSocketIn(dir: string): string {
+  return join(dir, 'keeper.sock');
+}
+
+/** Where custody under `dir` keeps each mount's journal and mirrors. */
+export function mountsDirIn(dir: string): string {
+  return join(dir, 'mounts');
 }
 
 /** Custody of `name` by `keeper`, its journal and mirrors in a subdirectory of `mountsDir` named for it. */

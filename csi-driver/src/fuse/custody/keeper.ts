@@ -51,6 +51,11 @@ export class KeeperClient {
     return reply.subarray(1).toString('utf8').split('\0').filter((n) => n !== '');
   }
 
+  /** True when a keeper answers on the socket and holds `name`. */
+  holds(name: string): boolean {
+    return this.alive() && this.list().includes(name);
+  }
+
   /** True when a keeper answers on the socket. */
   alive(): boolean {
     try {
