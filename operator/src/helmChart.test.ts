@@ -89,11 +89,15 @@ describe('Helm chart', { skip }, () => {
     assert.equal(driver.metadata.name, 'bridge.lighthouse.dev');
     assert.deepEqual(driver.spec, { attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Persistent', 'Ephemeral'], fsGroupPolicy: 'None' });
 
-    type Pod = { containers: Array<{ name: string; args: string[]; securityContext?: { privileged?: boolean; runAsUser?: number }; volumeMounts: Array<{ name: string; mountPath: string; mountPropagation?: string }> }> };
+    type Pod = { containers: Array<{ name: string; command?: string[]; args: string[]; securityContext?: { privileged?: boolean; runAsUser?: number }; volumeMounts: Array<{ name: string; mountPath: string; mountPropagation?: string }> }> };
     const ds = find('DaemonSet', 'csi-node') as Manifest & { spec: { template: { spec: Pod } } };
     const plugin = ds.spec.template.spec.containers.find((c) => c.name === 'plugin');
     assert.ok(plugin);
+    // The keeper supervises the plugin and holds its mounts' connections, on the state dir's hostPath.
+    assert.deepEqual(plugin.command, ['/app/csi-driver/native/build/lighthouse-bridge-keeper', '--socket', '/var/lib/lighthouse-bridge/csi/keeper.sock', '--', 'node', '/app/cli/dist/main.js']);
+    assert.ok(plugin.volumeMounts.some((v) => v.name === 'state-dir' && v.mountPath === '/var/lib/lighthouse-bridge'));
     assert.deepEqual(plugin.args.slice(0, 7), ['csi', '--mode', 'node', '--endpoint', 'unix:///csi/csi.sock', '--node-id', '$(NODE_NAME)']);
+    assert.ok(!plugin.args.includes('--no-custody'));
     assert.equal(plugin.securityContext?.privileged, true);
     assert.equal(plugin.securityContext?.runAsUser, 0, 'the image defaults to uid 65532; the node plugin must override it');
     assert.ok(plugin.volumeMounts.some((v) => v.mountPath === '/dev/fuse'));

@@ -152,27 +152,89 @@ echo "$out" | grep -q 'after edit: M src/f2.txt' || fail "git status after an ed
 ok "$(echo "$out" | tr '\n' ' ')"
 
 # ---------------------------------------------------------------------------------------------
-step "kill -9 of the node plugin: its container restarts; a NEW pod mounts within 10 s of the kill"
+step "kill -9 of the node plugin's node process: the keeper restarts it and it takes the live mounts over; pods A and B carry on"
+# In each pod a loop every ~20 ms: A appends the next counter line to a file in the volume and
+# reads it back; B (read-only volume) reads A's note. Each logs its errors and the longest gap
+# between two successful iterations (uptime clock, 10 ms resolution).
+loop_script='mode=$1 f=$2; i=0; max=0; : > /tmp/loop.err; rm -f /tmp/loop.stop /tmp/loop.done
+read last _ < /proc/uptime
+while [ ! -e /tmp/loop.stop ]; do
+  if [ "$mode" = rw ]; then
+    echo "$i" >> "$f" 2>>/tmp/loop.err && [ "$(tail -n 1 "$f" 2>>/tmp/loop.err)" = "$i" ]
+  else
+    [ "$(cat "$f" 2>>/tmp/loop.err)" = "from A" ]
+  fi
+  if [ $? = 0 ]; then
+    read now _ < /proc/uptime
+    gap=$(( (${now%.*}${now#*.} - ${last%.*}${last#*.}) * 10 ))
+    [ "$gap" -gt "$max" ] && max=$gap
+    last=$now; i=$((i + 1))
+  else
+    echo "iteration $i failed" >> /tmp/loop.err
+  fi
+  usleep 20000
+done
+echo "$i $max" > /tmp/loop.done'
+start_loop() { # pod mode file
+  printf '%s\n' "$loop_script" | kubectl -n "$NS" exec -i "$1" -- sh -c 'cat > /tmp/loop.sh' || fail "loop script into pod $1"
+  x "$1" "nohup sh /tmp/loop.sh $2 $3 >/dev/null 2>&1 &"
+}
+stop_loop() { # pod: prints "iterations longest-gap-ms"; fails on any error the loop met
+  x "$1" 'touch /tmp/loop.stop'
+  wait_until 10 "pod $1's loop to stop" x "$1" 'test -e /tmp/loop.done'
+  local errors; errors=$(x "$1" 'cat /tmp/loop.err')
+  [ -z "$errors" ] || fail "pod $1's loop met errors: $(echo "$errors" | sort | uniq -c | head -n5 | paste -sd';' -)"
+  x "$1" 'cat /tmp/loop.done'
+}
+start_loop a rw /workspace/current/loop-a.txt
+start_loop b ro /workspace/current/notes/a.md
+sleep 2
 plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
 restarts() { kubectl -n "$RELEASE_NS" get pod "$plugin" -o jsonpath='{.status.containerStatuses[?(@.name=="plugin")].restartCount}'; }
 before=$(restarts)
-pid=$(container_pid "$plugin" plugin)
-[ -n "$pid" ] || fail "no node plugin process in its container"
-kill -9 "$pid"
+keeper=$(container_pid "$plugin" plugin)
+[ -n "$keeper" ] || fail "no keeper process in the node plugin's container"
+node_pid=$(pgrep -P "$keeper" | head -n1)
+[ -n "$node_pid" ] || fail "no node process under the keeper (pid $keeper)"
+kill -9 "$node_pid"
 t=$(date +%s%N)
 # Created at once: the kubelet retries its mount until the restarted plugin answers.
 pod d writer false
 wait_until 10 "pod d Running within 10 s of the kill" pod_running d
 ok "pod D created at the kill, mounted and Running $(ms_since "$t") ms after it"
 [ "$(x d 'cat /workspace/current/notes/a.md')" = "from A" ] || fail "pod d reads the project"
+new_pid=$(pgrep -P "$keeper" | head -n1)
+[ -n "$new_pid" ] && [ "$new_pid" != "$node_pid" ] || fail "the keeper did not restart the node process"
+[ "$(restarts)" = "$before" ] || fail "the plugin container restarted (restartCount $(restarts)); only its node process should have"
+wait_until 20 "the plugin to log the takeover" sh -c \
+  "kubectl -n $RELEASE_NS logs $plugin -c plugin | grep -q 'took over the live mount after restart'"
+note "keeper $keeper restarted the node process ($node_pid -> $new_pid), container restartCount unchanged; the plugin logs 'took over the live mount after restart'"
+sleep 2
+read -r a_lines a_stall <<<"$(stop_loop a)"
+read -r b_reads b_stall <<<"$(stop_loop b)"
+x a 'cat /workspace/current/loop-a.txt' >"$LHB_E2E_DIR/loop-a.txt"
+seq 0 $((a_lines - 1)) | cmp -s - "$LHB_E2E_DIR/loop-a.txt" || fail "pod A's file does not hold exactly the $a_lines lines it wrote: $(wc -l <"$LHB_E2E_DIR/loop-a.txt") lines"
+ok "no error in pod A or B; pod A: $a_lines lines written and all present, longest stall $a_stall ms; pod B: $b_reads reads, longest stall $b_stall ms"
+
+# ---------------------------------------------------------------------------------------------
+step "kill -9 of the keeper (the container's init): the mounts die with it; a NEW pod mounts after the container restarts"
+before=$(restarts)
+keeper=$(container_pid "$plugin" plugin)
+[ -n "$keeper" ] || fail "no keeper process in the node plugin's container"
+kill -9 "$keeper"
+t=$(date +%s%N)
+pod e writer false
+wait_until 30 "pod e Running within 30 s of the kill" pod_running e
+ok "pod E created at the kill, mounted and Running $(ms_since "$t") ms after it"
+[ "$(x e 'cat /workspace/current/notes/a.md')" = "from A" ] || fail "pod e reads the project"
 [ "$(restarts)" -gt "$before" ] || fail "the plugin container did not restart"
-note "plugin container restarted (restartCount $(restarts)); pod D reads A's files"
 seen_by_a=$(x a 'ls /workspace/current 2>&1 >/dev/null | head -n1; true' 2>&1)
-note "running pod A now sees: ${seen_by_a:-its files} (issue 10 is to make a restart invisible to running pods)"
+echo "$seen_by_a" | grep -q 'not connected' || fail "running pod A should see its dead mount, saw: ${seen_by_a:-its files}"
+note "plugin container restarted (restartCount $(restarts)); pod E reads A's files; running pod A sees: $seen_by_a (no keeper, no custody)"
 
 # ---------------------------------------------------------------------------------------------
 step "deleting the pods leaves no mount and no publish record; deleting the project removes its Redis user and keys"
-kubectl -n "$NS" delete pod a b c d --wait=true --timeout=60s >/dev/null || fail "pods not deleted"
+kubectl -n "$NS" delete pod a b c d e --wait=true --timeout=60s >/dev/null || fail "pods not deleted"
 no_fuse_mounts() { [ -z "$(fuse_mounts)" ]; }
 wait_until 30 "no FUSE mount left under the kubelet dir" no_fuse_mounts
 records=$(find "$STATE_DIR" -type f -path '*publish*' 2>/dev/null | wc -l)
@@ -190,8 +252,10 @@ step "helm uninstall leaves nothing of ours on the node"
 helm uninstall "$RELEASE" --namespace "$RELEASE_NS" --wait --timeout 2m >/dev/null || fail "helm uninstall"
 no_process() { [ -z "$(pod_process "$1")" ]; }
 wait_until 60 "no node plugin process" no_process 'cli/dist/main.js csi'
+wait_until 30 "no keeper process" no_process 'lighthouse-bridge-keeper'
 wait_until 30 "no operator process" no_process 'cli/dist/main.js operator'
-left=$(find "$PLUGIN_DIR" "$LHB_E2E_KUBELET_DIR/plugins_registry" "$STATE_DIR" \( -type s -o -type f \) 2>/dev/null || true)
+# Except the keeper's empty lock file: removing it would let two starting keepers lock different files.
+left=$(find "$PLUGIN_DIR" "$LHB_E2E_KUBELET_DIR/plugins_registry" "$STATE_DIR" \( -type s -o -type f \) ! -name keeper.sock.lock 2>/dev/null || true)
 [ -z "$left" ] || fail "left on the node: $left"
 [ -z "$(fuse_mounts)" ] || fail "FUSE mounts left: $(fuse_mounts)"
 ok "no process, socket, record or mount of ours"
