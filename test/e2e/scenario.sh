@@ -175,20 +175,26 @@ while [ ! -e /tmp/loop.stop ]; do
   usleep 20000
 done
 echo "$i $max" > /tmp/loop.done'
-start_loop() { # pod mode file
+declare -A loops
+start_loop() { # pod mode file: the loop runs in the foreground of a kubectl exec, which runs here in the background
   printf '%s\n' "$loop_script" | kubectl -n "$NS" exec -i "$1" -- sh -c 'cat > /tmp/loop.sh' || fail "loop script into pod $1"
-  x "$1" "nohup sh /tmp/loop.sh $2 $3 >/dev/null 2>&1 &"
+  kubectl -n "$NS" exec "$1" -- sh /tmp/loop.sh "$2" "$3" >"$LHB_E2E_DIR/loop-$1.out" 2>&1 &
+  loops[$1]=$!
 }
-stop_loop() { # pod: prints "iterations longest-gap-ms"; fails on any error the loop met
+stop_loop() { # pod: sets loop_result to "iterations longest-gap-ms"; fails on any error the loop met
   x "$1" 'touch /tmp/loop.stop'
-  wait_until 10 "pod $1's loop to stop" x "$1" 'test -e /tmp/loop.done'
+  wait "${loops[$1]}" || fail "pod $1's loop: $(cat "$LHB_E2E_DIR/loop-$1.out")"
+  loop_result=$(x "$1" 'cat /tmp/loop.done') || fail "pod $1's loop did not finish: $(cat "$LHB_E2E_DIR/loop-$1.out")"
   local errors; errors=$(x "$1" 'cat /tmp/loop.err')
   [ -z "$errors" ] || fail "pod $1's loop met errors: $(echo "$errors" | sort | uniq -c | head -n5 | paste -sd';' -)"
-  x "$1" 'cat /tmp/loop.done'
 }
 start_loop a rw /workspace/current/loop-a.txt
 start_loop b ro /workspace/current/notes/a.md
 sleep 2
+for p in a b; do
+  if x "$p" 'test -s /tmp/loop.err' 2>/dev/null; then fail "pod $p's loop fails before the kill: $(x "$p" 'head -n3 /tmp/loop.err')"; fi
+done
+x a 'test -s /workspace/current/loop-a.txt' || fail "pod a's loop wrote nothing: $(cat "$LHB_E2E_DIR/loop-a.out")"
 plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
 restarts() { kubectl -n "$RELEASE_NS" get pod "$plugin" -o jsonpath='{.status.containerStatuses[?(@.name=="plugin")].restartCount}'; }
 before=$(restarts)
@@ -210,8 +216,10 @@ wait_until 20 "the plugin to log the takeover" sh -c \
   "kubectl -n $RELEASE_NS logs $plugin -c plugin | grep -q 'took over the live mount after restart'"
 note "keeper $keeper restarted the node process ($node_pid -> $new_pid), container restartCount unchanged; the plugin logs 'took over the live mount after restart'"
 sleep 2
-read -r a_lines a_stall <<<"$(stop_loop a)"
-read -r b_reads b_stall <<<"$(stop_loop b)"
+stop_loop a
+read -r a_lines a_stall <<<"$loop_result"
+stop_loop b
+read -r b_reads b_stall <<<"$loop_result"
 x a 'cat /workspace/current/loop-a.txt' >"$LHB_E2E_DIR/loop-a.txt"
 seq 0 $((a_lines - 1)) | cmp -s - "$LHB_E2E_DIR/loop-a.txt" || fail "pod A's file does not hold exactly the $a_lines lines it wrote: $(wc -l <"$LHB_E2E_DIR/loop-a.txt") lines"
 ok "no error in pod A or B; pod A: $a_lines lines written and all present, longest stall $a_stall ms; pod B: $b_reads reads, longest stall $b_stall ms"
