@@ -176,6 +176,9 @@ describe('bad flags', () => {
     [['--health-port', 'http'], '--health-port expects a port number 0-65535, got "http"'],
     [['--health-port', '9809', '--metrics-port', '9809'], '--health-port and --metrics-port must differ, both are 9809'],
     [['--health-host', '0.0.0.0'], '--health-host needs --health-port'],
+    [['--keeper-socket', '/run/k.sock', '--no-custody'], '--keeper-socket and --no-custody exclude each other'],
+    [['--keeper-socket', 'run/k.sock'], '--keeper-socket must be an absolute path, got "run/k.sock"'],
+    [['--mode', 'controller', '--keeper-socket', '/run/k.sock'], '--keeper-socket keeps mounts; it needs --mode node or all, not controller'],
   ];
   for (const [args, message] of usageErrors) {
     test(`${args.join(' ')}: exit 2, "${message}"`, async () => {

@@ -12,7 +12,7 @@ import { createLogger } from '@lighthouse-bridge/core/observability';
 import { redisConfigSource } from './access.js';
 import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
-import { ownKeeper } from './custodySource.js';
+import { givenKeeper, ownKeeper } from './custodySource.js';
 import { NodeService } from './node.js';
 import type { NodePublishVolumeRequest } from './messages.js';
 import { recoverMounts } from './recovery.js';
@@ -327,6 +327,51 @@ test('a publish of a target whose live connection the keeper holds takes it over
     assert.equal(await readFile(join(target, 'current', 'kept.txt'), 'utf8'), 'before the crash\n');
     await node.NodeUnpublishVolume({ volume_id: 'team/race', target_path: target });
     assert.equal(await mountAt(target), undefined);
+  } finally {
+    await mounter.unmount(target);
+    await configs.close();
+    await store.close();
+  }
+});
+
+test('a held connection no publish record names is ended, not taken over: the publish mounts afresh, unpublish leaves nothing held', { timeout: 60_000 }, async () => {
+  const crashed = await start([], 'stale-state');
+  const target = join(dir.dir, 'pods', 'stale', 'volume');
+  const csi = csiClients(CSI, crashed.socket);
+  try {
+    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/stale', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
+    await writeFile(join(target, 'current', 'kept.txt'), 'recorded in the project\n');
+  } finally {
+    csi.close();
+  }
+  await crashed.kill('SIGKILL');
+
+  // The same keeper, but a plugin whose state dir holds no record of the target.
+  const custody = givenKeeper(join(dir.dir, 'stale-state', 'keeper.sock'), join(dir.dir, 'fresh-state'));
+  const url = parseStoreUrl(redis.url);
+  assert.equal(url.kind, 'redis');
+  const store = await openStore(redis.url);
+  const configs = redisConfigSource(url);
+  const mounter = new FuseMounter(store, undefined, undefined, custody);
+  const node = new NodeService({ nodeId: 'test-node', state: openDriverState(join(dir.dir, 'fresh-state')), mounter, configs, targets: new AbortIfBusy(), requireAccessConfig: false });
+  const request: NodePublishVolumeRequest = {
+    volume_id: 'team/stale',
+    staging_target_path: '',
+    target_path: target,
+    volume_capability: { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+    readonly: false,
+    volume_context: {},
+  };
+  try {
+    assert.equal(mounter.held(target), true);
+    await node.NodePublishVolume(request);
+    assert.equal(mounter.serves(target), true);
+    // The new mount is in custody under the same name, held for this process's successor.
+    assert.deepEqual(custody.keeper.list(), [target]);
+    assert.equal(await readFile(join(target, 'current', 'kept.txt'), 'utf8'), 'recorded in the project\n');
+    await node.NodeUnpublishVolume({ volume_id: 'team/stale', target_path: target });
+    assert.equal(await mountAt(target), undefined);
+    assert.deepEqual(custody.keeper.list(), []);
   } finally {
     await mounter.unmount(target);
     await configs.close();

@@ -39,7 +39,8 @@ const PARALLEL = 8;
  * (ENOTCONN after the previous plugin died) is detached and mounted again; a target that is not
  * mounted is mounted; a record whose target directory is gone is forgotten, because kubelet
  * removes the directory once it no longer wants the volume. Records stay on failure, so the next
- * pass retries them. Pods with `mountPropagation: HostToContainer` see the new mount.
+ * pass retries them. A remount serves new pods only: a running container's bind keeps the dead
+ * mount, even with `mountPropagation: HostToContainer` (ADR 0071).
  */
 export async function recoverMounts(deps: RecoveryDeps): Promise<Map<string, RecoveryOutcome>> {
   const records = (await deps.state.publishes.list()).filter((r) => !deps.mounter.serves(r.targetPath));
