@@ -12,7 +12,7 @@ import { createLogger } from '@lighthouse-bridge/core/observability';
 import { redisConfigSource } from './access.js';
 import { AbortIfBusy } from './abortIfBusy.js';
 import { FuseMounter } from './mounter.js';
-import { givenKeeper, ownKeeper } from './custodySource.js';
+import { givenKeeper, ownKeeper, type CustodySource } from './custodySource.js';
 import { NodeService } from './node.js';
 import type { NodePublishVolumeRequest } from './messages.js';
 import { recoverMounts } from './recovery.js';
@@ -292,34 +292,53 @@ test('with custody, a plugin killed with -9 and started again takes the live mou
   await second.kill('SIGKILL');
 });
 
-test('a publish of a target whose live connection the keeper holds takes it over, as recovery would', { timeout: 60_000 }, async () => {
-  const stateDir = join(dir.dir, 'race-state');
-  const crashed = await start([], 'race-state');
-  const target = join(dir.dir, 'pods', 'race', 'volume');
-  const request: NodePublishVolumeRequest = {
-    volume_id: 'team/race',
+/** What kubelet sends to publish `volumeId` read-write at `target`, typed as the node service takes it. */
+function publishRequest(volumeId: string, target: string): NodePublishVolumeRequest {
+  return {
+    volume_id: volumeId,
     staging_target_path: '',
     target_path: target,
     volume_capability: { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
     readonly: false,
     volume_context: {},
   };
+}
+
+/** A plugin with custody under `name` publishes `request`, writes kept.txt there, and is killed with -9: its keeper still holds the mount. */
+async function crashWhilePublished(name: string, request: NodePublishVolumeRequest): Promise<void> {
+  const crashed = await start([], name);
   const csi = csiClients(CSI, crashed.socket);
   try {
     await csi.call('Node', 'NodePublishVolume', request);
-    await writeFile(join(target, 'current', 'kept.txt'), 'before the crash\n');
+    await writeFile(join(request.target_path, 'current', 'kept.txt'), 'before the crash\n');
   } finally {
     csi.close();
   }
   await crashed.kill('SIGKILL');
+}
 
+/** The node service in this process, with custody, over the test's Redis; `use` runs with it and everything is closed after. */
+async function withNodeService(stateDir: string, custody: CustodySource, target: string, use: (node: NodeService, mounter: FuseMounter) => Promise<void>): Promise<void> {
   const url = parseStoreUrl(redis.url);
   assert.equal(url.kind, 'redis');
   const store = await openStore(redis.url);
   const configs = redisConfigSource(url);
-  const mounter = new FuseMounter(store, undefined, undefined, ownKeeper(stateDir));
-  const node = new NodeService({ nodeId: 'test-node', state: openDriverState(stateDir), mounter, configs, targets: new AbortIfBusy(), requireAccessConfig: false });
+  const mounter = new FuseMounter(store, undefined, undefined, custody);
   try {
+    await use(new NodeService({ nodeId: 'test-node', state: openDriverState(stateDir), mounter, configs, targets: new AbortIfBusy(), requireAccessConfig: false }), mounter);
+  } finally {
+    await mounter.unmount(target);
+    await configs.close();
+    await store.close();
+  }
+}
+
+test('a publish of a target whose live connection the keeper holds takes it over, as recovery would', { timeout: 60_000 }, async () => {
+  const target = join(dir.dir, 'pods', 'race', 'volume');
+  const request = publishRequest('team/race', target);
+  await crashWhilePublished('race-state', request);
+  const stateDir = join(dir.dir, 'race-state');
+  await withNodeService(stateDir, ownKeeper(stateDir), target, async (node, mounter) => {
     assert.equal(mounter.held(target), true);
     await node.NodePublishVolume(request);
     assert.equal(mounter.serves(target), true);
@@ -327,54 +346,24 @@ test('a publish of a target whose live connection the keeper holds takes it over
     assert.equal(await readFile(join(target, 'current', 'kept.txt'), 'utf8'), 'before the crash\n');
     await node.NodeUnpublishVolume({ volume_id: 'team/race', target_path: target });
     assert.equal(await mountAt(target), undefined);
-  } finally {
-    await mounter.unmount(target);
-    await configs.close();
-    await store.close();
-  }
+  });
 });
 
 test('a held connection no publish record names is ended, not taken over: the publish mounts afresh, unpublish leaves nothing held', { timeout: 60_000 }, async () => {
-  const crashed = await start([], 'stale-state');
   const target = join(dir.dir, 'pods', 'stale', 'volume');
-  const csi = csiClients(CSI, crashed.socket);
-  try {
-    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/stale', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
-    await writeFile(join(target, 'current', 'kept.txt'), 'recorded in the project\n');
-  } finally {
-    csi.close();
-  }
-  await crashed.kill('SIGKILL');
-
+  const request = publishRequest('team/stale', target);
+  await crashWhilePublished('stale-state', request);
   // The same keeper, but a plugin whose state dir holds no record of the target.
   const custody = givenKeeper(join(dir.dir, 'stale-state', 'keeper.sock'), join(dir.dir, 'fresh-state'));
-  const url = parseStoreUrl(redis.url);
-  assert.equal(url.kind, 'redis');
-  const store = await openStore(redis.url);
-  const configs = redisConfigSource(url);
-  const mounter = new FuseMounter(store, undefined, undefined, custody);
-  const node = new NodeService({ nodeId: 'test-node', state: openDriverState(join(dir.dir, 'fresh-state')), mounter, configs, targets: new AbortIfBusy(), requireAccessConfig: false });
-  const request: NodePublishVolumeRequest = {
-    volume_id: 'team/stale',
-    staging_target_path: '',
-    target_path: target,
-    volume_capability: { mount: { fs_type: '', mount_flags: [] }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
-    readonly: false,
-    volume_context: {},
-  };
-  try {
+  await withNodeService(join(dir.dir, 'fresh-state'), custody, target, async (node, mounter) => {
     assert.equal(mounter.held(target), true);
     await node.NodePublishVolume(request);
     assert.equal(mounter.serves(target), true);
     // The new mount is in custody under the same name, held for this process's successor.
     assert.deepEqual(custody.keeper.list(), [target]);
-    assert.equal(await readFile(join(target, 'current', 'kept.txt'), 'utf8'), 'recorded in the project\n');
+    assert.equal(await readFile(join(target, 'current', 'kept.txt'), 'utf8'), 'before the crash\n');
     await node.NodeUnpublishVolume({ volume_id: 'team/stale', target_path: target });
     assert.equal(await mountAt(target), undefined);
     assert.deepEqual(custody.keeper.list(), []);
-  } finally {
-    await mounter.unmount(target);
-    await configs.close();
-    await store.close();
-  }
+  });
 });
