@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
+import { fuseTakeovers, projectLabels } from '@lighthouse-bridge/core/observability';
 import { Custody, type CustodyOptions } from '../fuse/custody/custody.js';
 import { mountKernel } from '../fuse/kernel/mount.js';
 import type { CacheTimeouts } from '../fuse/kernel/session.js';
@@ -99,6 +100,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     await workspace.close();
     throw error;
   });
+  if (custody?.takingOver) fuseTakeovers.inc(projectLabels(options.project));
 
   let unmounting: Promise<void> | undefined;
   return {
