@@ -11,6 +11,8 @@
  *   node bench/bulk.mjs                          # full size: 1,000-file repository, 10,000 small files
  *   node bench/bulk.mjs --repo-files 200 --small-files 1000 --timeout 60   # quick run
  *   node bench/bulk.mjs --sync-close             # also the embedded store with `mount --sync close`
+ *   node bench/bulk.mjs --no-custody             # also the embedded store with `mount --no-custody`
+ *                                                # (no keeper, journal or write mirrors: ADR 0083's cost)
  *   node bench/bulk.mjs --strace                 # also count the workloads' syscalls (strace -f -c -w;
  *                                                # slows the mount side: read its times from a run without)
  */
@@ -30,6 +32,7 @@ const { values: flags } = parseArgs({
     'small-files': { type: 'string', default: '10000' },
     timeout: { type: 'string', default: '120' },
     'sync-close': { type: 'boolean', default: false },
+    'no-custody': { type: 'boolean', default: false },
     strace: { type: 'boolean', default: false },
   },
 });
@@ -262,6 +265,7 @@ async function main() {
   const results = [];
   const stores = [['embedded', `file://${join(dir, 'store')}`, []], ['Redis', redis.url, []]];
   if (flags['sync-close']) stores.push(['sync=close', `file://${join(dir, 'store-strict')}`, ['--sync', 'close']]);
+  if (flags['no-custody']) stores.push(['no custody', `file://${join(dir, 'store-uncustodied')}`, ['--no-custody']]);
   for (const [label, store, extra] of stores) {
     const mnt = join(dir, `mnt-${label}`);
     const port = await freePort();

@@ -19,17 +19,23 @@ if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   kill -TERM "$(cat "$PIDFILE")"
   for _ in $(seq 50); do kill -0 "$(cat "$PIDFILE")" 2>/dev/null || break; sleep 0.1; done
 fi
-if ! stat "$MNT" >/dev/null 2>&1; then fusermount -uz "$MNT" 2>/dev/null || true; fi
+# A dead mount (server and keeper gone) is cleared by `mount` itself; a live one whose server was
+# killed is taken over by it (ADR 0083).
 
-"${LHB[@]}" mount demo "$MNT" >"$STATE/demo-mount.out" 2>"$LOG" &
-echo $! >"$PIDFILE"
-for _ in $(seq 150); do
-  if [ -s "$STATE/demo-mount.out" ]; then break; fi
-  if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then echo "mount failed:"; cat "$LOG"; exit 1; fi
-  sleep 0.1
-done
-[ -s "$STATE/demo-mount.out" ] || { echo "mount did not become ready in 15 s:"; cat "$LOG"; exit 1; }
-cat "$STATE/demo-mount.out"
+# Starts `mount demo` in the background and waits for its ready line.
+start_mount() {
+  "${LHB[@]}" mount demo "$MNT" >"$STATE/demo-mount.out" 2>"$LOG" &
+  echo $! >"$PIDFILE"
+  disown # the crash below is part of the tour, not news for the shell
+  for _ in $(seq 150); do
+    if [ -s "$STATE/demo-mount.out" ]; then break; fi
+    if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then echo "mount failed:"; cat "$LOG"; exit 1; fi
+    sleep 0.1
+  done
+  [ -s "$STATE/demo-mount.out" ] || { echo "mount did not become ready in 15 s:"; cat "$LOG"; exit 1; }
+  cat "$STATE/demo-mount.out"
+}
+start_mount
 
 step "ls $MNT"
 ls "$MNT"
@@ -74,6 +80,14 @@ step "ask $MNT/.bridge/validate: may agent a1 run 'rm -rf /'?"
 ask '{"agent":"a1","tool":"Bash","input":{"command":"rm -rf /"}}'
 step "ask $MNT/.bridge/validate: may agent a1 read hello.txt?"
 ask "{\"agent\":\"a1\",\"tool\":\"Read\",\"input\":{\"file_path\":\"$(pwd)/mnt/current/hello.txt\"}}"
+
+step "exec 4<$MNT/current/hello.txt; kill -9 \$(cat $PIDFILE); ${LHB[*]} mount demo $MNT   # crash, same command again"
+exec 4<"$MNT/current/hello.txt"
+kill -9 "$(cat "$PIDFILE")"
+start_mount
+step "cat <&4   # the descriptor opened before the crash reads on; nothing using the mount saw it end"
+cat <&4
+exec 4<&-
 
 cat <<MSG
 

@@ -16,9 +16,18 @@
  *   G  get -> Y + payload, with the descriptor (the keeper keeps its own) | N when not held
  *   D  drop: close the held descriptor, if any -> K
  *   L  list -> Y + each held name, NUL-terminated (the name field is ignored but required)
+ *   T  (supervisor) retire the command: SIGTERM it (SIGKILL after 5 s), never restart it, and
+ *      reply K once it has exited; the descriptors stay held. A successor sends this once it holds
+ *      duplicates of every descriptor (rolling upgrade, ADR 0083).
  * A malformed request gets E + a reason; descriptors sent with it are closed.
  * Each held descriptor is polled with no events: POLLERR/POLLHUP means its FUSE connection ended
  * (unmounted or aborted), and it is dropped.
+ *
+ * Successor (supervisor mode, PATH.lock held by a live keeper: a rolling upgrade's new pod): serve
+ * PATH.next instead, and run COMMAND with LHB_KEEPER_SOCKET=PATH.next and
+ * LHB_KEEPER_PREDECESSOR=PATH, so it can take every descriptor over from the predecessor. Once the
+ * predecessor has exited (PATH.lock free, tried every 100 ms) move PATH.next to PATH; clients that
+ * find PATH.next gone use PATH.
  *
  * --idle-exit S: exit once nothing has been held for S seconds (the `mount` command's detached
  * keeper). -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with
@@ -66,6 +75,11 @@ static size_t n_held, cap_held;
 static int clients[MAX_CLIENTS];
 static size_t n_clients;
 static char request[REQUEST_MAX + 1];
+/* Supervisor state the request handler needs: the command's pid, and a client waiting for T. */
+static pid_t child;
+static bool retired;
+static int retire_client = -1;
+static double retire_deadline;
 static char reply[REPLY_MAX];
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -150,6 +164,8 @@ static void send_error(int c, const char *reason) {
   send_reply(c, out, (size_t)n, -1);
 }
 
+static bool supervisor;
+
 /* Handles one received request; closes every descriptor it does not keep. */
 static void handle(int c, size_t len, bool truncated, int *fds, int nfds) {
   if (truncated) {
@@ -161,11 +177,12 @@ static void handle(int c, size_t len, bool truncated, int *fds, int nfds) {
   const char *problem = NULL;
   char op = len ? request[0] : 0;
   if (!nul) problem = "malformed request: op byte then a NUL-terminated name";
-  else if (nul == name && op != 'L') problem = "empty name";
+  else if (nul == name && op != 'L' && op != 'T') problem = "empty name";
   else if (nul - name > NAME_MAX_LEN) problem = "name longer than 4096 bytes";
   else if (op == 'P' && nfds != 1) problem = "put needs exactly one descriptor";
   else if (op != 'P' && nfds != 0) problem = "only put carries a descriptor";
-  else if (!strchr("PGDL", op)) problem = "unknown op (want P, G, D or L)";
+  else if (!strchr("PGDLT", op)) problem = "unknown op (want P, G, D, L or T)";
+  else if (op == 'T' && !supervisor) problem = "T needs a supervisor (a keeper started with a command)";
   if (problem) {
     for (int i = 0; i < nfds; i++) close(fds[i]);
     return send_error(c, problem);
@@ -192,6 +209,16 @@ static void handle(int c, size_t len, bool truncated, int *fds, int nfds) {
   case 'D':
     if (h) forget((size_t)(h - held));
     return send_reply(c, "K", 1, -1);
+  case 'T':
+    retired = true;
+    if (!child) return send_reply(c, "K", 1, -1);
+    if (retire_client < 0) {
+      logf_("retiring: passing SIGTERM to pid %d, not restarting it", (int)child);
+      kill(child, SIGTERM);
+      retire_deadline = now() + 5;
+    }
+    retire_client = c; /* answered when the command has exited */
+    return;
   default: { /* 'L' */
     size_t n = 1;
     reply[0] = 'Y';
@@ -232,24 +259,10 @@ static void die(const char *what) {
   exit(1);
 }
 
-static int listen_at(const char *path, bool supervising) {
+/* Binds a SOCK_SEQPACKET listener at path under a temporary name and renames it into place. */
+static int bind_at(const char *path) {
   struct sockaddr_un a = {.sun_family = AF_UNIX};
-  char tmp[sizeof a.sun_path + 32], lock[PATH_MAX], dir_buf[PATH_MAX];
-  if (strlen(path) + 24 >= sizeof a.sun_path) {
-    logf_("socket path %s is too long (at most %zu bytes)", path, sizeof a.sun_path - 25);
-    exit(2);
-  }
-  snprintf(dir_buf, sizeof dir_buf, "%s", path);
-  const char *dir = dirname(dir_buf);
-  if (mkdir(dir, 0700) < 0 && errno != EEXIST) die("creating the socket's directory");
-  snprintf(lock, sizeof lock, "%s.lock", path);
-  int lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lk < 0) die("opening the lock file");
-  if (flock(lk, LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK) die("locking the lock file");
-    logf_("another keeper already serves %s", path);
-    exit(supervising ? 1 : 0);
-  }
+  char tmp[sizeof a.sun_path + 32];
   snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
   strcpy(a.sun_path, tmp);
   unlink(tmp);
@@ -264,12 +277,63 @@ static int listen_at(const char *path, bool supervising) {
     unlink(tmp);
     die("moving the socket into place");
   }
-  return l; /* the lock descriptor stays open, unreferenced, for the process's life */
+  return l;
+}
+
+static int lock_file(const char *path) {
+  char lock[PATH_MAX];
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  int lk = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lk < 0) die("opening the lock file");
+  return lk;
+}
+
+/* The primary's lock (held for the process's life once taken) and, for a successor, the path it serves until then. */
+static int primary_lock = -1;
+static char serving[PATH_MAX];
+
+static int listen_at(const char *path, bool supervising) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  char dir_buf[PATH_MAX];
+  if (strlen(path) + 29 >= sizeof a.sun_path) {
+    logf_("socket path %s is too long (at most %zu bytes)", path, sizeof a.sun_path - 30);
+    exit(2);
+  }
+  snprintf(dir_buf, sizeof dir_buf, "%s", path);
+  const char *dir = dirname(dir_buf);
+  if (mkdir(dir, 0700) < 0 && errno != EEXIST) die("creating the socket's directory");
+  primary_lock = lock_file(path);
+  if (flock(primary_lock, LOCK_EX | LOCK_NB) == 0) {
+    snprintf(serving, sizeof serving, "%s", path);
+    return bind_at(path);
+  }
+  if (errno != EWOULDBLOCK) die("locking the lock file");
+  if (!supervising) {
+    logf_("another keeper already serves %s", path);
+    exit(0);
+  }
+  snprintf(serving, sizeof serving, "%s.next", path);
+  int next_lock = lock_file(serving);
+  if (flock(next_lock, LOCK_EX | LOCK_NB) < 0) {
+    logf_("a keeper serves %s and a successor %s already", path, serving);
+    exit(1);
+  }
+  logf_("a keeper serves %s: serving %s as its successor", path, serving);
+  return bind_at(serving);
+}
+
+/* A successor becomes the primary once its predecessor has exited (its lock is free). */
+static void try_promotion(const char *path) {
+  if (strcmp(serving, path) == 0 || flock(primary_lock, LOCK_EX | LOCK_NB) < 0) return;
+  if (rename(serving, path) < 0) die("moving the socket to the primary path");
+  logf_("predecessor gone: now serving %s", path);
+  snprintf(serving, sizeof serving, "%s", path);
+  setenv("LHB_KEEPER_SOCKET", path, 1);
+  unsetenv("LHB_KEEPER_PREDECESSOR");
 }
 
 /* ---- supervisor ---- */
 
-static pid_t child;
 static double child_started;
 static bool terminating;
 static sigset_t original_mask;
@@ -330,9 +394,11 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, &original_mask);
   int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
-  int l = listen_at(path, cmd != NULL);
-  if (cmd && setenv("LHB_KEEPER_SOCKET", path, 1) < 0) die("setenv");
-  logf_("serving %s", path);
+  supervisor = cmd != NULL;
+  int l = listen_at(path, supervisor);
+  if (cmd && setenv("LHB_KEEPER_SOCKET", serving, 1) < 0) die("setenv");
+  if (cmd && strcmp(serving, path) != 0 && setenv("LHB_KEEPER_PREDECESSOR", path, 1) < 0) die("setenv");
+  logf_("serving %s", serving);
   double empty_since = now(), restart_at = 0, backoff = 0.1;
   int last_status = 0;
   if (cmd) start_child(cmd);
@@ -349,15 +415,23 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_held; i++) pfd[2 + n_clients + i] = (struct pollfd){.fd = held[i].fd, .events = 0};
     double t = now(), wait = INFINITY;
     if (idle_exit >= 0 && n_held == 0) wait = empty_since + idle_exit - t;
-    if (cmd && !child && !terminating) wait = restart_at - t;
-    if (wait <= 0) {
+    if (cmd && !child && !terminating && !retired) wait = restart_at - t;
+    if (strcmp(serving, path) != 0 && wait > 0.1) wait = 0.1; /* a successor looks for its promotion */
+    if (retire_client >= 0 && child && wait > retire_deadline - t) wait = retire_deadline - t;
+    try_promotion(path);
+    if (retire_client >= 0 && child && t >= retire_deadline) {
+      logf_("pid %d did not exit within 5 s of SIGTERM: SIGKILL", (int)child);
+      kill(child, SIGKILL);
+      retire_deadline = t + 5;
+    }
+    if (wait <= 0 && !(cmd && (child || terminating || retired))) {
       if (cmd) {
         start_child(cmd);
         if (!child) restart_at = now() + 5;
         continue;
       }
       logf_("nothing held for %g s: exiting", idle_exit);
-      unlink(path);
+      unlink(serving);
       return 0;
     }
     if (poll(pfd, n, isinf(wait) ? -1 : (int)(wait * 1000) + 1) < 0) {
@@ -375,6 +449,7 @@ int main(int argc, char **argv) {
     for (size_t i = n_clients; i-- > 0;) {
       short re = pfd[2 + i].revents;
       if (re && !serve(clients[i])) {
+        if (clients[i] == retire_client) retire_client = -1;
         close(clients[i]);
         clients[i] = clients[--n_clients];
       }
@@ -391,12 +466,12 @@ int main(int argc, char **argv) {
         if (si.ssi_signo == SIGCHLD) continue;
         if (!cmd) {
           logf_("signal %u: exiting", si.ssi_signo);
-          unlink(path);
+          unlink(serving);
           return 0;
         }
         terminating = true;
         if (!child) {
-          unlink(path);
+          unlink(serving);
           return last_status;
         }
         logf_("signal %u: passing it to pid %d", si.ssi_signo, (int)child);
@@ -408,9 +483,19 @@ int main(int argc, char **argv) {
         if (p != child) continue;
         child = 0;
         last_status = exit_code(status);
+        if (retired) {
+          logf_("command exited (%d): retired, holding the descriptors until the end", last_status);
+          if (retire_client >= 0) send_reply(retire_client, "K", 1, -1);
+          retire_client = -1;
+          if (terminating) {
+            unlink(serving);
+            return last_status;
+          }
+          continue;
+        }
         if (terminating) {
           logf_("command exited (%d) after the signal: exiting", last_status);
-          unlink(path);
+          unlink(serving);
           return last_status;
         }
         double ran = now() - child_started;

@@ -75,6 +75,24 @@ export const LATENCY_BUCKETS = [
   0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 ];
 
+/**
+ * Live mounts a restarted server took over from the keeper (ADR 0083), and requests the kernel
+ * queued again for it because the dead server had read them without answering (FUSE_NOTIFY_RESEND).
+ */
+export const fuseTakeovers = new Counter({
+  name: 'lighthouse_bridge_fuse_takeovers_total',
+  help: 'Live FUSE mounts taken over from the keeper after a restart of their server, by project',
+  labelNames: PROJECT_LABELS,
+  registers: [registry],
+});
+
+export const fuseResentRequests = new Counter({
+  name: 'lighthouse_bridge_fuse_resent_requests_total',
+  help: 'FUSE requests the kernel sent again after a takeover (the dead server had read them without answering), by project',
+  labelNames: PROJECT_LABELS,
+  registers: [registry],
+});
+
 export const fuseOpDuration = new Histogram({
   name: METRIC.fuseOp,
   help: 'Time to answer one FUSE operation, by project',

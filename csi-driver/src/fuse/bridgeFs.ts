@@ -143,13 +143,15 @@ export class BridgeFs {
   }
 
   /**
-   * Gives out `fd` again for a descriptor a predecessor opened (custody): readers open afresh (never
-   * truncating again), writers of current/ get their content back from its mirror. A writer
-   * anywhere else has no mirror and is not restored: its descriptor answers EBADF.
+   * Gives out `fd` again for a descriptor a predecessor opened (custody): readers and validate
+   * requesters open afresh (never truncating again), writers of current/ get their content back from
+   * its mirror. Any other writer has no mirror and is not restored: its descriptor answers EBADF.
    */
   reopen(fd: number, fusePath: string, flags: number, restored: RestoredMirror | undefined): Result<void> {
     const at = locate(fusePath);
-    if ((flags & O_ACCMODE) === 0) return then(this.bind(at, fusePath).open(false, false), (handle) => this.handles.put(fd, handle));
+    const writing = (flags & O_ACCMODE) !== 0;
+    // A validate descriptor keeps no state between request lines: an agent's open one carries on.
+    if (!writing || at.view === 'bridgeValidate') return then(this.bind(at, fusePath).open(writing, false), (handle) => this.handles.put(fd, handle));
     if (at.view !== 'current' || !restored || this.readOnly) throw fsError(E.EBADF, `${fusePath}: a writer without a mirror cannot be restored`);
     this.handles.put(fd, this.current.restoreWriter(at.path, restored.mirror, restored.content));
   }

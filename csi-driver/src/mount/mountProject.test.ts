@@ -37,8 +37,10 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 });
 
+/** The CLI's mount with its keeper in `cwd` (ADR 0083), or none with `--no-custody` (a kill -9 then leaves a dead mount). */
 function cliMount(args: string[], cwd: string): CliMount {
-  const child = spawn(process.execPath, [CLI, 'mount', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const custody = args.includes('--no-custody') ? [] : ['--custody-dir', join(cwd, 'custody')];
+  const child = spawn(process.execPath, [CLI, 'mount', ...args, ...custody], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let out = '';
   let err = '';
@@ -81,7 +83,7 @@ async function mountProject(options: MountOptions): Promise<MountedProject> {
 /** A scratch dir whose `mnt` is the dead mount of a CLI mount killed after recording `current/survivor.txt`. */
 async function deadMountWithSurvivor(): Promise<string> {
   const dir = await scratch();
-  const killed = cliMount(['demo', 'mnt'], dir);
+  const killed = cliMount(['demo', 'mnt', '--no-custody'], dir);
   await killed.ready;
   await writeFile(join(dir, 'mnt', 'current', 'survivor.txt'), 'still here');
   killed.child.kill('SIGKILL');
@@ -165,7 +167,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
 
   it('an empty file (created or truncated) is durable once close returns, even under kill -9', async () => {
     const dir = await scratch();
-    const first = cliMount(['demo', 'mnt'], dir);
+    const first = cliMount(['demo', 'mnt', '--no-custody'], dir);
     await first.ready;
     const cur = join(dir, 'mnt', 'current');
     const names = Array.from({ length: 8 }, (_, i) => i);
@@ -318,7 +320,7 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     bad.ready.catch(() => undefined);
     assert.equal(await withTimeout(bad.exited, 'refusal'), 2);
     assert.match(bad.stderr(), /--sync expects fsync or close, got "sometimes"/);
-    const strict = cliMount(['demo', 'mnt', '--sync', 'close'], dir);
+    const strict = cliMount(['demo', 'mnt', '--sync', 'close', '--no-custody'], dir);
     await strict.ready;
     await writeFile(join(dir, 'mnt', 'current', 'strict.txt'), 'on disk at close');
     strict.child.kill('SIGKILL');

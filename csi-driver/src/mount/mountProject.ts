@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
+import { fuseTakeovers, projectLabels } from '@lighthouse-bridge/core/observability';
 import { Custody, type CustodyOptions } from '../fuse/custody/custody.js';
 import { mountKernel } from '../fuse/kernel/mount.js';
 import type { CacheTimeouts } from '../fuse/kernel/session.js';
@@ -67,8 +68,47 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
   const projectName = formatProjectId(options.project);
   const onError = options.onError ?? ((error, context) => process.stderr.write(`${projectName}${context.op ? ` ${context.op}` : ''}: ${error.stack ?? error.message}\n`));
   const custody = options.custody && Custody.claim(options.custody);
-  if (!custody?.takingOver) await prepareMountpoint(mountpoint);
+  const served = await serve(options, mountpoint, projectName, onError, custody).catch((error: unknown) => {
+    custody?.abandon();
+    throw error;
+  });
+  const { workspace, fs, native, readOnly } = served;
+  if (custody?.takingOver) fuseTakeovers.inc(projectLabels(options.project));
 
+  let unmounting: Promise<void> | undefined;
+  return {
+    mountpoint,
+    workspace,
+    readOnly,
+    tookOver: custody?.takingOver ?? false,
+    unmount: () =>
+      (unmounting ??= (async () => {
+        const report = (error: unknown) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName });
+        await fs.commitAll(report);
+        // Unmount waits for the disk like fsync does: nothing this mount recorded is left to chance.
+        await workspace.sync().catch(report);
+        fs.close();
+        try {
+          custody?.release();
+        } catch (error) {
+          report(error); // the keeper drops it by itself once the connection ends
+        }
+        try {
+          await native.unmount();
+        } catch {
+          // Already gone (someone ran fusermount3 -u) or busy beyond -z: make sure nothing stays attached.
+          if (await mountAt(mountpoint)) await lazyUnmount(mountpoint);
+        }
+        await workspace.close();
+      })()),
+  };
+}
+
+type OnError = (error: Error, context: { op?: string; project: string }) => void;
+
+/** Opens the project and serves it at `mountpoint`: a new mount, or the live one custody holds. */
+async function serve(options: MountOptions, mountpoint: string, projectName: string, onError: OnError, custody: Custody | undefined) {
+  if (!custody?.takingOver) await prepareMountpoint(mountpoint);
   const workspace = await ProjectWorkspace.open({
     store: options.store,
     project: options.project,
@@ -99,34 +139,7 @@ export async function mountProject(options: MountOptions): Promise<MountedProjec
     await workspace.close();
     throw error;
   });
-
-  let unmounting: Promise<void> | undefined;
-  return {
-    mountpoint,
-    workspace,
-    readOnly,
-    tookOver: custody?.takingOver ?? false,
-    unmount: () =>
-      (unmounting ??= (async () => {
-        const report = (error: unknown) => onError(error instanceof Error ? error : new Error(String(error)), { op: 'unmount', project: projectName });
-        await fs.commitAll(report);
-        // Unmount waits for the disk like fsync does: nothing this mount recorded is left to chance.
-        await workspace.sync().catch(report);
-        fs.close();
-        try {
-          custody?.release();
-        } catch (error) {
-          report(error); // the keeper drops it by itself once the connection ends
-        }
-        try {
-          await native.unmount();
-        } catch {
-          // Not root (umount(2) refuses; fusermount3 may detach it) or already gone: make sure nothing stays attached.
-          if (await mountAt(mountpoint)) await lazyUnmount(mountpoint);
-        }
-        await workspace.close();
-      })()),
-  };
+  return { workspace, fs, native, readOnly };
 }
 
 /** Creates the mountpoint, clears a dead FUSE mount left by a crashed server, refuses a live one. */

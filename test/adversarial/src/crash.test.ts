@@ -111,7 +111,8 @@ function lastRecordOffset(segment: Buffer): number {
 }
 
 function mount(project: string, mnt: string, store: string): { run: Run; ready: Promise<void> } {
-  const run = start(['mount', project, mnt, '--store', store]);
+  // No keeper: a SIGKILL here must leave a dead mount, as a crash without custody does (ADR 0083).
+  const run = start(['mount', project, mnt, '--store', store, '--no-custody']);
   mountpoints.add(mnt);
   const ready = new Promise<void>((resolve, reject) => {
     run.child.stdout!.on('data', () => resolve());

@@ -5,6 +5,7 @@ import type { BridgeFs } from '../bridgeFs.js';
 import { adoptKernel, mountKernel, type KernelMount, type SessionSetup } from '../kernel/mount.js';
 import type { FuseSession } from '../kernel/session.js';
 import { JournalFile, type JournalState } from './journal.js';
+import type { Handover } from './handover.js';
 import { ensureKeeper, type Held, type KeeperClient } from './keeper.js';
 import { MirrorDirectory } from './mirrors.js';
 
@@ -15,6 +16,8 @@ export interface CustodyOptions {
   name: string;
   /** This mount's own directory for its journal and writer mirrors. */
   dir: string;
+  /** A rolling upgrade in progress: the predecessor's keeper may hold this mount (ADR 0083). */
+  handover?: Handover | undefined;
 }
 
 /** A keeper started for mounts exits this long after it last held one. */
@@ -39,8 +42,8 @@ export function mountsDirIn(dir: string): string {
 }
 
 /** Custody of `name` by `keeper`, its journal and mirrors in a subdirectory of `mountsDir` named for it. */
-export function custodyWith(keeper: KeeperClient, mountsDir: string, name: string): CustodyOptions {
-  return { keeper, name, dir: join(mountsDir, createHash('sha256').update(name).digest('hex').slice(0, 16)) };
+export function custodyWith(keeper: KeeperClient, mountsDir: string, name: string, handover?: Handover): CustodyOptions {
+  return { keeper, name, dir: join(mountsDir, createHash('sha256').update(name).digest('hex').slice(0, 16)), handover };
 }
 
 const PAYLOAD_VERSION = 1;
@@ -57,10 +60,14 @@ interface Payload {
 export class Custody {
   readonly mirrors: MirrorDirectory;
   private journal: JournalFile | undefined;
+  /** The held descriptor belongs to a session now (it closes it). */
+  private adopted = false;
 
   private constructor(
     private readonly options: CustodyOptions,
     private readonly held: Held | undefined,
+    /** Held through a rolling upgrade's handover: served only once the predecessor retired. */
+    private readonly handedOver: boolean,
   ) {
     // A new mount starts from nothing: whatever a dead keeper's mount left here is not ours.
     if (!held) rmSync(options.dir, { recursive: true, force: true });
@@ -69,7 +76,20 @@ export class Custody {
 
   /** Asks the keeper whether it holds this mount's connection. */
   static claim(options: CustodyOptions): Custody {
-    return new Custody(options, options.keeper.get(options.name));
+    const own = options.keeper.get(options.name);
+    if (own || !options.handover?.holds(options.name)) return new Custody(options, own, false);
+    // Our keeper holds a duplicate from now on, so the mount survives whatever happens to either side.
+    const theirs = options.handover.predecessor.get(options.name);
+    if (theirs) options.keeper.put(options.name, theirs.fd, theirs.payload);
+    else options.handover.abandon(options.name);
+    return new Custody(options, theirs, theirs !== undefined);
+  }
+
+  /** This mount will not be taken over after all (it failed before serving): nobody waits for it. */
+  abandon(): void {
+    if (this.handedOver) this.options.handover?.abandon(this.options.name);
+    if (this.held && !this.adopted) closeSync(this.held.fd);
+    this.adopted = true;
   }
 
   /** True when a predecessor's live connection is there to take over. */
@@ -104,8 +124,11 @@ export class Custody {
       closeSync(held.fd);
       throw new Error(`the keeper holds ${this.options.name} in custody format ${payload.v}; this version reads ${PAYLOAD_VERSION}`);
     }
+    // The predecessor writes the journal until it stops: read it only once it has.
+    if (this.handedOver) await this.options.handover!.ready();
     const { journal, state } = JournalFile.resume(this.journalPath);
     this.journal = journal;
+    this.adopted = true;
     return adoptKernel(mountpoint, held.fd, Buffer.from(payload.init, 'base64'), { ...setup, journal }, (session) => this.restore(session, fs, state, report));
   }
 

@@ -5,6 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isNativeError, keeperPath, native } from '../kernel/native.js';
 
 const CALL_TIMEOUT_MS = 2000;
+/** The keeper SIGKILLs a command that has not exited 5 s after SIGTERM. */
+const RETIRE_TIMEOUT_MS = 12_000;
+const NEXT = '.next';
 const START_TIMEOUT_MS = 3000;
 
 /** A descriptor the keeper holds, with the payload stored beside it. */
@@ -24,7 +27,16 @@ export class KeeperError extends Error {
  * memory), so a takeover needs no event-loop turn between asking and serving.
  */
 export class KeeperClient {
-  constructor(readonly socket: string) {}
+  private path: string;
+
+  constructor(socket: string) {
+    this.path = socket;
+  }
+
+  /** Where it calls now: a successor's `PATH.next` becomes `PATH` once its predecessor is gone. */
+  get socket(): string {
+    return this.path;
+  }
 
   put(name: string, fd: number, payload: Buffer): void {
     this.expect(this.call('P', name, payload, [fd]).reply, 'K');
@@ -56,6 +68,14 @@ export class KeeperClient {
     return this.alive() && this.list().includes(name);
   }
 
+  /**
+   * Asks a supervising keeper to stop its command for good (a successor took its descriptors);
+   * returns once the command has exited. The descriptors stay held until the keeper exits.
+   */
+  retire(): void {
+    this.expect(native.keeperCall(this.path, Buffer.from('T*\0'), [], RETIRE_TIMEOUT_MS).reply, 'K');
+  }
+
   /** True when a keeper answers on the socket. */
   alive(): boolean {
     try {
@@ -68,7 +88,15 @@ export class KeeperClient {
   }
 
   private call(op: string, name: string, payload: Buffer = Buffer.alloc(0), fds: number[] = []) {
-    return native.keeperCall(this.socket, Buffer.concat([Buffer.from(`${op}${name}\0`), payload]), fds, CALL_TIMEOUT_MS);
+    const message = Buffer.concat([Buffer.from(`${op}${name}\0`), payload]);
+    try {
+      return native.keeperCall(this.path, message, fds, CALL_TIMEOUT_MS);
+    } catch (error) {
+      // A successor keeper moved from PATH.next to PATH when its predecessor exited.
+      if (!this.path.endsWith(NEXT) || !isNativeError(error) || !['ENOENT', 'ECONNREFUSED'].includes(error.code)) throw error;
+      this.path = this.path.slice(0, -NEXT.length);
+      return native.keeperCall(this.path, message, fds, CALL_TIMEOUT_MS);
+    }
   }
 
   private expect(reply: Buffer, code: string): void {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from '@lighthouse-bridge/test/eventually';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { KeeperClient } from '../custody/keeper.js';
 import { isNativeError, keeperPath, MNT_DETACH, native } from './native.js';
 
 const run = promisify(execFile);
@@ -286,5 +287,38 @@ describe('native addon and keeper', () => {
     keeper.child.kill('SIGTERM');
     assert.equal(await keeper.exited, 128 + 15, keeper.stderr());
     assert.throws(() => process.kill(second, 0), /ESRCH/, 'the command is gone');
+  });
+
+  it('rolling upgrade: a second supervisor serves PATH.next, takes the descriptors over, retires the first and moves to PATH once it is gone', async () => {
+    const socket = join(dir, 'k5', 'keeper.sock');
+    const log = join(dir, 'roles');
+    const old = await startKeeper(socket, ['--', 'sh', '-c', `echo "old $LHB_KEEPER_SOCKET" >> ${log}; exec sleep 30`]);
+    const fd = openSync(join(dir, 'held-over'), 'w+');
+    call(socket, request('P', 'vol', Buffer.from('state')), [fd]);
+    closeSync(fd);
+    const successor = await startKeeper(socket, ['--', 'sh', '-c', `echo "new $LHB_KEEPER_SOCKET $LHB_KEEPER_PREDECESSOR" >> ${log}; exec sleep 30`]);
+    await eventually('both commands', () => readFileSync(log, 'utf8').trim().split('\n').length === 2);
+    assert.match(readFileSync(log, 'utf8'), new RegExp(`new ${socket}.next ${socket}\n`));
+
+    // What the new plugin does: duplicates from the predecessor into its own keeper, then retire it.
+    const predecessor = new KeeperClient(socket);
+    const own = new KeeperClient(`${socket}.next`);
+    const held = predecessor.get('vol')!;
+    own.put('vol', held.fd, held.payload);
+    closeSync(held.fd);
+    predecessor.retire();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.match(old.stderr(), /retiring: passing SIGTERM/);
+    assert.equal(readFileSync(log, 'utf8').match(/^old /gm)?.length, 1, 'a retired command is not restarted');
+    assert.deepEqual(names(socket), ['vol'], 'the retired keeper still holds it until it exits');
+
+    old.child.kill('SIGTERM');
+    await old.exited;
+    await eventually('the successor on the primary path', () => successor.stderr().includes(`now serving ${socket}`), 2_000);
+    assert.deepEqual(own.list(), ['vol'], 'a client of PATH.next follows the move');
+    assert.equal(own.socket, socket);
+    assert.equal(own.get('vol')!.payload.toString(), 'state');
+    successor.child.kill('SIGTERM');
+    await successor.exited;
   });
 });

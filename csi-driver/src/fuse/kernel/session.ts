@@ -1,5 +1,5 @@
 import type { ProjectId } from '@lighthouse-bridge/core';
-import { fuseOpDuration, projectLabels } from '@lighthouse-bridge/core/observability';
+import { fuseOpDuration, fuseResentRequests, projectLabels } from '@lighthouse-bridge/core/observability';
 import type { FuseStat } from '../attributes.js';
 import type { BridgeFs, Opened } from '../bridgeFs.js';
 import { E, fsError, toErrno } from '../errno.js';
@@ -109,6 +109,8 @@ export class FuseSession {
     } catch {
       return; // shorter than a header: nothing to answer
     }
+    // Bit 63 of unique: the kernel queued this again for us after a takeover (FUSE_UNIQUE_RESEND).
+    if (raw.length >= 16 && raw[15]! & 0x80) fuseResentRequests.inc(this.who);
     if (NO_REPLY.has(request.opcode)) return this.noReply(request);
     const start = performance.now();
     const observe = this.observer(request.opcode);

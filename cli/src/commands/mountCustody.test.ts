@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { mountAt } from '@lighthouse-bridge/csi-driver';
+import { percentile, restartDrill } from '@lighthouse-bridge/test/custodyDrill';
+import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { join } from 'node:path';
+
+const RESTARTS = 20;
+/** The BUILT CLI, run as users run it. */
+const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
+
+describe('mount: a killed server is taken over by the same command (ADR 0083)', { timeout: 240_000 }, () => {
+  let tmp: { dir: string; remove: () => Promise<void> };
+  before(async () => {
+    tmp = await tempDir('lhb-custody-');
+  });
+  after(() => tmp.remove());
+
+  it(`keeps a program on a private bind of the mount running through ${RESTARTS} kill -9 and restarts, losing no acknowledged write`, async (t) => {
+    const result = await restartDrill({ dir: tmp.dir, restarts: RESTARTS });
+    const { reader } = result;
+    t.diagnostic(`${reader.writes} writes; stall per restart p50 ${percentile(result.restarts.map((r) => r.stallMs), 50)} ms, max ${reader.maxGapMs} ms; takeover p50 ${percentile(result.restarts.map((r) => r.takeoverMs), 50)} ms`);
+    assert.deepEqual(reader.errors, {}, `the program saw errors: ${result.readerErrors.join('; ')}`);
+    assert.ok(result.allTookOver, 'every restart took the live mount over');
+    assert.ok(reader.writes > RESTARTS * 10, `the program kept working (${reader.writes} writes)`);
+    // Every write the program was told succeeded is in the file, in place.
+    const lost: number[] = [];
+    for (let i = 0; i < reader.writes; i++) {
+      if (result.content.toString('latin1', i * 8, i * 8 + 8) !== `${String(i).padStart(7, '0')}\n`) lost.push(i);
+    }
+    assert.deepEqual(lost.slice(0, 10), [], `${lost.length} acknowledged writes missing`);
+    assert.equal(result.content.length, reader.writes * 8);
+    assert.equal(await mountAt(join(tmp.dir, 'mnt')), undefined, 'unmounted at the end');
+  });
+});
+
+describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
+  let tmp: { dir: string; remove: () => Promise<void> };
+  before(async () => {
+    tmp = await tempDir('lhb-custody-kinds-');
+  });
+  after(() => tmp.remove());
+
+  it('a held reader, an unsaved writer, a validate descriptor and a working directory all carry on after kill -9', async () => {
+    const mnt = join(tmp.dir, 'mnt');
+    const args = [CLI, 'mount', 'default/kinds', mnt, '--store', `file://${join(tmp.dir, 'store')}`, '--custody-dir', join(tmp.dir, 'custody')];
+    const start = (): ChildProcess => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let server = start();
+    let user: ChildProcess | undefined;
+    try {
+      await firstLine(server);
+      await mkdir(join(mnt, 'current', 'dir'));
+      await writeFile(join(mnt, 'current', 'dir', 'a.txt'), 'alpha');
+      user = spawn('python3', ['-c', HOLDER, mnt], { stdio: ['pipe', 'pipe', 'inherit'] });
+      assert.equal(await firstLine(user), 'ready');
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+      server = start();
+      assert.match(await firstLine(server), /took over the live mount/);
+      user.stdin!.end('go\n');
+      const seen = JSON.parse(await firstLine(user)) as { read: string; listing: string[]; decision: string };
+      assert.equal(seen.read, 'alpha', 'the reader reads on');
+      assert.deepEqual(seen.listing.sort(), ['a.txt', 'new.txt'], 'the working directory resolves');
+      assert.match(seen.decision, /^(allow|deny|escalate)$/, 'the validate descriptor answers');
+      assert.equal(await readFile(join(mnt, 'current', 'dir', 'new.txt'), 'utf8'), 'before+after', 'the unsaved bytes survived and the close recorded them');
+    } finally {
+      user?.kill('SIGKILL');
+      server.kill('SIGTERM');
+      await once(server, 'exit');
+      spawn('pkill', ['-f', `keeper --socket ${join(tmp.dir, 'custody', 'keeper.sock')}`]);
+    }
+  });
+});
+
+/** Holds one descriptor of each kind in the mount, then (after "go" on stdin) uses them all and prints what it saw. */
+const HOLDER = `
+import json, os, sys
+mnt = sys.argv[1]
+r = os.open(mnt + "/current/dir/a.txt", os.O_RDONLY)
+w = os.open(mnt + "/current/dir/new.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(w, b"before")
+v = os.open(mnt + "/.bridge/validate", os.O_RDWR)
+os.chdir(mnt + "/current/dir")
+print("ready", flush=True)
+sys.stdin.readline()
+read = os.pread(r, 100, 0).decode()
+os.write(w, b"+after")
+os.close(w)
+os.write(v, json.dumps({"agent": "a1", "tool": "Bash", "input": {"command": "ls"}}).encode() + b"\\n")
+decision = json.loads(os.read(v, 65536).decode().splitlines()[0])["decision"]
+print(json.dumps({"read": read, "listing": os.listdir("."), "decision": decision}), flush=True)
+`;
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`exited ${code} before a line`)));
+  });
+}

@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
+const READER = fileURLToPath(new URL('../tools/custody-reader.py', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+
+export interface DrillOptions {
+  /** A scratch directory: store, custody, mountpoint and the reader's private bind live there. */
+  dir: string;
+  restarts: number;
+  /** Load between kills, chosen at random in this range (ms). */
+  loadMs?: [number, number];
+  project?: string;
+  /** Extra arguments for `mount` (e.g. a Redis store); default an embedded store in `dir`. */
+  mountArgs?: string[];
+  log?: (line: string) => void;
+}
+
+export interface ReaderReport {
+  writes: number;
+  errors: Record<string, number>;
+  maxGapMs: number;
+}
+
+export interface DrillResult {
+  /** Per restart: the reader's longest pause around it, and kill → successor's "mounted" line. */
+  restarts: { stallMs: number; takeoverMs: number }[];
+  reader: ReaderReport;
+  /** Every error line the reader printed. */
+  readerErrors: string[];
+  /** The file the reader wrote, read through the mount after it closed it. */
+  content: Buffer;
+  /** Whether every successor said it took the live mount over. */
+  allTookOver: boolean;
+}
+
+/** Lines of a child's stdout, as they come. */
+function lines(child: ChildProcess, onLine: (line: string) => void): void {
+  createInterface({ input: child.stdout! }).on('line', onLine);
+}
+
+function firstLine(child: ChildProcess, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => reject(new Error(`${what}: no output within ${READY_TIMEOUT_MS} ms: ${stderr}`)), READY_TIMEOUT_MS);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`${what} exited (${code ?? signal}): ${stderr}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/**
+ * The custody contract, tried as a user would break it: `lighthouse-bridge mount` serves a project;
+ * a program in its own mount namespace, on a PRIVATE bind of the mount (as a container sees it),
+ * holds a file open and loops writes and reads; the server is `kill -9`ed and the same command
+ * started again `restarts` times. The caller asserts on what the program saw.
+ */
+export async function restartDrill(options: DrillOptions): Promise<DrillResult> {
+  const { dir, restarts, log = () => undefined } = options;
+  const [minLoad, maxLoad] = options.loadMs ?? [200, 500];
+  const mnt = join(dir, 'mnt');
+  const priv = join(dir, 'private');
+  await mkdir(priv, { recursive: true });
+  const args = [CLI, 'mount', options.project ?? 'default/custody', mnt, '--custody-dir', join(dir, 'custody'), ...(options.mountArgs ?? ['--store', `file://${join(dir, 'store')}`])];
+  const env = { ...process.env, LHB_LOG_LEVEL: 'error' };
+  const start = (): ChildProcess => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+
+  let server = start();
+  let reader: ChildProcess | undefined;
+  try {
+    log(await firstLine(server, 'mount'));
+    reader = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec python3 "$3" "$2/current/drill.log"', 'sh', mnt, priv, READER], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const gaps: { ms: number; endMs: number }[] = [];
+    const readerErrors: string[] = [];
+    let report: ReaderReport | undefined;
+    const ready = firstLine(reader, 'reader');
+    lines(reader, (line) => {
+      const [kind, a = '', b = ''] = line.split(' ');
+      if (kind === 'gap') gaps.push({ ms: Number(a), endMs: Number(b) });
+      else if (kind === 'error') readerErrors.push(line);
+      else if (line.startsWith('{')) report = JSON.parse(line) as ReaderReport;
+    });
+    if ((await ready) !== 'ready') throw new Error('reader did not start');
+
+    const kills: { atMs: number; takeoverMs: number }[] = [];
+    let allTookOver = true;
+    for (let n = 0; n < restarts; n++) {
+      await sleep(minLoad + Math.random() * (maxLoad - minLoad));
+      const atMs = Date.now();
+      server.kill('SIGKILL');
+      await exited(server);
+      server = start();
+      const line = await firstLine(server, `mount after kill ${n + 1}`);
+      allTookOver &&= line.includes('took over');
+      kills.push({ atMs, takeoverMs: Date.now() - atMs });
+      log(`kill ${n + 1}: ${line}`);
+    }
+    await sleep(300);
+    reader.kill('SIGTERM');
+    await exited(reader);
+    if (!report) throw new Error(`the reader printed no report; errors: ${readerErrors.join('; ')}`);
+    const content = await readFile(join(mnt, 'current', 'drill.log'));
+    const stall = (k: { atMs: number }): number => Math.max(0, ...gaps.filter((g) => g.endMs >= k.atMs && g.endMs - g.ms <= k.atMs + 50).map((g) => g.ms));
+    return { restarts: kills.map((k) => ({ stallMs: stall(k), takeoverMs: k.takeoverMs })), reader: report, readerErrors, content, allTookOver };
+  } finally {
+    reader?.kill('SIGKILL');
+    server.kill('SIGTERM');
+    await exited(server);
+    // The keeper would exit by itself 10 s after the unmount; the drill leaves nothing running.
+    spawn('pkill', ['-f', `keeper --socket ${join(dir, 'custody', 'keeper.sock')}`]);
+  }
+}
+
+/** p-th percentile (0-100) of `values`, nearest rank. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? 0;
+}
