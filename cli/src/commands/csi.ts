@@ -6,6 +6,7 @@ import { clientOptions, createRedisClient } from '@lighthouse-bridge/core/redis'
 import {
   FuseMounter,
   givenKeeper,
+  predecessorHandover,
   liveWhenSocketAnswers,
   MountRegistry,
   noConfig,
@@ -102,11 +103,11 @@ export function run(argv: string[]): Promise<number> {
     const mountExpirySeconds = Number(values['mount-expiry'] ?? 60);
     if (!(mountExpirySeconds > 0 && mountExpirySeconds <= 86_400)) throw new UsageError(`--mount-expiry must be a number of seconds above 0 and at most 86400, got "${values['mount-expiry']}"`);
     const stateDir = resolve(values['state-dir'] ?? '/var/lib/lighthouse-bridge/csi');
-    const custody = custodyFlags(values, mode, stateDir);
     const storeUrl = storeUrlFrom(values.store);
     const parsedUrl = parseStoreUrl(storeUrl);
 
     const log = createLogger('csi');
+    const custody = custodyFlags(values, mode, stateDir, (message, fields) => log.info(message, fields));
     const store = await openStore(storeUrl);
     const configs = parsedUrl.kind === 'redis' ? redisConfigSource(parsedUrl) : noConfig;
     // Written with the plugin's own credentials; the project's ACL user only reads the registry.
@@ -200,7 +201,12 @@ export function run(argv: string[]): Promise<number> {
 }
 
 /** Where the mounts' connections are kept: undefined with `--no-custody` or when this process mounts nothing. */
-function custodyFlags(values: { 'keeper-socket'?: string | undefined; 'no-custody'?: boolean | undefined }, mode: string, stateDir: string): CustodySource | undefined {
+function custodyFlags(
+  values: { 'keeper-socket'?: string | undefined; 'no-custody'?: boolean | undefined },
+  mode: string,
+  stateDir: string,
+  log: (message: string, fields: Record<string, unknown>) => void,
+): CustodySource | undefined {
   const socket = values['keeper-socket'];
   if (values['no-custody']) {
     if (socket !== undefined) throw new UsageError('--keeper-socket and --no-custody exclude each other');
@@ -212,7 +218,8 @@ function custodyFlags(values: { 'keeper-socket'?: string | undefined; 'no-custod
   }
   if (socket !== undefined && !isAbsolute(socket)) throw new UsageError(`--keeper-socket must be an absolute path, got "${socket}"`);
   const given = socket ?? process.env['LHB_KEEPER_SOCKET'];
-  return given ? givenKeeper(given, stateDir) : ownKeeper(stateDir);
+  // A rolling upgrade: our supervisor found the previous plugin's keeper and names it (ADR 0083).
+  return given ? givenKeeper(given, stateDir, predecessorHandover(process.env['LHB_KEEPER_PREDECESSOR'], log)) : ownKeeper(stateDir);
 }
 
 /** `--registration-socket` and `--kubelet-registration-path`, checked; undefined without the former. */

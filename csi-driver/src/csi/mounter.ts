@@ -69,7 +69,7 @@ export class FuseMounter implements Mounter {
   }
 
   held(target: string): boolean {
-    return !this.mounted.has(target) && (this.custody?.keeper.holds(target) ?? false);
+    return !this.mounted.has(target) && (this.custody?.holds(target) ?? false);
   }
 
   async mount(request: MountRequest): Promise<void> {

@@ -43,22 +43,27 @@ const PARALLEL = 8;
  * mount, even with `mountPropagation: HostToContainer` (ADR 0071).
  */
 export async function recoverMounts(deps: RecoveryDeps): Promise<Map<string, RecoveryOutcome>> {
-  const records = (await deps.state.publishes.list()).filter((r) => !deps.mounter.serves(r.targetPath));
+  const unserved = (await deps.state.publishes.list()).filter((r) => !deps.mounter.serves(r.targetPath));
+  // Live mounts in custody all at once: their pods wait on them, and a rolling upgrade's handover
+  // retires the predecessor only once every one of them is prepared.
+  const held = unserved.filter((r) => deps.mounter.held(r.targetPath));
+  const records = unserved.filter((r) => !held.includes(r));
   const outcomes = new Map<string, RecoveryOutcome>();
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let record = records[next++]; record; record = records[next++]) {
-      const outcome = await recoverOne(deps, record).catch((error: unknown) => {
-        deps.log.error('mount recovery failed', { target: record.targetPath, volumeId: record.volumeId, error: (error as Error).message });
-        return 'failed' as const;
-      });
-      if (outcome) {
-        outcomes.set(record.targetPath, outcome);
-        recoveries.inc({ outcome });
-      }
+  const recover = async (record: PublishRecord): Promise<void> => {
+    const outcome = await recoverOne(deps, record).catch((error: unknown) => {
+      deps.log.error('mount recovery failed', { target: record.targetPath, volumeId: record.volumeId, error: (error as Error).message });
+      return 'failed' as const;
+    });
+    if (outcome) {
+      outcomes.set(record.targetPath, outcome);
+      recoveries.inc({ outcome });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, records.length) }, worker));
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let record = records[next++]; record; record = records[next++]) await recover(record);
+  };
+  await Promise.all([...held.map(recover), ...Array.from({ length: Math.min(PARALLEL, records.length) }, worker)]);
   mounts.set(deps.mounter.size);
   return outcomes;
 }
