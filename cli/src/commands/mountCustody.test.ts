@@ -46,7 +46,7 @@ describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
   });
   after(() => tmp.remove());
 
-  it('a held reader, an unsaved writer, a validate descriptor and a working directory all carry on after kill -9', async () => {
+  it('a held reader, an unsaved writer, a validate descriptor, a directory descriptor and a working directory all carry on after kill -9', async () => {
     const mnt = join(tmp.dir, 'mnt');
     const args = [CLI, 'mount', 'default/kinds', mnt, '--store', `file://${join(tmp.dir, 'store')}`, '--custody-dir', join(tmp.dir, 'custody')];
     const start = (): ChildProcess => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -63,7 +63,8 @@ describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
       server = start();
       assert.match(await firstLine(server), /took over the live mount/);
       user.stdin!.end('go\n');
-      const seen = JSON.parse(await firstLine(user)) as { read: string; listing: string[]; decision: string };
+      const seen = JSON.parse(await firstLine(user)) as { read: string; listing: string[]; held: string[]; decision: string };
+      assert.deepEqual(seen.held.sort(), ['a.txt', 'new.txt'], 'a directory descriptor held since before lists its own directory');
       assert.equal(seen.read, 'alpha', 'the reader reads on');
       assert.deepEqual(seen.listing.sort(), ['a.txt', 'new.txt'], 'the working directory resolves');
       assert.match(seen.decision, /^(allow|deny|escalate)$/, 'the validate descriptor answers');
@@ -85,15 +86,20 @@ r = os.open(mnt + "/current/dir/a.txt", os.O_RDONLY)
 w = os.open(mnt + "/current/dir/new.txt", os.O_WRONLY | os.O_CREAT, 0o644)
 os.write(w, b"before")
 v = os.open(mnt + "/.bridge/validate", os.O_RDWR)
+d = os.open(mnt + "/current/dir", os.O_RDONLY | os.O_DIRECTORY)
 os.chdir(mnt + "/current/dir")
 print("ready", flush=True)
 sys.stdin.readline()
+# The successor's own directory handles must not be mistaken for the one held since before.
+for _ in range(5):
+    os.listdir(mnt + "/current")
+held_listing = os.listdir(d)
 read = os.pread(r, 100, 0).decode()
 os.write(w, b"+after")
 os.close(w)
 os.write(v, json.dumps({"agent": "a1", "tool": "Bash", "input": {"command": "ls"}}).encode() + b"\\n")
 decision = json.loads(os.read(v, 65536).decode().splitlines()[0])["decision"]
-print(json.dumps({"read": read, "listing": os.listdir("."), "decision": decision}), flush=True)
+print(json.dumps({"read": read, "listing": os.listdir("."), "held": held_listing, "decision": decision}), flush=True)
 `;
 
 function firstLine(child: ChildProcess): Promise<string> {

@@ -259,6 +259,45 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.deepEqual(later.map((e) => `${e.type} ${JSON.stringify(e.data)}`), ['PathDeleted {"path":"open.txt"}']);
   });
 
+  it('treats names that look like libfuse\'s hidden ones as ordinary names', async () => {
+    const hidden = '.fuse_hidden0000000000000001';
+    await writeFile(join(cur, 'plain.txt'), 'keep me');
+    const head = f.mounted.workspace.head;
+    await rename(join(cur, 'plain.txt'), join(cur, hidden));
+    assert.equal(await readFile(join(cur, hidden), 'utf8'), 'keep me', 'renamed, not deleted');
+    await writeFile(join(cur, '.fuse_hidden00000000000000ff'), 'data');
+    assert.equal(await readFile(join(cur, '.fuse_hidden00000000000000ff'), 'utf8'), 'data');
+    const later = await events(f.store, head + 1);
+    assert.deepEqual(
+      later.map((e) => e.type),
+      ['PathMoved', 'FileWritten'],
+      'a move and a write, nothing deleted',
+    );
+  });
+
+  it('a rename that fails changes nothing, also for an open file it would have replaced', async () => {
+    await writeFile(join(cur, 'target.txt'), 'still here');
+    const head = f.mounted.workspace.head;
+    const held = await open(join(cur, 'target.txt'), 'r');
+    try {
+      await assert.rejects(rename(join(f.mnt, 'history', `@${head}`, 'target.txt'), join(cur, 'target.txt')), { code: 'EROFS' });
+      assert.equal(await readFile(join(cur, 'target.txt'), 'utf8'), 'still here');
+    } finally {
+      await held.close();
+    }
+    assert.equal(f.mounted.workspace.head, head, 'nothing recorded');
+  });
+
+  it('refuses a file name that is not UTF-8 with EINVAL, so two byte strings never become one path', async () => {
+    const { stdout } = await run('python3', ['-c', `import os
+try:
+    os.open(os.fsencode(${JSON.stringify(cur)}) + b"/bad\\xff", os.O_CREAT | os.O_WRONLY, 0o644)
+    print("created")
+except OSError as e:
+    print(e.errno)`]);
+    assert.equal(stdout.trim(), '22');
+  });
+
   it('keeps modes, mtimes, symlinks and statfs', async () => {
     const path = join(cur, 'attrs.sh');
     await writeFile(path, '#!/bin/sh\necho hi\n');

@@ -187,16 +187,28 @@ export class BridgeFs {
     this.handles.get(fd).truncate(size);
   }
 
+  /** stat of a file unlinked or replaced while open, kept under `key` by unlink/rename. */
+  getattrKept(key: string): FuseStat {
+    return this.current.getattrKept(key);
+  }
+
+  /** The last descriptor of a kept file is gone. */
+  dropKept(key: string): void {
+    this.current.dropKept(key);
+  }
+
   truncate(fusePath: string, size: number): Promise<void> {
     if (locate(fusePath).view === 'shadows' && !this.readOnly) return Promise.resolve(); // O_TRUNC before a shadow write
     return this.current.truncate(this.requireCurrent(fusePath), size);
   }
 
-  unlink(fusePath: string): Promise<void> {
-    return this.current.unlink(this.requireCurrent(fusePath));
+  /** `keepAs`: descriptors are still open on it; fstat through them keeps answering (getattrKept). */
+  unlink(fusePath: string, keepAs?: string): Promise<void> {
+    return this.current.unlink(this.requireCurrent(fusePath), keepAs);
   }
 
-  async rename(fromPath: string, toPath: string): Promise<void> {
+  /** `replacedAs`: what `toPath` named is open; kept as unlink's `keepAs` is. */
+  async rename(fromPath: string, toPath: string, replacedAs?: string): Promise<void> {
     const fromAt = locate(fromPath);
     const toAt = locate(toPath);
     if (fromAt.view !== 'current' || toAt.view !== 'current') {
@@ -204,7 +216,7 @@ export class BridgeFs {
       throw fsError(readOnly ? E.EROFS : E.EXDEV, `cannot rename ${fromPath} to ${toPath}`);
     }
     if (this.readOnly) throw fsError(E.EROFS, 'mounted read-only');
-    await this.current.rename(fromAt.path, toAt.path);
+    await this.current.rename(fromAt.path, toAt.path, replacedAs);
   }
 
   mkdir(fusePath: string, mode: number): Promise<void> {

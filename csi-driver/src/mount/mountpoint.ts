@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -11,16 +11,34 @@ const STATFS_TIMEOUT_MS = 2000;
  * mounts are stacked). Reading it never touches the mounts themselves, so a hung one cannot block us.
  */
 export async function mountTable(): Promise<Map<string, string>> {
-  const table = await readFile('/proc/self/mountinfo', 'utf8');
   const points = new Map<string, string>();
+  for (const entry of await mountEntries()) points.set(entry.path, entry.fstype);
+  return points;
+}
+
+async function mountEntries(): Promise<{ path: string; fstype: string; device: string }[]> {
+  const table = await readFile('/proc/self/mountinfo', 'utf8');
+  const entries: { path: string; fstype: string; device: string }[] = [];
   for (const line of table.split('\n')) {
     // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
     const fields = line.split(' ');
     const dash = fields.indexOf('-');
     if (dash < 0 || fields[4] === undefined) continue;
-    points.set(unescapeMountPath(fields[4]), fields[dash + 1] ?? '');
+    entries.push({ path: unescapeMountPath(fields[4]), fstype: fields[dash + 1] ?? '', device: fields[2] ?? '' });
   }
-  return points;
+  return entries;
+}
+
+/**
+ * Ends the FUSE connection mounted at `path` through /sys/fs/fuse/connections (its id is the
+ * mount's device minor, from mountinfo: a stat of the mount itself could block). Its users get
+ * ENOTCONN at once instead of waiting for a server that will not come.
+ */
+export async function abortConnection(path: string): Promise<void> {
+  for (const entry of await mountEntries()) {
+    const minor = entry.device.split(':')[1];
+    if (entry.path === path && /^fuse(\.|$)/.test(entry.fstype) && minor) await writeFile(`/sys/fs/fuse/connections/${minor}/abort`, '1');
+  }
 }
 
 /** The mount table entry at `path` (absolute, resolved), if something is mounted exactly there. */

@@ -3,6 +3,7 @@ import { closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BridgeFs } from '../bridgeFs.js';
 import { adoptKernel, mountKernel, type KernelMount, type SessionSetup } from '../kernel/mount.js';
+import { abortConnection } from '../../mount/mountpoint.js';
 import type { FuseSession } from '../kernel/session.js';
 import { JournalFile, type JournalState } from './journal.js';
 import type { Handover } from './handover.js';
@@ -47,7 +48,6 @@ export function custodyWith(keeper: KeeperClient, mountsDir: string, name: strin
 }
 
 const PAYLOAD_VERSION = 1;
-const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
 /** What the keeper stores beside the descriptor: enough for a successor to serve the same connection. */
 interface Payload {
@@ -126,10 +126,19 @@ export class Custody {
     }
     // The predecessor writes the journal until it stops: read it only once it has.
     if (this.handedOver) await this.options.handover!.ready();
-    const { journal, state } = JournalFile.resume(this.journalPath);
-    this.journal = journal;
-    this.adopted = true;
-    return adoptKernel(mountpoint, held.fd, Buffer.from(payload.init, 'base64'), { ...setup, journal }, (session) => this.restore(session, fs, state, report));
+    try {
+      const { journal, state, skipped } = JournalFile.resume(this.journalPath);
+      if (skipped > 0) report(new Error(`custody journal of ${this.options.name}: ${skipped} damaged line(s) skipped`));
+      this.journal = journal;
+      this.adopted = true;
+      return await adoptKernel(mountpoint, held.fd, Buffer.from(payload.init, 'base64'), { ...setup, journal }, (session) => this.restore(session, fs, state, report));
+    } catch (error) {
+      // A connection nobody can serve must not hang its users: end it (they get ENOTCONN) and let
+      // whoever mounts next mount afresh (ADR 0071).
+      await abortConnection(mountpoint).catch(() => undefined);
+      this.options.keeper.drop(this.options.name);
+      throw error;
+    }
   }
 
   private async restore(session: FuseSession, fs: BridgeFs, state: JournalState, report: (error: unknown) => void): Promise<void> {
@@ -137,7 +146,7 @@ export class Custody {
     for (const handle of state.handles.values()) {
       const path = session.nodes.path(handle.nodeId);
       // Unlinked while open: its content was deleted, and later writes go nowhere anyway.
-      if (path === undefined || HIDDEN.test(path)) continue;
+      if (path === undefined) continue;
       try {
         await fs.reopen(handle.fh, path, handle.flags, handle.mirror === undefined ? undefined : this.mirrors.restore(handle.mirror));
         session.adoptHandle(handle.fh, handle.nodeId);

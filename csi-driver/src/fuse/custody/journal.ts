@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import type { Node } from '../kernel/nodes.js';
 import type { SessionJournal } from '../kernel/session.js';
 
@@ -33,6 +33,7 @@ const COMPACT_SLACK = 20_000;
  */
 export class JournalFile implements SessionJournal {
   private fd: number;
+  private size: number;
   private appended = 0;
 
   private constructor(
@@ -40,6 +41,7 @@ export class JournalFile implements SessionJournal {
     private readonly state: JournalState,
   ) {
     this.fd = JournalFile.write(path, state);
+    this.size = fstatSync(this.fd).size;
   }
 
   /** A journal starting empty (a new mount). */
@@ -47,10 +49,10 @@ export class JournalFile implements SessionJournal {
     return new JournalFile(path, { nodes: new Map(), handles: new Map() });
   }
 
-  /** The predecessor's state, and a compacted journal continuing from it. */
-  static resume(path: string): { journal: JournalFile; state: JournalState } {
-    const state = readJournal(path);
-    return { journal: new JournalFile(path, state), state };
+  /** The predecessor's state (and how many damaged lines were skipped), and a compacted journal continuing from it. */
+  static resume(path: string): { journal: JournalFile; state: JournalState; skipped: number } {
+    const { skipped, ...state } = readJournal(path);
+    return { journal: new JournalFile(path, state), state, skipped };
   }
 
   added(node: Node): void {
@@ -81,13 +83,33 @@ export class JournalFile implements SessionJournal {
     closeSync(this.fd);
   }
 
+  /** One whole line or none: a short write (disk full) is cut back off, and the caller fails. */
   private append(line: string): void {
-    writeSync(this.fd, line);
-    if (++this.appended > COMPACT_SLACK + this.state.nodes.size + this.state.handles.size) {
-      closeSync(this.fd);
-      this.fd = JournalFile.write(this.path, this.state);
-      this.appended = 0;
+    const bytes = Buffer.from(line);
+    let written = 0;
+    try {
+      written = writeSync(this.fd, bytes);
+    } finally {
+      if (written !== bytes.length) ftruncateSync(this.fd, this.size);
     }
+    if (written !== bytes.length) throw new Error(`custody journal ${this.path}: short write (${written} of ${bytes.length} bytes; disk full?)`);
+    this.size += written;
+    if (++this.appended > COMPACT_SLACK + this.state.nodes.size + this.state.handles.size) this.compact();
+  }
+
+  /** The live state in a new file, swapped in only once it is complete; on failure the old one goes on. */
+  private compact(): void {
+    let fd: number;
+    try {
+      fd = JournalFile.write(this.path, this.state);
+    } catch {
+      this.appended = 0; // try again after as many appends; the old file is still whole
+      return;
+    }
+    closeSync(this.fd);
+    this.fd = fd;
+    this.size = fstatSync(fd).size;
+    this.appended = 0;
   }
 
   /** Writes the live state to a new file, renames it into place and returns it open for appends. */
@@ -107,21 +129,46 @@ export class JournalFile implements SessionJournal {
   }
 }
 
-/** Replays a journal; a torn last line (the process died mid-write) is one whose reply never left. */
-export function readJournal(path: string): JournalState {
-  const state: JournalState = { nodes: new Map(), handles: new Map() };
+/**
+ * Replays a journal. A torn last line (the process died mid-write) is one whose reply never left; a
+ * line that does not parse anywhere else (damage we did not write) is skipped and counted, so one
+ * bad line costs what it described, not the whole takeover.
+ */
+export function readJournal(path: string): JournalState & { skipped: number } {
+  const state = { nodes: new Map<number, JournaledNode>(), handles: new Map<number, JournaledHandle>(), skipped: 0 };
   if (!existsSync(path)) return state;
   const text = readFileSync(path, 'utf8');
   const complete = text.endsWith('\n') ? text : text.slice(0, text.lastIndexOf('\n') + 1);
   for (const line of complete.split('\n')) {
-    const [kind, a = '', b = '', ...rest] = line.split(' ');
-    const c = rest.join(' ');
-    if (kind === 'n') state.nodes.set(Number(a), { id: Number(a), parent: Number(b), name: JSON.parse(c) as string });
-    else if (kind === 'x') state.nodes.delete(Number(a));
-    else if (kind === 'h') {
-      const [flags = '0', ...mirror] = rest;
-      state.handles.set(Number(a), { fh: Number(a), nodeId: Number(b), flags: Number(flags), mirror: (JSON.parse(mirror.join(' ')) as string | null) ?? undefined });
-    } else if (kind === 'c') state.handles.delete(Number(a));
+    if (line === '') continue;
+    try {
+      apply(state, line);
+    } catch {
+      state.skipped++;
+    }
   }
   return state;
+}
+
+const INTEGER = /^\d{1,16}$/;
+
+function integer(text: string | undefined): number {
+  if (text === undefined || !INTEGER.test(text)) throw new SyntaxError(`not a journal number: ${text}`);
+  return Number(text);
+}
+
+function apply(state: JournalState, line: string): void {
+  const [kind, a, b, ...rest] = line.split(' ');
+  if (kind === 'n') {
+    const name: unknown = JSON.parse(rest.join(' '));
+    if (typeof name !== 'string') throw new SyntaxError('a node name must be a string');
+    state.nodes.set(integer(a), { id: integer(a), parent: integer(b), name });
+  } else if (kind === 'x') state.nodes.delete(integer(a));
+  else if (kind === 'h') {
+    const [flags, ...mirrorJson] = rest;
+    const mirror: unknown = JSON.parse(mirrorJson.join(' '));
+    if (mirror !== null && typeof mirror !== 'string') throw new SyntaxError('a mirror must be a name or null');
+    state.handles.set(integer(a), { fh: integer(a), nodeId: integer(b), flags: integer(flags), mirror: mirror ?? undefined });
+  } else if (kind === 'c') state.handles.delete(integer(a));
+  else throw new SyntaxError(`unknown journal line ${kind}`);
 }

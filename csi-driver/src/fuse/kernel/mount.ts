@@ -94,7 +94,10 @@ function notify(fd: number, code: number): void {
 
 /** A session on `fd` that reads nothing until start(). */
 function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: Buffer): KernelMount & { ended: Promise<number>; start(): void } {
+  let closed = false;
   const send = (reply: Buffer): void => {
+    // An answer finishing after the descriptor closed must not land in whatever reused its number.
+    if (closed) return;
     try {
       writeSync(fd, reply);
     } catch (error) {
@@ -113,7 +116,6 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     pump.stop();
     await ended;
   };
-  let closed = false;
   const close = (): void => {
     if (closed) return;
     closed = true;

@@ -61,10 +61,12 @@ export class NodeTable {
   remember(parent: number, name: string): Node {
     let node = this.byName.get(key(parent, name));
     if (!node) {
-      node = { id: this.next++, parent, name, lookups: 0, open: 0 };
+      node = { id: this.next, parent, name, lookups: 0, open: 0 };
+      // On record before it exists: a journal that failed leaves no id the kernel could learn.
+      this.journal?.added(node);
+      this.next++;
       this.byId.set(node.id, node);
       this.byName.set(key(parent, name), node);
-      this.journal?.added(node);
     }
     if (node.lookups >= 0) node.lookups++;
     return node;

@@ -60,9 +60,6 @@ function join(parent: string, name: string): string {
   return parent === '/' ? `/${name}` : `${parent}/${name}`;
 }
 
-/** libfuse's stand-in name for an unlinked file that is still open (CurrentView records it as the Delete it is). */
-const hiddenName = (id: number, n: number): string => `.fuse_hidden${id.toString(16).padStart(8, '0').slice(-8)}${n.toString(16).padStart(8, '0').slice(-8)}`;
-const HIDDEN = /^\.fuse_hidden[0-9a-f]{16}$/;
 
 /**
  * The FUSE protocol for one mount, served to a BridgeFs: decodes each request the pump reads,
@@ -74,8 +71,14 @@ export class FuseSession {
   readonly nodes: NodeTable;
   private readonly handles = new Map<number, Node>();
   private readonly dirs = new Map<number, { node: number; names?: readonly string[] }>();
-  private nextDir = 1;
-  private hidden = 0;
+  /**
+   * Directory handles need no state a successor must know (a listing is read again from its node),
+   * but their numbers must not collide with a predecessor's still held by the kernel: each process
+   * starts its own range at its start time.
+   */
+  private nextDir = Date.now() * 1024;
+  /** Nodes unlinked or replaced while open, by id: fstat through their descriptors still answers. */
+  private readonly kept = new Set<number>();
   private negotiated: Negotiated | undefined;
   private readonly observers = new Map<number, (seconds: number) => void>();
   private readonly who: Record<string, string>;
@@ -161,7 +164,7 @@ export class FuseSession {
       case Op.LOOKUP:
         return this.lookup(request, request.name().name);
       case Op.GETATTR:
-        return then(fs.getattr(this.path(request.nodeId)), (stat) => attrReply(request, request.nodeId, stat, this.options.cache.attr));
+        return then(this.kept.has(request.nodeId) ? fs.getattrKept(String(request.nodeId)) : fs.getattr(this.path(request.nodeId)), (stat) => attrReply(request, request.nodeId, stat, this.options.cache.attr));
       case Op.SETATTR:
         return this.setattr(request);
       case Op.READLINK:
@@ -314,12 +317,20 @@ export class FuseSession {
   }
 
   private opened(nodeId: number, opened: Opened, flags: number): number {
+    try {
+      this.options.journal?.opened(opened.fd, nodeId, flags, opened.mirror);
+    } catch (error) {
+      // Not on record, so not given out: the kernel hears EIO and nothing stays open behind it.
+      void Promise.resolve()
+        .then(() => this.options.fs.release(opened.fd))
+        .catch(() => undefined);
+      throw error;
+    }
     const node = this.nodes.get(nodeId);
     if (node) {
       node.open++;
       this.handles.set(opened.fd, node);
     }
-    this.options.journal?.opened(opened.fd, nodeId, flags, opened.mirror);
     return opened.fd;
   }
 
@@ -329,6 +340,7 @@ export class FuseSession {
     const { fs } = this.options;
     const body = request.body;
     const valid = body.readUInt32LE(0);
+    if (this.kept.has(request.nodeId)) return this.setattrKept(request, valid);
     const path = this.path(request.nodeId);
     const steps: (() => Result<void>)[] = [];
     if (valid & Fattr.MODE) steps.push(() => fs.chmod(path, body.readUInt32LE(68) & PERMISSION_BITS));
@@ -346,23 +358,26 @@ export class FuseSession {
     return run(0);
   }
 
-  private unlink(request: Request, name: string): Result<Buffer> {
-    const path = this.childPath(request.nodeId, name);
-    const node = this.nodes.child(request.nodeId, name);
-    if (node && node.open > 0) return then(this.hide(request.nodeId, name), () => request.reply(0));
-    return then(this.options.fs.unlink(path), () => {
-      this.nodes.detach(request.nodeId, name);
-      return request.reply(0);
-    });
+  /** An unlinked or replaced file whose descriptors are still open: only its size can still change. */
+  private setattrKept(request: Request, valid: number): Result<Buffer> {
+    const { fs } = this.options;
+    if (valid & Fattr.SIZE && valid & Fattr.FH) fs.ftruncate(u64(request.body, 8), u64(request.body, 16));
+    return attrReply(request, request.nodeId, fs.getattrKept(String(request.nodeId)), this.options.cache.attr);
   }
 
-  /**
-   * An open file loses its name but not its content: like libfuse, it moves to a hidden name (which
-   * BridgeFs records as the Delete it is) and is unlinked at its last release.
-   */
-  private hide(parent: number, name: string): Promise<void> {
-    const hidden = hiddenName(this.nodes.child(parent, name)?.id ?? 0, ++this.hidden);
-    return Promise.resolve(this.options.fs.rename(this.childPath(parent, name), this.childPath(parent, hidden))).then(() => this.nodes.move(parent, name, parent, hidden));
+  /** The key a node open at its unlink (or replacement) is kept under until its last release. */
+  private keepIfOpen(node: Node | undefined): string | undefined {
+    return node && node.open > 0 ? String(node.id) : undefined;
+  }
+
+  private unlink(request: Request, name: string): Result<Buffer> {
+    const node = this.nodes.child(request.nodeId, name);
+    const keepAs = this.keepIfOpen(node);
+    return then(this.options.fs.unlink(this.childPath(request.nodeId, name), keepAs), () => {
+      this.nodes.detach(request.nodeId, name);
+      if (keepAs !== undefined) this.kept.add(node!.id);
+      return request.reply(0);
+    });
   }
 
   private rename(request: Request, newParent: number, flags: number, namesAt: number): Result<Buffer> {
@@ -373,11 +388,13 @@ export class FuseSession {
     const from = this.childPath(request.nodeId, name);
     const to = this.childPath(newParent, newName);
     const replaced = this.nodes.child(newParent, newName);
+    const replacedAs = this.keepIfOpen(replaced);
     return (async () => {
       if (flags & RENAME_NOREPLACE && (await exists(fs, to))) throw fsError(E.EEXIST, `${to} exists`);
-      if (replaced && replaced.open > 0 && (await exists(fs, to))) await this.hide(newParent, newName);
-      await fs.rename(from, to);
+      // One step in BridgeFs: a rename that fails changes nothing, also for an open file it would replace.
+      await fs.rename(from, to, replacedAs);
       this.nodes.move(request.nodeId, name, newParent, newName);
+      if (replacedAs !== undefined) this.kept.add(replaced!.id);
       return request.reply(0);
     })();
   }
@@ -387,11 +404,7 @@ export class FuseSession {
     this.handles.delete(fh);
     this.options.journal?.closed(fh);
     return then(this.options.fs.release(fh), () => {
-      if (node && --node.open === 0 && node.parent !== 0 && HIDDEN.test(node.name)) {
-        const path = this.nodes.path(node.id);
-        this.nodes.detach(node.parent, node.name);
-        if (path) return then(this.options.fs.unlink(path), () => request.reply(0));
-      }
+      if (node && --node.open === 0 && this.kept.delete(node.id)) this.options.fs.dropKept(String(node.id));
       return request.reply(0);
     });
   }
@@ -399,7 +412,7 @@ export class FuseSession {
   private readdir(request: Request, fh: number, offset: number, size: number): Result<Buffer> {
     let dir = this.dirs.get(fh);
     // A handle of a predecessor (custody): listed again from its node.
-    if (!dir) this.dirs.set(fh, (dir = { node: request.nodeId }));
+    if (!dir || dir.node !== request.nodeId) this.dirs.set(fh, (dir = { node: request.nodeId }));
     const listing = dir;
     if (offset > 0 && listing.names) return direntsReply(request, listing.names, offset, size);
     return then(this.options.fs.readdir(this.path(listing.node)), (names) => {

@@ -1,7 +1,10 @@
 import type { FuseStat, FuseStatfs } from '../attributes.js';
+import { E, fsError } from '../errno.js';
 import { ATTR, ATTR_OUT, DIRENT_HEADER, ENTRY_OUT, IN_HEADER, OPEN_OUT, OUT_HEADER, STATFS_OUT } from './protocol.js';
 
 const TWO_32 = 2 ** 32;
+/** Names must be UTF-8: a lossy decode would make two different byte strings one path. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A 64-bit field as a number: node ids, handles and offsets stay far below 2^53. */
 export function u64(buffer: Buffer, at: number): number {
@@ -34,7 +37,13 @@ export class Request {
   name(at = 0): { name: string; next: number } {
     const end = this.body.indexOf(0, at);
     if (end < 0) throw new RangeError('name without a terminating NUL');
-    return { name: this.body.toString('utf8', at, end), next: end + 1 };
+    let name: string;
+    try {
+      name = UTF8.decode(this.body.subarray(at, end));
+    } catch {
+      throw fsError(E.EINVAL, 'file names must be UTF-8');
+    }
+    return { name, next: end + 1 };
   }
 
   /** A reply to this request with `bodyBytes` of body, header filled in (unique copied raw, so resent requests keep theirs). */

@@ -20,10 +20,10 @@ export class CurrentView implements View<At<'current'>> {
   /** Files with at least one open handle, by project path. */
   private readonly openFiles = new Map<string, OpenFile>();
   /**
-   * Files unlinked while open, by their hidden path: private to this mount, never in the
-   * project (the unlink was recorded as a Delete), answered only for the handles still using them.
+   * Files unlinked or replaced while open, by the key the session keeps them under: never in the
+   * project (the unlink was recorded as a Delete), stat answered for the descriptors still using them.
    */
-  private readonly hidden = new Map<string, OpenFile>();
+  private readonly kept = new Map<string, OpenFile>();
   private readonly pageCache = new PageCacheRecord();
 
   constructor(
@@ -38,9 +38,25 @@ export class CurrentView implements View<At<'current'>> {
   }
 
   getattr({ path }: At<'current'>): FuseStat {
-    const open = this.openFiles.get(path) ?? this.hidden.get(path);
-    if (open) return this.stats.file(open.mode, open.size, open.mtimeMs ?? open.lastWriteMs, open.lastWriteMs);
+    const open = this.openFiles.get(path);
+    if (open) return this.fileStat(open);
     return this.stats.node(requireNode(this.workspace.state, path), false);
+  }
+
+  /** stat of a file unlinked while open (fstat on a descriptor the session still serves). */
+  getattrKept(key: string): FuseStat {
+    const file = this.kept.get(key);
+    if (!file) throw fsError(E.ENOENT, 'unlinked');
+    return this.fileStat(file);
+  }
+
+  /** Its last descriptor is gone. */
+  dropKept(key: string): void {
+    this.kept.delete(key);
+  }
+
+  private fileStat(open: OpenFile): FuseStat {
+    return this.stats.file(open.mode, open.size, open.mtimeMs ?? open.lastWriteMs, open.lastWriteMs);
   }
 
   readdir({ path }: At<'current'>): string[] {
@@ -135,28 +151,27 @@ export class CurrentView implements View<At<'current'>> {
     }
   }
 
-  async unlink(path: string): Promise<void> {
+  /** `keepAs`: the file is still open; its stat stays answerable under that key until dropKept. */
+  async unlink(path: string, keepAs?: string): Promise<void> {
     this.pageCache.forget(path);
-    // The session unlinks the hidden name at the last release; the Delete was recorded at the rename.
-    if (this.hidden.delete(path)) return;
     const open = this.openFiles.get(path);
     // A file created and still open was never recorded: there is nothing to delete.
     if (!open || this.workspace.state.nodes.has(path)) await this.workspace.execute({ type: 'Delete', path });
-    if (open) this.detach(path, open);
+    if (open) this.detach(path, open, keepAs);
   }
 
-  async rename(from: string, toPath: string): Promise<void> {
+  /** `replacedAs`: what `toPath` named is still open; kept under that key as unlink's `keepAs` is. */
+  async rename(from: string, toPath: string, replacedAs?: string): Promise<void> {
     const to = normalizePath(toPath, this.workspace.limits);
     if (this.workspace.state.nodes.get(from)?.kind === 'directory') this.pageCache.forgetAll();
     this.pageCache.forget(from);
     this.pageCache.forget(to);
-    if (FUSE_HIDDEN.test(nameOf(to))) return this.hide(from, to);
     const source = this.openFiles.get(from);
     // A file created and still open is not in the projection yet: record it so the move is valid.
     if (source?.pending) await this.commit(source);
     await this.workspace.execute({ type: 'Move', from, to });
     const replaced = this.openFiles.get(to);
-    if (replaced && replaced !== source) this.detach(to, replaced);
+    if (replaced && replaced !== source) this.detach(to, replaced, replacedAs);
     const prefix = `${from}/`;
     for (const [path, file] of [...this.openFiles]) {
       if (path !== from && !path.startsWith(prefix)) continue;
@@ -224,22 +239,11 @@ export class CurrentView implements View<At<'current'>> {
     return this.workspace.limits.maxFileBytes;
   }
 
-  /**
-   * The session's stand-in for unlink(2) of an open file (rename to `.fuse_hidden…`): recorded as the
-   * Delete it is, so the shared log and history never see a move to a name private to this mount.
-   */
-  private async hide(from: string, to: string): Promise<void> {
-    const source = this.openFiles.get(from);
-    if (!source || this.workspace.state.nodes.has(from)) await this.workspace.execute({ type: 'Delete', path: from });
-    if (!source) return;
-    this.detach(from, source);
-    this.hidden.set(to, source);
-  }
-
   /** Later writes through the file's handles go nowhere, as on a POSIX filesystem. */
-  private detach(path: string, file: OpenFile): void {
+  private detach(path: string, file: OpenFile, keepAs?: string): void {
     file.detached = true;
     if (this.openFiles.get(path) === file) this.openFiles.delete(path);
+    if (keepAs !== undefined) this.kept.set(keepAs, file);
   }
 
   private requireParent(path: string): void {
