@@ -36,14 +36,17 @@ export interface StartPluginOptions {
   args?: string[];
   /** How long to wait for the socket to answer; default 15 s. */
   readyTimeoutMs?: number;
+  /**
+   * A command the plugin runs under, as the chart's keeper supervises it (e.g. [keeper, '--socket',
+   * S, '--']). The pair then runs in its own process group, and kill() signals the group.
+   */
+  supervisor?: string[];
 }
 
 export async function startPlugin(o: StartPluginOptions): Promise<PluginProcess> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'csi', '--endpoint', `unix://${o.socket}`, '--node-id', o.nodeId ?? 'test-node', '--state-dir', o.stateDir, '--store', o.store, ...(o.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const command = [process.execPath, CLI, 'csi', '--endpoint', `unix://${o.socket}`, '--node-id', o.nodeId ?? 'test-node', '--state-dir', o.stateDir, '--store', o.store, ...(o.args ?? [])];
+  const [file, ...args] = [...(o.supervisor ?? []), ...command] as [string, ...string[]];
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: o.supervisor !== undefined });
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
@@ -54,7 +57,10 @@ export async function startPlugin(o: StartPluginOptions): Promise<PluginProcess>
     output: () => log,
     exited,
     async kill(signal = 'SIGKILL') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) {
+        if (o.supervisor && child.pid !== undefined) process.kill(-child.pid, signal);
+        else child.kill(signal);
+      }
       return exited;
     },
   };

@@ -18,6 +18,8 @@ import type { NodePublishVolumeRequest } from './messages.js';
 import { recoverMounts } from './recovery.js';
 import { openDriverState } from './state.js';
 import { lazyUnmount, mountAt } from '../mount/mountpoint.js';
+import { KeeperClient } from '../fuse/custody/keeper.js';
+import { keeperPath } from '../fuse/kernel/native.js';
 import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
 import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
 import { eventually } from '@lighthouse-bridge/test/eventually';
@@ -290,6 +292,54 @@ test('with custody, a plugin killed with -9 and started again takes the live mou
   assert.equal(await mountAt(target), undefined);
   assert.equal(ownKeeper(stateDir).keeper.holds(target), false, 'an unpublished mount is not kept');
   await second.kill('SIGKILL');
+});
+
+test('a rolling upgrade: a second plugin under a successor keeper takes the live mounts over from the first, which it retires; a writer pauses only for the handover', { timeout: 90_000 }, async (t) => {
+  const stateDir = join(dir.dir, 'upgrade-state');
+  const keeperSocket = join(stateDir, 'keeper.sock');
+  // As the chart runs it: the keeper is the supervisor; both pods share the state dir and the CSI socket path.
+  const underKeeper = (): Promise<PluginProcess> =>
+    startPlugin({ socket: join(dir.dir, 'upgrade.sock'), stateDir, store: redis.url, supervisor: [keeperPath, '--socket', keeperSocket, '--'] }).then((p) => (plugins.push(p), p));
+  const old = await underKeeper();
+  const target = join(dir.dir, 'pods', 'upgraded', 'volume');
+  const file = join(target, 'current', 'counter.txt');
+  const csi = csiClients(CSI, old.socket);
+  try {
+    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/upgrade', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
+    await writeFile(file, '');
+  } finally {
+    csi.close();
+  }
+  const holder = startHolder(file);
+  readers.push(holder.child);
+  await new Promise((r) => setTimeout(r, 500));
+
+  const successor = await underKeeper();
+  await eventually('the successor to take the mount over', () => /took over the live mount/.test(successor.output()), 20_000);
+  assert.match(successor.output(), /serving .*keeper\.sock\.next as its successor/);
+  const retired = /"message":"predecessor retired".*?"ms":(\d+)/.exec(successor.output());
+  assert.ok(retired, `the successor retired its predecessor: ${successor.output()}`);
+  assert.match(old.output(), /retiring: passing SIGTERM/);
+  await new Promise((r) => setTimeout(r, 500));
+  holder.child.kill('SIGTERM');
+  const { lines, longestMs, errors } = await holder.summary;
+  t.diagnostic(`${lines} lines written; longest stall ${longestMs} ms (20 ms between writes); retiring the predecessor took ${retired[1]} ms`);
+  assert.deepEqual(errors, [], 'no error through the upgrade');
+  const written = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+  assert.deepEqual(written, Array.from({ length: lines }, (_, i) => String(i).padStart(8, '0')), 'every line written through the upgrade is there');
+
+  // The old pod goes: its keeper exits, and the successor's keeper moves to the primary path.
+  await old.kill('SIGTERM');
+  await eventually('the successor keeper on the primary path', () => /now serving/.test(successor.output()), 5_000);
+  assert.deepEqual(new KeeperClient(keeperSocket).list(), [target]);
+  const csi2 = csiClients(CSI, successor.socket);
+  try {
+    await csi2.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/upgrade', target_path: target });
+  } finally {
+    csi2.close();
+  }
+  assert.equal(await mountAt(target), undefined);
+  await successor.kill('SIGTERM');
 });
 
 /** What kubelet sends to publish `volumeId` read-write at `target`, typed as the node service takes it. */
