@@ -257,17 +257,7 @@ test('with custody, a plugin killed with -9 and started again takes the live mou
   const stateDir = join(dir.dir, 'custody-state');
   const first = await start([], 'custody-state');
   const target = join(dir.dir, 'pods', 'held', 'volume');
-  const file = join(target, 'current', 'counter.txt');
-  const csi = csiClients(CSI, first.socket);
-  try {
-    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/custody', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
-    await writeFile(file, '');
-  } finally {
-    csi.close();
-  }
-  const holder = startHolder(file);
-  readers.push(holder.child);
-  await new Promise((r) => setTimeout(r, 500));
+  const { file, holder } = await publishWithHolder(first, 'team/custody', target);
 
   await first.kill('SIGKILL');
   // The pod's calls wait on the held connection meanwhile; a real supervisor restarts at once.
@@ -302,17 +292,7 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
     startPlugin({ socket: join(dir.dir, 'upgrade.sock'), stateDir, store: redis.url, supervisor: [keeperPath, '--socket', keeperSocket, '--'] }).then((p) => (plugins.push(p), p));
   const old = await underKeeper();
   const target = join(dir.dir, 'pods', 'upgraded', 'volume');
-  const file = join(target, 'current', 'counter.txt');
-  const csi = csiClients(CSI, old.socket);
-  try {
-    await csi.call('Node', 'NodePublishVolume', { volume_id: 'team/upgrade', target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
-    await writeFile(file, '');
-  } finally {
-    csi.close();
-  }
-  const holder = startHolder(file);
-  readers.push(holder.child);
-  await new Promise((r) => setTimeout(r, 500));
+  const { file, holder } = await publishWithHolder(old, 'team/upgrade', target);
 
   const successor = await underKeeper();
   await eventually('the successor to take the mount over', () => /took over the live mount/.test(successor.output()), 20_000);
@@ -341,6 +321,22 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
   assert.equal(await mountAt(target), undefined);
   await successor.kill('SIGTERM');
 });
+
+/** Publishes `volumeId` at `target` through `plugin`, then a holder (a pod's process) works on a file there for 500 ms. */
+async function publishWithHolder(plugin: PluginProcess, volumeId: string, target: string): Promise<{ file: string; holder: ReturnType<typeof startHolder> }> {
+  const file = join(target, 'current', 'counter.txt');
+  const csi = csiClients(CSI, plugin.socket);
+  try {
+    await csi.call('Node', 'NodePublishVolume', { volume_id: volumeId, target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
+    await writeFile(file, '');
+  } finally {
+    csi.close();
+  }
+  const holder = startHolder(file);
+  readers.push(holder.child);
+  await new Promise((r) => setTimeout(r, 500));
+  return { file, holder };
+}
 
 /** What kubelet sends to publish `volumeId` read-write at `target`, typed as the node service takes it. */
 function publishRequest(volumeId: string, target: string): NodePublishVolumeRequest {
