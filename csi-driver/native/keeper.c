@@ -289,7 +289,7 @@ static int lock_file(const char *path) {
 }
 
 /* The primary's lock (held for the process's life once taken) and, for a successor, the path it serves until then. */
-static int primary_lock = -1;
+static int primary_lock = -1, next_lock = -1;
 static char serving[PATH_MAX];
 
 static int listen_at(const char *path, bool supervising) {
@@ -313,7 +313,7 @@ static int listen_at(const char *path, bool supervising) {
     exit(0);
   }
   snprintf(serving, sizeof serving, "%s.next", path);
-  int next_lock = lock_file(serving);
+  next_lock = lock_file(serving);
   if (flock(next_lock, LOCK_EX | LOCK_NB) < 0) {
     logf_("a keeper serves %s and a successor %s already", path, serving);
     exit(1);
@@ -328,6 +328,8 @@ static void try_promotion(const char *path) {
   if (rename(serving, path) < 0) die("moving the socket to the primary path");
   logf_("predecessor gone: now serving %s", path);
   snprintf(serving, sizeof serving, "%s", path);
+  close(next_lock); /* the next upgrade's keeper is the successor now */
+  next_lock = -1;
   setenv("LHB_KEEPER_SOCKET", path, 1);
   unsetenv("LHB_KEEPER_PREDECESSOR");
 }

@@ -79,21 +79,11 @@ export async function restartDrill(options: DrillOptions): Promise<DrillResult> 
   const start = (): ChildProcess => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 
   let server = start();
-  let reader: ChildProcess | undefined;
+  let program: Program | undefined;
   try {
     log(await firstLine(server, 'mount'));
-    reader = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec python3 "$3" "$2/current/drill.log"', 'sh', mnt, priv, READER], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const gaps: { ms: number; endMs: number }[] = [];
-    const readerErrors: string[] = [];
-    let report: ReaderReport | undefined;
-    const ready = firstLine(reader, 'reader');
-    lines(reader, (line) => {
-      const [kind, a = '', b = ''] = line.split(' ');
-      if (kind === 'gap') gaps.push({ ms: Number(a), endMs: Number(b) });
-      else if (kind === 'error') readerErrors.push(line);
-      else if (line.startsWith('{')) report = JSON.parse(line) as ReaderReport;
-    });
-    if ((await ready) !== 'ready') throw new Error('reader did not start');
+    program = await startProgram(mnt, priv, 'drill.log');
+    const { gaps, readerErrors } = program;
 
     const kills: { atMs: number; takeoverMs: number }[] = [];
     let allTookOver = true;
@@ -109,19 +99,65 @@ export async function restartDrill(options: DrillOptions): Promise<DrillResult> 
       log(`kill ${n + 1}: ${line}`);
     }
     await sleep(300);
-    reader.kill('SIGTERM');
-    await exited(reader);
-    if (!report) throw new Error(`the reader printed no report; errors: ${readerErrors.join('; ')}`);
+    const report = await program.stop();
     const content = await readFile(join(mnt, 'current', 'drill.log'));
-    const stall = (k: { atMs: number }): number => Math.max(0, ...gaps.filter((g) => g.endMs >= k.atMs && g.endMs - g.ms <= k.atMs + 50).map((g) => g.ms));
-    return { restarts: kills.map((k) => ({ stallMs: stall(k), takeoverMs: k.takeoverMs })), reader: report, readerErrors, content, allTookOver };
+    return { restarts: kills.map((k) => ({ stallMs: stallAround(gaps, k.atMs), takeoverMs: k.takeoverMs })), reader: report, readerErrors, content, allTookOver };
   } finally {
-    reader?.kill('SIGKILL');
+    program?.kill();
     server.kill('SIGTERM');
     await exited(server);
     // The keeper would exit by itself 10 s after the unmount; the drill leaves nothing running.
     spawn('pkill', ['-f', `keeper --socket ${join(dir, 'custody', 'keeper.sock')}`]);
   }
+}
+
+/** A pause the program saw: how long, and when it ended (ms since the epoch). */
+export interface Gap {
+  ms: number;
+  endMs: number;
+}
+
+/** The longest pause the program saw that spans the instant `atMs`. */
+export function stallAround(gaps: readonly Gap[], atMs: number): number {
+  return Math.max(0, ...gaps.filter((g) => g.endMs >= atMs && g.endMs - g.ms <= atMs + 50).map((g) => g.ms));
+}
+
+export interface Program {
+  readonly gaps: Gap[];
+  readonly readerErrors: string[];
+  /** SIGTERM: it closes its file and reports. */
+  stop(): Promise<ReaderReport>;
+  kill(): void;
+}
+
+/**
+ * The program a pod runs, in its own mount namespace on a PRIVATE bind of `mnt` at `priv` (as a
+ * container sees a volume): test/tools/custody-reader.py on `current/<file>`.
+ */
+export async function startProgram(mnt: string, priv: string, file: string): Promise<Program> {
+  const reader = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" "$2" && exec python3 "$3" "$2/current/$4"', 'sh', mnt, priv, READER, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const gaps: Gap[] = [];
+  const readerErrors: string[] = [];
+  let report: ReaderReport | undefined;
+  const ready = firstLine(reader, 'reader');
+  lines(reader, (line) => {
+    const [kind, a = '', b = ''] = line.split(' ');
+    if (kind === 'gap') gaps.push({ ms: Number(a), endMs: Number(b) });
+    else if (kind === 'error') readerErrors.push(line);
+    else if (line.startsWith('{')) report = JSON.parse(line) as ReaderReport;
+  });
+  if ((await ready) !== 'ready') throw new Error('reader did not start');
+  return {
+    gaps,
+    readerErrors,
+    async stop() {
+      reader.kill('SIGTERM');
+      await exited(reader);
+      if (!report) throw new Error(`the reader printed no report; errors: ${readerErrors.join('; ')}`);
+      return report;
+    },
+    kill: () => reader.kill('SIGKILL'),
+  };
 }
 
 /** p-th percentile (0-100) of `values`, nearest rank. */
