@@ -289,7 +289,7 @@ describe('native addon and keeper', () => {
     assert.throws(() => process.kill(second, 0), /ESRCH/, 'the command is gone');
   });
 
-  it('rolling upgrade: a second supervisor serves PATH.next, takes the descriptors over, retires the first and moves to PATH once it is gone', async () => {
+  it('rolling upgrade: a second supervisor serves PATH.next, takes the descriptors over, retires the first and moves to PATH once it is gone; a third succeeds it in turn', async () => {
     const socket = join(dir, 'k5', 'keeper.sock');
     const log = join(dir, 'roles');
     const old = await startKeeper(socket, ['--', 'sh', '-c', `echo "old $LHB_KEEPER_SOCKET" >> ${log}; exec sleep 30`]);
@@ -318,6 +318,11 @@ describe('native addon and keeper', () => {
     assert.deepEqual(own.list(), ['vol'], 'a client of PATH.next follows the move');
     assert.equal(own.socket, socket);
     assert.equal(own.get('vol')!.payload.toString(), 'state');
+    // The next upgrade succeeds the promoted keeper in turn.
+    const third = await startKeeper(socket, ['--', 'sh', '-c', 'exec sleep 30']);
+    assert.match(third.stderr(), /as its successor/);
+    third.child.kill('SIGTERM');
+    await third.exited;
     successor.child.kill('SIGTERM');
     await successor.exited;
   });
