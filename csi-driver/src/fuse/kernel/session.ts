@@ -60,7 +60,6 @@ function join(parent: string, name: string): string {
   return parent === '/' ? `/${name}` : `${parent}/${name}`;
 }
 
-
 /**
  * The FUSE protocol for one mount, served to a BridgeFs: decodes each request the pump reads,
  * resolves node ids to the paths BridgeFs works with, and writes one reply. Errors become errno
@@ -307,13 +306,34 @@ export class FuseSession {
     const name = request.name(16).name;
     const path = this.childPath(request.nodeId, name);
     const opened = this.options.fs.create(path, mode);
-    return then(this.options.fs.getattr(path), (stat) => {
-      const node = this.nodes.remember(request.nodeId, name);
+    const answer = (stat: FuseStat): Buffer => {
+      let node: Node;
+      try {
+        node = this.nodes.remember(request.nodeId, name);
+      } catch (error) {
+        this.giveBack(opened.fd);
+        throw error;
+      }
       const out = request.reply(ENTRY_OUT + OPEN_OUT);
       writeEntry(out, OUT_HEADER, node.id, stat, this.options.cache.entry, this.options.cache.attr);
       writeOpen(out, OUT_HEADER + ENTRY_OUT, this.opened(node.id, opened, request.body.readUInt32LE(0)), cacheFlags(opened));
       return out;
-    });
+    };
+    let stat: Result<FuseStat>;
+    try {
+      stat = this.options.fs.getattr(path);
+    } catch (error) {
+      this.giveBack(opened.fd);
+      throw error;
+    }
+    return stat instanceof Promise ? stat.then(answer, (error: unknown) => (this.giveBack(opened.fd), Promise.reject(error))) : answer(stat);
+  }
+
+  /** A descriptor BridgeFs opened that the kernel will never hear of (the answer failed): released. */
+  private giveBack(fd: number): void {
+    void Promise.resolve()
+      .then(() => this.options.fs.release(fd))
+      .catch(() => undefined);
   }
 
   private opened(nodeId: number, opened: Opened, flags: number): number {
@@ -321,9 +341,7 @@ export class FuseSession {
       this.options.journal?.opened(opened.fd, nodeId, flags, opened.mirror);
     } catch (error) {
       // Not on record, so not given out: the kernel hears EIO and nothing stays open behind it.
-      void Promise.resolve()
-        .then(() => this.options.fs.release(opened.fd))
-        .catch(() => undefined);
+      this.giveBack(opened.fd);
       throw error;
     }
     const node = this.nodes.get(nodeId);
