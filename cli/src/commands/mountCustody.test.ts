@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { mountAt } from '@lighthouse-bridge/csi-driver';
+import { KeeperClient, mountAt } from '@lighthouse-bridge/csi-driver';
 import { percentile, restartDrill } from '@lighthouse-bridge/test/custodyDrill';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { join } from 'node:path';
 
 const RESTARTS = 20;
+const run = promisify(execFile);
 /** The BUILT CLI, run as users run it. */
 const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 
@@ -108,3 +111,48 @@ function firstLine(child: ChildProcess): Promise<string> {
     child.once('exit', (code) => reject(new Error(`exited ${code} before a line`)));
   });
 }
+
+describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
+  let tmp: { dir: string; remove: () => Promise<void> };
+  before(async () => {
+    tmp = await tempDir('lhb-custody-fail-');
+  });
+  after(() => tmp.remove());
+
+  it('ends the connection (ENOTCONN, never a hang), and the next run mounts afresh with what was recorded', async () => {
+    const mnt = join(tmp.dir, 'mnt');
+    const socket = join(tmp.dir, 'custody', 'keeper.sock');
+    const args = [CLI, 'mount', 'default/fail', mnt, '--store', `file://${join(tmp.dir, 'store')}`, '--custody-dir', join(tmp.dir, 'custody')];
+    const start = (): ChildProcess => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let server = start();
+    try {
+      await firstLine(server);
+      await writeFile(join(mnt, 'current', 'kept.txt'), 'recorded');
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+      // What the keeper stores beside the descriptor is damaged (a foreign writer, a newer format).
+      const keeper = new KeeperClient(socket);
+      const held = keeper.get(mnt)!;
+      keeper.put(mnt, held.fd, Buffer.from('{"v":99}'));
+      closeSync(held.fd);
+
+      server = start();
+      const [code] = (await once(server, 'exit')) as [number | null];
+      assert.notEqual(code, 0, 'the takeover fails');
+      const seen = await run('ls', [join(mnt, 'current')], { timeout: 5_000 }).then(
+        () => 'answered',
+        (error: { stderr?: string; killed?: boolean }) => (error.killed ? 'hung' : (error.stderr ?? '')),
+      );
+      assert.match(seen, /not connected/, 'its users see the connection end, at once');
+      assert.deepEqual(keeper.list(), [], 'the keeper no longer holds it');
+
+      server = start();
+      assert.match(await firstLine(server), /^mounted /);
+      assert.equal(await readFile(join(mnt, 'current', 'kept.txt'), 'utf8'), 'recorded');
+    } finally {
+      server.kill('SIGTERM');
+      if (server.exitCode === null) await once(server, 'exit');
+      spawn('pkill', ['-f', `keeper --socket ${socket}`]);
+    }
+  });
+});

@@ -56,6 +56,15 @@ interface Payload {
   init: string;
 }
 
+/** The INIT request a predecessor answered, from what the keeper stored beside its descriptor. */
+function initOf(stored: Buffer, name: string): Buffer {
+  const payload = JSON.parse(stored.toString('utf8')) as Partial<Payload>;
+  if (payload.v !== PAYLOAD_VERSION || typeof payload.init !== 'string') {
+    throw new Error(`the keeper holds ${name} in custody format ${String(payload.v)}; this version reads ${PAYLOAD_VERSION}`);
+  }
+  return Buffer.from(payload.init, 'base64');
+}
+
 /** A mount in custody: its connection survives this process, for the same command to take back. */
 export class Custody {
   readonly mirrors: MirrorDirectory;
@@ -119,20 +128,21 @@ export class Custody {
   /** Serves the connection the keeper held: the same node ids and descriptors as the predecessor. */
   async takeOver(mountpoint: string, fs: BridgeFs, setup: Omit<SessionSetup, 'journal' | 'onInit'>, report: (error: unknown) => void): Promise<KernelMount> {
     const held = this.held!;
-    const payload = JSON.parse(held.payload.toString('utf8')) as Payload;
-    if (payload.v !== PAYLOAD_VERSION) {
-      closeSync(held.fd);
-      throw new Error(`the keeper holds ${this.options.name} in custody format ${payload.v}; this version reads ${PAYLOAD_VERSION}`);
-    }
     // The predecessor writes the journal until it stops: read it only once it has.
     if (this.handedOver) await this.options.handover!.ready();
+    // From here on the descriptor is this method's: served, or closed below.
+    this.adopted = true;
+    let serving = false;
     try {
+      const init = initOf(held.payload, this.options.name);
       const { journal, state, skipped } = JournalFile.resume(this.journalPath);
       if (skipped > 0) report(new Error(`custody journal of ${this.options.name}: ${skipped} damaged line(s) skipped`));
       this.journal = journal;
-      this.adopted = true;
-      return await adoptKernel(mountpoint, held.fd, Buffer.from(payload.init, 'base64'), { ...setup, journal }, (session) => this.restore(session, fs, state, report));
+      const mounted = await adoptKernel(mountpoint, held.fd, init, { ...setup, journal }, (session) => this.restore(session, fs, state, report));
+      serving = true;
+      return mounted;
     } catch (error) {
+      if (!serving) closeSync(held.fd);
       // A connection nobody can serve must not hang its users: end it (they get ENOTCONN) and let
       // whoever mounts next mount afresh (ADR 0071).
       await abortConnection(mountpoint).catch(() => undefined);
