@@ -90,7 +90,7 @@ describe('Helm chart', { skip }, () => {
     assert.deepEqual(driver.spec, { attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: ['Persistent', 'Ephemeral'], fsGroupPolicy: 'None' });
 
     type Pod = { containers: Array<{ name: string; command?: string[]; args: string[]; securityContext?: { privileged?: boolean; runAsUser?: number }; volumeMounts: Array<{ name: string; mountPath: string; mountPropagation?: string }> }> };
-    const ds = find('DaemonSet', 'csi-node') as Manifest & { spec: { template: { spec: Pod } } };
+    const ds = find('DaemonSet', 'csi-node') as Manifest & { spec: { updateStrategy: unknown; template: { spec: Pod } } };
     const plugin = ds.spec.template.spec.containers.find((c) => c.name === 'plugin');
     assert.ok(plugin);
     // The keeper supervises the plugin and holds its mounts' connections, on the state dir's hostPath.
@@ -103,6 +103,8 @@ describe('Helm chart', { skip }, () => {
     assert.ok(plugin.volumeMounts.some((v) => v.mountPath === '/dev/fuse'));
     assert.equal(plugin.volumeMounts.find((v) => v.mountPath === '/var/lib/kubelet/pods')?.mountPropagation, 'Bidirectional');
     assert.deepEqual(ds.spec.template.spec.containers.map((c) => c.name), ['plugin'], 'the plugin registers itself: no sidecar');
+    // The new plugin pod starts beside the old one and takes its live mounts over (ADR 0083).
+    assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
 
     const operator = find('Deployment', 'operator') as Manifest & { spec: { replicas: number; template: { spec: Pod } } };
     assert.equal(operator.spec.replicas, 2);

@@ -28,6 +28,8 @@ diagnose() {
   kubectl get events -A --sort-by=.lastTimestamp 2>&1 | tail -20 | sed 's/^/   | /' >&2 || true
   kubectl -n "$RELEASE_NS" logs -l app.kubernetes.io/component=csi-node --tail=30 --all-containers 2>&1 | sed 's/^/   | plugin: /' >&2 || true
   kubectl -n "$RELEASE_NS" logs -l app.kubernetes.io/component=operator --tail=30 2>&1 | sed 's/^/   | operator: /' >&2 || true
+  # A plugin pod replaced by the upgrade step takes its log with it: that step keeps a copy.
+  tail -n 30 "$LHB_E2E_DIR/old-plugin.log" 2>/dev/null | sed 's/^/   | old plugin: /' >&2 || true
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
@@ -159,10 +161,11 @@ step "kill -9 of the node plugin's node process: the keeper restarts it and it t
 loop_script='mode=$1 f=$2; i=0; max=0; : > /tmp/loop.err; rm -f /tmp/loop.stop /tmp/loop.done
 read last _ < /proc/uptime
 while [ ! -e /tmp/loop.stop ]; do
+  got=
   if [ "$mode" = rw ]; then
-    echo "$i" >> "$f" 2>>/tmp/loop.err && [ "$(tail -n 1 "$f" 2>>/tmp/loop.err)" = "$i" ]
+    echo "$i" >> "$f" 2>>/tmp/loop.err && got=$(tail -n 1 "$f" 2>>/tmp/loop.err) && [ "$got" = "$i" ]
   else
-    [ "$(cat "$f" 2>>/tmp/loop.err)" = "from A" ]
+    got=$(cat "$f" 2>>/tmp/loop.err) && [ "$got" = "from A" ]
   fi
   if [ $? = 0 ]; then
     read now _ < /proc/uptime
@@ -170,7 +173,7 @@ while [ ! -e /tmp/loop.stop ]; do
     [ "$gap" -gt "$max" ] && max=$gap
     last=$now; i=$((i + 1))
   else
-    echo "iteration $i failed" >> /tmp/loop.err
+    echo "iteration $i failed, read back: $got" >> /tmp/loop.err
   fi
   usleep 20000
 done
@@ -188,13 +191,24 @@ stop_loop() { # pod: sets loop_result to "iterations longest-gap-ms"; fails on a
   local errors; errors=$(x "$1" 'cat /tmp/loop.err')
   [ -z "$errors" ] || fail "pod $1's loop met errors: $(echo "$errors" | sort | uniq -c | head -n5 | paste -sd';' -)"
 }
+stop_loops() { # pod A's file: stops both loops, checks A's file holds every line A wrote, sets loops_result
+  stop_loop a
+  local a_lines a_stall b_reads b_stall
+  read -r a_lines a_stall <<<"$loop_result"
+  stop_loop b
+  read -r b_reads b_stall <<<"$loop_result"
+  x a "cat $1" >"$LHB_E2E_DIR/loop-a.txt"
+  seq 0 $((a_lines - 1)) | cmp -s - "$LHB_E2E_DIR/loop-a.txt" || fail "pod A's file does not hold exactly the $a_lines lines it wrote: $(wc -l <"$LHB_E2E_DIR/loop-a.txt") lines"
+  loops_result="no error in pod A or B; pod A: $a_lines lines written and all present, longest stall $a_stall ms; pod B: $b_reads reads, longest stall $b_stall ms"
+}
 start_loop a rw /workspace/current/loop-a.txt
 start_loop b ro /workspace/current/notes/a.md
 sleep 2
 for p in a b; do
   if x "$p" 'test -s /tmp/loop.err' 2>/dev/null; then fail "pod $p's loop fails before the kill: $(x "$p" 'head -n3 /tmp/loop.err')"; fi
 done
-x a 'test -s /workspace/current/loop-a.txt' || fail "pod a's loop wrote nothing: $(cat "$LHB_E2E_DIR/loop-a.out")"
+# Under load a kubectl exec can take seconds to start its loop.
+wait_until 20 "pod a's loop to write" x a 'test -s /workspace/current/loop-a.txt'
 plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
 restarts() { kubectl -n "$RELEASE_NS" get pod "$plugin" -o jsonpath='{.status.containerStatuses[?(@.name=="plugin")].restartCount}'; }
 before=$(restarts)
@@ -216,13 +230,41 @@ wait_until 20 "the plugin to log the takeover" sh -c \
   "kubectl -n $RELEASE_NS logs $plugin -c plugin | grep -q 'took over the live mount after restart'"
 note "keeper $keeper restarted the node process ($node_pid -> $new_pid), container restartCount unchanged; the plugin logs 'took over the live mount after restart'"
 sleep 2
-stop_loop a
-read -r a_lines a_stall <<<"$loop_result"
-stop_loop b
-read -r b_reads b_stall <<<"$loop_result"
-x a 'cat /workspace/current/loop-a.txt' >"$LHB_E2E_DIR/loop-a.txt"
-seq 0 $((a_lines - 1)) | cmp -s - "$LHB_E2E_DIR/loop-a.txt" || fail "pod A's file does not hold exactly the $a_lines lines it wrote: $(wc -l <"$LHB_E2E_DIR/loop-a.txt") lines"
-ok "no error in pod A or B; pod A: $a_lines lines written and all present, longest stall $a_stall ms; pod B: $b_reads reads, longest stall $b_stall ms"
+stop_loops /workspace/current/loop-a.txt
+ok "$loops_result"
+
+# ---------------------------------------------------------------------------------------------
+step "helm upgrade that changes the plugin's arguments: the new plugin pod takes the live mounts over from the old one; pods A and B carry on"
+# A real DaemonSet rollout (maxSurge 1): the new pod's keeper finds the old one's lock on the shared
+# state dir and starts as its successor; the new plugin takes every mount over, retires the old
+# plugin once, and the DaemonSet controller deletes the old pod when the new one is Ready.
+old_plugin=$plugin
+ds=$(kubectl -n "$RELEASE_NS" get ds -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
+start_loop a rw /workspace/current/upgrade-a.txt
+start_loop b ro /workspace/current/notes/a.md
+wait_until 20 "pod a's loop to write" x a 'test -s /workspace/current/upgrade-a.txt'
+sleep 1
+kubectl -n "$RELEASE_NS" logs -f "$old_plugin" -c plugin --since=1s >"$LHB_E2E_DIR/old-plugin.log" 2>&1 &
+t=$(date +%s%N)
+helm upgrade "$RELEASE" "$root/charts/lighthouse-bridge" --namespace "$RELEASE_NS" --reuse-values \
+  --set csi.metricsPort=9092 >/dev/null || fail "helm upgrade"
+kubectl -n "$RELEASE_NS" rollout status "ds/$ds" --timeout=180s >/dev/null || fail "rollout of ds/$ds"
+old_gone() { ! kubectl -n "$RELEASE_NS" get pod "$old_plugin" >/dev/null 2>&1; }
+wait_until 60 "the old plugin pod $old_plugin gone" old_gone
+plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
+[ "$plugin" != "$old_plugin" ] || fail "no new plugin pod"
+ok "rolled out in $(ms_since "$t") ms: $old_plugin -> $plugin"
+new_log=$(kubectl -n "$RELEASE_NS" logs "$plugin" -c plugin)
+retired=$(echo "$new_log" | grep '"predecessor retired"' | head -n1)
+[ -n "$retired" ] || fail "the new plugin did not log 'predecessor retired': $(echo "$new_log" | tail -n 20)"
+echo "$new_log" | grep -q 'took over the live mount' || fail "the new plugin did not log a takeover: $(echo "$new_log" | tail -n 20)"
+echo "$new_log" | grep -q 'a keeper serves .*: serving .*\.next as its successor' || fail "the new keeper did not start as the successor"
+handover_ms=$(echo "$retired" | grep -o '"ms":[0-9]*' | cut -d: -f2)
+handover_mounts=$(echo "$retired" | grep -o '"mounts":[0-9]*' | cut -d: -f2)
+note "the new plugin logs 'predecessor retired' ($handover_mounts mounts, old plugin gone $handover_ms ms after SIGTERM) and 'took over the live mount'"
+sleep 2
+stop_loops /workspace/current/upgrade-a.txt
+ok "$loops_result (goal < 200 ms)"
 
 # ---------------------------------------------------------------------------------------------
 step "kill -9 of the keeper (the container's init): the mounts die with it; a NEW pod mounts after the container restarts"
@@ -262,8 +304,8 @@ no_process() { [ -z "$(pod_process "$1")" ]; }
 wait_until 60 "no node plugin process" no_process 'cli/dist/main.js csi'
 wait_until 30 "no keeper process" no_process 'lighthouse-bridge-keeper'
 wait_until 30 "no operator process" no_process 'cli/dist/main.js operator'
-# Except the keeper's empty lock file: removing it would let two starting keepers lock different files.
-left=$(find "$PLUGIN_DIR" "$LHB_E2E_KUBELET_DIR/plugins_registry" "$STATE_DIR" \( -type s -o -type f \) ! -name keeper.sock.lock 2>/dev/null || true)
+# Except the keepers' empty lock files: removing one would let two starting keepers lock different files.
+left=$(find "$PLUGIN_DIR" "$LHB_E2E_KUBELET_DIR/plugins_registry" "$STATE_DIR" \( -type s -o -type f \) ! -name keeper.sock.lock ! -name keeper.sock.next.lock 2>/dev/null || true)
 [ -z "$left" ] || fail "left on the node: $left"
 [ -z "$(fuse_mounts)" ] || fail "FUSE mounts left: $(fuse_mounts)"
 ok "no process, socket, record or mount of ours"
