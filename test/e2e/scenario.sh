@@ -158,7 +158,7 @@ step "kill -9 of the node plugin's node process: the keeper restarts it and it t
 # In each pod a loop every ~20 ms: A appends the next counter line to a file in the volume and
 # reads it back; B (read-only volume) reads A's note. Each logs its errors and the longest gap
 # between two successful iterations (uptime clock, 10 ms resolution).
-loop_script='mode=$1 f=$2; i=0; max=0; : > /tmp/loop.err; rm -f /tmp/loop.stop /tmp/loop.done
+loop_script='mode=$1 f=$2; i=0; max=0; max_at=0; : > /tmp/loop.err; rm -f /tmp/loop.stop /tmp/loop.done
 read last _ < /proc/uptime
 while [ ! -e /tmp/loop.stop ]; do
   got=
@@ -170,36 +170,45 @@ while [ ! -e /tmp/loop.stop ]; do
   if [ $? = 0 ]; then
     read now _ < /proc/uptime
     gap=$(( (${now%.*}${now#*.} - ${last%.*}${last#*.}) * 10 ))
-    [ "$gap" -gt "$max" ] && max=$gap
+    [ "$gap" -gt "$max" ] && max=$gap && max_at=$now
     last=$now; i=$((i + 1))
   else
     echo "iteration $i failed, read back: $got" >> /tmp/loop.err
   fi
   usleep 20000
 done
-echo "$i $max" > /tmp/loop.done'
+echo "$i $max $max_at" > /tmp/loop.done'
 declare -A loops
 start_loop() { # pod mode file: the loop runs in the foreground of a kubectl exec, which runs here in the background
   printf '%s\n' "$loop_script" | kubectl -n "$NS" exec -i "$1" -- sh -c 'cat > /tmp/loop.sh' || fail "loop script into pod $1"
   kubectl -n "$NS" exec "$1" -- sh /tmp/loop.sh "$2" "$3" >"$LHB_E2E_DIR/loop-$1.out" 2>&1 &
   loops[$1]=$!
 }
-stop_loop() { # pod: sets loop_result to "iterations longest-gap-ms"; fails on any error the loop met
+loop_writing() { # pod A's file: waits for A's loop to write it (under load a kubectl exec takes seconds to start)
+  local deadline=$(( $(date +%s) + 20 ))
+  until x a "test -s $1" 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "pod a's loop wrote nothing to $1 within 20 s: $(cat "$LHB_E2E_DIR/loop-a.out"); $(x a 'head -n3 /tmp/loop.err' 2>&1)"
+    sleep 0.2
+  done
+}
+stop_loop() { # pod: sets loop_result to "iterations longest-gap-ms uptime-it-ended"; fails on any error the loop met
   x "$1" 'touch /tmp/loop.stop'
   wait "${loops[$1]}" || fail "pod $1's loop: $(cat "$LHB_E2E_DIR/loop-$1.out")"
   loop_result=$(x "$1" 'cat /tmp/loop.done') || fail "pod $1's loop did not finish: $(cat "$LHB_E2E_DIR/loop-$1.out")"
   local errors; errors=$(x "$1" 'cat /tmp/loop.err')
   [ -z "$errors" ] || fail "pod $1's loop met errors: $(echo "$errors" | sort | uniq -c | head -n5 | paste -sd';' -)"
 }
-stop_loops() { # pod A's file: stops both loops, checks A's file holds every line A wrote, sets loops_result
+# Milliseconds from uptime $2 to uptime $1 (the node's clock, which the pods share).
+ms_after() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+d", (a - b) * 1000 }'; }
+stop_loops() { # pod A's file, event uptime, event name: stops both loops, checks A's file holds every line A wrote, sets loops_result
   stop_loop a
-  local a_lines a_stall b_reads b_stall
-  read -r a_lines a_stall <<<"$loop_result"
+  local a_lines a_stall a_at b_reads b_stall b_at
+  read -r a_lines a_stall a_at <<<"$loop_result"
   stop_loop b
-  read -r b_reads b_stall <<<"$loop_result"
+  read -r b_reads b_stall b_at <<<"$loop_result"
   x a "cat $1" >"$LHB_E2E_DIR/loop-a.txt"
   seq 0 $((a_lines - 1)) | cmp -s - "$LHB_E2E_DIR/loop-a.txt" || fail "pod A's file does not hold exactly the $a_lines lines it wrote: $(wc -l <"$LHB_E2E_DIR/loop-a.txt") lines"
-  loops_result="no error in pod A or B; pod A: $a_lines lines written and all present, longest stall $a_stall ms; pod B: $b_reads reads, longest stall $b_stall ms"
+  loops_result="no error in pod A or B; pod A: $a_lines lines written and all present, longest stall $a_stall ms (ended $(ms_after "$a_at" "$2") ms from $3); pod B: $b_reads reads, longest stall $b_stall ms (ended $(ms_after "$b_at" "$2") ms from $3)"
 }
 start_loop a rw /workspace/current/loop-a.txt
 start_loop b ro /workspace/current/notes/a.md
@@ -207,8 +216,7 @@ sleep 2
 for p in a b; do
   if x "$p" 'test -s /tmp/loop.err' 2>/dev/null; then fail "pod $p's loop fails before the kill: $(x "$p" 'head -n3 /tmp/loop.err')"; fi
 done
-# Under load a kubectl exec can take seconds to start its loop.
-wait_until 20 "pod a's loop to write" x a 'test -s /workspace/current/loop-a.txt'
+loop_writing /workspace/current/loop-a.txt
 plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
 restarts() { kubectl -n "$RELEASE_NS" get pod "$plugin" -o jsonpath='{.status.containerStatuses[?(@.name=="plugin")].restartCount}'; }
 before=$(restarts)
@@ -218,6 +226,7 @@ node_pid=$(pgrep -P "$keeper" | head -n1)
 [ -n "$node_pid" ] || fail "no node process under the keeper (pid $keeper)"
 kill -9 "$node_pid"
 t=$(date +%s%N)
+read -r killed_at _ </proc/uptime
 # Created at once: the kubelet retries its mount until the restarted plugin answers.
 pod d writer false
 wait_until 10 "pod d Running within 10 s of the kill" pod_running d
@@ -230,7 +239,7 @@ wait_until 20 "the plugin to log the takeover" sh -c \
   "kubectl -n $RELEASE_NS logs $plugin -c plugin | grep -q 'took over the live mount after restart'"
 note "keeper $keeper restarted the node process ($node_pid -> $new_pid), container restartCount unchanged; the plugin logs 'took over the live mount after restart'"
 sleep 2
-stop_loops /workspace/current/loop-a.txt
+stop_loops /workspace/current/loop-a.txt "$killed_at" "the kill"
 ok "$loops_result"
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +251,7 @@ old_plugin=$plugin
 ds=$(kubectl -n "$RELEASE_NS" get ds -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
 start_loop a rw /workspace/current/upgrade-a.txt
 start_loop b ro /workspace/current/notes/a.md
-wait_until 20 "pod a's loop to write" x a 'test -s /workspace/current/upgrade-a.txt'
+loop_writing /workspace/current/upgrade-a.txt
 sleep 1
 kubectl -n "$RELEASE_NS" logs -f "$old_plugin" -c plugin --since=1s >"$LHB_E2E_DIR/old-plugin.log" 2>&1 &
 t=$(date +%s%N)
@@ -260,10 +269,13 @@ retired=$(echo "$new_log" | grep '"predecessor retired"' | head -n1)
 echo "$new_log" | grep -q 'took over the live mount' || fail "the new plugin did not log a takeover: $(echo "$new_log" | tail -n 20)"
 echo "$new_log" | grep -q 'a keeper serves .*: serving .*\.next as its successor' || fail "the new keeper did not start as the successor"
 handover_ms=$(echo "$retired" | grep -o '"ms":[0-9]*' | cut -d: -f2)
+# The log's wall-clock time of the retirement on the node's uptime clock.
+read -r up _ </proc/uptime
+retired_at=$(awk -v up="$up" -v now="$(date +%s.%N)" -v at="$(date -d "$(echo "$retired" | grep -o '"timestamp":"[^"]*' | cut -d'"' -f4)" +%s.%N)" 'BEGIN { printf "%.3f", up - (now - at) }')
 handover_mounts=$(echo "$retired" | grep -o '"mounts":[0-9]*' | cut -d: -f2)
 note "the new plugin logs 'predecessor retired' ($handover_mounts mounts, old plugin gone $handover_ms ms after SIGTERM) and 'took over the live mount'"
 sleep 2
-stop_loops /workspace/current/upgrade-a.txt
+stop_loops /workspace/current/upgrade-a.txt "$retired_at" "the retirement"
 ok "$loops_result (goal < 200 ms)"
 
 # ---------------------------------------------------------------------------------------------

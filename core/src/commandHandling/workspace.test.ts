@@ -59,6 +59,18 @@ for (const backend of backends) {
       return ws;
     };
 
+    /** Runs `body` with a workspace on a second client of the same store: another process, as far as the store knows. */
+    const withOtherWriter = async (project: ProjectId, live: boolean, actor: string, body: (writer: ProjectWorkspace) => Promise<void>): Promise<void> => {
+      const other = await backend.open();
+      try {
+        const writer = await ProjectWorkspace.open({ store: other, project, actor, live });
+        await body(writer);
+        await writer.close();
+      } finally {
+        await other.close();
+      }
+    };
+
     before(async () => {
       await backend.start();
       store = await backend.open();
@@ -110,10 +122,8 @@ for (const backend of backends) {
 
     it("follows other writers' events live, and notifies listeners after applying them", async () => {
       const project = freshProject();
-      const other = await backend.open();
-      try {
-        const reader = await open({ project });
-        const writer = await ProjectWorkspace.open({ store: other, project, actor: 'other' });
+      const reader = await open({ project });
+      await withOtherWriter(project, true, 'other', async (writer) => {
         const seen: RecordedEvent[] = [];
         reader.onEvents((events) => {
           for (const e of events) {
@@ -124,18 +134,13 @@ for (const backend of backends) {
         await writer.writeFile('hello.txt', Buffer.from('hi'));
         await eventually('the reader to see the write', () => reader.lookup('hello.txt') !== undefined);
         assert.deepEqual(seen.map((e) => [e.type, e.actor]), [['FileWritten', 'other']]);
-        await writer.close();
-      } finally {
-        await other.close();
-      }
+      });
     });
 
     it('on a version conflict catches up and decides again on the newer state', async () => {
       const project = freshProject();
-      const other = await backend.open();
-      try {
-        const stale = await open({ project, live: false });
-        const writer = await ProjectWorkspace.open({ store: other, project, actor: 'other', live: false });
+      const stale = await open({ project, live: false });
+      await withOtherWriter(project, false, 'other', async (writer) => {
         await writer.execute({ type: 'MakeDirectory', path: 'taken' });
         await writer.writeFile('a', Buffer.from('A'));
         // Decided on a state without 'taken': the retry sees it and refuses.
@@ -144,10 +149,20 @@ for (const backend of backends) {
         const [moved] = await stale.execute({ type: 'Move', from: 'a', to: 'b' });
         assert.equal(moved?.seq, 3);
         assert.equal(stale.lookup('b')?.kind, 'file');
-        await writer.close();
-      } finally {
-        await other.close();
-      }
+      });
+    });
+
+    it('catchUp applies what another writer recorded at once, without waiting for the tail', async () => {
+      const project = freshProject();
+      // Not following the tail: only catchUp can bring the other writer's file.
+      const successor = await open({ project, live: false });
+      await withOtherWriter(project, false, 'predecessor', async (predecessor) => {
+        await predecessor.writeFile('last.txt', Buffer.from('written just before the handover'));
+        assert.equal(successor.lookup('last.txt'), undefined);
+        await successor.catchUp();
+        assert.equal(successor.head, predecessor.head);
+        assert.equal(successor.lookup('last.txt')?.kind, 'file');
+      });
     });
 
     it('readBlob serves repeats from the L1 cache without touching the store', async () => {

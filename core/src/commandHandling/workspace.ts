@@ -269,8 +269,12 @@ export class ProjectWorkspace {
     }
   }
 
-  /** Reads what the store has beyond our head (other writers) and applies it. One at a time. */
-  private catchUp(): Promise<void> {
+  /**
+   * Reads what the store has beyond our head (other writers) and applies it, without waiting for
+   * the tail. One at a time. A plugin taking a mount over from a live predecessor calls it before
+   * serving, so the predecessor's last writes are there for the next read (ADR 0083).
+   */
+  catchUp(): Promise<void> {
     this.catchingUp ??= (async () => {
       for (;;) {
         const before = this.current.seq;

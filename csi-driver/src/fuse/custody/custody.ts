@@ -128,8 +128,14 @@ export class Custody {
   /** Serves the connection the keeper held: the same node ids and descriptors as the predecessor. */
   async takeOver(mountpoint: string, fs: BridgeFs, setup: Omit<SessionSetup, 'journal' | 'onInit'>, report: (error: unknown) => void): Promise<KernelMount> {
     const held = this.held!;
-    // The predecessor writes the journal until it stops: read it only once it has.
-    if (this.handedOver) await this.options.handover!.ready();
+    if (this.handedOver) {
+      // The predecessor writes the journal until it stops: read it only once it has.
+      await this.options.handover!.ready();
+      // It also records files until then, which our tail of the log may not have brought yet: a
+      // pod's read right after the switch must see its own last write. A store error here only
+      // delays that until the tail catches up, so it is reported, not fatal.
+      await fs.workspace.catchUp().catch(report);
+    }
     // From here on the descriptor is this method's: served, or closed below.
     this.adopted = true;
     let serving = false;
