@@ -260,6 +260,7 @@ helm upgrade "$RELEASE" "$root/charts/lighthouse-bridge" --namespace "$RELEASE_N
 kubectl -n "$RELEASE_NS" rollout status "ds/$ds" --timeout=180s >/dev/null || fail "rollout of ds/$ds"
 old_gone() { ! kubectl -n "$RELEASE_NS" get pod "$old_plugin" >/dev/null 2>&1; }
 wait_until 60 "the old plugin pod $old_plugin gone" old_gone
+read -r gone_at _ </proc/uptime
 plugin=$(kubectl -n "$RELEASE_NS" get pods -l app.kubernetes.io/component=csi-node -o jsonpath='{.items[0].metadata.name}')
 [ "$plugin" != "$old_plugin" ] || fail "no new plugin pod"
 ok "rolled out in $(ms_since "$t") ms: $old_plugin -> $plugin"
@@ -274,6 +275,11 @@ read -r up _ </proc/uptime
 retired_at=$(awk -v up="$up" -v now="$(date +%s.%N)" -v at="$(date -d "$(echo "$retired" | grep -o '"timestamp":"[^"]*' | cut -d'"' -f4)" +%s.%N)" 'BEGIN { printf "%.3f", up - (now - at) }')
 handover_mounts=$(echo "$retired" | grep -o '"mounts":[0-9]*' | cut -d: -f2)
 note "the new plugin logs 'predecessor retired' ($handover_mounts mounts, old plugin gone $handover_ms ms after SIGTERM) and 'took over the live mount'"
+# The retired pod's keeper lives on without a plugin, so its liveness probe fails: it must be
+# deleted before the kubelet restarts it (a restarted old keeper would succeed the new one).
+restarted=$(kubectl -n "$RELEASE_NS" get events --field-selector "involvedObject.name=$old_plugin,reason=Killing" -o jsonpath='{.items[*].message}')
+if echo "$restarted" | grep -q 'liveness'; then fail "the kubelet restarted the retired pod: $restarted"; fi
+note "the old pod was deleted, not restarted: seen gone $(ms_after "$gone_at" "$retired_at") ms from the retirement (polled after the rollout)"
 sleep 2
 stop_loops /workspace/current/upgrade-a.txt "$retired_at" "the retirement"
 ok "$loops_result (goal < 200 ms)"
