@@ -93,7 +93,8 @@ describe('chart values', { skip }, () => {
     assert.equal(pod.priorityClassName, 'system-node-critical');
     assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
     assert.deepEqual(pod.tolerations, [{ operator: 'Exists' }]);
-    assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+    // The old plugin serves until the new one has taken its mounts over (ADR 0083): a surge, never a gap.
+    assert.deepEqual(ds.spec.updateStrategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
   });
 
   it('with csi.registrar.enabled, runs the upstream registrar and the plugin does not register itself', async () => {
