@@ -180,6 +180,7 @@ export class Custody {
     } finally {
       this.journal?.close();
       this.journal = undefined;
+      this.mirrors.close();
       rmSync(this.options.dir, { recursive: true, force: true });
     }
   }

@@ -3,6 +3,16 @@ import { join } from 'node:path';
 import type { ContentMirror } from '../handles.js';
 import type { RestoredMirror } from '../bridgeFs.js';
 
+/** A mirror file no writer uses now, emptied, for the next writer (no create and unlink per file). */
+interface Spare {
+  name: string;
+  path: string;
+  fd: number;
+}
+
+/** Spare files kept per mount: enough for writers working side by side, few enough to cost no descriptors to speak of. */
+const SPARES = 8;
+
 /** One writer's content as a file: written with pwrite before the write(2) is acknowledged. */
 class FileMirror implements ContentMirror {
   private fd: number | undefined;
@@ -11,6 +21,7 @@ class FileMirror implements ContentMirror {
     readonly name: string,
     private readonly path: string,
     fd: number,
+    private readonly spares?: Spare[],
   ) {
     this.fd = fd;
   }
@@ -25,8 +36,15 @@ class FileMirror implements ContentMirror {
 
   discard(): void {
     if (this.fd === undefined) return;
-    closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    // Emptied before reuse: a successor finds only what open writers wrote (spares are unclaimed).
+    if (this.spares && this.spares.length < SPARES) {
+      ftruncateSync(fd, 0);
+      this.spares.push({ name: this.name, path: this.path, fd });
+      return;
+    }
+    closeSync(fd);
     unlinkSync(this.path);
   }
 }
@@ -39,17 +57,19 @@ class FileMirror implements ContentMirror {
 export class MirrorDirectory {
   private next = 0;
   private readonly restored = new Map<string, RestoredMirror>();
+  private readonly spares: Spare[] = [];
 
   constructor(private readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   create(content: Buffer): ContentMirror {
-    const name = `${process.pid}-${++this.next}`;
-    const path = join(this.dir, name);
-    const fd = openSync(path, 'w+', 0o600);
+    const spare = this.spares.pop();
+    const name = spare?.name ?? `${process.pid}-${++this.next}`;
+    const path = spare?.path ?? join(this.dir, name);
+    const fd = spare?.fd ?? openSync(path, 'w+', 0o600);
     if (content.length > 0) writeSync(fd, content, 0, content.length, 0);
-    return new FileMirror(name, path, fd);
+    return new FileMirror(name, path, fd, this.spares);
   }
 
   /** A predecessor's mirror by name (one object per name, shared by the handles that wrote it). */
@@ -68,6 +88,11 @@ export class MirrorDirectory {
       this.restored.set(name, found);
     }
     return found;
+  }
+
+  /** The mount is gone: spare files closed (their directory is removed with the mount's). */
+  close(): void {
+    for (let spare = this.spares.pop(); spare; spare = this.spares.pop()) closeSync(spare.fd);
   }
 
   /** Mirrors no restored handle claimed: their writers were released before the predecessor died. */
