@@ -31,7 +31,12 @@ export class FsError extends Error {
     readonly errno: number,
     message: string,
   ) {
+    // An ordinary answer (every lookup of a name that does not exist is one), never reported: a
+    // stack trace would cost more than the rest of the lookup.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
   }
 }
 
