@@ -2,7 +2,7 @@
  * kernel connections back (ADR 0083). The kernel keeps a connection alive while any process
  * holds its descriptor; this process outlives the server that made it.
  *
- * Usage: lighthouse-bridge-keeper --socket PATH [--idle-exit SECONDS] [-- COMMAND ARGS...]
+ * Usage: lighthouse-bridge-keeper --socket PATH [--idle-exit SECONDS] [--orphan-timeout SECONDS] [-- COMMAND ARGS...]
  *
  * Socket: SOCK_SEQPACKET unix socket at PATH (0600, parent made 0700), bound under a temporary
  * name and renamed into place so a client never meets a half-made socket. PATH.lock is held with
@@ -29,6 +29,10 @@
  * predecessor has exited (PATH.lock free, tried every 100 ms) move PATH.next to PATH; clients that
  * find PATH.next gone use PATH.
  *
+ * --orphan-timeout S: a descriptor whose server (the last process that put or got it, watched with
+ * a pidfd) exited and that nobody got within S seconds is dropped; as the last holder, that ends
+ * the connection and its users get ENOTCONN. For the `mount` command's keeper, so a crashed mount
+ * nobody restarts does not hang its users forever.
  * --idle-exit S: exit once nothing has been held for S seconds (the `mount` command's detached
  * keeper). -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with
  * LHB_KEEPER_SOCKET=PATH, restart it whenever it dies (backoff 100 ms doubling to 5 s when it ran
@@ -51,6 +55,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +73,10 @@ struct held {
   char *payload;
   size_t payload_len;
   int fd;
+  /* pidfd of the last process that put or got it (its server), or -1; when that process is gone,
+   * the time it went (--orphan-timeout). */
+  int owner;
+  double orphaned_since;
 };
 
 static struct held *held;
@@ -108,6 +117,7 @@ static struct held *find(const char *name) {
 
 static void forget(size_t i) {
   close(held[i].fd);
+  if (held[i].owner >= 0) close(held[i].owner);
   free(held[i].name);
   free(held[i].payload);
   held[i] = held[--n_held];
@@ -124,7 +134,7 @@ static bool store(const char *name, const char *payload, size_t len, int fd) {
       cap_held = cap;
     }
     h = &held[n_held];
-    *h = (struct held){.name = strdup(name), .fd = -1};
+    *h = (struct held){.name = strdup(name), .fd = -1, .owner = -1};
     if (!h->name) return false;
     n_held++;
   }
@@ -137,6 +147,37 @@ static bool store(const char *name, const char *payload, size_t len, int fd) {
   h->payload_len = len;
   h->fd = fd;
   return true;
+}
+
+/* The process at the other end of client c becomes the server of h: its exit starts the orphan clock. */
+static void own(struct held *h, int c) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return;
+  int pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+  if (pidfd < 0) return;
+  if (h->owner >= 0) close(h->owner);
+  h->owner = pidfd;
+  h->orphaned_since = 0;
+}
+
+/* A server that died and was not replaced in time: closing our duplicate, the last one, ends the
+ * connection, so its users get ENOTCONN instead of waiting forever. Runs before the poll set is
+ * built, since it removes entries. */
+static void drop_orphans(double timeout) {
+  double t = now();
+  for (size_t i = n_held; i-- > 0;) {
+    struct pollfd gone = {.fd = held[i].owner, .events = POLLIN};
+    if (held[i].owner >= 0 && poll(&gone, 1, 0) == 1) {
+      close(held[i].owner);
+      held[i].owner = -1;
+      held[i].orphaned_since = t;
+    }
+    if (held[i].owner < 0 && held[i].orphaned_since > 0 && t - held[i].orphaned_since >= timeout) {
+      logf_("nobody took %s over within %g s of its server's exit: dropped (its users get ENOTCONN)", held[i].name, timeout);
+      forget(i);
+    }
+  }
 }
 
 /* ---- requests ---- */
@@ -200,9 +241,11 @@ static void handle(int c, size_t len, bool truncated, int *fds, int nfds) {
       close(fds[0]);
       return send_error(c, "out of memory");
     }
+    own(find(name), c);
     return send_reply(c, "K", 1, -1);
   case 'G':
     if (!h) return send_reply(c, "N", 1, -1);
+    own(h, c);
     reply[0] = 'Y';
     memcpy(reply + 1, h->payload, h->payload_len);
     return send_reply(c, reply, 1 + h->payload_len, h->fd);
@@ -369,7 +412,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
   const char *path = NULL;
-  double idle_exit = -1;
+  double idle_exit = -1, orphan_timeout = -1;
   char **cmd = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) path = argv[++i];
@@ -377,6 +420,10 @@ int main(int argc, char **argv) {
       char *end;
       idle_exit = strtod(argv[++i], &end);
       if (*end || idle_exit < 0) usage();
+    } else if (strcmp(argv[i], "--orphan-timeout") == 0 && i + 1 < argc) {
+      char *end;
+      orphan_timeout = strtod(argv[++i], &end);
+      if (*end || orphan_timeout < 0) usage();
     } else if (strcmp(argv[i], "--") == 0 && i + 1 < argc) {
       cmd = &argv[i + 1];
       break;
@@ -406,6 +453,7 @@ int main(int argc, char **argv) {
   if (cmd) start_child(cmd);
   struct pollfd *pfd = NULL;
   for (;;) {
+    if (orphan_timeout >= 0) drop_orphans(orphan_timeout);
     /* 0: signals, 1: listener, then clients, then held descriptors */
     size_t n = 2 + n_clients + n_held;
     struct pollfd *grown = realloc(pfd, n * sizeof *pfd);
@@ -417,6 +465,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n_held; i++) pfd[2 + n_clients + i] = (struct pollfd){.fd = held[i].fd, .events = 0};
     double t = now(), wait = INFINITY;
     if (idle_exit >= 0 && n_held == 0) wait = empty_since + idle_exit - t;
+    if (orphan_timeout >= 0 && n_held > 0 && wait > 0.25) wait = 0.25; /* servers' exits are looked at every 0.25 s */
     if (cmd && !child && !terminating && !retired) wait = restart_at - t;
     if (strcmp(serving, path) != 0 && wait > 0.1) wait = 0.1; /* a successor looks for its promotion */
     if (retire_client >= 0 && child && wait > retire_deadline - t) wait = retire_deadline - t;

@@ -23,13 +23,19 @@ export interface CustodyOptions {
 
 /** A keeper started for mounts exits this long after it last held one. */
 const KEEPER_IDLE_EXIT_SECONDS = 10;
+/**
+ * How long a mount whose server died waits for the same command to take it over before the keeper
+ * ends it (ENOTCONN): long enough for a supervisor's or a person's restart, short enough that a
+ * forgotten crash does not hang its users forever.
+ */
+const KEEPER_ORPHAN_TIMEOUT_SECONDS = 60;
 
 /**
  * Custody of the mount named `name` under `dir`: one keeper per directory (started when none
  * answers), one subdirectory per mount for its journal and mirrors.
  */
 export async function custodyIn(dir: string, name: string): Promise<CustodyOptions> {
-  return custodyWith(await ensureKeeper(keeperSocketIn(dir), KEEPER_IDLE_EXIT_SECONDS), mountsDirIn(dir), name);
+  return custodyWith(await ensureKeeper(keeperSocketIn(dir), KEEPER_IDLE_EXIT_SECONDS, KEEPER_ORPHAN_TIMEOUT_SECONDS), mountsDirIn(dir), name);
 }
 
 /** The socket of the keeper `custodyIn(dir, …)` uses. */

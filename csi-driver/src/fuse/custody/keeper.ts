@@ -106,16 +106,17 @@ export class KeeperClient {
 
 /**
  * The keeper on `socket`, started detached when none answers there: it outlives this process, and
- * exits by itself once it has held nothing for `idleExitSeconds`.
+ * exits by itself once it has held nothing for `idleExitSeconds`. A mount whose server died and was
+ * not taken over within `orphanTimeoutSeconds` is ended (ENOTCONN) rather than left hanging.
  */
-export async function ensureKeeper(socket: string, idleExitSeconds: number): Promise<KeeperClient> {
+export async function ensureKeeper(socket: string, idleExitSeconds: number, orphanTimeoutSeconds: number): Promise<KeeperClient> {
   const client = new KeeperClient(socket);
   if (client.alive()) return client;
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   // Its own log: inheriting our stderr would hold open whatever pipe our parent reads to its end.
   const log = openSync(join(dirname(socket), 'keeper.log'), 'a', 0o600);
   try {
-    spawn(keeperPath, ['--socket', socket, '--idle-exit', String(idleExitSeconds)], { detached: true, stdio: ['ignore', 'ignore', log] }).unref();
+    spawn(keeperPath, ['--socket', socket, '--idle-exit', String(idleExitSeconds), '--orphan-timeout', String(orphanTimeoutSeconds)], { detached: true, stdio: ['ignore', 'ignore', log] }).unref();
   } finally {
     closeSync(log);
   }

@@ -326,4 +326,33 @@ describe('native addon and keeper', () => {
     successor.child.kill('SIGTERM');
     await successor.exited;
   });
+
+  it('--orphan-timeout: a descriptor whose server exited and that nobody got in time is dropped; one got in time is kept', async () => {
+    const socket = join(dir, 'k6', 'keeper.sock');
+    const keeper = await startKeeper(socket, ['--orphan-timeout', '0.5']);
+    // A server process: puts a descriptor and exits, as a crashed mount would.
+    const addon = JSON.stringify(new URL('./native.js', import.meta.url).href);
+    const serve = (name: string) =>
+      run(process.execPath, [
+        '--input-type=module',
+        '-e',
+        [
+          `const { native } = await import(${addon});`,
+          `const fd = (await import('node:fs')).openSync(${JSON.stringify(join(dir, 'orphan-file'))}, 'w+');`,
+          `native.keeperCall(${JSON.stringify(socket)}, Buffer.from(${JSON.stringify(`P${name}\0`)}), [fd], 2000);`,
+        ].join('\n'),
+      ]);
+    await mkdir(join(dir, 'k6'), { recursive: true });
+    await serve('forgotten');
+    await serve('taken');
+    // A successor takes one over (this process, alive), before the timeout.
+    const { op, fds } = call(socket, request('G', 'taken'));
+    assert.equal(op, 'Y');
+    for (const fd of fds) closeSync(fd);
+    await eventually('the forgotten one dropped', () => !names(socket).includes('forgotten'), 3_000);
+    assert.deepEqual(names(socket), ['taken'], `the one a live process got is kept: ${keeper.stderr()}`);
+    await eventually('the keeper to say why', () => /nobody took forgotten over within 0.5 s/.test(keeper.stderr()));
+    keeper.child.kill('SIGTERM');
+    await keeper.exited;
+  });
 });
