@@ -20,7 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadCsiPackage } from '../csi-driver/dist/csi/proto.js';
 import { keeperPath } from '../csi-driver/dist/fuse/kernel/native.js';
 import { csiClients, startPlugin } from '../test/dist/csiPlugin.js';
-import { percentile, restartDrill, startProgram } from '../test/dist/custodyDrill.js';
+import { missingRecords, percentile, restartDrill, startProgram } from '../test/dist/custodyDrill.js';
+import { eventually } from '../test/dist/eventually.js';
 import { detachAllUnder } from '../test/dist/mounts.js';
 import { startRedis } from '../test/dist/redis.js';
 
@@ -32,7 +33,7 @@ async function drill(label, restarts, mountArgs) {
   try {
     const result = await restartDrill({ dir, restarts, ...(mountArgs ? { mountArgs } : {}) });
     const errors = Object.entries(result.reader.errors).map(([k, v]) => `${k}x${v}`).join(' ') || 'none';
-    const lost = result.content.length === result.reader.writes * 8 ? 0 : 'SOME';
+    const lost = missingRecords(result.content, result.reader.writes).length;
     console.log(`${label.padEnd(28)} writes ${String(result.reader.writes).padStart(6)}  errors ${errors}  lost ${lost}  longest pause ${result.reader.maxGapMs.toFixed(1)} ms`);
     if (restarts > 0) {
       console.log(`${''.padEnd(28)} stall    ${fmt(result.restarts.map((r) => r.stallMs))}`);
@@ -43,16 +44,8 @@ async function drill(label, restarts, mountArgs) {
   }
 }
 
-/** Polls the plugin's output for `pattern`; returns its first match. */
-async function logged(plugin, pattern, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const match = pattern.exec(plugin.output());
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`not logged: ${pattern}\n${plugin.output()}`);
-    await sleep(5);
-  }
-}
+/** The first match of `pattern` in the plugin's output, once it is there. */
+const logged = (plugin, pattern) => eventually(`the plugin to log ${pattern}`, () => pattern.exec(plugin.output()), 30_000, 5);
 
 async function upgrades(label, rounds, store) {
   const dir = await mkdtemp(join(tmpdir(), 'lhb-bench-upgrade-'));
@@ -87,7 +80,7 @@ async function upgrades(label, rounds, store) {
     }
     const report = await program.stop();
     const errors = Object.entries(report.errors).map(([k, v]) => `${k}x${v}`).join(' ') || 'none';
-    const lost = (await readFile(join(target, 'current', 'drill.log'))).length === report.writes * 8 ? 0 : 'SOME';
+    const lost = missingRecords(await readFile(join(target, 'current', 'drill.log')), report.writes).length;
     console.log(`${label.padEnd(28)} writes ${String(report.writes).padStart(6)}  errors ${errors}  lost ${lost}  longest pause ${report.maxGapMs.toFixed(1)} ms`);
     console.log(`${''.padEnd(28)} stall    ${fmt(stalls)}`);
     console.log(`${''.padEnd(28)} retire   ${fmt(retires)}`);

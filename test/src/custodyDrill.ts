@@ -44,7 +44,8 @@ function lines(child: ChildProcess, onLine: (line: string) => void): void {
   createInterface({ input: child.stdout! }).on('line', onLine);
 }
 
-function firstLine(child: ChildProcess, what: string): Promise<string> {
+/** The first line `child` prints on stdout; rejects if it exits first or prints nothing within 30 s. */
+export function firstLine(child: ChildProcess, what: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -109,6 +110,18 @@ export async function restartDrill(options: DrillOptions): Promise<DrillResult> 
     // The keeper would exit by itself 10 s after the unmount; the drill leaves nothing running.
     spawn('pkill', ['-f', `keeper --socket ${join(dir, 'custody', 'keeper.sock')}`]);
   }
+}
+
+/**
+ * The records below `writes` that are not in `content` as the program wrote them (record i is
+ * `%07d\n` at offset 8*i): every one the program was told landed must be there.
+ */
+export function missingRecords(content: Buffer, writes: number): number[] {
+  const missing: number[] = [];
+  for (let i = 0; i < writes; i++) {
+    if (content.toString('latin1', i * 8, i * 8 + 8) !== `${String(i % 10_000_000).padStart(7, '0')}\n`) missing.push(i);
+  }
+  return missing;
 }
 
 /** A pause the program saw: how long, and when it ended (ms since the epoch). */

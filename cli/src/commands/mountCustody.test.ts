@@ -4,11 +4,10 @@ import { closeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { KeeperClient, mountAt } from '@lighthouse-bridge/csi-driver';
-import { percentile, restartDrill } from '@lighthouse-bridge/test/custodyDrill';
+import { firstLine, missingRecords, percentile, restartDrill } from '@lighthouse-bridge/test/custodyDrill';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { join } from 'node:path';
 
@@ -32,10 +31,7 @@ describe('mount: a killed server is taken over by the same command (ADR 0083)', 
     assert.ok(result.allTookOver, 'every restart took the live mount over');
     assert.ok(reader.writes > RESTARTS * 10, `the program kept working (${reader.writes} writes)`);
     // Every write the program was told succeeded is in the file, in place.
-    const lost: number[] = [];
-    for (let i = 0; i < reader.writes; i++) {
-      if (result.content.toString('latin1', i * 8, i * 8 + 8) !== `${String(i).padStart(7, '0')}\n`) lost.push(i);
-    }
+    const lost = missingRecords(result.content, reader.writes);
     assert.deepEqual(lost.slice(0, 10), [], `${lost.length} acknowledged writes missing`);
     assert.equal(result.content.length, reader.writes * 8);
     assert.equal(await mountAt(join(tmp.dir, 'mnt')), undefined, 'unmounted at the end');
@@ -56,17 +52,17 @@ describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
     let server = start();
     let user: ChildProcess | undefined;
     try {
-      await firstLine(server);
+      await firstLine(server, 'server');
       await mkdir(join(mnt, 'current', 'dir'));
       await writeFile(join(mnt, 'current', 'dir', 'a.txt'), 'alpha');
       user = spawn('python3', ['-c', HOLDER, mnt], { stdio: ['pipe', 'pipe', 'inherit'] });
-      assert.equal(await firstLine(user), 'ready');
+      assert.equal(await firstLine(user, 'user'), 'ready');
       server.kill('SIGKILL');
       await once(server, 'exit');
       server = start();
-      assert.match(await firstLine(server), /took over the live mount/);
+      assert.match(await firstLine(server, 'server'), /took over the live mount/);
       user.stdin!.end('go\n');
-      const seen = JSON.parse(await firstLine(user)) as { read: string; listing: string[]; held: string[]; decision: string };
+      const seen = JSON.parse(await firstLine(user, 'user')) as { read: string; listing: string[]; held: string[]; decision: string };
       assert.deepEqual(seen.held.sort(), ['a.txt', 'new.txt'], 'a directory descriptor held since before lists its own directory');
       assert.equal(seen.read, 'alpha', 'the reader reads on');
       assert.deepEqual(seen.listing.sort(), ['a.txt', 'new.txt'], 'the working directory resolves');
@@ -105,13 +101,6 @@ decision = json.loads(os.read(v, 65536).decode().splitlines()[0])["decision"]
 print(json.dumps({"read": read, "listing": os.listdir("."), "held": held_listing, "decision": decision}), flush=True)
 `;
 
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`exited ${code} before a line`)));
-  });
-}
-
 describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
   let tmp: { dir: string; remove: () => Promise<void> };
   before(async () => {
@@ -126,7 +115,7 @@ describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
     const start = (): ChildProcess => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let server = start();
     try {
-      await firstLine(server);
+      await firstLine(server, 'server');
       await writeFile(join(mnt, 'current', 'kept.txt'), 'recorded');
       server.kill('SIGKILL');
       await once(server, 'exit');
@@ -147,7 +136,7 @@ describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
       assert.deepEqual(keeper.list(), [], 'the keeper no longer holds it');
 
       server = start();
-      assert.match(await firstLine(server), /^mounted /);
+      assert.match(await firstLine(server, 'server'), /^mounted /);
       assert.equal(await readFile(join(mnt, 'current', 'kept.txt'), 'utf8'), 'recorded');
     } finally {
       server.kill('SIGTERM');

@@ -23,6 +23,7 @@ import { keeperPath } from '../fuse/kernel/native.js';
 import { csiClients, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
 import { detachAllUnder } from '@lighthouse-bridge/test/mounts';
 import { eventually } from '@lighthouse-bridge/test/eventually';
+import { missingRecords, startProgram, type Program } from '@lighthouse-bridge/test/custodyDrill';
 import { loadCsiPackage } from './proto.js';
 
 /**
@@ -37,6 +38,7 @@ let dir: { dir: string; remove: () => Promise<void> };
 const plugins: PluginProcess[] = [];
 /** Processes playing pods, killed after the tests whatever happened. */
 const readers: ChildProcess[] = [];
+const programs: Program[] = [];
 
 before(async () => {
   redis = await startRedis();
@@ -45,6 +47,7 @@ before(async () => {
 
 after(async () => {
   for (const r of readers) r.kill('SIGKILL');
+  for (const p of programs) p.kill();
   for (const p of plugins) await p.kill('SIGKILL');
   if (dir) await detachAllUnder(dir.dir);
   await redis?.stop();
@@ -76,51 +79,6 @@ function startReader(file: string): { lines: string[]; child: ChildProcess } {
     lines.push(...parts);
   });
   return { lines, child };
-}
-
-/**
- * A pod's process: in its own mount namespace with a private copy of the mounts (as a container
- * sees the volume), it holds `file` open and every ~20 ms writes the next counter line at its
- * offset and reads it back. On SIGTERM it closes the file and prints how many lines it wrote, the
- * longest gap between two successful iterations and every error it met.
- */
-function startHolder(file: string): { child: ChildProcess; summary: Promise<{ lines: number; longestMs: number; errors: string[] }> } {
-  const script = `
-    const fs = require('node:fs');
-    const fd = fs.openSync(process.argv[1], 'r+');
-    const errors = [];
-    let lines = 0, offset = 0, last = Date.now(), longest = 0, stop = false;
-    process.on('SIGTERM', () => (stop = true));
-    const step = () => {
-      if (stop) {
-        fs.closeSync(fd);
-        console.log(JSON.stringify({ lines, longestMs: longest, errors }));
-        return;
-      }
-      const line = Buffer.from(String(lines).padStart(8, '0') + '\\n');
-      try {
-        fs.writeSync(fd, line, 0, line.length, offset);
-        const back = Buffer.alloc(line.length);
-        fs.readSync(fd, back, 0, back.length, offset);
-        if (!back.equals(line)) throw Object.assign(new Error('read back ' + back), { code: 'MISMATCH' });
-        offset += line.length;
-        lines++;
-        const now = Date.now();
-        longest = Math.max(longest, now - last);
-        last = now;
-      } catch (e) {
-        errors.push(e.code || e.message);
-      }
-      setTimeout(step, 20);
-    };
-    step();`;
-  const child = spawn('unshare', ['-m', '--propagation', 'private', process.execPath, '-e', script, file], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  const summary = new Promise<{ lines: number; longestMs: number; errors: string[] }>((done, fail) =>
-    child.once('exit', (code) => (code === 0 ? done(JSON.parse(out) as { lines: number; longestMs: number; errors: string[] }) : fail(new Error(`holder exited ${code}: ${out}`)))),
-  );
-  return { child, summary };
 }
 
 async function askValidate(target: string, request: object): Promise<{ decision: string }> {
@@ -265,13 +223,11 @@ test('with custody, a plugin killed with -9 and started again takes the live mou
   const second = await start([], 'custody-state');
   assert.match(second.output(), /took over the live mount after restart/);
   await new Promise((r) => setTimeout(r, 500));
-  holder.child.kill('SIGTERM');
-  const { lines, longestMs, errors } = await holder.summary;
-  t.diagnostic(`${lines} lines written, longest stall ${longestMs} ms`);
-  assert.deepEqual(errors, [], 'no error through the crash (no ENOTCONN)');
-  assert.ok(lines > 10, `the holder kept working (${lines} lines)`);
-  const written = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
-  assert.deepEqual(written, Array.from({ length: lines }, (_, i) => String(i).padStart(8, '0')), 'every line written through the crash is there');
+  const { writes, errors, maxGapMs } = await holder.stop();
+  t.diagnostic(`${writes} writes, longest stall ${maxGapMs} ms`);
+  assert.deepEqual(errors, {}, `no error through the crash (no ENOTCONN): ${holder.readerErrors.join('; ')}`);
+  assert.ok(writes > 10, `the holder kept working (${writes} writes)`);
+  assert.deepEqual(missingRecords(await readFile(file), writes), [], 'every write acknowledged through the crash is there');
 
   const csi2 = csiClients(CSI, second.socket);
   try {
@@ -301,12 +257,10 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
   assert.ok(retired, `the successor retired its predecessor: ${successor.output()}`);
   assert.match(old.output(), /retiring: passing SIGTERM/);
   await new Promise((r) => setTimeout(r, 500));
-  holder.child.kill('SIGTERM');
-  const { lines, longestMs, errors } = await holder.summary;
-  t.diagnostic(`${lines} lines written; longest stall ${longestMs} ms (20 ms between writes); retiring the predecessor took ${retired[1]} ms`);
-  assert.deepEqual(errors, [], 'no error through the upgrade');
-  const written = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
-  assert.deepEqual(written, Array.from({ length: lines }, (_, i) => String(i).padStart(8, '0')), 'every line written through the upgrade is there');
+  const { writes, errors, maxGapMs } = await holder.stop();
+  t.diagnostic(`${writes} writes; longest stall ${maxGapMs} ms (1 ms between iterations); retiring the predecessor took ${retired[1]} ms`);
+  assert.deepEqual(errors, {}, `no error through the upgrade: ${holder.readerErrors.join('; ')}`);
+  assert.deepEqual(missingRecords(await readFile(file), writes), [], 'every write acknowledged through the upgrade is there');
 
   // The old pod goes: its keeper exits, and the successor's keeper moves to the primary path.
   await old.kill('SIGTERM');
@@ -322,20 +276,23 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
   await successor.kill('SIGTERM');
 });
 
-/** Publishes `volumeId` at `target` through `plugin`, then a holder (a pod's process) works on a file there for 500 ms. */
-async function publishWithHolder(plugin: PluginProcess, volumeId: string, target: string): Promise<{ file: string; holder: ReturnType<typeof startHolder> }> {
-  const file = join(target, 'current', 'counter.txt');
+/**
+ * Publishes `volumeId` at `target` through `plugin`, then a pod's program (in its own mount
+ * namespace, on a private bind of the volume) works on a file there for 500 ms.
+ */
+async function publishWithHolder(plugin: PluginProcess, volumeId: string, target: string): Promise<{ file: string; holder: Program }> {
   const csi = csiClients(CSI, plugin.socket);
   try {
     await csi.call('Node', 'NodePublishVolume', { volume_id: volumeId, target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
-    await writeFile(file, '');
   } finally {
     csi.close();
   }
-  const holder = startHolder(file);
-  readers.push(holder.child);
+  const priv = join(dir.dir, 'private', volumeId.replace('/', '-'));
+  await mkdir(priv, { recursive: true });
+  const holder = await startProgram(target, priv, 'counter.txt');
+  programs.push(holder);
   await new Promise((r) => setTimeout(r, 500));
-  return { file, holder };
+  return { file: join(target, 'current', 'counter.txt'), holder };
 }
 
 /** What kubelet sends to publish `volumeId` read-write at `target`, typed as the node service takes it. */

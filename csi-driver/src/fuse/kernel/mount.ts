@@ -17,8 +17,6 @@ export interface KernelMount {
   readonly fd: number;
   /** Detaches the mount (lazily when busy) and stops serving. */
   unmount(): Promise<void>;
-  /** Stops serving WITHOUT unmounting: the connection lives on for whoever holds its descriptor. */
-  release(): Promise<void>;
 }
 
 export type SessionSetup = Omit<SessionOptions, 'send'>;
@@ -127,10 +125,6 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     ended,
     start: () => {
       pump ??= native.startPump(fd, REQUEST_BUFFER_BYTES, (raw) => session.handle(raw), ending);
-    },
-    release: async () => {
-      await stop();
-      close();
     },
     unmount: async () => {
       try {

@@ -115,9 +115,4 @@ export class NodeTable {
       this.next = Math.max(this.next, id + 1);
     }
   }
-
-  /** Every node but the root, for a compacted journal. */
-  *entries(): IterableIterator<Node> {
-    for (const node of this.byId.values()) if (node.id !== ROOT_ID) yield node;
-  }
 }

@@ -112,7 +112,7 @@ export class FuseSession {
       return; // shorter than a header: nothing to answer
     }
     // Bit 63 of unique: the kernel queued this again for us after a takeover (FUSE_UNIQUE_RESEND).
-    if (raw.length >= 16 && raw[15]! & 0x80) fuseResentRequests.inc(this.who);
+    if (raw[15]! & 0x80) fuseResentRequests.inc(this.who);
     if (NO_REPLY.has(request.opcode)) return this.noReply(request);
     const start = performance.now();
     const observe = this.observer(request.opcode);
