@@ -158,7 +158,7 @@ step "kill -9 of the node plugin's node process: the keeper restarts it and it t
 # In each pod a loop every ~20 ms: A appends the next counter line to a file in the volume and
 # reads it back; B (read-only volume) reads A's note. Each logs its errors and the longest gap
 # between two successful iterations (uptime clock, 10 ms resolution).
-loop_script='mode=$1 f=$2; i=0; max=0; max_at=0; : > /tmp/loop.err; : > /tmp/loop.gaps; rm -f /tmp/loop.stop /tmp/loop.done
+loop_script='mode=$1 f=$2; i=0; max=0; max_at=0; : > /tmp/loop.err; : > /tmp/loop.gaps
 read last _ < /proc/uptime
 while [ ! -e /tmp/loop.stop ]; do
   got=
@@ -179,11 +179,17 @@ while [ ! -e /tmp/loop.stop ]; do
   usleep 20000
 done
 echo "$i $max $max_at" > /tmp/loop.done'
-start_loop() { # pod mode file: the loop runs detached inside the pod, started by one short exec
-  # (a kubectl exec kept open in the background for the loop's life sometimes never started it:
-  # seen twice in ~15 runs, nothing in its output)
-  printf '%s\n' "$loop_script" | kubectl -n "$NS" exec -i "$1" -- sh -c 'cat > /tmp/loop.sh' || fail "loop script into pod $1"
-  x "$1" "rm -f /tmp/loop.done /tmp/loop.stop; sh /tmp/loop.sh $2 $3 </dev/null >/tmp/loop.out 2>&1 &" || fail "starting pod $1's loop"
+start_loop() { # pod mode file: the loop runs detached inside the pod, started by a short exec, and
+  # is seen running before this returns. The script travels as an argument: piped into `kubectl exec
+  # -i`, it sometimes arrived empty (the cause of two earlier failures at this step).
+  kubectl -n "$NS" exec "$1" -- sh -c 'printf "%s\n" "$0" > /tmp/loop.sh; rm -f /tmp/loop.done /tmp/loop.stop /tmp/loop.err' "$loop_script" || fail "loop script into pod $1"
+  [ "$(x "$1" 'cat /tmp/loop.sh')" = "$loop_script" ] || fail "pod $1's loop script arrived damaged"
+  x "$1" "setsid sh /tmp/loop.sh $2 $3 </dev/null >/tmp/loop.out 2>&1 &" || fail "starting pod $1's loop"
+  local deadline=$(( $(date +%s) + 15 ))
+  until x "$1" 'test -e /tmp/loop.err' 2>/dev/null; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "pod $1's loop did not start within 15 s: $(x "$1" 'cat /tmp/loop.out' 2>&1)"
+    sleep 0.2
+  done
 }
 loop_writing() { # pod A's file: waits for A's loop to write it (under load a kubectl exec takes seconds to start)
   local deadline=$(( $(date +%s) + 20 ))
