@@ -1,20 +1,18 @@
 /* The native pieces our TypeScript FUSE server stands on (ADR 0083): mount(2)/umount2(2),
- * fusermount3's descriptor hand-over for non-root, a reader thread per /dev/fuse connection and a
- * client for the keeper's socket. Everything about the FUSE protocol itself lives in TypeScript;
+ * fusermount3's descriptor hand-over for non-root, reading each /dev/fuse connection on the event
+ * loop, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in TypeScript;
  * this file only moves bytes and descriptors, so it stays small. Loaded by src/fuse/kernel/native.ts. */
 #define _GNU_SOURCE
 #include <node_api.h>
+#include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -213,138 +211,110 @@ out:
 }
 
 /* ---- startPump(fd, bufferSize, onRequest, onEnd) ----
- * One thread per connection reads /dev/fuse and hands each request to JavaScript through a
- * threadsafe function; the end of the connection travels through the same queue, so onEnd always
- * comes after the last onRequest. The state below is touched only on the JavaScript thread (the
- * reader thread gets copies), and freed when both the threadsafe function and the returned
- * object are gone: stop() may be called at any time, even long after the thread ended. */
+ * The JavaScript thread reads /dev/fuse itself when the event loop's epoll says it is readable
+ * (libuv's uv_poll on the non-blocking descriptor). A reader thread handing requests over cost a
+ * thread wake-up per request on top of the kernel's, and with two or four requests per syscall
+ * that hop was most of a small file's create (bench/RESULTS.md). Each wake-up reads what is
+ * queued, at most PUMP_BATCH requests, so other work on the loop still gets its turn. onEnd
+ * comes once, from the handle's close callback, after the last onRequest. The state is freed
+ * when both the libuv handle and the returned object are gone: stop() may be called at any time. */
+
+#define PUMP_BATCH 64
 
 struct pump {
-  int stop_fd;         /* eventfd: wakes the reader's poll */
-  bool stopped;        /* stop() was called: no more onRequest */
-  bool ended;          /* the threadsafe function is finalized: the reader thread is gone */
-  int refs;            /* the threadsafe function + the JS object returned by startPump */
-  napi_ref on_end;
-};
-
-struct reader {
-  int fd, stop_fd;
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_request, on_end;
+  napi_async_context async;
+  int fd;
+  int end_err;         /* onEnd's argument: the errno that ended the connection, 0 for stop() */
+  bool closing;        /* stop() or the end: no more onRequest, the handle is closing */
+  int refs;            /* the libuv handle + the JS object returned by startPump */
   size_t buffer_size;
-  napi_threadsafe_function tsfn;
+  char buf[];
 };
 
-/* One queued item: a request (len > 0) or the end (len == 0, err = the errno, 0 for stop). */
-struct item {
-  size_t len;
-  int err;
-  char data[];
-};
-
-static void pump_unref(struct pump *p, napi_env env) {
+static void pump_unref(struct pump *p) {
   if (--p->refs > 0) return;
-  close(p->stop_fd);
-  if (env) napi_delete_reference(env, p->on_end);
+  napi_delete_reference(p->env, p->on_request);
+  napi_delete_reference(p->env, p->on_end);
+  napi_async_destroy(p->env, p->async);
   free(p);
 }
 
-static void free_item(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)data;
-  free(hint);
+/* Calls a JavaScript callback from the loop as Node calls its own: microtasks and nextTicks run
+ * after it, and a throw becomes an uncaught exception rather than vanishing. */
+static void pump_call(struct pump *p, napi_ref ref, napi_value arg) {
+  napi_env env = p->env;
+  napi_value global, fn, exception;
+  napi_get_global(env, &global);  /* napi_make_callback wants an object as `this` */
+  napi_get_reference_value(env, ref, &fn);
+  napi_make_callback(env, p->async, global, fn, 1, &arg, NULL);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &exception) == napi_ok)
+    napi_fatal_exception(env, exception);
 }
 
-static void call_js(napi_env env, napi_value on_request, void *ctx, void *data) {
-  struct pump *p = ctx;
-  struct item *it = data;
-  if (!env) { free(it); return; }  /* the environment is being torn down */
-  napi_value undef, arg, fn;
-  napi_get_undefined(env, &undef);
-  if (it->len == 0) {
-    napi_create_int32(env, it->err, &arg);
-    napi_get_reference_value(env, p->on_end, &fn);
-    free(it);
-    napi_call_function(env, undef, fn, 1, &arg, NULL);
-    return;
-  }
-  if (p->stopped) { free(it); return; }
-  /* Zero-copy where the runtime allows external buffers; a copy where it does not. */
-  if (napi_create_external_buffer(env, it->len, it->data, free_item, it, &arg) != napi_ok) {
-    napi_create_buffer_copy(env, it->len, it->data, NULL, &arg);
-    free(it);
-  }
-  napi_call_function(env, undef, on_request, 1, &arg, NULL);
+static void pump_closed(uv_handle_t *h) {
+  struct pump *p = h->data;
+  napi_handle_scope scope;
+  napi_value arg;
+  napi_open_handle_scope(p->env, &scope);
+  napi_create_int32(p->env, p->end_err, &arg);
+  pump_call(p, p->on_end, arg);
+  napi_close_handle_scope(p->env, scope);
+  pump_unref(p);
 }
 
-static void tsfn_finalize(napi_env env, void *data, void *hint) {
-  (void)data;
-  struct pump *p = hint;
-  p->ended = true;
-  pump_unref(p, env);
+static void pump_close(struct pump *p, int err) {
+  if (p->closing) return;
+  p->closing = true;
+  p->end_err = err;
+  uv_poll_stop(&p->poll);
+  uv_close((uv_handle_t *)&p->poll, pump_closed);
 }
 
-static void *reader_loop(void *arg) {
-  struct reader r = *(struct reader *)arg;
-  free(arg);
-  char *buf = malloc(r.buffer_size);
-  int err = buf ? 0 : ENOMEM;
-  struct pollfd pfd[2] = {{.fd = r.fd, .events = POLLIN}, {.fd = r.stop_fd, .events = POLLIN}};
-  while (!err) {
-    if (poll(pfd, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      err = errno;
-      break;
-    }
-    if (pfd[1].revents) break;  /* stop(): err stays 0 */
-    ssize_t n = read(r.fd, buf, r.buffer_size);
+static void pump_read(struct pump *p) {
+  for (int i = 0; i < PUMP_BATCH && !p->closing; i++) {
+    ssize_t n = read(p->fd, p->buf, p->buffer_size);
     if (n < 0) {
+      if (errno == EAGAIN) return;
       /* ENOENT: the request was interrupted before we read it. */
-      if (errno == EAGAIN || errno == EINTR || errno == ENOENT) continue;
-      err = errno;  /* ENODEV: unmounted or aborted */
-      break;
+      if (errno == EINTR || errno == ENOENT) continue;
+      pump_close(p, errno);  /* ENODEV: unmounted or aborted */
+      return;
     }
-    if (n == 0) { err = ENODEV; break; }
-    /* Copied out at its own size: a buffer_size malloc per request would be an mmap + munmap. */
-    struct item *it = malloc(sizeof *it + (size_t)n);
-    if (!it) { err = ENOMEM; break; }
-    it->len = (size_t)n;
-    it->err = 0;
-    memcpy(it->data, buf, (size_t)n);
-    if (napi_call_threadsafe_function(r.tsfn, it, napi_tsfn_blocking) != napi_ok) {
-      free(it);  /* closing: the environment is going away, no release allowed */
-      free(buf);
-      return NULL;
-    }
+    if (n == 0) { pump_close(p, ENODEV); return; }
+    napi_handle_scope scope;
+    napi_value arg;
+    napi_open_handle_scope(p->env, &scope);
+    if (napi_create_buffer_copy(p->env, (size_t)n, p->buf, NULL, &arg) == napi_ok) pump_call(p, p->on_request, arg);
+    else pump_close(p, ENOMEM);
+    napi_close_handle_scope(p->env, scope);
   }
-  free(buf);
-  struct item *end = malloc(sizeof *end);
-  if (end) {
-    end->len = 0;
-    end->err = err;
-    if (napi_call_threadsafe_function(r.tsfn, end, napi_tsfn_blocking) != napi_ok) {
-      free(end);
-      return NULL;
-    }
-  }
-  napi_release_threadsafe_function(r.tsfn, napi_tsfn_release);
-  return NULL;
+}
+
+static void pump_readable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  struct pump *p = h->data;
+  pump_read(p);
+  /* An aborted or unmounted connection polls as EPOLLERR, which libuv reports as EBADF and stops
+   * watching: the read above ended the pump with the kernel's own errno (ENODEV) if it could. */
+  if (status < 0) pump_close(p, -status);
 }
 
 static napi_value js_pump_stop(napi_env env, napi_callback_info info) {
   struct pump *p;
   size_t argc = 0;
   napi_get_cb_info(env, info, &argc, NULL, NULL, (void **)&p);
-  if (p->stopped) return NULL;
-  p->stopped = true;
-  if (!p->ended) {
-    uint64_t one = 1;
-    if (write(p->stop_fd, &one, sizeof one) < 0) return errno_error(env, errno, "waking the FUSE reader thread failed");
-  }
+  pump_close(p, 0);
   return NULL;
 }
 
 static void pump_object_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
   (void)hint;
-  pump_unref(data, env);
+  pump_unref(data);
 }
 
 static napi_value js_start_pump(napi_env env, napi_callback_info info) {
@@ -360,40 +330,31 @@ static napi_value js_start_pump(napi_env env, napi_callback_info info) {
   int fl = fcntl((int)fd, F_GETFL);
   if (fl < 0 || fcntl((int)fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return errno_error(env, errno, "making FUSE descriptor %d non-blocking failed", (int)fd);
-  struct pump *p = calloc(1, sizeof *p);
-  struct reader *r = calloc(1, sizeof *r);
-  p->stop_fd = eventfd(0, EFD_CLOEXEC);
-  if (p->stop_fd < 0) {
-    int err = errno;
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return errno_error(env, EINVAL, "no event loop to read FUSE descriptor %d on", (int)fd);
+  struct pump *p = calloc(1, sizeof *p + (size_t)size);
+  if (!p) return errno_error(env, ENOMEM, "no memory for the FUSE request buffer");
+  int err = uv_poll_init(loop, &p->poll, (int)fd);
+  if (err) {
     free(p);
-    free(r);
-    return errno_error(env, err, "eventfd for the FUSE reader failed");
+    return errno_error(env, -err, "watching FUSE descriptor %d failed", (int)fd);
   }
+  p->poll.data = p;
+  p->env = env;
+  p->fd = (int)fd;
+  p->buffer_size = (size_t)size;
   p->refs = 2;
-  napi_create_reference(env, argv[3], 1, &p->on_end);
   napi_value name, obj, stop;
   napi_create_string_utf8(env, "lighthouse-bridge-fuse-pump", NAPI_AUTO_LENGTH, &name);
-  /* A bounded queue: when JavaScript falls behind, the reader blocks and the kernel queues. */
-  if (napi_create_threadsafe_function(env, argv[2], NULL, name, 256, 1, NULL, tsfn_finalize, p, call_js, &r->tsfn) != napi_ok) {
-    napi_delete_reference(env, p->on_end);
-    close(p->stop_fd);
-    free(p);
-    free(r);
-    return errno_error(env, EINVAL, "creating the FUSE reader's callback failed");
-  }
-  r->fd = (int)fd;
-  r->stop_fd = p->stop_fd;
-  r->buffer_size = (size_t)size;
-  pthread_t th;
-  int err = pthread_create(&th, NULL, reader_loop, r);
+  napi_async_init(env, NULL, name, &p->async);
+  napi_create_reference(env, argv[2], 1, &p->on_request);
+  napi_create_reference(env, argv[3], 1, &p->on_end);
+  err = uv_poll_start(&p->poll, UV_READABLE, pump_readable);
   if (err) {
-    napi_threadsafe_function tsfn = r->tsfn;
-    free(r);
-    p->refs = 1;  /* the object below is never made: the release finalizes p */
-    napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
-    return errno_error(env, err, "starting the FUSE reader thread failed");
+    p->refs = 1;  /* the object below is never made: the close callback frees p */
+    pump_close(p, -err);
+    return errno_error(env, -err, "watching FUSE descriptor %d failed", (int)fd);
   }
-  pthread_detach(th);
   napi_create_object(env, &obj);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, js_pump_stop, p, &stop);
   napi_set_named_property(env, obj, "stop", stop);

@@ -40,9 +40,10 @@ export interface NativeAddon {
   /** Non-root mount through fusermount3; returns the /dev/fuse descriptor (close-on-exec). */
   fusermountMount(target: string, options: string): number;
   /**
-   * Reads requests from `fd` on a thread of its own and hands each to onRequest, in order; when the
-   * connection ends (errno, ENODEV = 19 when unmounted) or after stop() (0), onEnd is called once.
-   * While running it keeps the event loop alive. Never closes `fd`; sets O_NONBLOCK on it.
+   * Reads requests from `fd` on this thread whenever the event loop sees it readable, and hands
+   * each to onRequest, in order; when the connection ends (errno, ENODEV = 19 when unmounted) or
+   * after stop() (0), onEnd is called once, later. While running it keeps the event loop alive.
+   * Never closes `fd`; sets O_NONBLOCK on it.
    */
   startPump(fd: number, bufferSize: number, onRequest: (req: Buffer) => void, onEnd: (errno: number) => void): Pump;
   /** One request to the keeper's SOCK_SEQPACKET socket, with descriptors, and its one reply. */
