@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -29,26 +28,6 @@ export async function writeFileAtomic(path: string, data: Uint8Array, options: {
     throw error;
   }
   if (sync) await fsyncDir(dir);
-}
-
-/**
- * `writeFileAtomic(path, data, { sync: false })` done synchronously: for small content on a hot
- * path, where each step costs a few µs against a thread-pool round trip of 50-100 µs (ADR 0082).
- */
-export function writeFileAtomicNow(path: string, data: Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = tempBeside(path);
-  try {
-    writeFileSync(temp, data, { flag: 'wx' });
-    renameSync(temp, path);
-  } catch (error) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never created, or already renamed
-    }
-    throw error;
-  }
 }
 
 function tempBeside(path: string): string {

@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash, isContentHash } from '../../events/contentHash.js';
-import { writeFileAtomic, writeFileAtomicNow } from '../../fs/atomicFile.js';
+import { writeFileAtomic } from '../../fs/atomicFile.js';
 import { syncFiles } from '../../fs/syncFiles.js';
+import type { BlobPacks } from './blobPacks.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
 
 /** Blobs up to this size are written without leaving the thread when no fsync is wanted (ADR 0082). */
@@ -14,19 +15,25 @@ function blobPath(projectDir: string, hash: string): string {
   return join(projectDir, 'blobs', hash.slice(0, 2), hash);
 }
 
+/** Where the project's packs of small blobs live (blobPacks.ts). */
+export function packsDir(projectDir: string): string {
+  return join(projectDir, 'blobs', 'packs');
+}
+
 /**
- * Stores `content` under its hash, durably; or, given `unsynced`, without waiting for the disk,
- * handing the new file's path to `unsynced` so that someone syncs it later.
+ * Stores `content` under its hash, durably, as a file of its own; or, given `unsynced`, without
+ * waiting for the disk, handing the path that holds it to `unsynced` so that someone syncs it
+ * later: small content goes into this process's pack, larger into a file.
  */
-export async function putBlobFile(projectDir: string, content: Uint8Array, unsynced?: (path: string) => void): Promise<string> {
+export async function putBlobFile(projectDir: string, content: Uint8Array, packs: BlobPacks, unsynced?: (path: string) => void): Promise<string> {
   const hash = contentHash(content);
   const path = blobPath(projectDir, hash);
   // The name is the content's hash, and files only appear by atomic rename: present means complete,
   // but not durable: another process (a CLI put beside a mount, a mount killed before its sync) may
   // have written it unsynced. So a present blob is synced like a new one, now or by the sync stage.
+  // The same holds for a pack another process wrote.
   if (unsynced && content.byteLength <= SMALL_BLOB_BYTES) {
-    if (!existsSync(path)) writeFileAtomicNow(path, content);
-    unsynced(path);
+    unsynced(packs.locate(hash) ?? (existsSync(path) ? path : packs.append(hash, content)));
     return hash;
   }
   if (await exists(path)) {
@@ -40,13 +47,16 @@ export async function putBlobFile(projectDir: string, content: Uint8Array, unsyn
 }
 
 /** Verified against its name on every read, so a damaged disk never serves wrong content. */
-export async function getBlobFile(projectDir: string, hash: string, project: string): Promise<Buffer | undefined> {
+export async function getBlobFile(projectDir: string, hash: string, project: string, packs: BlobPacks): Promise<Buffer | undefined> {
   if (!isContentHash(hash)) return undefined;
+  const packed = packs.locate(hash) ? await packs.read(hash) : undefined;
+  if (packed) return packed;
   let content: Buffer;
   try {
     content = await readFile(blobPath(projectDir, hash));
   } catch (error) {
-    if (isNotFound(error)) return undefined;
+    // Not a file: perhaps in a pack another process wrote since we last looked.
+    if (isNotFound(error)) return packs.read(hash);
     throw error;
   }
   if (contentHash(content) !== hash) throw new CorruptLogError(`project ${project}: blob ${hash} is damaged (its content hashes differently)`);

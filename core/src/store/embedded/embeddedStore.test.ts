@@ -1,7 +1,7 @@
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { appendFile, mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -323,6 +323,58 @@ describe('embedded store on disk', () => {
     });
   });
 
+  it('packs small visible blobs: another process reads them while they are written and after a SIGKILL; a torn pack tail is not there, a damaged record is refused', async () => {
+    const child = spawnBlobWriter(dir);
+    children.push(child);
+    const acks = ackLines(child);
+    const reader = await open(true);
+    await acks.until(300);
+    // Read while the writer still writes: each acknowledged blob is there for another process.
+    for (const hash of acks.lines.slice(0, 300)) assert.ok(await reader.getBlob(project, hash), `blob ${hash} acknowledged but not readable`);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const acknowledged = acks.lines.slice();
+    const packs = join(dir, 'default', 'demo', 'blobs', 'packs');
+    const names = (await readdir(packs)).filter((n) => n.endsWith('.pack'));
+    assert.equal(names.length, 1, `one pack for the one writer: ${names.join(', ')}`);
+    assert.deepEqual(await readdir(join(dir, 'default', 'demo', 'blobs')), ['packs'], 'no blob file of its own for a small visible blob');
+    const pack = join(packs, names[0]!);
+    // A record whose content did not all land (a crash mid-write: the length and hash are there,
+    // the bytes are not), then the same blob stored whole by a later writer, in a pack of its own.
+    const whole = (await stat(pack)).size;
+    const later = Buffer.from('stored again by a later writer');
+    const laterHash = createHash('sha256').update(later).digest('hex');
+    const header = Buffer.alloc(4);
+    header.writeUInt32LE(later.length);
+    await appendFile(pack, Buffer.concat([header, Buffer.from(laterHash, 'hex'), Buffer.alloc(later.length)]));
+    const after = await open(true);
+    for (const hash of acknowledged) {
+      const content = await after.getBlob(project, hash);
+      assert.ok(content, `acknowledged blob ${hash} lost after SIGKILL`);
+      assert.equal(createHash('sha256').update(content).digest('hex'), hash);
+    }
+    assert.equal(await after.getBlob(project, '0'.repeat(64)), undefined);
+    assert.equal(await (await open()).putBlob(project, later, { durability: 'visible' }), laterHash);
+    assert.deepEqual(await after.getBlob(project, laterHash), later, 'the torn record hid the whole one');
+    // A damaged byte inside a record already indexed: refused, never served.
+    const first = acknowledged[0]!;
+    const bytes = await readFile(pack);
+    const at = bytes.indexOf(Buffer.from(first, 'hex')) + 32;
+    bytes[at] = bytes[at]! ^ 0xff;
+    await writeFile(pack, bytes.subarray(0, whole));
+    await assert.rejects(after.getBlob(project, first), (error: unknown) => error instanceof CorruptLogError && /damaged/.test(error.message));
+  });
+
+  it('keeps a blob file of its own when the blob must be durable at once, or is large', async () => {
+    const store = await open();
+    const durable = await store.putBlob(project, Buffer.from('durable now'));
+    const large = await store.putBlob(project, randomBytes(65 * 1024), { durability: 'visible' });
+    for (const hash of [durable, large]) await stat(join(dir, 'default', 'demo', 'blobs', hash.slice(0, 2), hash));
+    const small = await store.putBlob(project, Buffer.from('durable now'), { durability: 'visible' });
+    assert.equal(small, durable, 'a blob already stored as a file is not packed again');
+    await assert.rejects(stat(join(dir, 'default', 'demo', 'blobs', 'packs')), { code: 'ENOENT' });
+  });
+
   it('rolls segments and reads any range across them', async () => {
     const store = await open(false, 2 * 1024);
     // Every other append visible only: a roll first syncs the segment it leaves, whatever waits.
@@ -452,6 +504,26 @@ function spawnAppender(dir: string, mode: 'loop' | 'paced', padding = 0, durabil
     }`;
   return spawn(process.execPath, ['--input-type=module', '-e', script], {
     env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir, LHB_MODE: mode, LHB_PADDING: String(padding), LHB_DURABILITY: durability },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+/** A separate `node` process storing small blobs as visible (1 B to 64 KiB), printing each hash once acknowledged, until killed. */
+function spawnBlobWriter(dir: string): ChildProcess {
+  const script = `
+    const { randomBytes } = await import('node:crypto');
+    const { openEmbeddedStore } = await import(process.env.LHB_MODULE);
+    const store = await openEmbeddedStore({ dir: process.env.LHB_DIR, readOnly: false });
+    const project = { namespace: 'default', name: 'demo' };
+    const worker = async () => {
+      for (let i = 0; ; i++) {
+        const hash = await store.putBlob(project, randomBytes(1 + ((i * 7919) % (64 * 1024))), { durability: 'visible' });
+        process.stdout.write(hash + '\\n');
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));`;
+  return spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, LHB_MODULE: new URL('./embeddedStore.js', import.meta.url).href, LHB_DIR: dir },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 }

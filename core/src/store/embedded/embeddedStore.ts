@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import { formatProjectId, parseProjectId, type ProjectId } from '../../events/projectId.js';
 import { givenTimeMs, StoreUnavailableError, type AppendOptions, type Durability, type EventStore, type ReadOptions, type Snapshot, type Subscription } from '../eventStore.js';
-import { getBlobFile, putBlobFile } from './blobFiles.js';
+import { getBlobFile, packsDir, putBlobFile } from './blobFiles.js';
+import { BlobPacks } from './blobPacks.js';
 import { groupCommitStats, type CutReport, type ProjectLog } from './projectLog.js';
 import { acquireProjectLog, releaseProjectLog } from './projectRegistry.js';
 import { loadSnapshotFile, saveSnapshotFile } from './snapshotFiles.js';
@@ -56,6 +57,7 @@ class EmbeddedStore implements EventStore {
   readonly kind = 'embedded' as const;
   readonly location: string;
   private readonly logs = new Map<string, ProjectLog>();
+  private readonly packs = new Map<string, BlobPacks>();
   private readonly tails = new Set<Tail>();
   private closed = false;
 
@@ -101,11 +103,11 @@ class EmbeddedStore implements EventStore {
     const log = this.log(project);
     // Not durable yet: the log's next sync makes the blob durable before any record naming it.
     const unsynced = options.durability === 'visible' ? (path: string) => log.noteUnsyncedBlob(path) : undefined;
-    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, unsynced));
+    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, this.packsOf(project), unsynced));
   }
 
   async getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined> {
-    return io(`reading blob ${hash} of ${formatProjectId(project)}`, () => getBlobFile(this.projectDir(project), hash, formatProjectId(project)));
+    return io(`reading blob ${hash} of ${formatProjectId(project)}`, () => getBlobFile(this.projectDir(project), hash, formatProjectId(project), this.packsOf(project)));
   }
 
   async saveSnapshot(project: ProjectId, snapshot: Snapshot): Promise<void> {
@@ -129,6 +131,20 @@ class EmbeddedStore implements EventStore {
     const logs = [...this.logs];
     this.logs.clear();
     await Promise.all(logs.map(([dir, log]) => releaseProjectLog(dir, log)));
+    // After the logs' last sync, which syncs the packs by path.
+    for (const packs of this.packs.values()) packs.close();
+    this.packs.clear();
+  }
+
+  private packsOf(project: ProjectId): BlobPacks {
+    this.checkOpen();
+    const dir = this.projectDir(project);
+    let packs = this.packs.get(dir);
+    if (!packs) {
+      packs = new BlobPacks(packsDir(dir), formatProjectId(project));
+      this.packs.set(dir, packs);
+    }
+    return packs;
   }
 
   private log(project: ProjectId): ProjectLog {

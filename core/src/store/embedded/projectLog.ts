@@ -253,9 +253,10 @@ export class ProjectLog {
     });
   }
 
-  /** A blob file stored without fsync: the next sync makes it durable before any log record. */
+  /** A blob file or pack written without fsync: the next sync makes it durable before any log record. */
   noteUnsyncedBlob(path: string): void {
-    this.unsyncedBlobs.push(path);
+    // Small blobs share a pack: one entry for a run of them.
+    if (this.unsyncedBlobs[this.unsyncedBlobs.length - 1] !== path) this.unsyncedBlobs.push(path);
   }
 
   private startFlushing(writer: Writer): void {
