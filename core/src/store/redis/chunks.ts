@@ -20,7 +20,7 @@ export class CorruptValueError extends StoreUnavailableError {}
 /** Queues the writes of `content` under `key` (header and chunks) on a MULTI or pipeline. */
 export function queueChunkedWrite(batch: ChainableCommander, key: string, content: Buffer, fields: Record<string, string> = {}): void {
   if (content.length <= CHUNK_BYTES) {
-    batch.hset(key, { ...fields, size: String(content.length), chunks: '0', data: content });
+    batch.hset(key, singleChunk(content, fields));
     return;
   }
   const chunks = Math.ceil(content.length / CHUNK_BYTES);
@@ -28,6 +28,11 @@ export function queueChunkedWrite(batch: ChainableCommander, key: string, conten
     batch.set(chunkKey(key, i), content.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
   }
   batch.hset(key, { ...fields, size: String(content.length), chunks: String(chunks) });
+}
+
+/** The header of content up to CHUNK_BYTES, which holds the content itself: one HSET writes it whole. */
+export function singleChunk(content: Buffer, fields: Record<string, string> = {}): Record<string, string | Buffer> {
+  return { ...fields, size: String(content.length), chunks: '0', data: content };
 }
 
 /** The keys a chunked value with `chunks` chunks occupies, header included. */

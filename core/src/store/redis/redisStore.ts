@@ -5,7 +5,7 @@ import { givenTimeMs, LogRegressedError, type AppendOptions, type EventStore, ty
 import { createLogger, type Logger } from '../../observability/logger.js';
 import { logRegressions } from '../../observability/metrics.js';
 import { AppendQueue } from './appendQueue.js';
-import { chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked } from './chunks.js';
+import { CHUNK_BYTES, chunkedKeys, CorruptValueError, execOrThrow, queueChunkedWrite, readChunked, singleChunk } from './chunks.js';
 import type { RedisClient } from '../../redis/client.js';
 import { projectKeys } from '../../redis/keys.js';
 import { describeLocation, type RedisUrl } from '../../redis/url.js';
@@ -93,6 +93,12 @@ class RedisEventStore implements EventStore {
     const hash = contentHash(bytes);
     const key = projectKeys(project).blob(hash);
     await this.call('store a blob', async () => {
+      // Content in one chunk is one HSET, whole by itself; the same content written again changes
+      // nothing, so there is no EXISTS round trip first (every close of a small file stores one).
+      if (bytes.length <= CHUNK_BYTES) {
+        await this.redis.hset(key, singleChunk(bytes));
+        return;
+      }
       // Content is addressed by hash: if the header is there, the whole blob is.
       if ((await this.redis.exists(key)) === 1) return;
       const batch = this.redis.multi();
