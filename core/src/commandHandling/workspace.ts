@@ -5,6 +5,7 @@ import { DEFAULT_LIMITS, type ProjectLimits } from '../aggregate/limits.js';
 import { normalizePath } from '../aggregate/paths.js';
 import type { ProjectState, TreeNode } from '../aggregate/state.js';
 import { LruCache } from '../cache/lruCache.js';
+import { contentHash } from '../events/contentHash.js';
 import type { EpochMs, NewEvent, RecordedEvent } from '../events/events.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
 import { ConcurrencyError, type Durability, type EventStore, type Subscription } from '../store/eventStore.js';
@@ -14,7 +15,6 @@ import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
 import { cacheRequests } from '../observability/metrics.js';
 
 /** Stands in for a content hash when a write is decided before its blob is stored. */
-const UNSTORED_HASH = '0'.repeat(64);
 
 // Bound once: readBlob sits on the FUSE read path.
 const blobCacheHits = cacheRequests.labels('blob-l1', 'hit');
@@ -146,9 +146,9 @@ export class ProjectWorkspace {
    * Resolves once the events are durable (or visible, see `durability`) and applied to `state`; a
    * refused command throws DomainError and appends nothing.
    */
-  execute(command: Command, actor: string = this.actor): Promise<RecordedEvent[]> {
+  execute(command: Command, actor: string = this.actor, blobs?: readonly Uint8Array[]): Promise<RecordedEvent[]> {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
-    const run = this.commands.then(() => this.executeNow(command, actor));
+    const run = this.commands.then(() => this.executeNow(command, actor, blobs));
     this.commands = run.catch(() => undefined);
     return run;
   }
@@ -160,16 +160,15 @@ export class ProjectWorkspace {
     if (content.byteLength > this.limits.maxFileBytes) {
       throw new DomainError('EFBIG', `${normalized}: ${content.byteLength} bytes is over the ${this.limits.maxFileBytes}-byte file limit`);
     }
-    // Refused against the state as it is before the blob is stored, so a refusal leaves no orphan
-    // blob behind (the decision reads only the hash's form, not its value).
-    decide({ type: 'WriteFile', path: normalized, hash: UNSTORED_HASH, size: content.byteLength }, this.current, this.limits, Date.now(), options.actor ?? this.actor);
-    const hash = await this.store.putBlob(this.project, content, { durability: this.durability });
-    // Copied: the caller may reuse its buffer, and cached content must match its hash forever.
-    if (content.byteLength <= this.blobs.maxBytes) this.blobs.set(hash, Buffer.from(content));
+    const hash = contentHash(content);
     const command: Command = { type: 'WriteFile', path: normalized, hash, size: content.byteLength };
     if (options.mode !== undefined) command.mode = options.mode;
     if (options.mtimeMs !== undefined) command.mtimeMs = options.mtimeMs;
-    return this.execute(command, options.actor ?? this.actor);
+    // The blob travels with the append (one round trip on Redis), so a refused command stores none.
+    const recorded = await this.execute(command, options.actor ?? this.actor, [content]);
+    // Copied: the caller may reuse its buffer, and cached content must match its hash forever.
+    if (content.byteLength <= this.blobs.maxBytes) this.blobs.set(hash, Buffer.from(content));
+    return recorded;
   }
 
   /** Resolves once every change this workspace made before the call is durable (fsync(2)). */
@@ -250,13 +249,13 @@ export class ProjectWorkspace {
     this.listeners.clear();
   }
 
-  private async executeNow(command: Command, actor: string): Promise<RecordedEvent[]> {
+  private async executeNow(command: Command, actor: string, blobs?: readonly Uint8Array[]): Promise<RecordedEvent[]> {
     for (let attempt = 0; ; attempt++) {
       const decided = decide(command, this.current, this.limits, Date.now(), actor);
       if (decided.length === 0) return [];
       const events = decided.map((event): NewEvent => ({ ...event, actor }));
       try {
-        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability });
+        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs ? { blobs } : {}) });
         this.apply(recorded);
         return recorded;
       } catch (error) {

@@ -84,6 +84,13 @@ export interface AppendOptions {
    * (the same floor the clock gets), so time still never decreases along seq.
    */
   time?: string;
+  /**
+   * Content the events name by hash, stored before them: an append is never recorded without the
+   * blobs it brings. Redis sends them in the same round trip as the append, and its append script
+   * refuses an append whose blob is not there (StoreUnavailableError); the embedded store writes
+   * them first, with the append's durability.
+   */
+  blobs?: readonly Uint8Array[];
 }
 
 export interface ReadOptions {

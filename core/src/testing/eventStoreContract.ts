@@ -256,6 +256,22 @@ export function runEventStoreContract(name: string, setup: () => Promise<Contrac
       assert.ok(Buffer.from(binary).equals((await second.getBlob(project, sha256(binary)))!));
     });
 
+    it('stores the blobs an append brings before its events: each readable once it resolves, from another client too, in both durabilities', async () => {
+      const small = Buffer.from('brought by the append');
+      const empty = new Uint8Array(0);
+      const large = randomBytes(300 * 1024);
+      await store().append(project, [fileWritten(1)], { expectedVersion: 0, blobs: [small, empty] });
+      await store().append(project, [fileWritten(2)], { expectedVersion: 1, blobs: [large], durability: 'visible' });
+      const second = await fx!.openSecond();
+      for (const content of [small, empty, large]) {
+        const back = await second.getBlob(project, sha256(content));
+        assert.ok(back && Buffer.from(content).equals(back), `blob of ${content.byteLength} bytes brought by an append is not readable`);
+      }
+      // A refused append records nothing; its blob may stay (content by hash harms no one), the log does not move.
+      await assert.rejects(store().append(project, [fileWritten(3)], { expectedVersion: 0, blobs: [Buffer.from('refused')] }), ConcurrencyError);
+      assert.equal(await store().head(project), 2);
+    });
+
     it('keeps several snapshots and loads the greatest at or before a sequence', async () => {
       const data = (seq: number): Uint8Array => Buffer.concat([Buffer.from([0, seq, 0]), randomBytes(64)]);
       const saved = [10, 30, 20].map((seq) => ({ seq, time: new Date(1_700_000_000_000 + seq * 1000).toISOString(), data: data(seq) }));

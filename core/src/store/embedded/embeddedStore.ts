@@ -71,6 +71,7 @@ class EmbeddedStore implements EventStore {
 
   async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
     this.checkWritable('append');
+    for (const blob of options.blobs ?? []) await this.putBlob(project, blob, options.durability ? { durability: options.durability } : {});
     return this.log(project).append(events, options.expectedVersion, givenTimeMs(options), options.durability !== 'visible');
   }
 

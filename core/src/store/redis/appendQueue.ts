@@ -1,6 +1,7 @@
 import type { RecordedEvent } from '../../events/events.js';
 import { ConcurrencyError, type LogRegression } from '../eventStore.js';
 import type { RedisClient } from '../../redis/client.js';
+import { singleChunk } from './chunks.js';
 import { appendScript, encodeAppend, parseAppendReply, recorded, regressedHead, type AppendRequest } from './log.js';
 import type { LogHeads } from './logHeads.js';
 
@@ -49,6 +50,7 @@ export class AppendQueue {
     const regression = this.heads.regression(log);
     if (regression) return Promise.reject(this.refusal(log, regression));
     const encoded = encodeAppend(request);
+    for (const blob of request.blobs) encoded.bytes += blob.content.length;
     let queue = this.queues.get(log);
     if (!queue) {
       queue = { waiting: [], inFlight: 0, scheduled: false };
@@ -77,22 +79,33 @@ export class AppendQueue {
     const batch: Pending[] = [];
     // Read at send time, so a batch never lands below a head seen since it was queued.
     const floor = this.heads.floor(log);
+    const keys = [log];
     const args = [String(floor)];
     let bytes = 0;
     while (queue.waiting.length > 0 && batch.length < MAX_APPENDS_PER_CALL && (batch.length === 0 || bytes < MAX_BYTES_PER_CALL)) {
       const next = queue.waiting.shift()!;
       bytes += next.bytes;
-      for (const arg of next.args) args.push(arg);
+      // expected, ms, n; then the blobs' KEYS indexes; then the events.
+      args.push(next.args[0]!, next.args[1]!, next.args[2]!, String(next.blobs.length));
+      for (const blob of next.blobs) args.push(String(keys.push(blob.key)));
+      for (let a = 3; a < next.args.length; a++) args.push(next.args[a]!);
       batch.push(next);
     }
     queue.inFlight++;
+    // Issued before the script in the same turn, so they travel in the same write (auto-pipelining)
+    // and run first: the close pays one round trip. The script checks each is there before it
+    // records the events naming it; a failed HSET shows as that append's refusal.
+    const stored = batch.map((pending) => Promise.all(pending.blobs.map((blob) => this.redis.hset(blob.key, singleChunk(blob.content)))).then(() => undefined, (error: unknown) => error));
     try {
-      const outcomes = parseAppendReply(await appendScript.run(this.redis, [log], args), batch.length);
+      const outcomes = parseAppendReply(await appendScript.run(this.redis, keys, args), batch.length);
+      const failures = await Promise.all(stored);
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
         if (outcome.ok) {
           this.heads.saw(log, outcome.headBefore + pending.events.length);
           pending.resolve(recorded(pending.events, outcome.headBefore, outcome.ms));
+        } else if (outcome.blobMissing) {
+          pending.reject(this.failure(failures[i] ?? new Error('a blob of the append was not stored')));
         } else {
           this.heads.saw(log, outcome.head);
           pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));

@@ -17,9 +17,11 @@ import { LuaScript } from './luaScript.js';
  * expected version. KEYS[1] = log; ARGV[1] = the floor: the highest head the caller has seen, below
  * which the log has lost events, so the script writes nothing and answers the error
  * `LOGREGRESSED <head>`. Then per append: expected head (-1 = any), the time to record in ms (-1 =
- * Redis TIME; given by an import), event count n, then type, actor, data per event. Returns
- * {r1, ms1, r2, ms2, ...}: r = the head before that append when it was written, or -1 - head when
- * its expected version did not match (nothing of it written); ms = the time it was recorded with.
+ * Redis TIME; given by an import), event count n, blob count k, the KEYS index of each of its k
+ * blobs, then type, actor, data per event. Returns {r1, ms1, r2, ms2, ...}: r = the head before
+ * that append when it was written, or -1 - head when it was not (nothing of it written): ms = 0
+ * when its expected version did not match, 'blob' when one of its blobs is not stored (the HSET
+ * sent just before it failed); else ms = the time it was recorded with.
  * Atomic: a script runs alone on its server and one project's keys are one slot, so no writer
  * comes between a check and its XADDs. One TIME and one look at the head serve the whole batch.
  */
@@ -45,11 +47,19 @@ while i <= #ARGV do
   local expected = tonumber(ARGV[i])
   local ms = tonumber(ARGV[i + 1])
   local n = tonumber(ARGV[i + 2])
-  i = i + 3
+  local k = tonumber(ARGV[i + 3])
+  local stored = true
+  for j = i + 4, i + 3 + k do
+    if redis.pcall('HEXISTS', KEYS[tonumber(ARGV[j])], 'size') ~= 1 then stored = false end
+  end
+  i = i + 4 + k
   if ms < 0 then ms = clock end
   if ms < lastMs then ms = lastMs end
   local msText = string.format('%.0f', ms)
-  if expected >= 0 and expected ~= head then
+  if not stored then
+    out[#out + 1] = -1 - head
+    out[#out + 1] = 'blob'
+  elseif expected >= 0 and expected ~= head then
     out[#out + 1] = -1 - head
     out[#out + 1] = 0
   else
@@ -71,9 +81,16 @@ export interface AppendRequest {
   expectedVersion: number | undefined;
   /** The time to record instead of Redis TIME (see `AppendOptions.time`). */
   timeMs: number | undefined;
+  /** Blobs of one chunk to store with the append, sent just before the script that checks them. */
+  blobs: readonly BlobWrite[];
 }
 
-export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number };
+export interface BlobWrite {
+  key: string;
+  content: Buffer;
+}
+
+export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number; blobMissing: boolean };
 
 /** The script arguments of one append, and how many bytes of event data they carry. */
 export function encodeAppend(request: AppendRequest): { args: string[]; bytes: number } {
@@ -99,7 +116,7 @@ export function parseAppendReply(reply: unknown, appends: number): AppendOutcome
   }
   return Array.from({ length: appends }, (_, k): AppendOutcome => {
     const r = reply[2 * k] as number;
-    return r >= 0 ? { ok: true, headBefore: r, ms: Number(reply[2 * k + 1]) } : { ok: false, head: -1 - r };
+    return r >= 0 ? { ok: true, headBefore: r, ms: Number(reply[2 * k + 1]) } : { ok: false, head: -1 - r, blobMissing: reply[2 * k + 1] === 'blob' };
   });
 }
 

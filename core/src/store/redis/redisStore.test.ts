@@ -227,6 +227,38 @@ describe('Redis store failure behaviour and layout', () => {
     }
   });
 
+  it('refuses an append whose blob could not be stored, and only that one; the blob is one HSET sent with the append', async () => {
+    const redis = await startRedis();
+    const store = await open(redis.url);
+    try {
+      const project = uniqueProject();
+      const blocked = Buffer.from('a key of the wrong type sits where this blob goes');
+      const blobKey = `lhb:{${project.namespace}/${project.name}}:blob:${sha256(blocked)}`;
+      // Whatever holds the tenant's credentials can write its keys: here a string where a blob's hash goes.
+      await redis.cli(['set', blobKey, 'not a blob']);
+      const ok = Buffer.from('stored');
+      const [refused, accepted] = await Promise.allSettled([
+        store.append(project, [event(1)], { blobs: [blocked] }),
+        store.append(project, [event(2)], { blobs: [ok] }),
+      ]);
+      assert.equal(refused.status, 'rejected');
+      assert.ok(refused.reason instanceof StoreUnavailableError && /WRONGTYPE/.test(refused.reason.message), String(refused.reason));
+      assert.equal(accepted.status, 'fulfilled');
+      assert.deepEqual((await store.read(project)).map((e) => (e.data as { path: string }).path), ['f2.txt']);
+      assert.ok(ok.equals((await store.getBlob(project, sha256(ok)))!));
+
+      // No EXISTS first: one HSET, sent with the script.
+      await redis.cli(['config', 'resetstat']);
+      await store.append(project, [event(3)], { blobs: [Buffer.from('one trip')] });
+      const stats = await redis.cli(['info', 'commandstats']);
+      assert.match(stats, /cmdstat_hset:calls=1,/);
+      assert.doesNotMatch(stats, /cmdstat_exists/);
+    } finally {
+      await store.close();
+      await redis.stop();
+    }
+  });
+
   it('keeps the documented stream layout, so redis-cli can read and write the log', async () => {
     const redis = await startRedis();
     const store = await open(redis.url);
@@ -290,6 +322,10 @@ function uniqueProject(): ProjectId {
 function event(i: number): NewEvent {
   const hash = createHash('sha256').update(String(i)).digest('hex');
   return { type: 'FileWritten', actor: 'layout-test', data: { path: `f${i}.txt`, hash, size: i, mode: 0o644, mtimeMs: 1_700_000_000_000 + i } };
+}
+
+function sha256(content: Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
 }
 
 function lines(text: string): string[] {

@@ -10,7 +10,7 @@ import type { RedisClient } from '../../redis/client.js';
 import { projectKeys } from '../../redis/keys.js';
 import { describeLocation, type RedisUrl } from '../../redis/url.js';
 import { openStoreClient, unavailable } from './connection.js';
-import { decodeEntry, entryId, seqOfEntryId, type StreamEntry } from './log.js';
+import { decodeEntry, entryId, seqOfEntryId, type BlobWrite, type StreamEntry } from './log.js';
 import { describeRegression, LogHeads } from './logHeads.js';
 import { TailHub } from './tail.js';
 import { snapshotsToPrune } from '../snapshotRetention.js';
@@ -57,7 +57,15 @@ class RedisEventStore implements EventStore {
   }
 
   async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
-    return this.appends.append(projectKeys(project).log, { events, expectedVersion: options.expectedVersion, timeMs: givenTimeMs(options) });
+    const keys = projectKeys(project);
+    const blobs: BlobWrite[] = [];
+    for (const blob of options.blobs ?? []) {
+      const content = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+      // Chunked content is a MULTI of its own, stored first; content in one chunk goes with the append.
+      if (content.length > CHUNK_BYTES) await this.putBlob(project, content);
+      else blobs.push({ key: keys.blob(contentHash(content)), content });
+    }
+    return this.appends.append(keys.log, { events, expectedVersion: options.expectedVersion, timeMs: givenTimeMs(options), blobs });
   }
 
   /** Every append resolved at the server's acknowledgement, which is all the durability Redis is configured to give. */
