@@ -42,12 +42,18 @@ export function run(argv: string[]): Promise<number> {
 }
 
 /** `put` is the one writer that creates missing parents (the filesystem itself follows POSIX). */
-async function makeParents(workspace: ProjectWorkspace, path: string): Promise<void> {
+export async function makeParents(workspace: ProjectWorkspace, path: string): Promise<void> {
   const parts = path.split('/').slice(0, -1);
   let dir = '';
   for (const part of parts) {
     dir = joinPath(dir, part);
-    if (workspace.lookup(dir) === undefined) await workspace.execute({ type: 'MakeDirectory', path: dir });
+    if (workspace.lookup(dir) !== undefined) continue;
+    try {
+      await workspace.execute({ type: 'MakeDirectory', path: dir });
+    } catch (error) {
+      // Another writer made it between our look and our append (the retry saw it): as mkdir -p, fine.
+      if (!(error instanceof DomainError && error.code === 'EEXIST' && workspace.lookup(dir)?.kind === 'directory')) throw error;
+    }
   }
 }
 
