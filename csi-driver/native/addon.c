@@ -229,7 +229,7 @@ struct pump {
   int fd;
   int end_err;         /* onEnd's argument: the errno that ended the connection, 0 for stop() */
   bool closing;        /* stop() or the end: no more onRequest, the handle is closing */
-  int refs;            /* the libuv handle + the JS object returned by startPump */
+  int refs;            /* the libuv handle + the JS object returned by startPump + its stop function */
   size_t buffer_size;
   char buf[];
 };
@@ -343,7 +343,7 @@ static napi_value js_start_pump(napi_env env, napi_callback_info info) {
   p->env = env;
   p->fd = (int)fd;
   p->buffer_size = (size_t)size;
-  p->refs = 2;
+  p->refs = 3;
   napi_value name, obj, stop;
   napi_create_string_utf8(env, "lighthouse-bridge-fuse-pump", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &p->async);
@@ -351,14 +351,16 @@ static napi_value js_start_pump(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[3], 1, &p->on_end);
   err = uv_poll_start(&p->poll, UV_READABLE, pump_readable);
   if (err) {
-    p->refs = 1;  /* the object below is never made: the close callback frees p */
+    p->refs = 1;  /* the object and function below are never made: the close callback frees p */
     pump_close(p, -err);
     return errno_error(env, -err, "watching FUSE descriptor %d failed", (int)fd);
   }
   napi_create_object(env, &obj);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, js_pump_stop, p, &stop);
   napi_set_named_property(env, obj, "stop", stop);
+  /* Both hold p: a `stop` kept apart from its object must not outlive the state it points to. */
   napi_add_finalizer(env, obj, p, pump_object_finalize, NULL, NULL);
+  napi_add_finalizer(env, stop, p, pump_object_finalize, NULL, NULL);
   return obj;
 }
 

@@ -49,13 +49,14 @@ export async function putBlobFile(projectDir: string, content: Uint8Array, packs
 /** Verified against its name on every read, so a damaged disk never serves wrong content. */
 export async function getBlobFile(projectDir: string, hash: string, project: string, packs: BlobPacks): Promise<Buffer | undefined> {
   if (!isContentHash(hash)) return undefined;
-  const packed = packs.locate(hash) ? await packs.read(hash) : undefined;
+  // A damaged packed copy does not hide a good file of the same content.
+  const packed = packs.locate(hash) ? await packs.read(hash).catch((error: unknown) => (error instanceof CorruptLogError ? undefined : Promise.reject(error))) : undefined;
   if (packed) return packed;
   let content: Buffer;
   try {
     content = await readFile(blobPath(projectDir, hash));
   } catch (error) {
-    // Not a file: perhaps in a pack another process wrote since we last looked.
+    // Not a file: perhaps in a pack another process wrote since we last looked (or only the damaged copy).
     if (isNotFound(error)) return packs.read(hash);
     throw error;
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash } from '../../events/contentHash.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
@@ -35,6 +35,7 @@ export class BlobPacks {
   private readonly scanned = new Map<string, number>();
   private own: { path: string; fd: number; size: number } | undefined;
   private scanning: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly dir: string,
@@ -62,7 +63,7 @@ export class BlobPacks {
 
   /** The content of `hash` from any pack, scanning what other writers added since the last look; verified. */
   async read(hash: string): Promise<Buffer | undefined> {
-    if (!this.index.has(hash)) await this.rescan();
+    if (!this.index.has(hash)) await this.lookAgain();
     const place = this.index.get(hash);
     if (!place) return undefined;
     const content = Buffer.allocUnsafe(place.length);
@@ -90,11 +91,21 @@ export class BlobPacks {
     return this.own;
   }
 
-  /** One scan at a time; a scan already running may have passed where a blob was written since, so one more follows it. */
-  private async rescan(): Promise<void> {
-    while (this.scanning) await this.scanning.catch(() => undefined);
-    this.scanning = this.scanAll().finally(() => (this.scanning = undefined));
-    return this.scanning;
+  /**
+   * One scan at a time. A scan already running may have passed where the missing blob went, so a
+   * miss then waits for the next one, which every miss arriving meanwhile shares: however many
+   * readers miss at once, at most two scans run.
+   */
+  private lookAgain(): Promise<void> {
+    const scan = (): Promise<void> => (this.scanning = this.scanAll().finally(() => (this.scanning = undefined)));
+    if (!this.scanning) return scan();
+    this.queued ??= this.scanning
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return scan();
+      });
+    return this.queued;
   }
 
   private async scanAll(): Promise<void> {
@@ -105,18 +116,20 @@ export class BlobPacks {
       if (isNotFound(error)) return;
       throw error;
     }
+    const chunk = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
     for (const name of names) {
       if (!name.endsWith('.pack')) continue;
       const path = join(this.dir, name);
-      this.scanned.set(path, await this.scanFrom(path, this.scanned.get(path) ?? 0));
+      const from = this.scanned.get(path) ?? 0;
+      // Packs nobody appended to since the last look (most of them: their writers are gone) cost a stat.
+      if (from === Number.MAX_SAFE_INTEGER || (await sizeOf(path)) <= from) continue;
+      this.scanned.set(path, await this.scanFrom(path, from, chunk));
     }
   }
 
   /** Indexes the whole records of `path` from `offset` on; returns where the next look starts. */
-  private async scanFrom(path: string, offset: number): Promise<number> {
-    if (offset === Number.MAX_SAFE_INTEGER) return offset;
+  private async scanFrom(path: string, offset: number, chunk: Buffer): Promise<number> {
     const file = await open(path, 'r');
-    const chunk = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
     try {
       for (;;) {
         const { bytesRead } = await file.read(chunk, 0, chunk.length, offset);
@@ -137,5 +150,15 @@ export class BlobPacks {
     } finally {
       await file.close();
     }
+  }
+}
+
+/** 0 for a pack that is gone (removed by hand): nothing to scan. */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if (isNotFound(error)) return 0;
+    throw error;
   }
 }

@@ -343,6 +343,11 @@ export class ProjectLog {
       if (upTo <= writer.syncedSeq && blobs.length === 0) return;
       try {
         await syncFiles(blobs);
+        // Records written meanwhile reach the disk with the datasync below: one more round for their
+        // blobs (bounded, so a steady stream of writes cannot hold the datasync off) narrows the
+        // window in which a power cut keeps a record without its blob to this round and the datasync.
+        const more = this.unsyncedBlobs.splice(0);
+        if (more.length > 0) await syncFiles(more);
         // The file records up to `upTo` are in: a roll swaps it only after a sync chained behind this one.
         await writer.file.datasync();
       } catch (error) {

@@ -79,7 +79,13 @@ export async function adoptKernel(mountpoint: string, fd: number, init: Buffer, 
   const served = serve(mountpoint, fd, setup, init);
   await restore(served.session);
   served.start();
-  if (served.session.connection?.resend) notify(fd, NOTIFY_RESEND);
+  try {
+    if (served.session.connection?.resend) notify(fd, NOTIFY_RESEND);
+  } catch (error) {
+    // The caller closes the descriptor of a failed takeover: nothing may still be watching it.
+    await served.stop();
+    throw error;
+  }
   return served;
 }
 
@@ -91,7 +97,7 @@ function notify(fd: number, code: number): void {
 }
 
 /** A session on `fd` that reads nothing until start(). */
-function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: Buffer): KernelMount & { ended: Promise<number>; start(): void } {
+function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: Buffer): KernelMount & { ended: Promise<number>; start(): void; stop(): Promise<void> } {
   let closed = false;
   const send = (reply: Buffer): void => {
     // An answer finishing after the descriptor closed must not land in whatever reused its number.
@@ -123,6 +129,7 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     session,
     fd,
     ended,
+    stop,
     start: () => {
       pump ??= native.startPump(fd, REQUEST_BUFFER_BYTES, (raw) => session.handle(raw), ending);
     },

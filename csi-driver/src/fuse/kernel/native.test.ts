@@ -234,6 +234,41 @@ describe('native addon and keeper', () => {
     );
   });
 
+  it('stop() inside onRequest: the request in hand is the last one delivered, then onEnd(0) once', async () => {
+    const mnt = join(dir, 'mnt-d');
+    await mkdir(mnt);
+    const fd = mountFuse(mnt);
+    let stat: Promise<unknown> = Promise.resolve();
+    try {
+      const seen: number[] = [];
+      const events: string[] = [];
+      const pump = native.startPump(
+        fd,
+        BUFFER_SIZE,
+        (req) => {
+          answer(fd, req, seen);
+          events.push(`request ${req.readUInt32LE(4)}`);
+          if (req.readUInt32LE(4) === OPCODE.GETATTR) {
+            pump.stop();
+            pump.stop();
+          }
+        },
+        (errno) => events.push(`end ${errno}`),
+      );
+      // stat's requests after the GETATTR reach nobody: closing the descriptor below ends them.
+      stat = run('stat', [mnt]).catch(() => undefined);
+      await eventually('the pump ending', () => events.some((e) => e.startsWith('end')), TIMEOUT_MS);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(events.slice(-2), [`request ${OPCODE.GETATTR}`, 'end 0'], events.join(', '));
+      pump.stop();
+      assert.equal(events.filter((e) => e.startsWith('end')).length, 1);
+    } finally {
+      native.umount(mnt, MNT_DETACH);
+      closeSync(fd);
+      await stat;
+    }
+  });
+
   it('stop() ends an idle pump at once, onEnd(0) once, nothing after; the process can then exit', async () => {
     const mnt = join(dir, 'mnt-b');
     await mkdir(mnt);
