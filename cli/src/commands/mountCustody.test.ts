@@ -46,9 +46,7 @@ describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
   after(() => tmp.remove());
 
   it('a held reader, an unsaved writer, a validate descriptor, a directory descriptor and a working directory all carry on after kill -9', async () => {
-    const mnt = join(tmp.dir, 'mnt');
-    const args = [CLI, 'mount', 'default/kinds', mnt, '--store', `file://${join(tmp.dir, 'store')}`, '--custody-dir', join(tmp.dir, 'custody')];
-    const start = (): ChildProcess => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { mnt, socket, start } = custodyMount(tmp.dir, 'default/kinds');
     let server = start();
     let user: ChildProcess | undefined;
     try {
@@ -70,9 +68,7 @@ describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
       assert.equal(await readFile(join(mnt, 'current', 'dir', 'new.txt'), 'utf8'), 'before+after', 'the unsaved bytes survived and the close recorded them');
     } finally {
       user?.kill('SIGKILL');
-      server.kill('SIGTERM');
-      await once(server, 'exit');
-      spawn('pkill', ['-f', `keeper --socket ${join(tmp.dir, 'custody', 'keeper.sock')}`]);
+      await stop(server, socket);
     }
   });
 });
@@ -109,10 +105,7 @@ describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
   after(() => tmp.remove());
 
   it('ends the connection (ENOTCONN, never a hang), and the next run mounts afresh with what was recorded', async () => {
-    const mnt = join(tmp.dir, 'mnt');
-    const socket = join(tmp.dir, 'custody', 'keeper.sock');
-    const args = [CLI, 'mount', 'default/fail', mnt, '--store', `file://${join(tmp.dir, 'store')}`, '--custody-dir', join(tmp.dir, 'custody')];
-    const start = (): ChildProcess => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const { mnt, socket, start } = custodyMount(tmp.dir, 'default/fail');
     let server = start();
     try {
       await firstLine(server, 'server');
@@ -139,9 +132,21 @@ describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
       assert.match(await firstLine(server, 'server'), /^mounted /);
       assert.equal(await readFile(join(mnt, 'current', 'kept.txt'), 'utf8'), 'recorded');
     } finally {
-      server.kill('SIGTERM');
-      if (server.exitCode === null) await once(server, 'exit');
-      spawn('pkill', ['-f', `keeper --socket ${socket}`]);
+      await stop(server, socket);
     }
   });
 });
+
+/** `mount PROJECT` with its store and custody under `dir`: the mountpoint, the keeper's socket, and the command to start (again). */
+function custodyMount(dir: string, project: string): { mnt: string; socket: string; start(): ChildProcess } {
+  const mnt = join(dir, 'mnt');
+  const args = [CLI, 'mount', project, mnt, '--store', `file://${join(dir, 'store')}`, '--custody-dir', join(dir, 'custody')];
+  return { mnt, socket: join(dir, 'custody', 'keeper.sock'), start: () => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] }) };
+}
+
+/** Unmounts (SIGTERM) and ends the keeper the mount started. */
+async function stop(server: ChildProcess, socket: string): Promise<void> {
+  server.kill('SIGTERM');
+  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+  spawn('pkill', ['-f', `keeper --socket ${socket}`]);
+}

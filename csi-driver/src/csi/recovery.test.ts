@@ -229,12 +229,7 @@ test('with custody, a plugin killed with -9 and started again takes the live mou
   assert.ok(writes > 10, `the holder kept working (${writes} writes)`);
   assert.deepEqual(missingRecords(await readFile(file), writes), [], 'every write acknowledged through the crash is there');
 
-  const csi2 = csiClients(CSI, second.socket);
-  try {
-    await csi2.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/custody', target_path: target });
-  } finally {
-    csi2.close();
-  }
+  await nodeCall(second, 'NodeUnpublishVolume', { volume_id: 'team/custody', target_path: target });
   assert.equal(await mountAt(target), undefined);
   assert.equal(ownKeeper(stateDir).keeper.holds(target), false, 'an unpublished mount is not kept');
   await second.kill('SIGKILL');
@@ -266,12 +261,7 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
   await old.kill('SIGTERM');
   await eventually('the successor keeper on the primary path', () => /now serving/.test(successor.output()), 5_000);
   assert.deepEqual(new KeeperClient(keeperSocket).list(), [target]);
-  const csi2 = csiClients(CSI, successor.socket);
-  try {
-    await csi2.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/upgrade', target_path: target });
-  } finally {
-    csi2.close();
-  }
+  await nodeCall(successor, 'NodeUnpublishVolume', { volume_id: 'team/upgrade', target_path: target });
   assert.equal(await mountAt(target), undefined);
   await successor.kill('SIGTERM');
 });
@@ -280,13 +270,18 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
  * Publishes `volumeId` at `target` through `plugin`, then a pod's program (in its own mount
  * namespace, on a private bind of the volume) works on a file there for 500 ms.
  */
-async function publishWithHolder(plugin: PluginProcess, volumeId: string, target: string): Promise<{ file: string; holder: Program }> {
+/** One call to `plugin`'s node service over its socket, as kubelet makes it. */
+async function nodeCall(plugin: PluginProcess, method: string, request: object): Promise<void> {
   const csi = csiClients(CSI, plugin.socket);
   try {
-    await csi.call('Node', 'NodePublishVolume', { volume_id: volumeId, target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
+    await csi.call('Node', method, request);
   } finally {
     csi.close();
   }
+}
+
+async function publishWithHolder(plugin: PluginProcess, volumeId: string, target: string): Promise<{ file: string; holder: Program }> {
+  await nodeCall(plugin, 'NodePublishVolume', { volume_id: volumeId, target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
   const priv = join(dir.dir, 'private', volumeId.replace('/', '-'));
   await mkdir(priv, { recursive: true });
   const holder = await startProgram(target, priv, 'counter.txt');
