@@ -14,8 +14,6 @@ import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPo
 import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
 import { cacheRequests } from '../observability/metrics.js';
 
-/** Stands in for a content hash when a write is decided before its blob is stored. */
-
 // Bound once: readBlob sits on the FUSE read path.
 const blobCacheHits = cacheRequests.labels('blob-l1', 'hit');
 const blobCacheMisses = cacheRequests.labels('blob-l1', 'miss');

@@ -260,10 +260,11 @@ export function runEventStoreContract(name: string, setup: () => Promise<Contrac
       const small = Buffer.from('brought by the append');
       const empty = new Uint8Array(0);
       const large = randomBytes(300 * 1024);
+      const smallVisible = Buffer.from('brought by a visible append');
       await store().append(project, [fileWritten(1)], { expectedVersion: 0, blobs: [small, empty] });
-      await store().append(project, [fileWritten(2)], { expectedVersion: 1, blobs: [large], durability: 'visible' });
+      await store().append(project, [fileWritten(2)], { expectedVersion: 1, blobs: [large, smallVisible], durability: 'visible' });
       const second = await fx!.openSecond();
-      for (const content of [small, empty, large]) {
+      for (const content of [small, empty, large, smallVisible]) {
         const back = await second.getBlob(project, sha256(content));
         assert.ok(back && Buffer.from(content).equals(back), `blob of ${content.byteLength} bytes brought by an append is not readable`);
       }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash } from '../../events/contentHash.js';
+import { writeAllAt } from '../../fs/writeAllAt.js';
 import { CorruptLogError, isNotFound } from './storeErrors.js';
 
 /** A record: its content's length (u32 LE), its SHA-256 (32 bytes), the content. */
@@ -10,7 +11,7 @@ const HEADER_BYTES = 4 + 32;
 /** Read at a time while scanning a pack another process (or an earlier instance) wrote. */
 const SCAN_CHUNK_BYTES = 1 << 20;
 /** The largest content a pack takes: a record always fits one scan chunk. */
-export const MAX_PACKED_BYTES = SCAN_CHUNK_BYTES - HEADER_BYTES;
+const MAX_PACKED_BYTES = SCAN_CHUNK_BYTES - HEADER_BYTES;
 
 interface Place {
   file: string;
@@ -22,7 +23,7 @@ interface Place {
  * Small blobs packed into append-only files, `<projectDir>/blobs/packs/*.pack`, one per store
  * instance that writes any (ADR 0088). A blob file of its own cost a mkdir, an open, a write, a
  * close and a rename on the mount's thread, and an open, fsync and close on the thread pool at the
- * next group commit: ~70 µs of a ~90 µs close. A pack record is one write, and one fdatasync of
+ * next group commit: ~70 µs of a ~90 µs writeFile (in-process). A pack record is one write, and one fsync of
  * the pack per group commit covers all of them.
  *
  * Readers index what they scan, and every record is checked against its hash both when scanned and
@@ -55,7 +56,7 @@ export class BlobPacks {
     record.writeUInt32LE(content.byteLength, 0);
     record.write(hash, 4, 'hex');
     record.set(content, HEADER_BYTES);
-    for (let done = 0; done < record.length; ) done += writeSync(own.fd, record, done, record.length - done, own.size + done);
+    writeAllAt(own.fd, record, own.size);
     this.index.set(hash, { file: own.path, offset: own.size + HEADER_BYTES, length: content.byteLength });
     own.size += record.length;
     return own.path;

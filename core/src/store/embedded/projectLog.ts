@@ -1,4 +1,4 @@
-import { watch, writeSync, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../../observability/logger.js';
 import { ConcurrencyError, StoreUnavailableError } from '../eventStore.js';
 import { fsyncDir, writeFileAtomic } from '../../fs/atomicFile.js';
 import { syncFiles } from '../../fs/syncFiles.js';
+import { writeAllAt } from '../../fs/writeAllAt.js';
 import { SEGMENT_MAGIC, claimedSeqs, encodeRecord, lastValidSeq } from './recordCodec.js';
 import { forEachRecord, listSegments, newSegment, noteRecord, offsetFor, scanSegment, type Segment } from './segmentFile.js';
 import { CorruptLogError, asStoreError, io } from './storeErrors.js';
@@ -342,12 +343,9 @@ export class ProjectLog {
       const blobs = this.unsyncedBlobs.splice(0);
       if (upTo <= writer.syncedSeq && blobs.length === 0) return;
       try {
+        // Records written from here on may reach the disk with the datasync below before their
+        // blobs do (the next sync takes those): the power-cut window of ADR 0088.
         await syncFiles(blobs);
-        // Records written meanwhile reach the disk with the datasync below: one more round for their
-        // blobs (bounded, so a steady stream of writes cannot hold the datasync off) narrows the
-        // window in which a power cut keeps a record without its blob to this round and the datasync.
-        const more = this.unsyncedBlobs.splice(0);
-        if (more.length > 0) await syncFiles(more);
         // The file records up to `upTo` are in: a roll swaps it only after a sync chained behind this one.
         await writer.file.datasync();
       } catch (error) {
@@ -381,7 +379,7 @@ export class ProjectLog {
     const start = writer.end;
     const buf = batch.length === 1 ? batch[0]!.record : Buffer.concat(batch.map((p) => p.record), bytes);
     // A small batch goes to the page cache without a thread-pool round trip (ADR 0082).
-    if (bytes <= SMALL_WRITE_BYTES) writeAllNow(writer.file.fd, buf, start);
+    if (bytes <= SMALL_WRITE_BYTES) writeAllAt(writer.file.fd, buf, start);
     else await writeAll(writer.file, buf, start);
     let offset = start;
     for (const pending of batch) {
@@ -673,10 +671,6 @@ export class ProjectLog {
         }
       });
   }
-}
-
-function writeAllNow(fd: number, buf: Buffer, position: number): void {
-  for (let written = 0; written < buf.length; ) written += writeSync(fd, buf, written, buf.length - written, position + written);
 }
 
 async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {

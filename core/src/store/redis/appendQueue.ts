@@ -15,7 +15,7 @@ const MAX_APPENDS_PER_CALL = 256;
 const MAX_BYTES_PER_CALL = 1024 * 1024;
 
 interface Pending extends AppendRequest {
-  args: string[];
+  args(firstBlobKey: number): string[];
   bytes: number;
   resolve(events: RecordedEvent[]): void;
   reject(error: Error): void;
@@ -50,7 +50,6 @@ export class AppendQueue {
     const regression = this.heads.regression(log);
     if (regression) return Promise.reject(this.refusal(log, regression));
     const encoded = encodeAppend(request);
-    for (const blob of request.blobs) encoded.bytes += blob.content.length;
     let queue = this.queues.get(log);
     if (!queue) {
       queue = { waiting: [], inFlight: 0, scheduled: false };
@@ -85,10 +84,8 @@ export class AppendQueue {
     while (queue.waiting.length > 0 && batch.length < MAX_APPENDS_PER_CALL && (batch.length === 0 || bytes < MAX_BYTES_PER_CALL)) {
       const next = queue.waiting.shift()!;
       bytes += next.bytes;
-      // expected, ms, n; then the blobs' KEYS indexes; then the events.
-      args.push(next.args[0]!, next.args[1]!, next.args[2]!, String(next.blobs.length));
-      for (const blob of next.blobs) args.push(String(keys.push(blob.key)));
-      for (let a = 3; a < next.args.length; a++) args.push(next.args[a]!);
+      for (const arg of next.args(keys.length + 1)) args.push(arg);
+      for (const blob of next.blobs) keys.push(blob.key);
       batch.push(next);
     }
     queue.inFlight++;

@@ -92,16 +92,22 @@ export interface BlobWrite {
 
 export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number; blobMissing: boolean };
 
-/** The script arguments of one append, and how many bytes of event data they carry. */
-export function encodeAppend(request: AppendRequest): { args: string[]; bytes: number } {
-  const args = [String(request.expectedVersion ?? -1), String(request.timeMs ?? -1), String(request.events.length)];
+/**
+ * One append for the script: its arguments once its blobs' keys are placed at KEYS[firstBlobKey]
+ * onward (known only when its batch is put together), and how many bytes it carries, event data
+ * and blobs. The events are encoded once, here.
+ */
+export function encodeAppend(request: AppendRequest): { args(firstBlobKey: number): string[]; bytes: number } {
+  const events: string[] = [];
   let bytes = 0;
   for (const e of request.events) {
     const data = JSON.stringify(e.data);
     bytes += data.length + e.type.length + e.actor.length;
-    args.push(e.type, e.actor, data);
+    events.push(e.type, e.actor, data);
   }
-  return { args, bytes };
+  for (const blob of request.blobs) bytes += blob.content.length;
+  const head = [String(request.expectedVersion ?? -1), String(request.timeMs ?? -1), String(request.events.length), String(request.blobs.length)];
+  return { args: (first) => [...head, ...request.blobs.map((_, k) => String(first + k)), ...events], bytes };
 }
 
 /** The head the append script found below its floor, from its `LOGREGRESSED <head>` error; undefined for other errors. */
