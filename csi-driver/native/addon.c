@@ -213,8 +213,8 @@ out:
 /* ---- startPump(fd, bufferSize, onRequest, onEnd) ----
  * The JavaScript thread reads /dev/fuse itself when the event loop's epoll says it is readable
  * (libuv's uv_poll on the non-blocking descriptor). A reader thread handing requests over cost a
- * thread wake-up per request on top of the kernel's, and with two or four requests per syscall
- * that hop was most of a small file's create (bench/RESULTS.md). Each wake-up reads what is
+ * thread wake-up per request on top of the kernel's: with four requests per small file's
+ * create+write+close, 7-14% of its median (bench/RESULTS.md). Each wake-up reads what is
  * queued, at most PUMP_BATCH requests, so other work on the loop still gets its turn. onEnd
  * comes once, from the handle's close callback, after the last onRequest. The state is freed
  * when both the libuv handle and the returned object are gone: stop() may be called at any time. */

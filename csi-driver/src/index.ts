@@ -2,5 +2,5 @@ export { mountProject, MountpointBusyError, CACHE_TIMEOUTS, SYNC_MODES, type Mou
 export { detachDeadFuseMount, lazyUnmount, mountAt, mountTable } from './mount/mountpoint.js';
 export type { ValidateBackend } from './fuse/validation.js';
 export { projectValidator, type ValidatorSettings } from './mount/projectValidator.js';
-export { custodyIn, custodyWith, type CustodyOptions } from './fuse/custody/custody.js';
-export { ensureKeeper, KeeperClient } from './fuse/custody/keeper.js';
+export { custodyIn, type CustodyOptions } from './fuse/custody/custody.js';
+export { KeeperClient } from './fuse/custody/keeper.js';

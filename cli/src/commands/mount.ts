@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
 import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
-import { custodyIn, detachDeadFuseMount, mountAt, mountProject, projectValidator, SYNC_MODES, type CustodyOptions, type SyncMode } from '@lighthouse-bridge/csi-driver';
+import { custodyIn, detachDeadFuseMount, mountAt, mountProject, projectValidator, SYNC_MODES, type SyncMode } from '@lighthouse-bridge/csi-driver';
 import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
 import { actorFrom, parsePortFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
@@ -65,7 +65,7 @@ export function run(argv: string[]): Promise<number> {
     if (values['no-custody'] && values['custody-dir'] !== undefined) throw new UsageError('--custody-dir and --no-custody exclude each other');
     const custody = values['no-custody'] ? undefined : await custodyIn(resolve(values['custody-dir'] ?? defaultCustodyDir()), mountpoint);
     // A mount the keeper holds is ours to take over, not someone else's to refuse.
-    if (!held(custody)) await requireUsableMountpoint(mountpoint);
+    if (!custody?.keeper.holds(custody.name)) await requireUsableMountpoint(mountpoint);
     const policy = values.policy === undefined ? undefined : await loadPolicyFile(values.policy).catch((error: Error) => {
       throw new UsageError(error.message);
     });
@@ -109,10 +109,6 @@ export function run(argv: string[]): Promise<number> {
       setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
     }
   });
-}
-
-function held(custody: CustodyOptions | undefined): boolean {
-  return custody !== undefined && custody.keeper.list().includes(custody.name);
 }
 
 /** Missing is fine (created); a dead FUSE mount is detached; anything else mounted or in use is not. */

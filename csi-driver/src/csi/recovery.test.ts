@@ -266,10 +266,6 @@ test('a rolling upgrade: a second plugin under a successor keeper takes the live
   await successor.kill('SIGTERM');
 });
 
-/**
- * Publishes `volumeId` at `target` through `plugin`, then a pod's program (in its own mount
- * namespace, on a private bind of the volume) works on a file there for 500 ms.
- */
 /** One call to `plugin`'s node service over its socket, as kubelet makes it. */
 async function nodeCall(plugin: PluginProcess, method: string, request: object): Promise<void> {
   const csi = csiClients(CSI, plugin.socket);
@@ -280,6 +276,10 @@ async function nodeCall(plugin: PluginProcess, method: string, request: object):
   }
 }
 
+/**
+ * Publishes `volumeId` at `target` through `plugin`, then a pod's program (in its own mount
+ * namespace, on a private bind of the volume) works on a file there for 500 ms.
+ */
 async function publishWithHolder(plugin: PluginProcess, volumeId: string, target: string): Promise<{ file: string; holder: Program }> {
   await nodeCall(plugin, 'NodePublishVolume', { volume_id: volumeId, target_path: target, volume_capability: MOUNT_RW, volume_context: {} });
   const priv = join(dir.dir, 'private', volumeId.replace('/', '-'));
@@ -305,13 +305,8 @@ function publishRequest(volumeId: string, target: string): NodePublishVolumeRequ
 /** A plugin with custody under `name` publishes `request`, writes kept.txt there, and is killed with -9: its keeper still holds the mount. */
 async function crashWhilePublished(name: string, request: NodePublishVolumeRequest): Promise<void> {
   const crashed = await start([], name);
-  const csi = csiClients(CSI, crashed.socket);
-  try {
-    await csi.call('Node', 'NodePublishVolume', request);
-    await writeFile(join(request.target_path, 'current', 'kept.txt'), 'before the crash\n');
-  } finally {
-    csi.close();
-  }
+  await nodeCall(crashed, 'NodePublishVolume', request);
+  await writeFile(join(request.target_path, 'current', 'kept.txt'), 'before the crash\n');
   await crashed.kill('SIGKILL');
 }
 

@@ -16,7 +16,7 @@ export interface ContentMirror {
 }
 
 /** Makes a mirror holding `content`, or none when nothing outlives the process. */
-export type MirrorFactory = (content: Buffer) => ContentMirror | undefined;
+export type MirrorFactory = (content: Buffer) => ContentMirror;
 
 /**
  * The content of one file in `current/` while any handle has it open. Handles of the same path

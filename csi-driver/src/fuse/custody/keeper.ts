@@ -65,7 +65,7 @@ export class KeeperClient {
 
   /** True when a keeper answers on the socket and holds `name`. */
   holds(name: string): boolean {
-    return this.alive() && this.list().includes(name);
+    return this.listIfAlive()?.includes(name) ?? false;
   }
 
   /**
@@ -78,11 +78,15 @@ export class KeeperClient {
 
   /** True when a keeper answers on the socket. */
   alive(): boolean {
+    return this.listIfAlive() !== undefined;
+  }
+
+  /** What the keeper holds; undefined when none answers on the socket. */
+  private listIfAlive(): string[] | undefined {
     try {
-      this.list();
-      return true;
+      return this.list();
     } catch (error) {
-      if (isNativeError(error) && ['ENOENT', 'ECONNREFUSED'].includes(error.code)) return false;
+      if (isNoKeeper(error)) return undefined;
       throw error;
     }
   }
@@ -93,7 +97,7 @@ export class KeeperClient {
       return native.keeperCall(this.path, message, fds, CALL_TIMEOUT_MS);
     } catch (error) {
       // A successor keeper moved from PATH.next to PATH when its predecessor exited.
-      if (!this.path.endsWith(NEXT) || !isNativeError(error) || !['ENOENT', 'ECONNREFUSED'].includes(error.code)) throw error;
+      if (!this.path.endsWith(NEXT) || !isNoKeeper(error)) throw error;
       this.path = this.path.slice(0, -NEXT.length);
       return native.keeperCall(this.path, message, fds, CALL_TIMEOUT_MS);
     }
@@ -126,4 +130,9 @@ export async function ensureKeeper(socket: string, idleExitSeconds: number, orph
     await sleep(10);
   }
   throw new KeeperError(`keeper did not answer on ${socket} within ${START_TIMEOUT_MS} ms`);
+}
+
+/** Nothing listens on the socket: no file there, or a file left by a keeper that is gone. */
+function isNoKeeper(error: unknown): boolean {
+  return isNativeError(error) && ['ENOENT', 'ECONNREFUSED'].includes(error.code);
 }
