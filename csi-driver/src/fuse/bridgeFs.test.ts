@@ -259,6 +259,25 @@ describe('FUSE filesystem (embedded store)', { timeout: 90_000 }, () => {
     assert.deepEqual(later.map((e) => `${e.type} ${JSON.stringify(e.data)}`), ['PathDeleted {"path":"open.txt"}']);
   });
 
+  it('answers fstat of a file only read through a descriptor after it is removed or replaced', async () => {
+    const gone = join(cur, 'read-then-removed.txt');
+    const replaced = join(cur, 'read-then-replaced.txt');
+    await writeFile(gone, 'twelve bytes');
+    await writeFile(replaced, 'seven b');
+    await writeFile(join(cur, 'newer.txt'), 'the newer content');
+    const reader = await open(gone, 'r');
+    const other = await open(replaced, 'r');
+    try {
+      await rm(gone);
+      await rename(join(cur, 'newer.txt'), replaced);
+      assert.equal((await reader.stat()).size, 12, 'a removed file read through its descriptor still answers fstat');
+      assert.equal((await other.stat()).size, 7, 'a replaced file read through its descriptor still answers fstat');
+    } finally {
+      await reader.close();
+      await other.close();
+    }
+  });
+
   it('treats names that look like libfuse\'s hidden ones as ordinary names', async () => {
     const hidden = '.fuse_hidden0000000000000001';
     await writeFile(join(cur, 'plain.txt'), 'keep me');

@@ -24,6 +24,8 @@ export class CurrentView implements View<At<'current'>> {
    * project (the unlink was recorded as a Delete), stat answered for the descriptors still using them.
    */
   private readonly kept = new Map<string, OpenFile>();
+  /** Kept files nobody had open for writing: their stat as it was at the unlink or replacement. */
+  private readonly keptStats = new Map<string, FuseStat>();
   private readonly pageCache = new PageCacheRecord();
 
   constructor(
@@ -46,13 +48,16 @@ export class CurrentView implements View<At<'current'>> {
   /** stat of a file unlinked while open (fstat on a descriptor the session still serves). */
   getattrKept(key: string): FuseStat {
     const file = this.kept.get(key);
-    if (!file) throw fsError(E.ENOENT, 'unlinked');
-    return this.fileStat(file);
+    if (file) return this.fileStat(file);
+    const stat = this.keptStats.get(key);
+    if (!stat) throw fsError(E.ENOENT, 'unlinked');
+    return stat;
   }
 
   /** Its last descriptor is gone. */
   dropKept(key: string): void {
     this.kept.delete(key);
+    this.keptStats.delete(key);
   }
 
   private fileStat(open: OpenFile): FuseStat {
@@ -155,9 +160,11 @@ export class CurrentView implements View<At<'current'>> {
   async unlink(path: string, keepAs?: string): Promise<void> {
     this.pageCache.forget(path);
     const open = this.openFiles.get(path);
+    const stat = open ? undefined : this.statToKeep(path, keepAs);
     // A file created and still open was never recorded: there is nothing to delete.
     if (!open || this.workspace.state.nodes.has(path)) await this.workspace.execute({ type: 'Delete', path });
     if (open) this.detach(path, open, keepAs);
+    else if (stat) this.keptStats.set(keepAs!, stat);
   }
 
   /** `replacedAs`: what `toPath` named is still open; kept under that key as unlink's `keepAs` is. */
@@ -169,9 +176,11 @@ export class CurrentView implements View<At<'current'>> {
     const source = this.openFiles.get(from);
     // A file created and still open is not in the projection yet: record it so the move is valid.
     if (source?.pending) await this.commit(source);
-    await this.workspace.execute({ type: 'Move', from, to });
     const replaced = this.openFiles.get(to);
+    const stat = replaced ? undefined : this.statToKeep(to, replacedAs);
+    await this.workspace.execute({ type: 'Move', from, to });
     if (replaced && replaced !== source) this.detach(to, replaced, replacedAs);
+    else if (stat) this.keptStats.set(replacedAs!, stat);
     const prefix = `${from}/`;
     for (const [path, file] of [...this.openFiles]) {
       if (path !== from && !path.startsWith(prefix)) continue;
@@ -237,6 +246,12 @@ export class CurrentView implements View<At<'current'>> {
 
   get maxFileBytes(): number {
     return this.workspace.limits.maxFileBytes;
+  }
+
+  /** The stat of a recorded file only readers have open, for fstat through them once it is gone. */
+  private statToKeep(path: string, keepAs: string | undefined): FuseStat | undefined {
+    const node = keepAs === undefined ? undefined : this.workspace.state.nodes.get(path);
+    return node?.kind === 'file' ? this.stats.node(node, false) : undefined;
   }
 
   /** Later writes through the file's handles go nowhere, as on a POSIX filesystem. */
