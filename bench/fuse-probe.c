@@ -33,7 +33,7 @@ static void fail(const char *what, const char *path) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: fuse-probe stat|read|create|fsync|readdir|seqwrite|seqread PATH N\n");
+    fprintf(stderr, "usage: fuse-probe stat|read|create|create-distinct|fsync|readdir|seqwrite|seqread PATH N\n");
     return 2;
   }
   const char *mode = argv[1], *path = argv[2];
@@ -59,11 +59,14 @@ int main(int argc, char **argv) {
       v[i] = now_ns() - t;
     }
     report("open_read4k_close", v, n);
-  } else if (!strcmp(mode, "create")) {
+  } else if (!strcmp(mode, "create") || !strcmp(mode, "create-distinct")) {
+    /* create-distinct: each file's content starts with its number, so no two store one blob. */
+    int distinct = !strcmp(mode, "create-distinct");
     char name[4096];
     memset(buf, 'x', 100);
     for (int i = 0; i < n; i++) {
       snprintf(name, sizeof name, "%s/f%06d", path, i);
+      if (distinct) buf[snprintf(buf, 100, "%d", i)] = 'x';
       long long t = now_ns();
       int fd = open(name, O_CREAT | O_WRONLY | O_TRUNC, 0644);
       if (fd < 0) fail("create", name);

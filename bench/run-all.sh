@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/setup/tools.sh
-for b in append-embedded append-redis replay validation validate-file judge-memory fuse bulk csi operator archive; do
+for b in append-embedded append-redis replay validation validate-file judge-memory workspace-write fuse close-latency bulk custody csi operator archive; do
   printf '\n=== node bench/%s.mjs (%s)\n' "$b" "$(date -u +%FT%TZ)"
   node "bench/$b.mjs"
 done
