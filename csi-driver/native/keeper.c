@@ -20,8 +20,10 @@
  *      reply K once it has exited; the descriptors stay held. A successor sends this once it holds
  *      duplicates of every descriptor (rolling upgrade, ADR 0083).
  * A malformed request gets E + a reason; descriptors sent with it are closed.
- * Each held descriptor is polled with no events: POLLERR/POLLHUP means its FUSE connection ended
- * (unmounted or aborted), and it is dropped.
+ * Every 0.25 s while anything is held, each held descriptor is polled at once with no events:
+ * POLLERR/POLLHUP means its FUSE connection ended (unmounted or aborted), and it is dropped. Not
+ * left in the poll set: the kernel wakes every poller of /dev/fuse at each request, whatever its
+ * events, so the keeper would wake as often as the server does.
  *
  * Successor (supervisor mode, PATH.lock held by a live keeper: a rolling upgrade's new pod): serve
  * PATH.next instead, and run COMMAND with LHB_KEEPER_SOCKET=PATH.next and
@@ -161,12 +163,21 @@ static void own(struct held *h, int c) {
   h->orphaned_since = 0;
 }
 
-/* A server that died and was not replaced in time: closing our duplicate, the last one, ends the
- * connection, so its users get ENOTCONN instead of waiting forever. Runs before the poll set is
- * built, since it removes entries. */
-static void drop_orphans(double timeout) {
+/* Drops what is no longer worth holding; runs before the poll set is built, since it removes
+ * entries. A connection that ended (unmounted or aborted) is dropped at once. With timeout >= 0, so
+ * is a descriptor whose server died and was not replaced within timeout seconds: closing our
+ * duplicate, the last one, ends the connection, so its users get ENOTCONN instead of waiting
+ * forever. */
+static void drop_ended(double timeout) {
   double t = now();
   for (size_t i = n_held; i-- > 0;) {
+    struct pollfd connection = {.fd = held[i].fd, .events = 0};
+    if (poll(&connection, 1, 0) == 1 && (connection.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+      logf_("connection of %s ended: dropped", held[i].name);
+      forget(i);
+      continue;
+    }
+    if (timeout < 0) continue;
     struct pollfd gone = {.fd = held[i].owner, .events = POLLIN};
     if (held[i].owner >= 0 && poll(&gone, 1, 0) == 1) {
       close(held[i].owner);
@@ -453,19 +464,19 @@ int main(int argc, char **argv) {
   if (cmd) start_child(cmd);
   struct pollfd *pfd = NULL;
   for (;;) {
-    if (orphan_timeout >= 0) drop_orphans(orphan_timeout);
-    /* 0: signals, 1: listener, then clients, then held descriptors */
-    size_t n = 2 + n_clients + n_held;
+    drop_ended(orphan_timeout);
+    if (n_held == 0 && empty_since == 0) empty_since = now(); /* the idle clock starts at the drop */
+    /* 0: signals, 1: listener, then clients */
+    size_t n = 2 + n_clients;
     struct pollfd *grown = realloc(pfd, n * sizeof *pfd);
     if (!grown) die("realloc");
     pfd = grown;
     pfd[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
     pfd[1] = (struct pollfd){.fd = n_clients < MAX_CLIENTS ? l : -1, .events = POLLIN};
     for (size_t i = 0; i < n_clients; i++) pfd[2 + i] = (struct pollfd){.fd = clients[i], .events = POLLIN};
-    for (size_t i = 0; i < n_held; i++) pfd[2 + n_clients + i] = (struct pollfd){.fd = held[i].fd, .events = 0};
     double t = now(), wait = INFINITY;
     if (idle_exit >= 0 && n_held == 0) wait = empty_since + idle_exit - t;
-    if (orphan_timeout >= 0 && n_held > 0 && wait > 0.25) wait = 0.25; /* servers' exits are looked at every 0.25 s */
+    if (n_held > 0 && wait > 0.25) wait = 0.25; /* drop_ended looks every 0.25 s */
     if (cmd && !child && !terminating && !retired) wait = restart_at - t;
     if (strcmp(serving, path) != 0 && wait > 0.1) wait = 0.1; /* a successor looks for its promotion */
     if (retire_client >= 0 && child && wait > retire_deadline - t) wait = retire_deadline - t;
@@ -488,14 +499,6 @@ int main(int argc, char **argv) {
     if (poll(pfd, n, isinf(wait) ? -1 : (int)(wait * 1000) + 1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
-    }
-    /* Held descriptors first, from the end, so indexes of those not yet looked at stay valid. */
-    for (size_t i = n_held; i-- > 0;) {
-      short re = pfd[2 + n_clients + i].revents;
-      if (re & (POLLERR | POLLHUP | POLLNVAL)) {
-        logf_("connection of %s ended: dropped", held[i].name);
-        forget(i);
-      }
     }
     for (size_t i = n_clients; i-- > 0;) {
       short re = pfd[2 + i].revents;
