@@ -120,6 +120,53 @@ for (const backend of backends) {
       assert.equal(ws.state.fileCount, 40);
     });
 
+    it('concurrent file writes share appends: each resolves with its own event, and every content is stored', async () => {
+      const project = freshProject();
+      let appends = 0;
+      const counting: EventStore = Object.create(store, {
+        append: {
+          value: (...args: Parameters<EventStore['append']>) => {
+            appends++;
+            return store.append(...args);
+          },
+        },
+      });
+      const ws = await open({ project, store: counting });
+      await ws.execute({ type: 'MakeDirectory', path: 'd' });
+      appends = 0;
+      const writes = Array.from({ length: 40 }, (_, i) => ws.writeFile(`d/f${i}`, Buffer.from(`content ${i}`)));
+      // Refused on its own (no such directory) without holding the others back.
+      const refused = assert.rejects(ws.writeFile('missing/x', Buffer.from('x')), (e: unknown) => e instanceof DomainError && e.code === 'ENOENT');
+      const results = await Promise.all(writes);
+      await refused;
+      assert.ok(appends <= 4, `${appends} appends for 40 writes`);
+      results.forEach((events, i) => assert.deepEqual(events.map((e) => [e.type, 'path' in e.data && e.data.path]), [['FileWritten', `d/f${i}`]]));
+      assert.deepEqual(results.map((r) => r[0]?.seq), Array.from({ length: 40 }, (_, i) => i + 2));
+      const reader = await open({ project, live: false, blobCacheBytes: 0 });
+      for (let i = 0; i < 40; i++) {
+        const node = reader.lookup(`d/f${i}`);
+        assert.equal(node?.kind === 'file' && String(await reader.readBlob(node.hash)), `content ${i}`);
+      }
+    });
+
+    it('writes to one path are decided in turn, not together: the second keeps the mode the first gave', async () => {
+      const ws = await open({ project: freshProject() });
+      const [first, second] = await Promise.all([ws.writeFile('a', Buffer.from('1'), { mode: 0o600 }), ws.writeFile('a', Buffer.from('2'))]);
+      assert.equal(first[0]?.seq, 1);
+      assert.equal(second[0]?.seq, 2);
+      const node = ws.lookup('a');
+      assert.deepEqual(node?.kind === 'file' && [node.mode, String(await ws.readBlob(node.hash))], [0o600, '2']);
+    });
+
+    it('writes that fit the limits one by one but not together: those that fit are written, the rest refused ENOSPC', async () => {
+      const ws = await open({ project: freshProject(), limits: { maxFiles: 5 } });
+      const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => ws.writeFile(`f${i}`, Buffer.from(`${i}`))));
+      assert.deepEqual(outcomes.map((o) => o.status), [...Array(5).fill('fulfilled'), ...Array(3).fill('rejected')]);
+      for (const o of outcomes) if (o.status === 'rejected') assert.equal((o.reason as DomainError).code, 'ENOSPC');
+      assert.equal(ws.state.fileCount, 5);
+      assert.equal(await store.head(ws.project), 5);
+    });
+
     it("follows other writers' events live, and notifies listeners after applying them", async () => {
       const project = freshProject();
       const reader = await open({ project });

@@ -11,6 +11,7 @@ import { formatProjectId, type ProjectId } from '../events/projectId.js';
 import { ConcurrencyError, type Durability, type EventStore, type Subscription } from '../store/eventStore.js';
 import { REPLAY_PAGE, restore, seqAt } from '../projection/replay.js';
 import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPolicy.js';
+import { fitTogether, leadingBatch, type Queued } from './commandBatch.js';
 import { BlobNotFoundError, WorkspaceClosedError } from './errors.js';
 import { cacheRequests } from '../observability/metrics.js';
 
@@ -37,6 +38,12 @@ export interface WorkspaceOptions {
    * reader of the store sees it, with durability following (`sync()` waits for it). ADR 0081.
    */
   durability?: Durability;
+}
+
+interface QueuedCommand extends Queued {
+  actor: string;
+  resolve(events: RecordedEvent[]): void;
+  reject(error: unknown): void;
 }
 
 /** Appends that lose the race this many times in a row give up with EBUSY. */
@@ -66,8 +73,12 @@ export class ProjectWorkspace {
   private readonly onError: (error: Error) => void;
   private readonly durability: Durability;
   private subscription: Subscription | undefined;
-  /** Commands run one at a time so this process never races itself on expectedVersion. */
-  private commands: Promise<unknown> = Promise.resolve();
+  /**
+   * Commands wait here while an append is in flight, so this process never races itself on
+   * expectedVersion; those that queued meanwhile go out together (commandBatch.ts).
+   */
+  private readonly queued: QueuedCommand[] = [];
+  private running: Promise<void> | undefined;
   private catchingUp: Promise<void> | undefined;
   private closed = false;
   private tailFailures = 0;
@@ -142,13 +153,15 @@ export class ProjectWorkspace {
    * Decides `command` on the current state and appends the result with expectedVersion = head.
    * When another process got there first, catches up and decides again (bounded, then EBUSY).
    * Resolves once the events are durable (or visible, see `durability`) and applied to `state`; a
-   * refused command throws DomainError and appends nothing.
+   * refused command throws DomainError and appends nothing. Commands run in call order; file
+   * writes queued behind an append in flight may share the next one.
    */
   execute(command: Command, actor: string = this.actor, blobs?: readonly Uint8Array[]): Promise<RecordedEvent[]> {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
-    const run = this.commands.then(() => this.executeNow(command, actor, blobs));
-    this.commands = run.catch(() => undefined);
-    return run;
+    return new Promise((resolve, reject) => {
+      this.queued.push({ command, actor, blobs, resolve, reject });
+      this.running ??= Promise.resolve().then(() => this.runQueued());
+    });
   }
 
   /** Stores `content` as a blob and records it at `path`. Oversized content is refused before it is stored. */
@@ -172,7 +185,7 @@ export class ProjectWorkspace {
   /** Resolves once every change this workspace made before the call is durable (fsync(2)). */
   async sync(): Promise<void> {
     // Commands still queued are part of "before": wait for their appends first.
-    await this.commands;
+    await this.running;
     await this.store.sync(this.project);
   }
 
@@ -241,28 +254,61 @@ export class ProjectWorkspace {
     this.closed = true;
     clearTimeout(this.resubscribeTimer);
     await this.subscription?.close();
-    await this.commands;
+    await this.running;
     await this.catchingUp;
     await this.snapshots.idle();
     this.listeners.clear();
   }
 
-  private async executeNow(command: Command, actor: string, blobs?: readonly Uint8Array[]): Promise<RecordedEvent[]> {
+  private async runQueued(): Promise<void> {
+    while (this.queued.length > 0) await this.executeBatch(this.queued.splice(0, leadingBatch(this.queued, this.limits)));
+    this.running = undefined;
+  }
+
+  /** Decides each command, appends what they decided as one, and settles each; never throws. */
+  private async executeBatch(batch: QueuedCommand[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const decided = decide(command, this.current, this.limits, Date.now(), actor);
-      if (decided.length === 0) return [];
-      const events = decided.map((event): NewEvent => ({ ...event, actor }));
-      try {
-        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs ? { blobs } : {}) });
-        this.apply(recorded);
-        return recorded;
-      } catch (error) {
-        if (!(error instanceof ConcurrencyError)) throw error;
-        if (attempt >= MAX_CONFLICT_RETRIES) {
-          throw new DomainError('EBUSY', `${formatProjectId(this.project)} kept changing under ${command.type}; gave up after ${attempt + 1} attempts`);
+      const live: Array<{ item: QueuedCommand; events: NewEvent[] }> = [];
+      for (const item of batch) {
+        try {
+          const decided = decide(item.command, this.current, this.limits, Date.now(), item.actor);
+          if (decided.length === 0) item.resolve([]);
+          else live.push({ item, events: decided.map((event): NewEvent => ({ ...event, actor: item.actor })) });
+        } catch (error) {
+          item.reject(error);
         }
-        await this.catchUp();
       }
+      if (live.length === 0) return;
+      const events = live.flatMap((l) => l.events);
+      if (live.length > 1 && !fitTogether(this.current, this.limits, events)) {
+        // Each alone gets its own answer: the ones that fit are written, the rest refused.
+        for (const { item } of live) await this.executeBatch([item]);
+        return;
+      }
+      const blobs = live.flatMap((l) => l.item.blobs ?? []);
+      let failure: unknown;
+      try {
+        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs.length > 0 ? { blobs } : {}) });
+        this.apply(recorded);
+        let at = 0;
+        for (const l of live) l.item.resolve(recorded.slice(at, (at += l.events.length)));
+        return;
+      } catch (error) {
+        failure = error;
+      }
+      if (failure instanceof ConcurrencyError && attempt < MAX_CONFLICT_RETRIES) {
+        try {
+          await this.catchUp();
+          batch = live.map((l) => l.item);
+          continue;
+        } catch (error) {
+          failure = error;
+        }
+      } else if (failure instanceof ConcurrencyError) {
+        failure = new DomainError('EBUSY', `${formatProjectId(this.project)} kept changing under ${live[0]!.item.command.type}; gave up after ${attempt + 1} attempts`);
+      }
+      for (const l of live) l.item.reject(failure);
+      return;
     }
   }
 
