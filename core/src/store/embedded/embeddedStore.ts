@@ -59,6 +59,7 @@ class EmbeddedStore implements EventStore {
   private readonly logs = new Map<string, ProjectLog>();
   private readonly packs = new Map<string, BlobPacks>();
   private readonly tails = new Set<Tail>();
+  private readonly dirs = new Map<string, string>();
   private closed = false;
 
   constructor(
@@ -159,10 +160,16 @@ class EmbeddedStore implements EventStore {
     return log;
   }
 
-  /** Re-validated here because the names become directory names. */
+  /** Validated once per project, because the names become directory names; every store call asks. */
   private projectDir(project: ProjectId): string {
-    const id = parseProjectId(formatProjectId(project));
-    return join(this.dir, id.namespace, id.name);
+    const key = formatProjectId(project);
+    let dir = this.dirs.get(key);
+    if (dir === undefined) {
+      const id = parseProjectId(key);
+      dir = join(this.dir, id.namespace, id.name);
+      this.dirs.set(key, dir);
+    }
+    return dir;
   }
 
   private checkOpen(): void {
