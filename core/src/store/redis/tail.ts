@@ -9,13 +9,6 @@ import type { LogHeads } from './logHeads.js';
 const BLOCK_MS = 5_000;
 const PAGE = 1_000;
 const MAX_BACKOFF_MS = 1_000;
-/**
- * After a reply with entries, the next XREAD waits this long, so a stream of appends (a writer's
- * own come back here too) is read a page at a time instead of one round trip per append: the
- * mount's thread is the limit of a busy writer (8 writers on loopback Redis: 12-15% faster). Other
- * writers' events wait at most this much longer.
- */
-const COALESCE_MS = 1;
 /** Reply errors that no retry can cure: the subscription ends and reports them. */
 const FATAL_REPLIES = new Set(['NOPERM', 'WRONGTYPE']);
 /**
@@ -190,7 +183,6 @@ class TailLoop {
           entries,
         );
       }
-      if (reply) await sleep(COALESCE_MS);
     }
     this.connection?.disconnect();
   }
