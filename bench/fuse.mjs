@@ -21,7 +21,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROUNDS_STAT = 20_000;
 const ROUNDS_READ = 10_000;
 const CREATES = 1_000;
-const PROPAGATION_ROUNDS = 100;
+const PROPAGATION_ROUNDS = 1_000;
 
 const children = [];
 const cleanups = [];
@@ -155,7 +155,8 @@ async function main() {
   writes.sort((x, y) => x - y);
   const pct = (v, p) => v[Math.min(v.length - 1, Math.floor(v.length * p))];
   console.log(`  write+close on A (Redis):   p50 ${pct(writes, 0.5).toFixed(2)} ms  p99 ${pct(writes, 0.99).toFixed(2)} ms (goal p99 < 10 ms)`);
-  console.log(`  visible on B after write:   p50 ${pct(lat, 0.5).toFixed(2)} ms  p99 ${pct(lat, 0.99).toFixed(2)} ms (goal p99 < 100 ms)`);
+  // p90 too: a change that reaches B after B looked its name up waits out the 50 ms negative cache.
+  console.log(`  visible on B after write:   p50 ${pct(lat, 0.5).toFixed(2)} ms  p90 ${pct(lat, 0.9).toFixed(2)} ms  p99 ${pct(lat, 0.99).toFixed(2)} ms (goal p99 < 100 ms)`);
 }
 
 try {
