@@ -149,6 +149,25 @@ for (const backend of backends) {
       }
     });
 
+    it('a shared append that loses the race is decided again on the newer state, each write on its own', async () => {
+      const project = freshProject();
+      const stale = await open({ project, live: false });
+      await withOtherWriter(project, false, 'other', async (writer) => {
+        await writer.writeFile('c', Buffer.from('theirs'));
+        await writer.execute({ type: 'MakeDirectory', path: 'b' });
+        // Both decided on a state without c and b: the append conflicts, and the retry sees b is now a directory.
+        const [a, b] = await Promise.allSettled([stale.writeFile('a', Buffer.from('ours')), stale.writeFile('b', Buffer.from('ours'))]);
+        assert.equal(a.status === 'fulfilled' && a.value.map((e) => e.seq).join(), '3');
+        assert.ok(b.status === 'rejected' && b.reason instanceof DomainError && b.reason.code === 'EISDIR', `b: ${b.status}`);
+        assert.deepEqual((await store.read(project)).map((e) => [e.seq, e.type, e.actor]), [
+          [1, 'FileWritten', 'other'],
+          [2, 'DirectoryCreated', 'other'],
+          [3, 'FileWritten', 'tester'],
+        ]);
+        assert.equal(stale.lookup('c')?.kind, 'file');
+      });
+    });
+
     it('writes to one path are decided in turn, not together: the second keeps the mode the first gave', async () => {
       const ws = await open({ project: freshProject() });
       const [first, second] = await Promise.all([ws.writeFile('a', Buffer.from('1'), { mode: 0o600 }), ws.writeFile('a', Buffer.from('2'))]);
