@@ -149,7 +149,7 @@ for (const backend of backends) {
       }
     });
 
-    it('a shared append that loses the race is decided again on the newer state, each write on its own', async () => {
+    it('a shared append that loses the race is decided again on the newer state, and each write gets its own answer', async () => {
       const project = freshProject();
       const stale = await open({ project, live: false });
       await withOtherWriter(project, false, 'other', async (writer) => {
@@ -166,6 +166,35 @@ for (const backend of backends) {
         ]);
         assert.equal(stale.lookup('c')?.kind, 'file');
       });
+    });
+
+    it('sync (fsync) waits for the writes queued before it, not for those that keep coming after it', async () => {
+      const slow: EventStore = Object.create(store, {
+        append: {
+          value: async (...args: Parameters<EventStore['append']>) => {
+            await new Promise((r) => setTimeout(r, 5));
+            return store.append(...args);
+          },
+        },
+      });
+      const ws = await open({ project: freshProject(), store: slow });
+      const writes: Promise<unknown>[] = [];
+      let n = 0;
+      // Another writer that never pauses for 1.5 s: the queue is never empty meanwhile.
+      const producer = setInterval(() => writes.push(ws.writeFile(`f${n++}`, Buffer.from('x'))), 1);
+      setTimeout(() => clearInterval(producer), 1_500);
+      try {
+        await new Promise((r) => setTimeout(r, 30));
+        writes.push(ws.writeFile('before', Buffer.from('queued before the sync')));
+        const started = performance.now();
+        await ws.sync();
+        const took = performance.now() - started;
+        assert.equal(ws.lookup('before')?.kind, 'file', 'a write queued before sync is applied when sync returns');
+        assert.ok(took < 1_000, `sync took ${Math.round(took)} ms while another writer kept writing`);
+      } finally {
+        clearInterval(producer);
+        await Promise.all(writes);
+      }
     });
 
     it('writes to one path are decided in turn, not together: the second keeps the mode the first gave', async () => {

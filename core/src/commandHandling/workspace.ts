@@ -79,6 +79,8 @@ export class ProjectWorkspace {
    */
   private readonly queued: QueuedCommand[] = [];
   private running: Promise<void> | undefined;
+  /** Settles when the last command queued so far has (what `sync` waits for, not commands after it). */
+  private lastQueued: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private closed = false;
   private tailFailures = 0;
@@ -158,10 +160,12 @@ export class ProjectWorkspace {
    */
   execute(command: Command, actor: string = this.actor, blobs?: readonly Uint8Array[]): Promise<RecordedEvent[]> {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
-    return new Promise((resolve, reject) => {
+    const settled = new Promise<RecordedEvent[]>((resolve, reject) => {
       this.queued.push({ command, actor, blobs, resolve, reject });
       this.running ??= Promise.resolve().then(() => this.runQueued());
     });
+    this.lastQueued = settled.catch(() => undefined);
+    return settled;
   }
 
   /** Stores `content` as a blob and records it at `path`. Oversized content is refused before it is stored. */
@@ -184,8 +188,9 @@ export class ProjectWorkspace {
 
   /** Resolves once every change this workspace made before the call is durable (fsync(2)). */
   async sync(): Promise<void> {
-    // Commands still queued are part of "before": wait for their appends first.
-    await this.running;
+    // Commands still queued are part of "before": wait for their appends first (not for those
+    // queued after the call: writers that keep writing would hold an fsync up for ever).
+    await this.lastQueued;
     await this.store.sync(this.project);
   }
 
@@ -261,8 +266,21 @@ export class ProjectWorkspace {
   }
 
   private async runQueued(): Promise<void> {
-    while (this.queued.length > 0) await this.executeBatch(this.queued.splice(0, leadingBatch(this.queued, this.limits)));
-    this.running = undefined;
+    try {
+      while (this.queued.length > 0) {
+        let n = 1;
+        try {
+          n = leadingBatch(this.queued, this.limits);
+        } catch {
+          // A malformed command goes alone, and deciding it refuses it.
+        }
+        const batch = this.queued.splice(0, n);
+        // Settling twice is harmless; a command left unsettled would hang its caller.
+        await this.executeBatch(batch).catch((error: unknown) => batch.forEach((item) => item.reject(error)));
+      }
+    } finally {
+      this.running = undefined;
+    }
   }
 
   /** Decides each command, appends what they decided as one, and settles each; never throws. */
