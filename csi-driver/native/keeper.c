@@ -477,7 +477,7 @@ int main(int argc, char **argv) {
     double t = now(), wait = INFINITY;
     if (idle_exit >= 0 && n_held == 0) wait = empty_since + idle_exit - t;
     if (n_held > 0 && wait > 0.25) wait = 0.25; /* drop_ended looks every 0.25 s */
-    if (cmd && !child && !terminating && !retired) wait = restart_at - t;
+    if (cmd && !child && !terminating && !retired && wait > restart_at - t) wait = restart_at - t;
     if (strcmp(serving, path) != 0 && wait > 0.1) wait = 0.1; /* a successor looks for its promotion */
     if (retire_client >= 0 && child && wait > retire_deadline - t) wait = retire_deadline - t;
     try_promotion(path);
