@@ -97,6 +97,12 @@ class TailLoop {
   /** Set by a failure: Redis may have restarted empty, so look at the heads before blocking again. */
   private checkHeads = false;
   private readonly done: Promise<void>;
+  /**
+   * Rejects once stop() is called. What the loop waits on is raced against it: a command ioredis
+   * never settles (an XREAD queued while a Cluster node restarts) must not keep a store from closing.
+   */
+  private readonly stopping: Promise<never>;
+  private signalStop: () => void = () => {};
 
   constructor(
     private readonly url: RedisUrl,
@@ -107,6 +113,8 @@ class TailLoop {
     private readonly heads: LogHeads,
     private readonly onStopped: () => void,
   ) {
+    this.stopping = new Promise<never>((_, reject) => (this.signalStop = () => reject(new Error('tail stopped'))));
+    this.stopping.catch(() => undefined);
     this.done = this.run();
   }
 
@@ -125,6 +133,7 @@ class TailLoop {
   async stop(): Promise<void> {
     if (!this.stopped) {
       this.stopped = true;
+      this.signalStop();
       this.onStopped();
       this.wake?.();
       this.connection?.disconnect();
@@ -145,7 +154,7 @@ class TailLoop {
       const keys = [...from.keys()];
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
-        const connection = await this.connect();
+        const connection = await this.unlessStopped(this.connect());
         if (this.checkHeads) {
           await this.lookAtHeads(keys);
           this.checkHeads = false;
@@ -153,7 +162,7 @@ class TailLoop {
         if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
         this.blockedOn = new Set(keys);
         const ids = keys.map((k) => entryId(from.get(k) ?? 0));
-        reply = (await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as typeof reply;
+        reply = (await this.unlessStopped(connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids))) as typeof reply;
         failures = 0;
         this.authRefusals = 0;
       } catch (error) {
@@ -260,6 +269,12 @@ class TailLoop {
       this.connection = connection;
     }
     return this.connection;
+  }
+
+  /** `work`, or the stop, whichever comes first; `work` left behind may still settle, unheard. */
+  private unlessStopped<T>(work: Promise<T>): Promise<T> {
+    work.catch(() => undefined);
+    return Promise.race([work, this.stopping]);
   }
 
   private noteAuthRefused(error: unknown): void {
