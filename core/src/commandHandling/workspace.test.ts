@@ -8,9 +8,10 @@ import { encodeSnapshot } from '../aggregate/snapshotCodec.js';
 import { initialState } from '../aggregate/initialState.js';
 import type { RecordedEvent } from '../events/events.js';
 import type { ProjectId } from '../events/projectId.js';
-import type { EventStore } from '../store/eventStore.js';
+import { StoreUnavailableError, type EventStore } from '../store/eventStore.js';
 import { openStore } from '../store/open.js';
 import { replayInto } from '../projection/replay.js';
+import { WorkspaceClosedError } from './errors.js';
 import { ProjectWorkspace, type WorkspaceOptions } from './workspace.js';
 import { eventually } from '@lighthouse-bridge/test/eventually';
 
@@ -195,6 +196,38 @@ for (const backend of backends) {
         clearInterval(producer);
         await Promise.all(writes);
       }
+    });
+
+    it('a shared append the store refuses fails every write in it, records none, and the next write goes through', async () => {
+      let refuse = true;
+      const failing: EventStore = Object.create(store, {
+        append: {
+          value: (...args: Parameters<EventStore['append']>) => {
+            if (refuse && args[1].length > 1) {
+              refuse = false;
+              return Promise.reject(new StoreUnavailableError('refused for the test'));
+            }
+            return store.append(...args);
+          },
+        },
+      });
+      const ws = await open({ project: freshProject(), store: failing });
+      const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => ws.writeFile(`f${i}`, Buffer.from(`${i}`))));
+      assert.deepEqual(outcomes.map((o) => o.status === 'rejected' && o.reason instanceof StoreUnavailableError), [true, true, true, true, true]);
+      assert.equal(ws.state.fileCount, 0);
+      assert.equal(await store.head(ws.project), 0);
+      const [written] = await ws.writeFile('after', Buffer.from('fine'));
+      assert.equal(written?.seq, 1);
+    });
+
+    it('close lets writes already queued finish, and refuses new ones', async () => {
+      const project = freshProject();
+      const ws = await open({ project });
+      const writes = Array.from({ length: 10 }, (_, i) => ws.writeFile(`f${i}`, Buffer.from(`${i}`)));
+      await ws.close();
+      assert.equal((await Promise.all(writes)).length, 10);
+      assert.equal(await store.head(project), 10);
+      await assert.rejects(ws.writeFile('late', Buffer.from('x')), WorkspaceClosedError);
     });
 
     it('writes to one path are decided in turn, not together: the second keeps the mode the first gave', async () => {
