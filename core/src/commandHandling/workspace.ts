@@ -78,8 +78,8 @@ export class ProjectWorkspace {
    * expectedVersion; those that queued meanwhile go out together (commandBatch.ts).
    */
   private readonly queued: QueuedCommand[] = [];
-  private running: Promise<void> | undefined;
-  /** Settles when the last command queued so far has (what `sync` waits for, not commands after it). */
+  private running = false;
+  /** Settles when the last command queued so far has (what `sync` and `close` wait for). */
   private lastQueued: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private closed = false;
@@ -162,7 +162,10 @@ export class ProjectWorkspace {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
     const settled = new Promise<RecordedEvent[]>((resolve, reject) => {
       this.queued.push({ command, actor, blobs, resolve, reject });
-      this.running ??= Promise.resolve().then(() => this.runQueued());
+      if (!this.running) {
+        this.running = true;
+        queueMicrotask(() => void this.runQueued());
+      }
     });
     this.lastQueued = settled.catch(() => undefined);
     return settled;
@@ -259,7 +262,7 @@ export class ProjectWorkspace {
     this.closed = true;
     clearTimeout(this.resubscribeTimer);
     await this.subscription?.close();
-    await this.running;
+    await this.lastQueued;
     await this.catchingUp;
     await this.snapshots.idle();
     this.listeners.clear();
@@ -279,7 +282,7 @@ export class ProjectWorkspace {
         await this.executeBatch(batch).catch((error: unknown) => batch.forEach((item) => item.reject(error)));
       }
     } finally {
-      this.running = undefined;
+      this.running = false;
     }
   }
 
