@@ -3,6 +3,7 @@ import type { ProjectLimits } from '../aggregate/limits.js';
 import { normalizePath, parentOf } from '../aggregate/paths.js';
 import type { ProjectState } from '../aggregate/state.js';
 import type { NewEvent } from '../events/events.js';
+import type { HashedBlob } from '../store/eventStore.js';
 
 /** Bounds on one shared append: a Redis script run stays near a millisecond, a record small. */
 const MAX_BATCH_COMMANDS = 256;
@@ -10,7 +11,7 @@ const MAX_BATCH_BLOB_BYTES = 1024 * 1024;
 
 export interface Queued {
   command: Command;
-  blobs?: readonly Uint8Array[] | undefined;
+  blobs?: readonly HashedBlob[] | undefined;
 }
 
 /**
@@ -38,7 +39,7 @@ export function leadingBatch(queue: readonly Queued[], limits: ProjectLimits): n
     }
     const above = ancestorsOf(path);
     if (paths.has(path) || ancestors.has(path) || above.some((a) => paths.has(a))) break;
-    for (const blob of blobs ?? []) bytes += blob.byteLength;
+    for (const blob of blobs ?? []) bytes += blob.content.byteLength;
     if (n > 0 && bytes > MAX_BATCH_BLOB_BYTES) break;
     paths.add(path);
     for (const a of above) ancestors.add(a);

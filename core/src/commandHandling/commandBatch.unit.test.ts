@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Command } from '../aggregate/commands.js';
 import { initialState } from '../aggregate/initialState.js';
 import { DEFAULT_LIMITS } from '../aggregate/limits.js';
 import type { NewEvent } from '../events/events.js';
-import { fitTogether, leadingBatch } from './commandBatch.js';
+import { fitTogether, leadingBatch, type Queued } from './commandBatch.js';
 
 const HASH = 'a'.repeat(64);
-const write = (path: string, bytes = 1): { command: Command; blobs: Uint8Array[] } => ({ command: { type: 'WriteFile', path, hash: HASH, size: bytes }, blobs: [new Uint8Array(bytes)] });
-const batch = (...queue: Array<{ command: Command; blobs?: Uint8Array[] }>): number => leadingBatch(queue, DEFAULT_LIMITS);
+const write = (path: string, bytes = 1): Queued => ({ command: { type: 'WriteFile', path, hash: HASH, size: bytes }, blobs: [{ hash: HASH, content: new Uint8Array(bytes) }] });
+const batch = (...queue: Queued[]): number => leadingBatch(queue, DEFAULT_LIMITS);
 
 describe('leadingBatch: which queued commands may share one append', () => {
   it('takes file writes to distinct paths, sibling or in other directories', () => {

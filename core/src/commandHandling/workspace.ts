@@ -8,7 +8,7 @@ import { LruCache } from '../cache/lruCache.js';
 import { contentHash } from '../events/contentHash.js';
 import type { EpochMs, NewEvent, RecordedEvent } from '../events/events.js';
 import { formatProjectId, type ProjectId } from '../events/projectId.js';
-import { ConcurrencyError, type Durability, type EventStore, type Subscription } from '../store/eventStore.js';
+import { ConcurrencyError, type Durability, type EventStore, type HashedBlob, type Subscription } from '../store/eventStore.js';
 import { REPLAY_PAGE, restore, seqAt } from '../projection/replay.js';
 import { DEFAULT_SNAPSHOT_EVERY, SnapshotPolicy } from '../projection/snapshotPolicy.js';
 import { fitTogether, leadingBatch, type Queued } from './commandBatch.js';
@@ -158,7 +158,7 @@ export class ProjectWorkspace {
    * refused command throws DomainError and appends nothing. Commands run in call order; file
    * writes queued behind an append in flight may share the next one.
    */
-  execute(command: Command, actor: string = this.actor, blobs?: readonly Uint8Array[]): Promise<RecordedEvent[]> {
+  execute(command: Command, actor: string = this.actor, blobs?: readonly HashedBlob[]): Promise<RecordedEvent[]> {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
     const settled = new Promise<RecordedEvent[]>((resolve, reject) => {
       this.queued.push({ command, actor, blobs, resolve, reject });
@@ -183,7 +183,7 @@ export class ProjectWorkspace {
     if (options.mode !== undefined) command.mode = options.mode;
     if (options.mtimeMs !== undefined) command.mtimeMs = options.mtimeMs;
     // The blob travels with the append (one round trip on Redis), so a refused command stores none.
-    const recorded = await this.execute(command, options.actor ?? this.actor, [content]);
+    const recorded = await this.execute(command, options.actor ?? this.actor, [{ hash, content }]);
     // Copied: the caller may reuse its buffer, and cached content must match its hash forever.
     if (content.byteLength <= this.blobs.maxBytes) this.blobs.set(hash, Buffer.from(content));
     return recorded;

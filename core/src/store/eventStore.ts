@@ -75,6 +75,12 @@ export type StoreKind = 'embedded' | 'redis';
  */
 export type Durability = 'durable' | 'visible';
 
+/** Content and its sha256 (lowercase hex), which the caller already computed to name it in an event. */
+export interface HashedBlob {
+  hash: string;
+  content: Uint8Array;
+}
+
 export interface AppendOptions {
   expectedVersion?: number;
   durability?: Durability;
@@ -88,9 +94,10 @@ export interface AppendOptions {
    * Content the events name by hash, stored before them: an append is never recorded without the
    * blobs it brings. Redis sends them in the same round trip as the append, and its append script
    * refuses an append whose blob is not there (StoreUnavailableError); the embedded store writes
-   * them first, with the append's durability.
+   * them first, with the append's durability. The hash is taken as given (every read checks
+   * content against its hash, so a wrong one is refused, never served).
    */
-  blobs?: readonly Uint8Array[];
+  blobs?: readonly HashedBlob[];
 }
 
 export interface ReadOptions {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { NewEvent, RecordedEvent } from '../events/events.js';
 import type { ProjectId } from '../events/projectId.js';
-import { ConcurrencyError, type EventStore, type Subscription } from '../store/eventStore.js';
+import { ConcurrencyError, type EventStore, type HashedBlob, type Subscription } from '../store/eventStore.js';
+import { contentHash } from '../events/contentHash.js';
 
 /**
  * What a backend's test hands the contract suite. `reopen` closes `store` and opens the same
@@ -245,15 +246,15 @@ export function runEventStoreContract(name: string, setup: () => Promise<Contrac
       const large = randomBytes(5 * 1024 * 1024);
       for (const content of [binary, empty, large]) {
         const hash = await store().putBlob(project, content);
-        assert.equal(hash, sha256(content));
+        assert.equal(hash, contentHash(content));
         assert.equal(await store().putBlob(project, content), hash, 'putBlob must be idempotent');
         const back = await store().getBlob(project, hash);
         assert.ok(back, `blob ${hash} not found`);
         assert.ok(Buffer.from(content).equals(back), `blob ${hash} came back different`);
       }
-      assert.equal(await store().getBlob(project, sha256(Buffer.from('never stored'))), undefined);
+      assert.equal(await store().getBlob(project, contentHash(Buffer.from('never stored'))), undefined);
       const second = await fx!.openSecond();
-      assert.ok(Buffer.from(binary).equals((await second.getBlob(project, sha256(binary)))!));
+      assert.ok(Buffer.from(binary).equals((await second.getBlob(project, contentHash(binary)))!));
     });
 
     it('stores the blobs an append brings before its events: each readable once it resolves, from another client too, in both durabilities', async () => {
@@ -261,15 +262,15 @@ export function runEventStoreContract(name: string, setup: () => Promise<Contrac
       const empty = new Uint8Array(0);
       const large = randomBytes(300 * 1024);
       const smallVisible = Buffer.from('brought by a visible append');
-      await store().append(project, [fileWritten(1)], { expectedVersion: 0, blobs: [small, empty] });
-      await store().append(project, [fileWritten(2)], { expectedVersion: 1, blobs: [large, smallVisible], durability: 'visible' });
+      await store().append(project, [fileWritten(1)], { expectedVersion: 0, blobs: [small, empty].map(hashed) });
+      await store().append(project, [fileWritten(2)], { expectedVersion: 1, blobs: [large, smallVisible].map(hashed), durability: 'visible' });
       const second = await fx!.openSecond();
       for (const content of [small, empty, large, smallVisible]) {
-        const back = await second.getBlob(project, sha256(content));
+        const back = await second.getBlob(project, contentHash(content));
         assert.ok(back && Buffer.from(content).equals(back), `blob of ${content.byteLength} bytes brought by an append is not readable`);
       }
       // A refused append records nothing; its blob may stay (content by hash harms no one), the log does not move.
-      await assert.rejects(store().append(project, [fileWritten(3)], { expectedVersion: 0, blobs: [Buffer.from('refused')] }), ConcurrencyError);
+      await assert.rejects(store().append(project, [fileWritten(3)], { expectedVersion: 0, blobs: [hashed(Buffer.from('refused'))] }), ConcurrencyError);
       assert.equal(await store().head(project), 2);
     });
 
@@ -350,7 +351,7 @@ function fileWritten(i: number): NewEvent {
   return {
     type: 'FileWritten',
     actor: 'contract-test',
-    data: { path: `dir/file-${i}.txt`, hash: sha256(Buffer.from(String(i))), size: i, mode: 0o644, mtimeMs: 1_700_000_000_000 + i },
+    data: { path: `dir/file-${i}.txt`, hash: contentHash(Buffer.from(String(i))), size: i, mode: 0o644, mtimeMs: 1_700_000_000_000 + i },
   };
 }
 
@@ -371,8 +372,9 @@ function withoutStoreFields(e: RecordedEvent): NewEvent {
   return rest as NewEvent;
 }
 
-function sha256(content: Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex');
+/** What a writer hands an append: the content and the hash its event names. */
+function hashed(content: Uint8Array): HashedBlob {
+  return { hash: contentHash(content), content };
 }
 
 function range(from: number, to: number): number[] {

@@ -24,8 +24,7 @@ export function packsDir(projectDir: string): string {
  * waiting for the disk, handing the path that holds it to `unsynced` so that someone syncs it
  * later: small content goes into this process's pack, larger into a file.
  */
-export async function putBlobFile(projectDir: string, content: Uint8Array, packs: BlobPacks, unsynced?: (path: string) => void): Promise<string> {
-  const hash = contentHash(content);
+export async function putBlobFile(projectDir: string, content: Uint8Array, packs: BlobPacks, unsynced?: (path: string) => void, hash = contentHash(content)): Promise<string> {
   const path = blobPath(projectDir, hash);
   // A copy that is already a file is not looked for: the stat cost ~15 µs per close, more than
   // packing a second copy of small content. Already packed means present but perhaps not durable

@@ -1,11 +1,12 @@
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { appendFile, mkdir, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { contentHash } from '../../events/contentHash.js';
 import type { NewEvent, RecordedEvent } from '../../events/events.js';
 import type { ProjectId } from '../../events/projectId.js';
 import { StoreUnavailableError, type EventStore } from '../eventStore.js';
@@ -343,7 +344,7 @@ describe('embedded store on disk', () => {
     // the bytes are not), then the same blob stored whole by a later writer, in a pack of its own.
     const whole = (await stat(pack)).size;
     const later = Buffer.from('stored again by a later writer');
-    const laterHash = createHash('sha256').update(later).digest('hex');
+    const laterHash = contentHash(later);
     const header = Buffer.alloc(4);
     header.writeUInt32LE(later.length);
     await appendFile(pack, Buffer.concat([header, Buffer.from(laterHash, 'hex'), Buffer.alloc(later.length)]));
@@ -352,7 +353,7 @@ describe('embedded store on disk', () => {
     const contents = await Promise.all(acknowledged.map((hash) => after.getBlob(project, hash)));
     contents.forEach((content, i) => {
       assert.ok(content, `acknowledged blob ${acknowledged[i]} lost after SIGKILL`);
-      assert.equal(createHash('sha256').update(content).digest('hex'), acknowledged[i]);
+      assert.equal(contentHash(content), acknowledged[i]);
     });
     assert.equal(await after.getBlob(project, '0'.repeat(64)), undefined);
     assert.equal(await (await open()).putBlob(project, later, { durability: 'visible' }), laterHash);

@@ -72,7 +72,7 @@ class EmbeddedStore implements EventStore {
 
   async append(project: ProjectId, events: readonly NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[]> {
     this.checkWritable('append');
-    for (const blob of options.blobs ?? []) await this.putBlob(project, blob, options.durability ? { durability: options.durability } : {});
+    for (const blob of options.blobs ?? []) await this.storeBlob(project, blob.content, options.durability, blob.hash);
     return this.log(project).append(events, options.expectedVersion, givenTimeMs(options), options.durability !== 'visible');
   }
 
@@ -102,10 +102,14 @@ class EmbeddedStore implements EventStore {
 
   async putBlob(project: ProjectId, content: Uint8Array, options: { durability?: Durability } = {}): Promise<string> {
     this.checkWritable('putBlob');
+    return this.storeBlob(project, content, options.durability);
+  }
+
+  private storeBlob(project: ProjectId, content: Uint8Array, durability: Durability | undefined, hash?: string): Promise<string> {
     const log = this.log(project);
     // Not durable yet: the log's next sync makes the blob durable before any record naming it.
-    const unsynced = options.durability === 'visible' ? (path: string) => log.noteUnsyncedBlob(path) : undefined;
-    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, this.packsOf(project), unsynced));
+    const unsynced = durability === 'visible' ? (path: string) => log.noteUnsyncedBlob(path) : undefined;
+    return io(`storing a blob in ${formatProjectId(project)}`, () => putBlobFile(this.projectDir(project), content, this.packsOf(project), unsynced, hash));
   }
 
   async getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined> {

@@ -9,6 +9,7 @@ import { StoreUnavailableError, type EventStore } from '../eventStore.js';
 import { parseStoreUrl } from '../open.js';
 import { openRedisStore } from './redisStore.js';
 import { eventually } from '@lighthouse-bridge/test/eventually';
+import { contentHash } from '../../events/contentHash.js';
 
 const MAX_VALUE_BYTES = 512 * 1024;
 
@@ -233,23 +234,23 @@ describe('Redis store failure behaviour and layout', () => {
     try {
       const project = uniqueProject();
       const blocked = Buffer.from('a key of the wrong type sits where this blob goes');
-      const blobKey = `lhb:{${project.namespace}/${project.name}}:blob:${sha256(blocked)}`;
+      const blobKey = `lhb:{${project.namespace}/${project.name}}:blob:${contentHash(blocked)}`;
       // Whatever holds the tenant's credentials can write its keys: here a string where a blob's hash goes.
       await redis.cli(['set', blobKey, 'not a blob']);
       const ok = Buffer.from('stored');
       const [refused, accepted] = await Promise.allSettled([
-        store.append(project, [event(1)], { blobs: [blocked] }),
-        store.append(project, [event(2)], { blobs: [ok] }),
+        store.append(project, [event(1)], { blobs: [{ hash: contentHash(blocked), content: blocked }] }),
+        store.append(project, [event(2)], { blobs: [{ hash: contentHash(ok), content: ok }] }),
       ]);
       assert.equal(refused.status, 'rejected');
       assert.ok(refused.reason instanceof StoreUnavailableError && /WRONGTYPE/.test(refused.reason.message), String(refused.reason));
       assert.equal(accepted.status, 'fulfilled');
       assert.deepEqual((await store.read(project)).map((e) => (e.data as { path: string }).path), ['f2.txt']);
-      assert.ok(ok.equals((await store.getBlob(project, sha256(ok)))!));
+      assert.ok(ok.equals((await store.getBlob(project, contentHash(ok)))!));
 
       // No EXISTS first: one HSET, sent with the script.
       await redis.cli(['config', 'resetstat']);
-      await store.append(project, [event(3)], { blobs: [Buffer.from('one trip')] });
+      await store.append(project, [event(3)], { blobs: [{ hash: contentHash(Buffer.from('one trip')), content: Buffer.from('one trip') }] });
       const stats = await redis.cli(['info', 'commandstats']);
       assert.match(stats, /cmdstat_hset:calls=1,/);
       assert.doesNotMatch(stats, /cmdstat_exists/);
@@ -324,9 +325,6 @@ function event(i: number): NewEvent {
   return { type: 'FileWritten', actor: 'layout-test', data: { path: `f${i}.txt`, hash, size: i, mode: 0o644, mtimeMs: 1_700_000_000_000 + i } };
 }
 
-function sha256(content: Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex');
-}
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l !== '');

@@ -60,10 +60,10 @@ class RedisEventStore implements EventStore {
     const keys = projectKeys(project);
     const blobs: BlobWrite[] = [];
     for (const blob of options.blobs ?? []) {
-      const content = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+      const content = Buffer.from(blob.content.buffer, blob.content.byteOffset, blob.content.byteLength);
       // Chunked content is a MULTI of its own, stored first; content in one chunk goes with the append.
       if (content.length > CHUNK_BYTES) await this.putBlob(project, content);
-      else blobs.push({ key: keys.blob(contentHash(content)), content });
+      else blobs.push({ key: keys.blob(blob.hash), content });
     }
     return this.appends.append(keys.log, { events, expectedVersion: options.expectedVersion, timeMs: givenTimeMs(options), blobs });
   }
@@ -102,7 +102,7 @@ class RedisEventStore implements EventStore {
     const key = projectKeys(project).blob(hash);
     await this.call('store a blob', async () => {
       // Content in one chunk is one HSET, whole by itself; the same content written again changes
-      // nothing, so there is no EXISTS round trip first (every close of a small file stores one).
+      // nothing, so there is no EXISTS round trip first.
       if (bytes.length <= CHUNK_BYTES) {
         await this.redis.hset(key, singleChunk(bytes));
         return;
