@@ -6,9 +6,7 @@ import { fsyncDir } from './atomicFile.js';
 const SYNC_LANES = 2;
 
 /** fsync of each file, then of each directory holding one. */
-export async function syncFiles(paths: readonly string[]): Promise<void> {
-  // A blob stored twice before a sync is noted twice; one fsync covers both.
-  const files = [...new Set(paths)];
+export async function syncFiles(files: readonly string[]): Promise<void> {
   const syncFile = async (path: string): Promise<void> => {
     const file = await open(path, 'r');
     try {

@@ -128,7 +128,7 @@ export class ProjectLog {
   private firstUnsealed = 0;
   private readonly listeners = new Set<() => void>();
   /** Blob files stored without fsync since the last sync: made durable before the log is. */
-  private readonly unsyncedBlobs: string[] = [];
+  private readonly unsyncedBlobs = new Set<string>();
   /**
    * The events this process wrote last, dense up to the head: every workspace of the project in
    * this process follows the log, and would otherwise read back from the file what it just wrote.
@@ -244,7 +244,7 @@ export class ProjectLog {
   /** Resolves once everything appended in this process before the call is durable (fsync(2) of the mount). */
   async sync(): Promise<void> {
     const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
-    if (!writer) return syncFiles(this.unsyncedBlobs.splice(0));
+    if (!writer) return syncFiles(this.takeUnsyncedBlobs());
     if (writer.broken) throw writer.broken;
     const seq = writer.nextSeq - 1;
     if (seq <= writer.syncedSeq) return;
@@ -256,8 +256,13 @@ export class ProjectLog {
 
   /** A blob file or pack written without fsync: the next sync makes it durable before any log record. */
   noteUnsyncedBlob(path: string): void {
-    // Small blobs share a pack: one entry for a run of them.
-    if (this.unsyncedBlobs[this.unsyncedBlobs.length - 1] !== path) this.unsyncedBlobs.push(path);
+    this.unsyncedBlobs.add(path);
+  }
+
+  private takeUnsyncedBlobs(): string[] {
+    const paths = [...this.unsyncedBlobs];
+    this.unsyncedBlobs.clear();
+    return paths;
   }
 
   private startFlushing(writer: Writer): void {
@@ -284,7 +289,7 @@ export class ProjectLog {
     this.listeners.clear();
     this.updateWatching();
     const writer = this.writer ?? (await this.writerReady?.catch(() => undefined));
-    if (!writer) return syncFiles(this.unsyncedBlobs.splice(0)).catch(() => undefined);
+    if (!writer) return syncFiles(this.takeUnsyncedBlobs()).catch(() => undefined);
     if (writer.flushing) await new Promise<void>((resolve) => writer.idle.push(resolve));
     // Unmount and exit make everything durable, like fsync.
     await this.syncNow(writer).catch(() => undefined);
@@ -340,7 +345,7 @@ export class ProjectLog {
       writer.syncTimer = undefined;
       if (writer.broken) throw writer.broken;
       const upTo = writer.writtenSeq;
-      const blobs = this.unsyncedBlobs.splice(0);
+      const blobs = this.takeUnsyncedBlobs();
       if (upTo <= writer.syncedSeq && blobs.length === 0) return;
       try {
         // Records written from here on may reach the disk with the datasync below before their
