@@ -13,6 +13,15 @@ const SCAN_CHUNK_BYTES = 1 << 20;
 /** The largest content a pack takes: a record always fits one scan chunk. */
 const MAX_PACKED_BYTES = SCAN_CHUNK_BYTES - HEADER_BYTES;
 
+/** Where the next scan of another process's pack starts, and the pack as it was then. */
+interface Scanned {
+  offset: number;
+  size: number;
+  mtimeMs: number;
+}
+/** This process's own pack: indexed as written, never scanned. */
+const OWN: Scanned = { offset: Number.MAX_SAFE_INTEGER, size: 0, mtimeMs: 0 };
+
 interface Place {
   file: string;
   offset: number;
@@ -33,7 +42,7 @@ interface Place {
  */
 export class BlobPacks {
   private readonly index = new Map<string, Place>();
-  private readonly scanned = new Map<string, number>();
+  private readonly scanned = new Map<string, Scanned>();
   private own: { path: string; fd: number; size: number } | undefined;
   private scanning: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
@@ -88,7 +97,7 @@ export class BlobPacks {
     mkdirSync(this.dir, { recursive: true });
     const path = join(this.dir, `${Date.now().toString(36)}-${process.pid}-${randomBytes(4).toString('hex')}.pack`);
     this.own = { path, fd: openSync(path, 'wx'), size: 0 };
-    this.scanned.set(path, Number.MAX_SAFE_INTEGER); // indexed as written
+    this.scanned.set(path, OWN); // indexed as written
     return this.own;
   }
 
@@ -117,14 +126,18 @@ export class BlobPacks {
       if (isNotFound(error)) return;
       throw error;
     }
-    const chunk = Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
+    let chunk: Buffer | undefined;
     for (const name of names) {
       if (!name.endsWith('.pack')) continue;
       const path = join(this.dir, name);
-      const from = this.scanned.get(path) ?? 0;
-      // Packs nobody appended to since the last look (most of them: their writers are gone) cost a stat.
-      if (from === Number.MAX_SAFE_INTEGER || (await sizeOf(path)) <= from) continue;
-      this.scanned.set(path, await this.scanFrom(path, from, chunk));
+      const last = this.scanned.get(path);
+      if (last === OWN) continue;
+      // Packs that did not change since the last look (most of them: their writers are gone) cost a
+      // stat, a torn record at the end of one included.
+      const now = await statOf(path);
+      if (!now || now.size <= (last?.offset ?? 0) || (now.size === last?.size && now.mtimeMs === last.mtimeMs)) continue;
+      chunk ??= Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
+      this.scanned.set(path, { offset: await this.scanFrom(path, last?.offset ?? 0, chunk), size: now.size, mtimeMs: now.mtimeMs });
     }
   }
 
@@ -154,12 +167,12 @@ export class BlobPacks {
   }
 }
 
-/** 0 for a pack that is gone (removed by hand): nothing to scan. */
-async function sizeOf(path: string): Promise<number> {
+/** Undefined for a pack that is gone (removed by hand): nothing to scan. */
+async function statOf(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
   try {
-    return (await stat(path)).size;
+    return await stat(path);
   } catch (error) {
-    if (isNotFound(error)) return 0;
+    if (isNotFound(error)) return undefined;
     throw error;
   }
 }
