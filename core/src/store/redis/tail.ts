@@ -154,15 +154,7 @@ class TailLoop {
       const keys = [...from.keys()];
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
-        const connection = await this.unlessStopped(this.connect());
-        if (this.checkHeads) {
-          await this.lookAtHeads(keys);
-          this.checkHeads = false;
-        }
-        if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
-        this.blockedOn = new Set(keys);
-        const ids = keys.map((k) => entryId(from.get(k) ?? 0));
-        reply = (await this.unlessStopped(connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids))) as typeof reply;
+        reply = await this.unlessStopped(this.readOnce(keys, from));
         failures = 0;
         this.authRefusals = 0;
       } catch (error) {
@@ -269,6 +261,19 @@ class TailLoop {
       this.connection = connection;
     }
     return this.connection;
+  }
+
+  /** One XREAD of `keys` after the positions in `from`, on a connection made ready for it. */
+  private async readOnce(keys: string[], from: Map<string, number>): Promise<Array<[string, StreamEntry[]]> | null> {
+    const connection = await this.connect();
+    if (this.checkHeads) {
+      await this.lookAtHeads(keys);
+      this.checkHeads = false;
+    }
+    if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
+    this.blockedOn = new Set(keys);
+    const ids = keys.map((k) => entryId(from.get(k) ?? 0));
+    return (await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as Array<[string, StreamEntry[]]> | null;
   }
 
   /** `work`, or the stop, whichever comes first; `work` left behind may still settle, unheard. */
