@@ -465,7 +465,9 @@ int main(int argc, char **argv) {
   struct pollfd *pfd = NULL;
   for (;;) {
     drop_ended(orphan_timeout);
-    if (n_held == 0 && empty_since == 0) empty_since = now(); /* the idle clock starts at the drop */
+    /* The idle clock starts when the last descriptor goes, dropped here or by a request below. */
+    if (n_held == 0 && empty_since == 0) empty_since = now();
+    if (n_held) empty_since = 0;
     /* 0: signals, 1: listener, then clients */
     size_t n = 2 + n_clients;
     struct pollfd *grown = realloc(pfd, n * sizeof *pfd);
@@ -508,8 +510,6 @@ int main(int argc, char **argv) {
         clients[i] = clients[--n_clients];
       }
     }
-    if (n_held == 0 && empty_since == 0) empty_since = now();
-    if (n_held) empty_since = 0;
     if (pfd[1].revents) {
       int c = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c >= 0) clients[n_clients++] = c;
