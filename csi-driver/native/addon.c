@@ -228,7 +228,6 @@ struct pump {
   napi_async_context async;
   int fd;
   int end_err;         /* onEnd's argument: the errno that ended the connection, 0 for stop() */
-  bool closing;        /* stop() or the end: no more onRequest, the handle is closing */
   int refs;            /* the libuv handle + the JS object returned by startPump + its stop function */
   size_t buffer_size;
   char buf[];
@@ -266,16 +265,25 @@ static void pump_closed(uv_handle_t *h) {
   pump_unref(p);
 }
 
+/* The handle closing (stop() or the end) means no more onRequest. */
+static bool pump_closing(struct pump *p) {
+  return uv_is_closing((uv_handle_t *)&p->poll);
+}
+
+/* A pump that never started: nothing was delivered, so nothing ends (no onEnd). */
+static void pump_discarded(uv_handle_t *h) {
+  pump_unref(h->data);
+}
+
 static void pump_close(struct pump *p, int err) {
-  if (p->closing) return;
-  p->closing = true;
+  if (pump_closing(p)) return;
   p->end_err = err;
   uv_poll_stop(&p->poll);
   uv_close((uv_handle_t *)&p->poll, pump_closed);
 }
 
 static void pump_read(struct pump *p) {
-  for (int i = 0; i < PUMP_BATCH && !p->closing; i++) {
+  for (int i = 0; i < PUMP_BATCH && !pump_closing(p); i++) {
     ssize_t n = read(p->fd, p->buf, p->buffer_size);
     if (n < 0) {
       if (errno == EAGAIN) return;
@@ -352,7 +360,7 @@ static napi_value js_start_pump(napi_env env, napi_callback_info info) {
   err = uv_poll_start(&p->poll, UV_READABLE, pump_readable);
   if (err) {
     p->refs = 1;  /* the object and function below are never made: the close callback frees p */
-    pump_close(p, -err);
+    uv_close((uv_handle_t *)&p->poll, pump_discarded);
     return errno_error(env, -err, "watching FUSE descriptor %d failed", (int)fd);
   }
   napi_create_object(env, &obj);
