@@ -15,7 +15,7 @@ export interface ContentMirror {
   discard(): void;
 }
 
-/** Makes a mirror holding `content`, or none when nothing outlives the process. */
+/** Makes a mirror holding `content` (only where something outlives the process: custody). */
 export type MirrorFactory = (content: Buffer) => ContentMirror;
 
 /**

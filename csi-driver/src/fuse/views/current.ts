@@ -21,11 +21,10 @@ export class CurrentView implements View<At<'current'>> {
   private readonly openFiles = new Map<string, OpenFile>();
   /**
    * Files unlinked or replaced while open, by the key the session keeps them under: never in the
-   * project (the unlink was recorded as a Delete), stat answered for the descriptors still using them.
+   * project (the unlink was recorded as a Delete), stat answered for the descriptors still using
+   * them. A file open for writing stays itself; one only readers had is its stat at that moment.
    */
-  private readonly kept = new Map<string, OpenFile>();
-  /** Kept files nobody had open for writing: their stat as it was at the unlink or replacement. */
-  private readonly keptStats = new Map<string, FuseStat>();
+  private readonly kept = new Map<string, OpenFile | FuseStat>();
   private readonly pageCache = new PageCacheRecord();
 
   constructor(
@@ -47,17 +46,14 @@ export class CurrentView implements View<At<'current'>> {
 
   /** stat of a file unlinked while open (fstat on a descriptor the session still serves). */
   getattrKept(key: string): FuseStat {
-    const file = this.kept.get(key);
-    if (file) return this.fileStat(file);
-    const stat = this.keptStats.get(key);
-    if (!stat) throw fsError(E.ENOENT, 'unlinked');
-    return stat;
+    const kept = this.kept.get(key);
+    if (!kept) throw fsError(E.ENOENT, 'unlinked');
+    return kept instanceof OpenFile ? this.fileStat(kept) : kept;
   }
 
   /** Its last descriptor is gone. */
   dropKept(key: string): void {
     this.kept.delete(key);
-    this.keptStats.delete(key);
   }
 
   private fileStat(open: OpenFile): FuseStat {
@@ -160,11 +156,10 @@ export class CurrentView implements View<At<'current'>> {
   async unlink(path: string, keepAs?: string): Promise<void> {
     this.pageCache.forget(path);
     const open = this.openFiles.get(path);
-    const stat = open ? undefined : this.statToKeep(path, keepAs);
+    const leaveBehind = this.keepWhenGone(path, keepAs);
     // A file created and still open was never recorded: there is nothing to delete.
     if (!open || this.workspace.state.nodes.has(path)) await this.workspace.execute({ type: 'Delete', path });
-    if (open) this.detach(path, open, keepAs);
-    else if (stat) this.keptStats.set(keepAs!, stat);
+    leaveBehind();
   }
 
   /** `replacedAs`: what `toPath` named is still open; kept under that key as unlink's `keepAs` is. */
@@ -176,11 +171,9 @@ export class CurrentView implements View<At<'current'>> {
     const source = this.openFiles.get(from);
     // A file created and still open is not in the projection yet: record it so the move is valid.
     if (source?.pending) await this.commit(source);
-    const replaced = this.openFiles.get(to);
-    const stat = replaced ? undefined : this.statToKeep(to, replacedAs);
+    const leaveBehind = this.keepWhenGone(to, replacedAs, source);
     await this.workspace.execute({ type: 'Move', from, to });
-    if (replaced && replaced !== source) this.detach(to, replaced, replacedAs);
-    else if (stat) this.keptStats.set(replacedAs!, stat);
+    leaveBehind();
     const prefix = `${from}/`;
     for (const [path, file] of [...this.openFiles]) {
       if (path !== from && !path.startsWith(prefix)) continue;
@@ -248,10 +241,18 @@ export class CurrentView implements View<At<'current'>> {
     return this.workspace.limits.maxFileBytes;
   }
 
-  /** The stat of a recorded file only readers have open, for fstat through them once it is gone. */
-  private statToKeep(path: string, keepAs: string | undefined): FuseStat | undefined {
+  /**
+   * Looked at before `path` goes (unlinked, or replaced by `except` moving there); the result, run
+   * after, leaves under `keepAs` what the descriptors still open on it answer fstat with.
+   */
+  private keepWhenGone(path: string, keepAs: string | undefined, except?: OpenFile): () => void {
+    const open = this.openFiles.get(path);
+    if (open) return open === except ? () => {} : () => this.detach(path, open, keepAs);
     const node = keepAs === undefined ? undefined : this.workspace.state.nodes.get(path);
-    return node?.kind === 'file' ? this.stats.node(node, false) : undefined;
+    if (node?.kind !== 'file') return () => {};
+    // Only readers have it open: its stat as it is now, before the change removes it.
+    const stat = this.stats.node(node, false);
+    return () => this.kept.set(keepAs!, stat);
   }
 
   /** Later writes through the file's handles go nowhere, as on a POSIX filesystem. */
