@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { joinPath, normalizePath } from '@lighthouse-bridge/core';
+import { normalizePath } from '@lighthouse-bridge/core';
+import { makeDirectories } from '../makeDirectories.js';
 import { positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withWorkspace, writeOut } from '../args.js';
 import { EXIT } from '../command.js';
 
@@ -23,12 +24,7 @@ export function run(argv: string[]): Promise<number> {
         await workspace.execute({ type: 'MakeDirectory', path });
         return EXIT.ok;
       }
-      let dir = '';
-      for (const part of path.split('/').filter((p) => p !== '')) {
-        dir = joinPath(dir, part);
-        // An existing file here is left for decide to refuse (ENOTDIR/EEXIST), as mkdir -p does.
-        if (workspace.lookup(dir)?.kind !== 'directory') await workspace.execute({ type: 'MakeDirectory', path: dir });
-      }
+      await makeDirectories(workspace, path);
       return EXIT.ok;
     });
   });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DomainError, joinPath, normalizePath, type ProjectWorkspace } from '@lighthouse-bridge/core';
+import { DomainError, normalizePath, parentOf } from '@lighthouse-bridge/core';
+import { makeDirectories } from '../makeDirectories.js';
 import { positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withWorkspace, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -32,29 +33,13 @@ export function run(argv: string[]): Promise<number> {
       if (content.byteLength > workspace.limits.maxFileBytes) {
         throw new DomainError('EFBIG', `${content.byteLength} bytes is over the ${workspace.limits.maxFileBytes}-byte file limit`);
       }
-      await makeParents(workspace, path);
+      await makeDirectories(workspace, parentOf(path) ?? '');
       const events = await workspace.writeFile(path, content, mode === undefined ? {} : { mode });
       const written = events.find((e) => e.type === 'FileWritten');
       await writeOut(`${written?.seq ?? workspace.head}\n`);
       return EXIT.ok;
     });
   });
-}
-
-/** `put` is the one writer that creates missing parents (the filesystem itself follows POSIX). */
-export async function makeParents(workspace: ProjectWorkspace, path: string): Promise<void> {
-  const parts = path.split('/').slice(0, -1);
-  let dir = '';
-  for (const part of parts) {
-    dir = joinPath(dir, part);
-    if (workspace.lookup(dir) !== undefined) continue;
-    try {
-      await workspace.execute({ type: 'MakeDirectory', path: dir });
-    } catch (error) {
-      // Another writer made it between our look and our append (the retry saw it): as mkdir -p, fine.
-      if (!(error instanceof DomainError && error.code === 'EEXIST' && workspace.lookup(dir)?.kind === 'directory')) throw error;
-    }
-  }
 }
 
 async function readStdin(): Promise<Buffer> {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openStore, ProjectWorkspace, type EventStore } from '@lighthouse-bridge/core';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { makeParents } from './put.js';
+import { makeDirectories } from './makeDirectories.js';
 
-describe('put: missing parents', () => {
+describe('makeDirectories (put\'s missing parents, mkdir -p)', () => {
   let dir: { dir: string; remove(): Promise<void> };
   let store: EventStore;
   const project = { namespace: 'default', name: 'race' };
@@ -23,11 +23,11 @@ describe('put: missing parents', () => {
     const other = await ProjectWorkspace.open({ store, project, actor: 'b', live: false });
     try {
       await other.execute({ type: 'MakeDirectory', path: 'r4' });
-      await makeParents(stale, 'r4/sub/f0');
+      await makeDirectories(stale, 'r4/sub');
       assert.equal(stale.lookup('r4/sub')?.kind, 'directory');
       await other.catchUp();
       await other.writeFile('plain', Buffer.from('a file, not a directory'));
-      await assert.rejects(makeParents(stale, 'plain/f1'), /plain (already exists|is not a directory)/);
+      await assert.rejects(makeDirectories(stale, 'plain/f1'), /plain (already exists|is not a directory)/);
     } finally {
       await stale.close();
       await other.close();
