@@ -58,6 +58,24 @@ export function firstLine(child: ChildProcess, what: string): Promise<string> {
   });
 }
 
+/**
+ * `mount PROJECT` with its custody under `dir` (and its store there too unless `mountArgs` names
+ * one): the mountpoint, the keeper's socket, and the command to start (again).
+ */
+export function custodyMount(dir: string, project: string, mountArgs = ['--store', `file://${join(dir, 'store')}`]): { mnt: string; socket: string; start(): ChildProcess } {
+  const mnt = join(dir, 'mnt');
+  const args = [CLI, 'mount', project, mnt, '--custody-dir', join(dir, 'custody'), ...mountArgs];
+  const env = { ...process.env, LHB_LOG_LEVEL: 'error' };
+  return { mnt, socket: join(dir, 'custody', 'keeper.sock'), start: () => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }) };
+}
+
+/** Unmounts (SIGTERM) and ends the keeper the mount started, which would exit by itself 10 s later. */
+export async function stopMount(server: ChildProcess, socket: string): Promise<void> {
+  server.kill('SIGTERM');
+  await exited(server);
+  spawn('pkill', ['-f', `keeper --socket ${socket}`]);
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -72,12 +90,9 @@ function exited(child: ChildProcess): Promise<void> {
 export async function restartDrill(options: DrillOptions): Promise<DrillResult> {
   const { dir, restarts, log = () => undefined } = options;
   const [minLoad, maxLoad] = options.loadMs ?? [200, 500];
-  const mnt = join(dir, 'mnt');
   const priv = join(dir, 'private');
   await mkdir(priv, { recursive: true });
-  const args = [CLI, 'mount', options.project ?? 'default/custody', mnt, '--custody-dir', join(dir, 'custody'), ...(options.mountArgs ?? ['--store', `file://${join(dir, 'store')}`])];
-  const env = { ...process.env, LHB_LOG_LEVEL: 'error' };
-  const start = (): ChildProcess => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { mnt, socket, start } = custodyMount(dir, options.project ?? 'default/custody', options.mountArgs);
 
   let server = start();
   let program: Program | undefined;
@@ -105,10 +120,7 @@ export async function restartDrill(options: DrillOptions): Promise<DrillResult> 
     return { restarts: kills.map((k) => ({ stallMs: stallAround(gaps, k.atMs), takeoverMs: k.takeoverMs })), reader: report, readerErrors, content, allTookOver };
   } finally {
     program?.kill();
-    server.kill('SIGTERM');
-    await exited(server);
-    // The keeper would exit by itself 10 s after the unmount; the drill leaves nothing running.
-    spawn('pkill', ['-f', `keeper --socket ${join(dir, 'custody', 'keeper.sock')}`]);
+    await stopMount(server, socket);
   }
 }
 

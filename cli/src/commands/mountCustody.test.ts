@@ -5,16 +5,13 @@ import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { KeeperClient, mountAt } from '@lighthouse-bridge/csi-driver';
-import { firstLine, missingRecords, percentile, restartDrill } from '@lighthouse-bridge/test/custodyDrill';
+import { custodyMount, firstLine, missingRecords, percentile, restartDrill, stopMount } from '@lighthouse-bridge/test/custodyDrill';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { join } from 'node:path';
 
 const RESTARTS = 20;
 const run = promisify(execFile);
-/** The BUILT CLI, run as users run it. */
-const CLI = fileURLToPath(new URL('../main.js', import.meta.url));
 
 describe('mount: a killed server is taken over by the same command (ADR 0083)', { timeout: 240_000 }, () => {
   let tmp: { dir: string; remove: () => Promise<void> };
@@ -68,7 +65,7 @@ describe('mount: what a takeover restores', { timeout: 120_000 }, () => {
       assert.equal(await readFile(join(mnt, 'current', 'dir', 'new.txt'), 'utf8'), 'before+after', 'the unsaved bytes survived and the close recorded them');
     } finally {
       user?.kill('SIGKILL');
-      await stop(server, socket);
+      await stopMount(server, socket);
     }
   });
 });
@@ -132,21 +129,7 @@ describe('mount: a takeover that cannot succeed', { timeout: 120_000 }, () => {
       assert.match(await firstLine(server, 'server'), /^mounted /);
       assert.equal(await readFile(join(mnt, 'current', 'kept.txt'), 'utf8'), 'recorded');
     } finally {
-      await stop(server, socket);
+      await stopMount(server, socket);
     }
   });
 });
-
-/** `mount PROJECT` with its store and custody under `dir`: the mountpoint, the keeper's socket, and the command to start (again). */
-function custodyMount(dir: string, project: string): { mnt: string; socket: string; start(): ChildProcess } {
-  const mnt = join(dir, 'mnt');
-  const args = [CLI, 'mount', project, mnt, '--store', `file://${join(dir, 'store')}`, '--custody-dir', join(dir, 'custody')];
-  return { mnt, socket: join(dir, 'custody', 'keeper.sock'), start: () => spawn(process.execPath, args, { env: { ...process.env, LHB_LOG_LEVEL: 'error' }, stdio: ['ignore', 'pipe', 'pipe'] }) };
-}
-
-/** Unmounts (SIGTERM) and ends the keeper the mount started. */
-async function stop(server: ChildProcess, socket: string): Promise<void> {
-  server.kill('SIGTERM');
-  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
-  spawn('pkill', ['-f', `keeper --socket ${socket}`]);
-}
