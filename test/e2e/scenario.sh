@@ -33,14 +33,15 @@ diagnose() {
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
-wait_until() { # seconds description command...
-  local seconds=$1 what=$2; shift 2
+wait_for() { # seconds description why command...: on timeout, the output of the shell code `why` joins the failure
+  local seconds=$1 what=$2 why=$3; shift 3
   local deadline=$(( $(date +%s) + seconds ))
   until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "$what (not within ${seconds}s)"
+    [ "$(date +%s)" -lt "$deadline" ] || fail "$what (not within ${seconds}s)$( [ "$why" = : ] || printf ': %s' "$(eval "$why" 2>&1)")"
     sleep 0.2
   done
 }
+wait_until() { local seconds=$1 what=$2; shift 2; wait_for "$seconds" "$what" : "$@"; } # seconds description command...
 pod_running() { [ "$(kubectl -n "$NS" get pod "$1" -o jsonpath='{.status.phase}')" = Running ]; }
 x() { local pod=$1; shift; kubectl -n "$NS" exec "$pod" -- sh -c "$*"; }
 
@@ -185,26 +186,15 @@ start_loop() { # pod mode file: the loop runs detached inside the pod, started b
   kubectl -n "$NS" exec "$1" -- sh -c 'printf "%s\n" "$0" > /tmp/loop.sh; rm -f /tmp/loop.done /tmp/loop.stop /tmp/loop.err' "$loop_script" || fail "loop script into pod $1"
   [ "$(x "$1" 'cat /tmp/loop.sh')" = "$loop_script" ] || fail "pod $1's loop script arrived damaged"
   x "$1" "setsid sh /tmp/loop.sh $2 $3 </dev/null >/tmp/loop.out 2>&1 &" || fail "starting pod $1's loop"
-  local deadline=$(( $(date +%s) + 15 ))
-  until x "$1" 'test -e /tmp/loop.err' 2>/dev/null; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "pod $1's loop did not start within 15 s: $(x "$1" 'cat /tmp/loop.out' 2>&1)"
-    sleep 0.2
-  done
+  wait_for 15 "pod $1's loop started" "x $1 'cat /tmp/loop.out'" x "$1" 'test -e /tmp/loop.err'
 }
 loop_writing() { # pod A's file: waits for A's loop to write it (under load a kubectl exec takes seconds to start)
-  local deadline=$(( $(date +%s) + 20 ))
-  until x a "test -s $1" 2>/dev/null; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "pod a's loop wrote nothing to $1 within 20 s: $(x a 'cat /tmp/loop.out; head -n3 /tmp/loop.err' 2>&1)"
-    sleep 0.2
-  done
+  wait_for 20 "pod a's loop wrote to $1" "x a 'cat /tmp/loop.out; head -n3 /tmp/loop.err'" x a "test -s $1"
 }
 stop_loop() { # pod: sets loop_result to "iterations longest-gap-ms uptime-it-ended"; fails on any error the loop met
   x "$1" 'touch /tmp/loop.stop'
-  local deadline=$(( $(date +%s) + 15 ))
-  until loop_result=$(x "$1" 'cat /tmp/loop.done' 2>/dev/null); do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "pod $1's loop did not finish: $(x "$1" 'cat /tmp/loop.out' 2>&1)"
-    sleep 0.2
-  done
+  wait_for 15 "pod $1's loop finished" "x $1 'cat /tmp/loop.out'" x "$1" 'test -s /tmp/loop.done'
+  loop_result=$(x "$1" 'cat /tmp/loop.done')
   local errors; errors=$(x "$1" 'cat /tmp/loop.err')
   [ -z "$errors" ] || fail "pod $1's loop met errors: $(echo "$errors" | sort | uniq -c | head -n5 | paste -sd';' -)"
 }
