@@ -147,14 +147,9 @@ test('without a keeper, after kill -9 the restarted plugin serves the same targe
   assert.equal(await second.kill('SIGTERM'), 0);
   assert.ok(await mountAt(kept), 'SIGTERM leaves the mount in place');
   const third = await start();
-  const csi3 = csiClients(CSI, third.socket);
-  try {
-    assert.equal(await readFile(join(kept, 'current', 'after.txt'), 'utf8'), 'written after recovery\n');
-    await csi3.call('Node', 'NodeUnpublishVolume', { volume_id: 'team/recover', target_path: kept });
-    assert.equal(await mountAt(kept), undefined);
-  } finally {
-    csi3.close();
-  }
+  assert.equal(await readFile(join(kept, 'current', 'after.txt'), 'utf8'), 'written after recovery\n');
+  await nodeCall(third, 'NodeUnpublishVolume', { volume_id: 'team/recover', target_path: kept });
+  assert.equal(await mountAt(kept), undefined);
 });
 
 test('a project config that cannot be read mounts nothing; the next pass mounts the target', async () => {
