@@ -92,7 +92,9 @@ export class AppendQueue {
     // Issued before the script in the same turn, so they travel in the same write (auto-pipelining)
     // and run first: the close pays one round trip. The script checks each is there before it
     // records the events naming it; a failed HSET shows as that append's refusal.
-    const stored = batch.map((pending) => Promise.all(pending.blobs.map((blob) => this.redis.hset(blob.key, singleChunk(blob.content)))).then(() => undefined, (error: unknown) => error));
+    const stored = batch.map((pending) =>
+      pending.blobs.length === 0 ? undefined : Promise.all(pending.blobs.map((blob) => this.redis.hset(blob.key, singleChunk(blob.content)))).then(() => undefined, (error: unknown) => error),
+    );
     try {
       const outcomes = parseAppendReply(await appendScript.run(this.redis, keys, args), batch.length);
       const failures = await Promise.all(stored);
