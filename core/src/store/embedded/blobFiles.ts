@@ -1,10 +1,10 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash, isContentHash } from '../../events/contentHash.js';
 import { writeFileAtomic } from '../../fs/atomicFile.js';
 import { syncFiles } from '../../fs/syncFiles.js';
 import type { BlobPacks } from './blobPacks.js';
-import { CorruptLogError, isNotFound } from './storeErrors.js';
+import { CorruptLogError, isNotFound, statIfPresent } from './storeErrors.js';
 
 /** Blobs up to this size are written without leaving the thread when no fsync is wanted (ADR 0082). */
 const SMALL_BLOB_BYTES = 64 * 1024;
@@ -36,7 +36,7 @@ export async function putBlobFile(projectDir: string, content: Uint8Array, packs
   // The name is the content's hash, and files only appear by atomic rename: present means complete,
   // but not durable (a CLI put beside a mount, a mount killed before its sync), so a present blob is
   // synced like a new one, now or by the sync stage.
-  if (await exists(path)) {
+  if (await statIfPresent(path)) {
     if (unsynced) unsynced(path);
     else await syncFiles([path]);
     return hash;
@@ -62,14 +62,4 @@ export async function getBlobFile(projectDir: string, hash: string, project: str
   }
   if (contentHash(content) !== hash) throw new CorruptLogError(`project ${project}: blob ${hash} is damaged (its content hashes differently)`);
   return content;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (isNotFound(error)) return false;
-    throw error;
-  }
 }

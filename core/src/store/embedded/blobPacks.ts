@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { contentHash } from '../../events/contentHash.js';
 import { writeAllAt } from '../../fs/writeAllAt.js';
-import { CorruptLogError, isNotFound } from './storeErrors.js';
+import { CorruptLogError, isNotFound, statIfPresent } from './storeErrors.js';
 
 /** A record: its content's length (u32 LE), its SHA-256 (32 bytes), the content. */
 const HEADER_BYTES = 4 + 32;
@@ -134,7 +134,7 @@ export class BlobPacks {
       if (last === OWN) continue;
       // Packs that did not change since the last look (most of them: their writers are gone) cost a
       // stat, a torn record at the end of one included.
-      const now = await statOf(path);
+      const now = await statIfPresent(path); // undefined: removed by hand, nothing to scan
       if (!now || now.size <= (last?.offset ?? 0) || (now.size === last?.size && now.mtimeMs === last.mtimeMs)) continue;
       chunk ??= Buffer.allocUnsafe(SCAN_CHUNK_BYTES);
       this.scanned.set(path, { offset: await this.scanFrom(path, last?.offset ?? 0, chunk), size: now.size, mtimeMs: now.mtimeMs });
@@ -164,15 +164,5 @@ export class BlobPacks {
     } finally {
       await file.close();
     }
-  }
-}
-
-/** Undefined for a pack that is gone (removed by hand): nothing to scan. */
-async function statOf(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
-  try {
-    return await stat(path);
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
   }
 }

@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { StoreUnavailableError } from '../eventStore.js';
 
 /**
@@ -24,4 +26,14 @@ export function asStoreError(what: string, error: unknown): Error {
 
 export function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** stat(2), or undefined for a path that is not there. */
+export async function statIfPresent(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }
