@@ -34,7 +34,7 @@ export function instrumentStore(store: EventStore): EventStore {
     read: (project, options) => timed(storeReadDuration, () => store.read(project, options)),
     subscribe: (project, afterSeq, onEvents, onError) => store.subscribe(project, afterSeq, onEvents, onError),
     sync: (project) => store.sync(project),
-    putBlob: (project, content, options) => timed(storeAppendDuration, () => store.putBlob(project, content, options), project),
+    putBlob: (project, content) => timed(storeAppendDuration, () => store.putBlob(project, content), project),
     getBlob: (project, hash) => timed(storeReadDuration, () => store.getBlob(project, hash)),
     saveSnapshot: (project, snapshot) => store.saveSnapshot(project, snapshot),
     loadSnapshot: (project, atOrBefore) => store.loadSnapshot(project, atOrBefore),

@@ -47,7 +47,7 @@ export interface EventStore {
   ): Subscription;
 
   /** Stores content by its sha256 (lowercase hex), which it returns. Idempotent. Durable as `append`. */
-  putBlob(project: ProjectId, content: Uint8Array, options?: { durability?: Durability }): Promise<string>;
+  putBlob(project: ProjectId, content: Uint8Array): Promise<string>;
   /** The content with that sha256, or undefined when there is none. */
   getBlob(project: ProjectId, hash: string): Promise<Buffer | undefined>;
 

@@ -356,7 +356,7 @@ describe('embedded store on disk', () => {
       assert.equal(contentHash(content), acknowledged[i]);
     });
     assert.equal(await after.getBlob(project, '0'.repeat(64)), undefined);
-    assert.equal(await (await open()).putBlob(project, later, { durability: 'visible' }), laterHash);
+    assert.equal(await storeAsClose(await open(), later), laterHash);
     assert.deepEqual(await after.getBlob(project, laterHash), later, 'the torn record hid the whole one');
     // A damaged byte inside a record already indexed: refused, never served.
     const first = acknowledged[0]!;
@@ -370,15 +370,15 @@ describe('embedded store on disk', () => {
   it('keeps a blob file of its own when the blob must be durable at once, or is large', async () => {
     const store = await open();
     const durable = await store.putBlob(project, Buffer.from('durable now'));
-    const large = await store.putBlob(project, randomBytes(65 * 1024), { durability: 'visible' });
+    const large = await storeAsClose(store, randomBytes(65 * 1024));
     for (const hash of [durable, large]) await stat(join(dir, 'default', 'demo', 'blobs', hash.slice(0, 2), hash));
     // Packed again rather than looked for as a file (a stat per close costs more than the copy).
-    const small = await store.putBlob(project, Buffer.from('durable now'), { durability: 'visible' });
+    const small = await storeAsClose(store, Buffer.from('durable now'));
     assert.equal(small, durable);
     assert.equal(String(await store.getBlob(project, durable)), 'durable now');
     // Packed first, then stored durably as a file too: a damaged packed copy does not hide the good file.
     const both = Buffer.from('packed, then a file');
-    const hash = await store.putBlob(project, both, { durability: 'visible' });
+    const hash = await storeAsClose(store, both);
     await store.putBlob(project, both);
     const packs = join(dir, 'default', 'demo', 'blobs', 'packs');
     const pack = join(packs, (await readdir(packs))[0]!);
@@ -407,8 +407,8 @@ describe('embedded store on disk', () => {
   it('fsyncs racing segment rolls never break the writer', async () => {
     const store = await open(false, 2 * 1024);
     let writing = true;
-    // What a mount does while cp -a runs: each file's blob is stored beside its append (outside
-    // the appends' order), and fsync(2)s ask for syncs, which then land during a roll's close.
+    // What a mount does while cp -a runs: each file's blob travels with its append, and fsync(2)s
+    // ask for syncs, which then land during a roll's close.
     const fsyncs = (async () => {
       let n = 0;
       // A turn of the event loop each time: a sync with nothing to do answers at once.
@@ -417,10 +417,8 @@ describe('embedded store on disk', () => {
     })();
     try {
       for (let i = 0; i < 60; i++) {
-        await Promise.all([
-          store.putBlob(project, randomBytes(64), { durability: 'visible' }),
-          store.append(project, Array.from({ length: 10 }, () => event(`s${i}`, 10)), { durability: 'visible' }),
-        ]);
+        const content = randomBytes(64);
+        await store.append(project, Array.from({ length: 10 }, () => event(`s${i}`, 10)), { durability: 'visible', blobs: [{ hash: contentHash(content), content }] });
       }
     } finally {
       writing = false;
@@ -430,6 +428,14 @@ describe('embedded store on disk', () => {
     assert.equal(await store.head(project), 600);
   });
 });
+
+/** Stores `content` as a mount's close does: brought by a visible append of the event naming it. */
+async function storeAsClose(store: EventStore, content: Uint8Array): Promise<string> {
+  const hash = contentHash(content);
+  const written: NewEvent = { type: 'FileWritten', actor: 'test', data: { path: `f-${hash.slice(0, 12)}`, hash, size: content.byteLength, mode: 0o644, mtimeMs: 0 } };
+  await store.append({ namespace: 'default', name: 'demo' }, [written], { durability: 'visible', blobs: [{ hash, content }] });
+  return hash;
+}
 
 function event(sessionId: string, count: number): NewEvent {
   return { type: 'AgentSessionStarted', actor: 'crash-test', data: { sessionId, agent: String(count) } };
@@ -522,16 +528,18 @@ function spawnAppender(dir: string, mode: 'loop' | 'paced', padding = 0, durabil
   });
 }
 
-/** A separate `node` process storing small blobs as visible (1 B to 64 KiB), printing each hash once acknowledged, until killed. */
+/** A separate `node` process closing small files as a mount does (blobs of 1 B to 64 KiB brought by visible appends), printing each hash once acknowledged, until killed. */
 function spawnBlobWriter(dir: string): ChildProcess {
   const script = `
-    const { randomBytes } = await import('node:crypto');
+    const { createHash, randomBytes } = await import('node:crypto');
     const { openEmbeddedStore } = await import(process.env.LHB_MODULE);
     const store = await openEmbeddedStore({ dir: process.env.LHB_DIR, readOnly: false });
     const project = { namespace: 'default', name: 'demo' };
     const worker = async () => {
       for (let i = 0; ; i++) {
-        const hash = await store.putBlob(project, randomBytes(1 + ((i * 7919) % (64 * 1024))), { durability: 'visible' });
+        const content = randomBytes(1 + ((i * 7919) % (64 * 1024)));
+        const hash = createHash('sha256').update(content).digest('hex');
+        await store.append(project, [{ type: 'FileWritten', actor: 'writer', data: { path: 'f' + i, hash, size: content.length, mode: 420, mtimeMs: 0 } }], { durability: 'visible', blobs: [{ hash, content }] });
         process.stdout.write(hash + '\\n');
       }
     };

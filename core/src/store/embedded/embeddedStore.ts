@@ -100,9 +100,9 @@ class EmbeddedStore implements EventStore {
     return tail;
   }
 
-  async putBlob(project: ProjectId, content: Uint8Array, options: { durability?: Durability } = {}): Promise<string> {
+  async putBlob(project: ProjectId, content: Uint8Array): Promise<string> {
     this.checkWritable('putBlob');
-    return this.storeBlob(project, content, options.durability);
+    return this.storeBlob(project, content, 'durable');
   }
 
   private storeBlob(project: ProjectId, content: Uint8Array, durability: Durability | undefined, hash?: string): Promise<string> {
