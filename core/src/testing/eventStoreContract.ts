@@ -257,7 +257,7 @@ export function runEventStoreContract(name: string, setup: () => Promise<Contrac
       assert.ok(Buffer.from(binary).equals((await second.getBlob(project, contentHash(binary)))!));
     });
 
-    it('stores the blobs an append brings before its events: each readable once it resolves, from another client too, in both durabilities', async () => {
+    it('stores the blobs an append brings: each readable once the append resolves, from another client too, in both durabilities; a refused append records nothing', async () => {
       const small = Buffer.from('brought by the append');
       const empty = new Uint8Array(0);
       const large = randomBytes(300 * 1024);
