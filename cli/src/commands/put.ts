@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { DomainError, normalizePath, parentOf } from '@lighthouse-bridge/core';
-import { makeDirectories } from '../makeDirectories.js';
+import { DomainError, normalizePath } from '@lighthouse-bridge/core';
+import { makeParents } from '../makeDirectories.js';
 import { positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, withWorkspace, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -33,7 +33,7 @@ export function run(argv: string[]): Promise<number> {
       if (content.byteLength > workspace.limits.maxFileBytes) {
         throw new DomainError('EFBIG', `${content.byteLength} bytes is over the ${workspace.limits.maxFileBytes}-byte file limit`);
       }
-      await makeDirectories(workspace, parentOf(path) ?? '');
+      await makeParents(workspace, path);
       const events = await workspace.writeFile(path, content, mode === undefined ? {} : { mode });
       const written = events.find((e) => e.type === 'FileWritten');
       await writeOut(`${written?.seq ?? workspace.head}\n`);
