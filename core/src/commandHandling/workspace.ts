@@ -47,6 +47,14 @@ interface QueuedCommand extends Queued {
 }
 
 /** Appends that lose the race this many times in a row give up with EBUSY. */
+/**
+ * Where applied events came from: `own` — this workspace's appends; `others` — the store's tail and
+ * catch-up, which is every other writer's events (and, rarely, one of ours that came back on the
+ * tail before its append was acknowledged).
+ */
+export type EventOrigin = 'own' | 'others';
+export type EventListener = (events: RecordedEvent[], origin: EventOrigin) => void;
+
 const MAX_CONFLICT_RETRIES = 16;
 /** The longest pause before following a stopped tail again. */
 const MAX_RESUBSCRIBE_PAUSE_MS = 5_000;
@@ -65,7 +73,7 @@ export class ProjectWorkspace {
   readonly limits: ProjectLimits;
   private readonly actor: string;
   private readonly current: ProjectState;
-  private readonly listeners = new Set<(events: RecordedEvent[]) => void>();
+  private readonly listeners = new Set<EventListener>();
   private readonly blobs: LruCache<string, Buffer>;
   private readonly blobLoads = new Map<string, Promise<Buffer>>();
   private readonly views = new LruCache<number, { loading: Promise<ProjectState>; ready?: ProjectState }>(HISTORY_VIEWS, () => 1);
@@ -82,6 +90,12 @@ export class ProjectWorkspace {
   /** Settles when the last command queued so far has (what `sync` and `close` wait for). */
   private lastQueued: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
+  /**
+   * While an append is in flight, events the tail brings are applied at once but told to listeners
+   * only once it settles: the tail often delivers that append's own events before the store
+   * acknowledges it, and only then can they be told apart from everyone else's.
+   */
+  private held: RecordedEvent[] | undefined;
   private closed = false;
   private tailFailures = 0;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -120,7 +134,7 @@ export class ProjectWorkspace {
       this.current.seq,
       (events) => {
         this.tailFailures = 0;
-        this.apply(events);
+        this.apply(events, 'others');
       },
       (error) => {
         this.onError(error);
@@ -145,8 +159,11 @@ export class ProjectWorkspace {
     return this.current.nodes.get(normalizePath(path, this.limits));
   }
 
-  /** Called with each batch of newly applied events, after `state` reflects them. Returns unsubscribe. */
-  onEvents(listener: (events: RecordedEvent[]) => void): () => void {
+  /**
+   * Called with each batch of newly applied events, after `state` reflects them, and where they
+   * came from. Returns unsubscribe.
+   */
+  onEvents(listener: EventListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -309,8 +326,14 @@ export class ProjectWorkspace {
       const blobs = live.flatMap((l) => l.item.blobs ?? []);
       let failure: unknown;
       try {
-        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs.length > 0 ? { blobs } : {}) });
-        this.apply(recorded);
+        let recorded: RecordedEvent[] | undefined;
+        this.held = [];
+        try {
+          recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs.length > 0 ? { blobs } : {}) });
+        } finally {
+          this.release(recorded);
+        }
+        this.apply(recorded, 'own');
         let at = 0;
         for (const l of live) l.item.resolve(recorded.slice(at, (at += l.events.length)));
         return;
@@ -343,7 +366,7 @@ export class ProjectWorkspace {
       for (;;) {
         const before = this.current.seq;
         const page = await this.store.read(this.project, { from: before + 1, limit: REPLAY_PAGE });
-        this.apply(page);
+        this.apply(page, 'others');
         if (this.current.seq === before) return;
       }
     })().finally(() => {
@@ -353,7 +376,7 @@ export class ProjectWorkspace {
   }
 
   /** Applies events in order, skipping those already applied (our own appends come back on the tail). */
-  private apply(events: RecordedEvent[]): void {
+  private apply(events: RecordedEvent[], origin: EventOrigin): void {
     const fresh: RecordedEvent[] = [];
     for (const event of events) {
       if (event.seq <= this.current.seq) continue;
@@ -365,15 +388,33 @@ export class ProjectWorkspace {
       evolve(this.current, event);
       fresh.push(event);
     }
-    this.notify(fresh);
+    if (this.held && origin === 'others') this.held.push(...fresh);
+    else this.notify(fresh, origin);
   }
 
-  private notify(events: RecordedEvent[]): void {
+  /** Tells what the tail brought during an append: `recorded` (undefined if it failed) was ours. */
+  private release(recorded: RecordedEvent[] | undefined): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    const first = recorded?.[0]?.seq ?? Infinity;
+    const last = recorded?.at(-1)?.seq ?? -Infinity;
+    const originOf = (e: RecordedEvent): EventOrigin => (e.seq >= first && e.seq <= last ? 'own' : 'others');
+    // In order, each run of one origin together.
+    for (let start = 0; start < held.length; ) {
+      const origin = originOf(held[start]!);
+      let end = start + 1;
+      while (end < held.length && originOf(held[end]!) === origin) end++;
+      this.notify(held.slice(start, end), origin);
+      start = end;
+    }
+  }
+
+  private notify(events: RecordedEvent[], origin: EventOrigin): void {
     if (events.length === 0) return;
     this.snapshots.observe(this.current);
     for (const listener of this.listeners) {
       try {
-        listener(events);
+        listener(events, origin);
       } catch (error) {
         this.onError(error instanceof Error ? error : new Error(String(error)));
       }

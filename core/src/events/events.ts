@@ -118,3 +118,20 @@ export function eventPath(e: BridgeEvent): string | undefined {
   if (typeof d.from === 'string') return d.from;
   return undefined;
 }
+
+/** The paths of the project's tree an event changes: none for those about anything else. */
+export function treePathsChanged(e: BridgeEvent): string[] {
+  switch (e.type) {
+    case 'FileWritten':
+    case 'SymlinkCreated':
+    case 'PathDeleted':
+    case 'DirectoryCreated':
+    case 'DirectoryRemoved':
+    case 'AttributesChanged':
+      return [e.data.path];
+    case 'PathMoved':
+      return [e.data.from, e.data.to];
+    default:
+      return [];
+  }
+}
