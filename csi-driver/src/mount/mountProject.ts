@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
+import { formatProjectId, ProjectWorkspace, treePathsChanged, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseTakeovers, projectLabels } from '@lighthouse-bridge/core/observability';
 import { Custody, type CustodyOptions } from '../fuse/custody/custody.js';
@@ -55,12 +55,22 @@ export class MountpointBusyError extends Error {
 }
 
 /**
- * Bounded staleness of `current/` as seen through the kernel's caches: another writer's change shows
- * within this (the propagation budget is 100 ms), a new file too: "no such name" is cached as long
- * (git and compilers probe many missing names). Cached content of `current/` is dropped at each
- * open (ADR 0080), so a file opened after the change is seen reads it whole.
+ * How long the kernel may keep names, "no such name" (git and compilers probe many missing names)
+ * and attributes. Outside `current/` this bounds staleness: a view's change shows within it.
  */
-export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
+const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
+/**
+ * In `current/`, another mount's change is pushed to the kernel as soon as it is applied here
+ * (ADR 0091), so what the kernel learned may be kept longer: a second saves most of the round trips
+ * that revalidate directories during bulk work, and still bounds staleness where a notification is
+ * lost. Cached content of `current/` is dropped at each open that finds it changed (ADR 0080).
+ */
+const CURRENT_CACHE_TIMEOUTS: CacheTimeouts = { entry: 1, attr: 1, negative: 1 };
+const CURRENT = '/current';
+
+function cacheTimeouts(path: string): CacheTimeouts {
+  return path.startsWith(CURRENT) && (path.length === CURRENT.length || path[CURRENT.length] === '/') ? CURRENT_CACHE_TIMEOUTS : CACHE_TIMEOUTS;
+}
 
 /** Mounts one project. Several may be mounted in one process (the node plugin serves a whole node). */
 export async function mountProject(options: MountOptions): Promise<MountedProject> {
@@ -128,7 +138,7 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
     onError(e, { op, project: projectName });
   };
 
-  const setup = { fs, project: options.project, cache: CACHE_TIMEOUTS, report };
+  const setup = { fs, project: options.project, cache: cacheTimeouts, report };
   const mounting = !custody
     ? mountKernel(mountpoint, setup)
     : custody.takingOver
@@ -138,6 +148,10 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
     fs.close();
     await workspace.close();
     throw error;
+  });
+  // This mount's own changes the kernel made itself; everyone else's it must be told of.
+  workspace.onEvents((events, origin) => {
+    if (origin === 'others') native.invalidate(events.flatMap((e) => treePathsChanged(e).map((path) => (path === '' ? CURRENT : `${CURRENT}/${path}`))));
   });
   return { workspace, fs, native, readOnly };
 }
