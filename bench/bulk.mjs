@@ -10,6 +10,8 @@
  *
  *   node bench/bulk.mjs                          # full size: 1,000-file repository, 10,000 small files
  *   node bench/bulk.mjs --repo-files 200 --small-files 1000 --timeout 60   # quick run
+ *   node bench/bulk.mjs --rounds 3               # each workload 3 times per store, alternating with bindfs;
+ *                                                # the table shows medians (bindfs here varies ±50% run to run)
  *   node bench/bulk.mjs --sync-close             # also the embedded store with `mount --sync close`
  *   node bench/bulk.mjs --no-custody             # also the embedded store with `mount --no-custody`
  *                                                # (no keeper, journal or write mirrors: ADR 0083's cost)
@@ -31,6 +33,7 @@ const { values: flags } = parseArgs({
     'repo-files': { type: 'string', default: '1000' },
     'small-files': { type: 'string', default: '10000' },
     timeout: { type: 'string', default: '120' },
+    rounds: { type: 'string', default: '1' },
     'sync-close': { type: 'boolean', default: false },
     'no-custody': { type: 'boolean', default: false },
     strace: { type: 'boolean', default: false },
@@ -39,6 +42,7 @@ const { values: flags } = parseArgs({
 const REPO_FILES = Number(flags['repo-files']);
 const SMALL_FILES = Number(flags['small-files']);
 const TIMEOUT_MS = Number(flags.timeout) * 1000;
+const ROUNDS = Math.max(1, Number(flags.rounds));
 // RELEASE is asynchronous: give the kernel's last requests time to reach the mount before scraping.
 const SETTLE_MS = 300;
 const PROJECT = 'bulk';
@@ -141,10 +145,31 @@ function workloads(fx, root) {
   ];
 }
 
+/**
+ * Every workload ROUNDS times, each round in directories of its own; a row's times are the medians
+ * of its rounds (its FUSE ops those of the first round), with each round's ratio beside them.
+ */
 async function runStore(label, fx, bindRoot, mnt, metricsPort) {
   await mkdir(bindRoot);
+  const rounds = [];
+  for (let r = 1; r <= ROUNDS; r++) rounds.push(await runRound(`${label}${ROUNDS > 1 ? ` ${r}/${ROUNDS}` : ''}`, fx, join(bindRoot, `r${r}`), mnt, `r${r}`, metricsPort));
+  if (ROUNDS === 1) return rounds[0];
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  return rounds[0].map((first, i) => {
+    const side = (name) => {
+      const seconds = rounds.map((rows) => rows[i][name].seconds);
+      return seconds.every((x) => x !== undefined) ? { seconds: median(seconds) } : first[name];
+    };
+    const ratios = rounds.map((rows) => (rows[i].bindfs.seconds && rows[i].mount.seconds ? rows[i].mount.seconds / rows[i].bindfs.seconds : NaN));
+    return { ...first, bindfs: side('bindfs'), mount: side('mount'), ratios };
+  });
+}
+
+async function runRound(label, fx, bindRoot, mnt, sub, metricsPort) {
+  await mkdir(bindRoot);
+  await mkdir(join(mnt, 'current', sub));
   const base = workloads(fx, bindRoot);
-  const ours = workloads(fx, join(mnt, 'current'));
+  const ours = workloads(fx, join(mnt, 'current', sub));
   const rows = [];
   const done = { bindfs: new Set(), mount: new Set() };
   for (let i = 0; i < base.length; i++) {
@@ -190,7 +215,11 @@ async function syscallTotals(path) {
 }
 
 const cell = (r) => (r.seconds !== undefined ? r.seconds.toFixed(2) : 'skipped');
-const ratioOf = (row) => (row.bindfs.seconds !== undefined && row.mount.seconds !== undefined ? `${(row.mount.seconds / row.bindfs.seconds).toFixed(1)}x` : '-');
+const ratioOf = (row) => {
+  if (row.bindfs.seconds === undefined || row.mount.seconds === undefined) return '-';
+  const each = row.ratios ? ` (rounds ${row.ratios.map((r) => `${r.toFixed(1)}x`).join(', ')})` : '';
+  return `${(row.mount.seconds / row.bindfs.seconds).toFixed(1)}x${each}`;
+};
 
 function printTables(results) {
   console.log(`\n| workload | ${results.map((r) => `bindfs s | ${r.label} s | ratio`).join(' | ')} |`);
