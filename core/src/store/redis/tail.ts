@@ -8,13 +8,6 @@ import type { LogHeads } from './logHeads.js';
 
 const BLOCK_MS = 5_000;
 const PAGE = 1_000;
-/**
- * After a read that brought events, the next waits this long, so a busy log is read a batch at a
- * time instead of one XREAD per append (the mount's thread pays for each). It delays what the tail
- * delivers by as much; a mount tells its kernel of each change as it arrives (ADR 0091), so no
- * cached "does not exist" makes a reader wait longer than this.
- */
-const GATHER_MS = 1;
 const MAX_BACKOFF_MS = 1_000;
 /** Reply errors that no retry can cure: the subscription ends and reports them. */
 const FATAL_REPLIES = new Set(['NOPERM', 'WRONGTYPE']);
@@ -191,7 +184,6 @@ class TailLoop {
           entries,
         );
       }
-      if (reply && !this.stopped) await this.unlessStopped(sleep(GATHER_MS)).catch(() => undefined);
     }
     this.connection?.disconnect();
   }
