@@ -1,18 +1,15 @@
 /* The native pieces our TypeScript FUSE server stands on (ADR 0083): mount(2)/umount2(2),
  * fusermount3's descriptor hand-over for non-root, reading each /dev/fuse connection on the event
- * loop, a thread that writes the kernel cache invalidations, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in TypeScript;
+ * loop, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in TypeScript;
  * this file only moves bytes and descriptors, so it stays small. Loaded by src/fuse/kernel/native.ts. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,194 +372,6 @@ static napi_value js_start_pump(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-/* ---- startNotifier(fd): cache invalidations for the kernel, written by a thread of their own ----
- * FUSE_NOTIFY_INVAL_ENTRY takes the directory's lock in the kernel. A request holding that lock (a
- * create in the same directory) waits for its reply, which only the JavaScript thread writes: a
- * notification written on that thread could wait for the very reply it holds up. This thread may
- * wait; nothing waits for it. It writes on its own duplicate of the descriptor, so a notification
- * still queued when the connection's descriptor is closed (its number reused) can only ever reach
- * that connection. The queue is bounded: a dropped invalidation leaves a cache entry to expire by
- * its timeout, which is the bound on staleness anyway (ADR 0091). */
-
-#define NOTIFY_QUEUE_MAX 4096
-#define NOTIFY_BATCH_MAX (1024 * 1024)
-
-struct note {
-  struct note *next;
-  size_t len;
-  char data[];
-};
-
-struct notifier {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  struct note *head, *tail;
-  size_t queued;
-  int fd;
-  bool stopping;
-  int refs; /* the thread + the JS object + its send and stop functions; under mu */
-};
-
-static void notifier_unref(struct notifier *n) {
-  pthread_mutex_lock(&n->mu);
-  bool last = --n->refs == 0;
-  pthread_mutex_unlock(&n->mu);
-  if (!last) return;
-  pthread_mutex_destroy(&n->mu);
-  pthread_cond_destroy(&n->cv);
-  free(n);
-}
-
-static void notifier_stop(struct notifier *n) {
-  pthread_mutex_lock(&n->mu);
-  n->stopping = true;
-  pthread_cond_signal(&n->cv);
-  pthread_mutex_unlock(&n->mu);
-}
-
-static void *notifier_main(void *arg) {
-  struct notifier *n = arg;
-  pthread_mutex_lock(&n->mu);
-  for (;;) {
-    while (!n->head && !n->stopping) pthread_cond_wait(&n->cv, &n->mu);
-    if (n->stopping) break;
-    struct note *m = n->head;
-    n->head = m->next;
-    if (!n->head) n->tail = NULL;
-    n->queued--;
-    pthread_mutex_unlock(&n->mu);
-    /* One write per notification. ENOENT: the kernel caches nothing under that name or id, so
-     * there was nothing to drop; ENODEV: unmounted. Neither leaves anything to do. */
-    for (size_t at = 0; at < m->len;) {
-      uint32_t len;
-      memcpy(&len, m->data + at, sizeof len);
-      while (write(n->fd, m->data + at, len) < 0 && errno == EINTR) {}
-      at += len;
-    }
-    free(m);
-    pthread_mutex_lock(&n->mu);
-  }
-  while (n->head) {
-    struct note *m = n->head;
-    n->head = m->next;
-    free(m);
-  }
-  n->tail = NULL;
-  pthread_mutex_unlock(&n->mu);
-  close(n->fd);
-  notifier_unref(n);
-  return NULL;
-}
-
-/* send(notifications): queues one or more notifications, back to back in one Buffer; false when
- * dropped (stopped, or the queue is full). */
-static napi_value js_notifier_send(napi_env env, napi_callback_info info) {
-  struct notifier *n;
-  napi_value argv[1], result;
-  if (!get_args(env, info, 1, argv, (void **)&n)) return NULL;
-  void *data;
-  size_t len;
-  bool is_buffer = false;
-  napi_is_buffer(env, argv[0], &is_buffer);
-  if (!is_buffer || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) return type_error(env, "message must be a Buffer");
-  /* Checked here, not on the thread: each notification's first field is its length. */
-  if (len > NOTIFY_BATCH_MAX) return type_error(env, "notifications must be at most 1 MiB together");
-  for (size_t at = 0; at < len;) {
-    uint32_t one;
-    if (len - at < 16) return type_error(env, "notifications must each start with a 16-byte header");
-    memcpy(&one, (char *)data + at, sizeof one);
-    if (one < 16 || one > len - at) return type_error(env, "a notification's length must cover its header and end within the buffer");
-    at += one;
-  }
-  struct note *m = malloc(sizeof *m + len);
-  if (!m) return errno_error(env, ENOMEM, "no memory for a FUSE notification");
-  m->next = NULL;
-  m->len = len;
-  memcpy(m->data, data, len);
-  pthread_mutex_lock(&n->mu);
-  bool queued = !n->stopping && n->queued < NOTIFY_QUEUE_MAX;
-  if (queued) {
-    if (n->tail) n->tail->next = m;
-    else n->head = m;
-    n->tail = m;
-    n->queued++;
-    pthread_cond_signal(&n->cv);
-  }
-  pthread_mutex_unlock(&n->mu);
-  if (!queued) free(m);
-  napi_get_boolean(env, queued, &result);
-  return result;
-}
-
-static napi_value js_notifier_stop(napi_env env, napi_callback_info info) {
-  struct notifier *n;
-  size_t argc = 0;
-  napi_get_cb_info(env, info, &argc, NULL, NULL, (void **)&n);
-  notifier_stop(n);
-  return NULL;
-}
-
-static void notifier_object_finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  /* A notifier nobody can reach any more can never be stopped: stop it with its last handle. */
-  struct notifier *n = data;
-  pthread_mutex_lock(&n->mu);
-  bool thread_only = n->refs == 2;
-  pthread_mutex_unlock(&n->mu);
-  if (thread_only) notifier_stop(n);
-  notifier_unref(n);
-}
-
-static napi_value js_start_notifier(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  int64_t fd;
-  if (!arg_int(env, argv[0], "fd must be a descriptor number", 0, 0x7fffffff, &fd)) return NULL;
-  struct notifier *n = calloc(1, sizeof *n);
-  if (!n) return errno_error(env, ENOMEM, "no memory for the FUSE notifier");
-  n->fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
-  if (n->fd < 0) {
-    int err = errno;
-    free(n);
-    return errno_error(env, err, "duplicating FUSE descriptor %d for its notifier failed", (int)fd);
-  }
-  /* The duplicate shares the pump's O_NONBLOCK, which only reads heed: a notification written to
-   * /dev/fuse waits for the kernel's locks whatever the flag says. */
-  pthread_mutex_init(&n->mu, NULL);
-  pthread_cond_init(&n->cv, NULL);
-  n->refs = 4;
-  /* Signals stay with the JavaScript thread: the new thread starts with all of them blocked. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t thread;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
-  int err = pthread_create(&thread, &attr, notifier_main, n);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (err) {
-    close(n->fd);
-    pthread_mutex_destroy(&n->mu);
-    pthread_cond_destroy(&n->cv);
-    free(n);
-    return errno_error(env, err, "starting the FUSE notifier thread failed");
-  }
-  napi_value obj, send, stop;
-  napi_create_object(env, &obj);
-  napi_create_function(env, "send", NAPI_AUTO_LENGTH, js_notifier_send, n, &send);
-  napi_create_function(env, "stop", NAPI_AUTO_LENGTH, js_notifier_stop, n, &stop);
-  napi_set_named_property(env, obj, "send", send);
-  napi_set_named_property(env, obj, "stop", stop);
-  napi_add_finalizer(env, obj, n, notifier_object_finalize, NULL, NULL);
-  napi_add_finalizer(env, send, n, notifier_object_finalize, NULL, NULL);
-  napi_add_finalizer(env, stop, n, notifier_object_finalize, NULL, NULL);
-  return obj;
-}
-
 /* ---- keeperCall(socketPath, message, fds, timeoutMs): one request, one reply ---- */
 
 static napi_value js_keeper_call(napi_env env, napi_callback_info info) {
@@ -661,7 +470,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fusermountMount", NULL, js_fusermount_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"startPump", NULL, js_start_pump, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"startNotifier", NULL, js_start_notifier, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keeperCall", NULL, js_keeper_call, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

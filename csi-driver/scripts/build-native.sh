@@ -15,6 +15,6 @@ if [ -f "$out/lighthouse_bridge.node" ] && [ -f "$out/lighthouse-bridge-keeper" 
 echo "build-native: building lighthouse_bridge.node and lighthouse-bridge-keeper" >&2
 mkdir -p "$out"
 rm -f "$stamp"
-gcc -O2 -Wall -Wextra -Werror -pthread -shared -fPIC -I"$nodedir/include/node" "$native/addon.c" -o "$out/lighthouse_bridge.node"
+gcc -O2 -Wall -Wextra -Werror -shared -fPIC -I"$nodedir/include/node" "$native/addon.c" -o "$out/lighthouse_bridge.node"
 gcc -O2 -Wall -Wextra -Werror "$native/keeper.c" -o "$out/lighthouse-bridge-keeper"
 echo "$want" > "$stamp"

@@ -46,7 +46,6 @@ interface QueuedCommand extends Queued {
   reject(error: unknown): void;
 }
 
-/** Appends that lose the race this many times in a row give up with EBUSY. */
 /**
  * Where applied events came from: `own` — this workspace's appends; `others` — the store's tail and
  * catch-up, which is every other writer's events (and, rarely, one of ours that came back on the
@@ -55,6 +54,7 @@ interface QueuedCommand extends Queued {
 export type EventOrigin = 'own' | 'others';
 export type EventListener = (events: RecordedEvent[], origin: EventOrigin) => void;
 
+/** Appends that lose the race this many times in a row give up with EBUSY. */
 const MAX_CONFLICT_RETRIES = 16;
 /** The longest pause before following a stopped tail again. */
 const MAX_RESUBSCRIBE_PAUSE_MS = 5_000;

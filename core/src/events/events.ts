@@ -119,18 +119,25 @@ export function eventPath(e: BridgeEvent): string | undefined {
   return undefined;
 }
 
-/** The paths of the project's tree an event changes: none for those about anything else. */
-export function treePathsChanged(e: BridgeEvent): string[] {
+/**
+ * The paths of the project's tree an event changes (none for events about anything else), and
+ * whether what lies beneath a path changed with it (a directory moved or removed).
+ */
+export function treeChanges(e: BridgeEvent): Array<{ path: string; subtree: boolean }> {
   switch (e.type) {
     case 'FileWritten':
     case 'SymlinkCreated':
     case 'PathDeleted':
     case 'DirectoryCreated':
-    case 'DirectoryRemoved':
     case 'AttributesChanged':
-      return [e.data.path];
+      return [{ path: e.data.path, subtree: false }];
+    case 'DirectoryRemoved':
+      return [{ path: e.data.path, subtree: true }];
     case 'PathMoved':
-      return [e.data.from, e.data.to];
+      return [
+        { path: e.data.from, subtree: true },
+        { path: e.data.to, subtree: true },
+      ];
     default:
       return [];
   }

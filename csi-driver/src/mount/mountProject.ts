@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatProjectId, ProjectWorkspace, treePathsChanged, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
+import { formatProjectId, ProjectWorkspace, treeChanges, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseTakeovers, projectLabels } from '@lighthouse-bridge/core/observability';
 import { Custody, type CustodyOptions } from '../fuse/custody/custody.js';
@@ -60,12 +60,14 @@ export class MountpointBusyError extends Error {
  */
 const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
 /**
- * In `current/`, another mount's change is pushed to the kernel as soon as it is applied here
- * (ADR 0091), so what the kernel learned may be kept longer: a second saves most of the round trips
- * that revalidate directories during bulk work, and still bounds staleness where a notification is
- * lost. Cached content of `current/` is dropped at each open that finds it changed (ADR 0080).
+ * In `current/`, the kernel is told to forget the attributes of whatever another mount changed as
+ * soon as the change is applied here (ADR 0091); a name that no longer leads anywhere then answers
+ * ENOENT at its next stat or open. So names and attributes may be kept longer: a second saves most
+ * of the round trips that revalidate directories during bulk work, and bounds staleness where a
+ * notification is missing. "No such name" cannot be pushed out without a lock (ADR 0091): 50 ms,
+ * as elsewhere. Cached content of `current/` is dropped at each open that finds it changed (ADR 0080).
  */
-const CURRENT_CACHE_TIMEOUTS: CacheTimeouts = { entry: 1, attr: 1, negative: 1 };
+const CURRENT_CACHE_TIMEOUTS: CacheTimeouts = { entry: 1, attr: 1, negative: 0.05 };
 const CURRENT = '/current';
 
 function cacheTimeouts(path: string): CacheTimeouts {
@@ -151,7 +153,7 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
   });
   // This mount's own changes the kernel made itself; everyone else's it must be told of.
   workspace.onEvents((events, origin) => {
-    if (origin === 'others') native.invalidate(events.flatMap((e) => treePathsChanged(e).map((path) => (path === '' ? CURRENT : `${CURRENT}/${path}`))));
+    if (origin === 'others') native.invalidate(events.flatMap((e) => treeChanges(e).map(({ path, subtree }) => ({ path: path === '' ? CURRENT : `${CURRENT}/${path}`, subtree }))));
   });
   return { workspace, fs, native, readOnly };
 }

@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { invalidations } from './invalidation.js';
-import { MNT_DETACH, native, type Notifier, type Pump } from './native.js';
+import { invalidations, type PathChange } from './invalidation.js';
+import { MNT_DETACH, native, type Pump } from './native.js';
 import { FuseSession, type SessionOptions } from './session.js';
 import { MAX_WRITE, NOTIFY_RESEND, OUT_HEADER, REQUEST_BUFFER_BYTES } from './protocol.js';
 
@@ -8,8 +8,6 @@ const MS_NOSUID = 2;
 const MS_NODEV = 4;
 const FSNAME = 'lighthouse-bridge';
 const FSTYPE = `fuse.${FSNAME}`;
-/** Notifications handed to the notifier at once (it takes up to 1 MiB). */
-const NOTIFY_BATCH_BYTES = 256 * 1024;
 /** How long a new mount may take to hear the kernel's INIT before we call it failed. */
 const INIT_TIMEOUT_MS = 10_000;
 
@@ -18,11 +16,8 @@ export interface KernelMount {
   readonly session: FuseSession;
   /** The /dev/fuse descriptor: custody hands a duplicate to the keeper. */
   readonly fd: number;
-  /**
-   * Tells the kernel to forget what it caches of these mount-relative paths, which changed without
-   * a request of its own (another mount's events). Returns at once; the kernel hears it shortly.
-   */
-  invalidate(paths: readonly string[]): void;
+  /** Tells the kernel to forget what it caches of paths that changed without a request of its own. */
+  invalidate(changes: readonly PathChange[]): void;
   /** Detaches the mount (lazily when busy) and stops serving. */
   unmount(): Promise<void>;
 }
@@ -113,7 +108,8 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     try {
       writeSync(fd, reply);
     } catch (error) {
-      // ENOENT: the request was interrupted meanwhile; ENODEV: unmounted. Neither has anyone to tell.
+      // ENOENT: the request was interrupted meanwhile, or a notification's node is no longer cached;
+      // ENODEV: unmounted. None has anyone to tell.
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENODEV') setup.report('reply', error);
     }
@@ -121,11 +117,9 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
   const session = new FuseSession({ ...setup, send });
   if (adoptInit) session.adopt(adoptInit);
   let pump: Pump | undefined;
-  let notifier: Notifier | undefined;
   let ending!: (errno: number) => void;
   const ended = new Promise<number>((resolve) => (ending = resolve));
   const stop = async (): Promise<void> => {
-    notifier?.stop();
     if (!pump) return;
     pump.stop();
     await ended;
@@ -142,25 +136,10 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     stop,
     start: () => {
       pump ??= native.startPump(fd, REQUEST_BUFFER_BYTES, (raw) => session.handle(raw), ending);
-      notifier ??= native.startNotifier(fd);
     },
-    invalidate: (paths) => {
-      if (!notifier || closed) return;
-      let batch: Buffer[] = [];
-      let bytes = 0;
-      for (const path of paths) {
-        for (const message of invalidations(session.nodes, path)) {
-          batch.push(message);
-          bytes += message.length;
-        }
-        if (bytes >= NOTIFY_BATCH_BYTES) {
-          notifier.send(Buffer.concat(batch, bytes));
-          batch = [];
-          bytes = 0;
-        }
-      }
-      // Dropped when thousands are queued: then the entries expire by their timeout (ADR 0091).
-      if (bytes > 0) notifier.send(Buffer.concat(batch, bytes));
+    // From this thread: an attribute notification takes no lock a request waiting for it may hold.
+    invalidate: (changes) => {
+      for (const change of changes) for (const message of invalidations(session.nodes, change)) send(message);
     },
     unmount: async () => {
       try {

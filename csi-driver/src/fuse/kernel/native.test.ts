@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,6 @@ import { eventually } from '@lighthouse-bridge/test/eventually';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { KeeperClient } from '../custody/keeper.js';
 import { isNativeError, keeperPath, MNT_DETACH, native, type Pump } from './native.js';
-import { invalAttrNotification, invalEntryNotification } from './wire.js';
 
 const run = promisify(execFile);
 const TIMEOUT_MS = 2_000;
@@ -210,30 +209,6 @@ describe('native addon and keeper', () => {
       closeSync(fd);
       keeper.child.kill('SIGTERM');
       await keeper.exited;
-    }
-  });
-
-  it('the notifier queues well-formed notifications only, and none once stopped', () => {
-    const mnt = join(dir, 'mnt-notify');
-    mkdirSync(mnt);
-    const fd = mountFuse(mnt);
-    try {
-      assert.throws(() => native.startNotifier(-1), TypeError);
-      assert.throws(() => native.startNotifier(1_000_000), (error) => isNativeError(error) && error.code === 'EBADF');
-      const notifier = native.startNotifier(fd);
-      const attrsOfRoot = invalAttrNotification(1);
-      assert.throws(() => notifier.send(Buffer.alloc(10)), TypeError, 'shorter than a header');
-      const overlong = Buffer.from(attrsOfRoot);
-      overlong.writeUInt32LE(attrsOfRoot.length + 1, 0);
-      assert.throws(() => notifier.send(overlong), TypeError, 'a length past the end');
-      assert.throws(() => notifier.send(Buffer.concat([attrsOfRoot, Buffer.alloc(8)])), TypeError, 'a torn second one');
-      assert.equal(notifier.send(Buffer.concat([attrsOfRoot, invalEntryNotification(1, 'x')])), true);
-      notifier.stop();
-      notifier.stop();
-      assert.equal(notifier.send(attrsOfRoot), false);
-    } finally {
-      native.umount(mnt, MNT_DETACH);
-      closeSync(fd);
     }
   });
 

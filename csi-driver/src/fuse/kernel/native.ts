@@ -26,17 +26,6 @@ export interface Pump {
   stop(): void;
 }
 
-/** Writes notifications to one /dev/fuse connection from a thread of its own (ADR 0091). */
-export interface Notifier {
-  /**
-   * Queues notifications, back to back in one Buffer, each starting with its header; returns
-   * false when they were dropped (stopped, or too many queued). Never waits for the kernel.
-   */
-  send(notifications: Buffer): boolean;
-  /** Ends the thread; whatever is still queued is dropped. Idempotent. */
-  stop(): void;
-}
-
 export interface KeeperReply {
   reply: Buffer;
   /** Descriptors that came with the reply (close-on-exec); the caller owns and must close them. */
@@ -57,11 +46,6 @@ export interface NativeAddon {
    * Never closes `fd`; sets O_NONBLOCK on it.
    */
   startPump(fd: number, bufferSize: number, onRequest: (req: Buffer) => void, onEnd: (errno: number) => void): Pump;
-  /**
-   * Starts a thread that writes notifications to the connection on `fd`, through a duplicate of
-   * `fd` it owns: closing `fd` meanwhile cannot redirect them.
-   */
-  startNotifier(fd: number): Notifier;
   /** One request to the keeper's SOCK_SEQPACKET socket, with descriptors, and its one reply. */
   keeperCall(socketPath: string, message: Buffer, fds: number[], timeoutMs: number): KeeperReply;
 }

@@ -1,6 +1,6 @@
 import type { FuseStat, FuseStatfs } from '../attributes.js';
 import { E, fsError } from '../errno.js';
-import { ATTR, ATTR_OUT, DIRENT_HEADER, ENTRY_OUT, IN_HEADER, NOTIFY_INVAL_ENTRY, NOTIFY_INVAL_INODE, OPEN_OUT, OUT_HEADER, STATFS_OUT } from './protocol.js';
+import { ATTR, ATTR_OUT, DIRENT_HEADER, ENTRY_OUT, IN_HEADER, NOTIFY_INVAL_INODE, OPEN_OUT, OUT_HEADER, STATFS_OUT } from './protocol.js';
 
 const TWO_32 = 2 ** 32;
 /** Names must be UTF-8: a lossy decode would make two different byte strings one path. */
@@ -194,16 +194,6 @@ function notification(code: number, bodyBytes: number): Buffer {
   const out = Buffer.alloc(OUT_HEADER + bodyBytes);
   out.writeUInt32LE(out.length, 0);
   out.writeInt32LE(code, 4);
-  return out;
-}
-
-/** FUSE_NOTIFY_INVAL_ENTRY: the kernel forgets `name` in directory `parent`, found or "does not exist". */
-export function invalEntryNotification(parent: number, name: string): Buffer {
-  const bytes = Buffer.from(name);
-  const out = notification(NOTIFY_INVAL_ENTRY, 16 + bytes.length + 1);
-  writeU64(out, parent, OUT_HEADER);
-  out.writeUInt32LE(bytes.length, OUT_HEADER + 8);
-  bytes.copy(out, OUT_HEADER + 16);
   return out;
 }
 
