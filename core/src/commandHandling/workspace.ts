@@ -145,6 +145,14 @@ export class ProjectWorkspace {
     );
   }
 
+  /**
+   * True while the tail waits on purpose before reading on (a busy Redis log): another writer's
+   * change may be in the store and not yet here, so "does not exist" must not be remembered now.
+   */
+  get gathering(): boolean {
+    return this.subscription?.gathering ?? false;
+  }
+
   /** The head state. Evolved in place as events arrive: read it, do not keep references across awaits. */
   get state(): ProjectState {
     return this.current;

@@ -111,6 +111,11 @@ export interface ReadOptions {
 
 export interface Subscription {
   close(): Promise<void>;
+  /**
+   * True while the subscription waits on purpose before reading on (a busy Redis log is read a
+   * batch at a time): an event appended meanwhile reaches the subscriber up to that wait later.
+   */
+  readonly gathering?: boolean;
 }
 
 /** A serialized projection state as of event `seq` (whose time was `time`). */

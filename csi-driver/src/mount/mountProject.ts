@@ -65,13 +65,18 @@ const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 
  * ENOENT at its next stat or open. So names and attributes may be kept longer: a second saves most
  * of the round trips that revalidate directories during bulk work, and bounds staleness where a
  * notification is missing. "No such name" cannot be pushed out without a lock (ADR 0091): 50 ms,
- * as elsewhere. Cached content of `current/` is dropped at each open that finds it changed (ADR 0080).
+ * and not at all while the tail holds another writer's changes back (ADR 0092). Cached content of
+ * `current/` is dropped at each open that finds it changed (ADR 0080).
  */
 const CURRENT_CACHE_TIMEOUTS: CacheTimeouts = { entry: 1, attr: 1, negative: 0.05 };
+const CURRENT_WHILE_GATHERING: CacheTimeouts = { ...CURRENT_CACHE_TIMEOUTS, negative: 0 };
 const CURRENT = '/current';
 
-function cacheTimeouts(path: string): CacheTimeouts {
-  return path.startsWith(CURRENT) && (path.length === CURRENT.length || path[CURRENT.length] === '/') ? CURRENT_CACHE_TIMEOUTS : CACHE_TIMEOUTS;
+function cacheTimeouts(workspace: ProjectWorkspace): (path: string) => CacheTimeouts {
+  return (path) => {
+    if (!path.startsWith(CURRENT) || (path.length > CURRENT.length && path[CURRENT.length] !== '/')) return CACHE_TIMEOUTS;
+    return workspace.gathering ? CURRENT_WHILE_GATHERING : CURRENT_CACHE_TIMEOUTS;
+  };
 }
 
 /** Mounts one project. Several may be mounted in one process (the node plugin serves a whole node). */
@@ -140,7 +145,7 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
     onError(e, { op, project: projectName });
   };
 
-  const setup = { fs, project: options.project, cache: cacheTimeouts, report };
+  const setup = { fs, project: options.project, cache: cacheTimeouts(workspace), report };
   const mounting = !custody
     ? mountKernel(mountpoint, setup)
     : custody.takingOver

@@ -191,6 +191,33 @@ describe('Redis store failure behaviour and layout', () => {
     }
   });
 
+  it('reads a busy log a batch at a time: gathering for a moment after each read that brought events, losing none', async () => {
+    const redis = await startRedis();
+    const store = await open(redis.url);
+    const writer = await open(redis.url);
+    const project = uniqueProject();
+    const seen: number[] = [];
+    const gatheringAfterDelivery: boolean[] = [];
+    const feed = store.subscribe(project, 0, (events) => {
+      seen.push(...events.map((e) => e.seq));
+      // Looked at once the tail's loop goes on from this delivery.
+      queueMicrotask(() => gatheringAfterDelivery.push(feed.gathering === true));
+    });
+    try {
+      assert.equal(feed.gathering, false);
+      for (let i = 1; i <= 50; i++) await writer.append(project, [event(i)]);
+      await eventually('all 50 events', () => seen.length === 50);
+      assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i + 1));
+      assert.ok(gatheringAfterDelivery.length > 0 && gatheringAfterDelivery.every(Boolean), `gathering after each delivery: ${gatheringAfterDelivery.join(',')}`);
+      // Idle again: blocked in XREAD, every new event reaches it at once.
+      await eventually('the pause to end', () => feed.gathering === false, 1_000);
+    } finally {
+      await feed.close();
+      await Promise.all([store.close(), writer.close()]);
+      await redis.stop();
+    }
+  });
+
   it('chunks blobs so no value exceeds 512 KiB, and refuses a corrupted one', async () => {
     const redis = await startRedis();
     const store = await open(redis.url);
