@@ -42,7 +42,8 @@ const { values: flags } = parseArgs({
 const REPO_FILES = Number(flags['repo-files']);
 const SMALL_FILES = Number(flags['small-files']);
 const TIMEOUT_MS = Number(flags.timeout) * 1000;
-const ROUNDS = Math.max(1, Number(flags.rounds));
+const ROUNDS = Number(flags.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${flags.rounds}`);
 // RELEASE is asynchronous: give the kernel's last requests time to reach the mount before scraping.
 const SETTLE_MS = 300;
 const PROJECT = 'bulk';
@@ -147,14 +148,16 @@ function workloads(fx, root) {
 
 /**
  * Every workload ROUNDS times, each round in directories of its own; a row's times are the medians
- * of its rounds (its FUSE ops those of the first round), with each round's ratio beside them.
+ * of its rounds (the lower middle one for an even count; its FUSE ops those of the first round),
+ * with each round's ratio beside them. Later rounds run on a project that holds the earlier
+ * rounds' files, as a workspace in use does.
  */
 async function runStore(label, fx, bindRoot, mnt, metricsPort) {
   await mkdir(bindRoot);
   const rounds = [];
   for (let r = 1; r <= ROUNDS; r++) rounds.push(await runRound(`${label}${ROUNDS > 1 ? ` ${r}/${ROUNDS}` : ''}`, fx, join(bindRoot, `r${r}`), mnt, `r${r}`, metricsPort));
   if (ROUNDS === 1) return rounds[0];
-  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
   return rounds[0].map((first, i) => {
     const side = (name) => {
       const seconds = rounds.map((rows) => rows[i][name].seconds);
