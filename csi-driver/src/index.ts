@@ -1,4 +1,4 @@
-export { mountProject, MountpointBusyError, SYNC_MODES, type MountOptions, type MountedProject, type SyncMode } from './mount/mountProject.js';
+export { mountProject, MountpointBusyError, CACHE_TIMEOUTS, SYNC_MODES, type MountOptions, type MountedProject, type SyncMode } from './mount/mountProject.js';
 export { detachDeadFuseMount, lazyUnmount, mountAt, mountTable } from './mount/mountpoint.js';
 export type { ValidateBackend } from './fuse/validation.js';
 export { projectValidator, type ValidatorSettings } from './mount/projectValidator.js';

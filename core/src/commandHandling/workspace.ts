@@ -46,14 +46,6 @@ interface QueuedCommand extends Queued {
   reject(error: unknown): void;
 }
 
-/**
- * Where applied events came from: `own` — this workspace's appends; `others` — the store's tail and
- * catch-up, which is every other writer's events (and, rarely, one of ours that came back on the
- * tail before its append was acknowledged).
- */
-export type EventOrigin = 'own' | 'others';
-export type EventListener = (events: RecordedEvent[], origin: EventOrigin) => void;
-
 /** Appends that lose the race this many times in a row give up with EBUSY. */
 const MAX_CONFLICT_RETRIES = 16;
 /** The longest pause before following a stopped tail again. */
@@ -73,7 +65,7 @@ export class ProjectWorkspace {
   readonly limits: ProjectLimits;
   private readonly actor: string;
   private readonly current: ProjectState;
-  private readonly listeners = new Set<EventListener>();
+  private readonly listeners = new Set<(events: RecordedEvent[]) => void>();
   private readonly blobs: LruCache<string, Buffer>;
   private readonly blobLoads = new Map<string, Promise<Buffer>>();
   private readonly views = new LruCache<number, { loading: Promise<ProjectState>; ready?: ProjectState }>(HISTORY_VIEWS, () => 1);
@@ -90,12 +82,6 @@ export class ProjectWorkspace {
   /** Settles when the last command queued so far has (what `sync` and `close` wait for). */
   private lastQueued: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
-  /**
-   * While an append is in flight, events the tail brings are applied at once but told to listeners
-   * only once it settles: the tail often delivers that append's own events before the store
-   * acknowledges it, and only then can they be told apart from everyone else's.
-   */
-  private held: RecordedEvent[] | undefined;
   private closed = false;
   private tailFailures = 0;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -134,7 +120,7 @@ export class ProjectWorkspace {
       this.current.seq,
       (events) => {
         this.tailFailures = 0;
-        this.apply(events, 'others');
+        this.apply(events);
       },
       (error) => {
         this.onError(error);
@@ -146,8 +132,8 @@ export class ProjectWorkspace {
   }
 
   /**
-   * True while the tail waits on purpose before reading on (a busy Redis log): another writer's
-   * change may be in the store and not yet here, so "does not exist" must not be remembered now.
+   * True while the tail holds other writers' events back on purpose (a busy Redis log is read a
+   * batch at a time, ADR 0092): "does not exist" must not be remembered now.
    */
   get gathering(): boolean {
     return this.subscription?.gathering ?? false;
@@ -167,11 +153,8 @@ export class ProjectWorkspace {
     return this.current.nodes.get(normalizePath(path, this.limits));
   }
 
-  /**
-   * Called with each batch of newly applied events, after `state` reflects them, and where they
-   * came from. Returns unsubscribe.
-   */
-  onEvents(listener: EventListener): () => void {
+  /** Called with each batch of newly applied events, after `state` reflects them. Returns unsubscribe. */
+  onEvents(listener: (events: RecordedEvent[]) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -334,14 +317,8 @@ export class ProjectWorkspace {
       const blobs = live.flatMap((l) => l.item.blobs ?? []);
       let failure: unknown;
       try {
-        let recorded: RecordedEvent[] | undefined;
-        this.held = [];
-        try {
-          recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs.length > 0 ? { blobs } : {}) });
-        } finally {
-          this.release(recorded);
-        }
-        this.apply(recorded, 'own');
+        const recorded = await this.store.append(this.project, events, { expectedVersion: this.current.seq, durability: this.durability, ...(blobs.length > 0 ? { blobs } : {}) });
+        this.apply(recorded);
         let at = 0;
         for (const l of live) l.item.resolve(recorded.slice(at, (at += l.events.length)));
         return;
@@ -374,7 +351,7 @@ export class ProjectWorkspace {
       for (;;) {
         const before = this.current.seq;
         const page = await this.store.read(this.project, { from: before + 1, limit: REPLAY_PAGE });
-        this.apply(page, 'others');
+        this.apply(page);
         if (this.current.seq === before) return;
       }
     })().finally(() => {
@@ -384,7 +361,7 @@ export class ProjectWorkspace {
   }
 
   /** Applies events in order, skipping those already applied (our own appends come back on the tail). */
-  private apply(events: RecordedEvent[], origin: EventOrigin): void {
+  private apply(events: RecordedEvent[]): void {
     const fresh: RecordedEvent[] = [];
     for (const event of events) {
       if (event.seq <= this.current.seq) continue;
@@ -396,33 +373,15 @@ export class ProjectWorkspace {
       evolve(this.current, event);
       fresh.push(event);
     }
-    if (this.held && origin === 'others') this.held.push(...fresh);
-    else this.notify(fresh, origin);
+    this.notify(fresh);
   }
 
-  /** Tells what the tail brought during an append: `recorded` (undefined if it failed) was ours. */
-  private release(recorded: RecordedEvent[] | undefined): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    const first = recorded?.[0]?.seq ?? Infinity;
-    const last = recorded?.at(-1)?.seq ?? -Infinity;
-    const originOf = (e: RecordedEvent): EventOrigin => (e.seq >= first && e.seq <= last ? 'own' : 'others');
-    // In order, each run of one origin together.
-    for (let start = 0; start < held.length; ) {
-      const origin = originOf(held[start]!);
-      let end = start + 1;
-      while (end < held.length && originOf(held[end]!) === origin) end++;
-      this.notify(held.slice(start, end), origin);
-      start = end;
-    }
-  }
-
-  private notify(events: RecordedEvent[], origin: EventOrigin): void {
+  private notify(events: RecordedEvent[]): void {
     if (events.length === 0) return;
     this.snapshots.observe(this.current);
     for (const listener of this.listeners) {
       try {
-        listener(events, origin);
+        listener(events);
       } catch (error) {
         this.onError(error instanceof Error ? error : new Error(String(error)));
       }

@@ -118,27 +118,3 @@ export function eventPath(e: BridgeEvent): string | undefined {
   if (typeof d.from === 'string') return d.from;
   return undefined;
 }
-
-/**
- * The paths of the project's tree an event changes (none for events about anything else), and
- * whether what lies beneath a path changed with it (a directory moved or removed).
- */
-export function treeChanges(e: BridgeEvent): Array<{ path: string; subtree: boolean }> {
-  switch (e.type) {
-    case 'FileWritten':
-    case 'SymlinkCreated':
-    case 'PathDeleted':
-    case 'DirectoryCreated':
-    case 'AttributesChanged':
-      return [{ path: e.data.path, subtree: false }];
-    case 'DirectoryRemoved':
-      return [{ path: e.data.path, subtree: true }];
-    case 'PathMoved':
-      return [
-        { path: e.data.from, subtree: true },
-        { path: e.data.to, subtree: true },
-      ];
-    default:
-      return [];
-  }
-}

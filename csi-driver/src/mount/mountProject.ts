@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { formatProjectId, ProjectWorkspace, treeChanges, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
+import { formatProjectId, ProjectWorkspace, type EventStore, type ProjectId, type ProjectLimits } from '@lighthouse-bridge/core';
 import { BridgeFs } from '../fuse/bridgeFs.js';
 import { fuseTakeovers, projectLabels } from '@lighthouse-bridge/core/observability';
 import { Custody, type CustodyOptions } from '../fuse/custody/custody.js';
@@ -55,29 +55,12 @@ export class MountpointBusyError extends Error {
 }
 
 /**
- * How long the kernel may keep names, "no such name" (git and compilers probe many missing names)
- * and attributes. Outside `current/` this bounds staleness: a view's change shows within it.
+ * Bounded staleness of `current/` as seen through the kernel's caches: another writer's change shows
+ * within this (the propagation budget is 100 ms), a new file too: "no such name" is cached as long
+ * (git and compilers probe many missing names). Cached content of `current/` is dropped at each
+ * open (ADR 0080), so a file opened after the change is seen reads it whole.
  */
-const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
-/**
- * In `current/`, the kernel is told to forget the attributes of whatever another mount changed as
- * soon as the change is applied here (ADR 0091); a name that no longer leads anywhere then answers
- * ENOENT at its next stat or open. So names and attributes may be kept longer: a second saves most
- * of the round trips that revalidate directories during bulk work, and bounds staleness where a
- * notification is missing. "No such name" cannot be pushed out without a lock (ADR 0091): 50 ms,
- * and not at all while the tail holds another writer's changes back (ADR 0092). Cached content of
- * `current/` is dropped at each open that finds it changed (ADR 0080).
- */
-const CURRENT_CACHE_TIMEOUTS: CacheTimeouts = { entry: 1, attr: 1, negative: 0.05 };
-const CURRENT_WHILE_GATHERING: CacheTimeouts = { ...CURRENT_CACHE_TIMEOUTS, negative: 0 };
-const CURRENT = '/current';
-
-function cacheTimeouts(workspace: ProjectWorkspace): (path: string) => CacheTimeouts {
-  return (path) => {
-    if (!path.startsWith(CURRENT) || (path.length > CURRENT.length && path[CURRENT.length] !== '/')) return CACHE_TIMEOUTS;
-    return workspace.gathering ? CURRENT_WHILE_GATHERING : CURRENT_CACHE_TIMEOUTS;
-  };
-}
+export const CACHE_TIMEOUTS: CacheTimeouts = { entry: 0.05, attr: 0.05, negative: 0.05 };
 
 /** Mounts one project. Several may be mounted in one process (the node plugin serves a whole node). */
 export async function mountProject(options: MountOptions): Promise<MountedProject> {
@@ -145,7 +128,8 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
     onError(e, { op, project: projectName });
   };
 
-  const setup = { fs, project: options.project, cache: cacheTimeouts(workspace), report };
+  // While the tail holds another writer's changes back, a missing name may be one of them.
+  const setup = { fs, project: options.project, cache: CACHE_TIMEOUTS, rememberMissing: () => !workspace.gathering, report };
   const mounting = !custody
     ? mountKernel(mountpoint, setup)
     : custody.takingOver
@@ -155,10 +139,6 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
     fs.close();
     await workspace.close();
     throw error;
-  });
-  // This mount's own changes the kernel made itself; everyone else's it must be told of.
-  workspace.onEvents((events, origin) => {
-    if (origin === 'others') native.invalidate(events.flatMap((e) => treeChanges(e).map(({ path, subtree }) => ({ path: path === '' ? CURRENT : `${CURRENT}/${path}`, subtree }))));
   });
   return { workspace, fs, native, readOnly };
 }

@@ -204,6 +204,8 @@ describe('Redis store failure behaviour and layout', () => {
       queueMicrotask(() => gatheringAfterDelivery.push(feed.gathering === true));
     });
     try {
+      // Past the subscription's first look at the backlog: from here on the tail's loop delivers.
+      await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(feed.gathering, false);
       for (let i = 1; i <= 50; i++) await writer.append(project, [event(i)]);
       await eventually('all 50 events', () => seen.length === 50);

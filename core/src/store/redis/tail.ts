@@ -9,8 +9,8 @@ import type { LogHeads } from './logHeads.js';
 const BLOCK_MS = 5_000;
 const PAGE = 1_000;
 /**
- * After a read that brought events, the next waits this long, so a busy log is read a batch at a
- * time instead of one XREAD per append (the mount's thread pays for each: ADR 0092).
+ * After a read that brought events, the next waits this long and does not block, so a busy log is
+ * read a batch at a time instead of one XREAD per append (the mount's thread pays for each: ADR 0092).
  */
 const GATHER_MS = 1;
 const MAX_BACKOFF_MS = 1_000;
@@ -98,10 +98,10 @@ class TailLoop {
   /** The streams of the XREAD in flight, if one is. */
   private blockedOn: Set<string> | undefined;
   /**
-   * Until when an event may be in the log and not yet delivered on purpose: through the pause after
-   * a read that brought events, and one more GATHER_MS for the read after it to reach Redis.
+   * An event may be in the log and not delivered on purpose: from a read that brought events,
+   * through the pause, until the read after it (which does not block) has come back.
    */
-  private gatheringUntil = 0;
+  gathering = false;
   private stopped = false;
   /** Refusals of our credentials since the last successful XREAD, and the latest of them. */
   private authRefusals = 0;
@@ -154,10 +154,6 @@ class TailLoop {
     await this.done;
   }
 
-  get gathering(): boolean {
-    return performance.now() < this.gatheringUntil;
-  }
-
   private async run(): Promise<void> {
     let failures = 0;
     while (!this.stopped) {
@@ -171,10 +167,11 @@ class TailLoop {
       const keys = [...from.keys()];
       let reply: Array<[string, StreamEntry[]]> | null;
       try {
-        reply = await this.unlessStopped(this.readOnce(keys, from));
+        reply = await this.unlessStopped(this.readOnce(keys, from, !this.gathering));
         failures = 0;
         this.authRefusals = 0;
       } catch (error) {
+        this.gathering = false;
         if (this.stopped) break;
         this.checkHeads = true;
         const code = replyCode(error);
@@ -201,10 +198,8 @@ class TailLoop {
           entries,
         );
       }
-      if (!reply || this.stopped) continue;
-      this.gatheringUntil = Infinity;
-      await this.unlessStopped(sleep(GATHER_MS)).catch(() => undefined);
-      this.gatheringUntil = performance.now() + GATHER_MS;
+      this.gathering = !this.stopped && (reply ?? []).some(([, entries]) => entries.length > 0);
+      if (this.gathering) await this.unlessStopped(sleep(GATHER_MS)).catch(() => undefined);
     }
     this.connection?.disconnect();
   }
@@ -285,7 +280,7 @@ class TailLoop {
   }
 
   /** One XREAD of `keys` after the positions in `from`, on a connection made ready for it. */
-  private async readOnce(keys: string[], from: Map<string, number>): Promise<Array<[string, StreamEntry[]]> | null> {
+  private async readOnce(keys: string[], from: Map<string, number>, block: boolean): Promise<Array<[string, StreamEntry[]]> | null> {
     const connection = await this.connect();
     if (this.checkHeads) {
       await this.lookAtHeads(keys);
@@ -294,7 +289,8 @@ class TailLoop {
     if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
     this.blockedOn = new Set(keys);
     const ids = keys.map((k) => entryId(from.get(k) ?? 0));
-    return (await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as Array<[string, StreamEntry[]]> | null;
+    const reply = block ? await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids) : await connection.xread('COUNT', PAGE, 'STREAMS', ...keys, ...ids);
+    return reply as Array<[string, StreamEntry[]]> | null;
   }
 
   /** `work`, or the stop, whichever comes first; `work` left behind may still settle, unheard. */

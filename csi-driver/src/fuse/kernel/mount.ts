@@ -1,5 +1,4 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { invalidations, type PathChange } from './invalidation.js';
 import { MNT_DETACH, native, type Pump } from './native.js';
 import { FuseSession, type SessionOptions } from './session.js';
 import { MAX_WRITE, NOTIFY_RESEND, OUT_HEADER, REQUEST_BUFFER_BYTES } from './protocol.js';
@@ -16,8 +15,6 @@ export interface KernelMount {
   readonly session: FuseSession;
   /** The /dev/fuse descriptor: custody hands a duplicate to the keeper. */
   readonly fd: number;
-  /** Tells the kernel to forget what it caches of paths that changed without a request of its own. */
-  invalidate(changes: readonly PathChange[]): void;
   /** Detaches the mount (lazily when busy) and stops serving. */
   unmount(): Promise<void>;
 }
@@ -108,8 +105,7 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     try {
       writeSync(fd, reply);
     } catch (error) {
-      // ENOENT: the request was interrupted meanwhile, or a notification's node is no longer cached;
-      // ENODEV: unmounted. None has anyone to tell.
+      // ENOENT: the request was interrupted meanwhile; ENODEV: unmounted. Neither has anyone to tell.
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== 'ENOENT' && code !== 'ENODEV') setup.report('reply', error);
     }
@@ -136,10 +132,6 @@ function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: 
     stop,
     start: () => {
       pump ??= native.startPump(fd, REQUEST_BUFFER_BYTES, (raw) => session.handle(raw), ending);
-    },
-    // From this thread: an attribute notification takes no lock a request waiting for it may hold.
-    invalidate: (changes) => {
-      for (const change of changes) for (const message of invalidations(session.nodes, change)) send(message);
     },
     unmount: async () => {
       try {

@@ -106,18 +106,6 @@ export class NodeTable {
     this.journal?.moved(node);
   }
 
-  /** Every node a path leads to through `id` (a scan of the table: for the rare directory move or removal). */
-  *descendants(id: number): Generator<Node> {
-    for (const node of this.byId.values()) {
-      for (let up = node.parent; up !== 0 && up !== ROOT_ID; up = this.byId.get(up)?.parent ?? 0) {
-        if (up === id) {
-          yield node;
-          break;
-        }
-      }
-    }
-  }
-
   /** Rebuilds the table a predecessor journaled; lookups are unknown, so the next FORGET drops a node. */
   restore(nodes: Iterable<{ id: number; parent: number; name: string }>): void {
     for (const { id, parent, name } of nodes) {

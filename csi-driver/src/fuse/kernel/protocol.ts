@@ -90,7 +90,6 @@ export const Fattr = {
 export const RENAME_NOREPLACE = 1;
 
 /** Notifications the server writes unasked (unique 0, the code in the error field). */
-export const NOTIFY_INVAL_INODE = 2;
 export const NOTIFY_RESEND = 7;
 
 /** Bounds of one request: 128 KiB of write data plus the headers (max_write, max_pages 32). */

@@ -10,7 +10,7 @@ import { attrReply, bytesReply, direntsReply, entryReply, openReply, Request, st
 
 type Result<T> = T | Promise<T>;
 
-/** Kernel cache settings for a path, in seconds. */
+/** Kernel cache settings for one mount, in seconds. */
 export interface CacheTimeouts {
   entry: number;
   attr: number;
@@ -34,8 +34,9 @@ export interface SessionJournal extends NodeJournal {
 export interface SessionOptions {
   fs: BridgeFs;
   project: ProjectId;
-  /** How long the kernel may cache what it learns of a path (mount-relative, e.g. `/current/a`). */
-  cache: (path: string) => CacheTimeouts;
+  cache: CacheTimeouts;
+  /** False while a missing name must not be cached at all (ADR 0092); absent, it always may be. */
+  rememberMissing?: () => boolean;
   /** Writes one reply to the device. */
   send: (reply: Buffer) => void;
   /** Failures answered with EIO (a bug or a store failure, not an ordinary refusal). */
@@ -56,9 +57,6 @@ function cacheFlags(opened: Opened): number {
   const cache = opened.cache === 'direct' ? Fopen.DIRECT_IO : opened.cache === 'keep' ? Fopen.KEEP_CACHE : 0;
   return cache | (opened.flushes ? 0 : Fopen.NOFLUSH);
 }
-
-/** The path asked about the cache timeouts of a node no path leads to (unlinked while open). */
-const KEPT = '';
 
 function join(parent: string, name: string): string {
   return parent === '/' ? `/${name}` : `${parent}/${name}`;
@@ -167,7 +165,7 @@ export class FuseSession {
       case Op.LOOKUP:
         return this.lookup(request, request.name().name);
       case Op.GETATTR:
-        return this.getattr(request);
+        return then(this.kept.has(request.nodeId) ? fs.getattrKept(String(request.nodeId)) : fs.getattr(this.path(request.nodeId)), (stat) => attrReply(request, request.nodeId, stat, this.options.cache.attr));
       case Op.SETATTR:
         return this.setattr(request);
       case Op.READLINK:
@@ -274,47 +272,29 @@ export class FuseSession {
     return join(this.path(parent), name);
   }
 
-  private getattr(request: Request): Result<Buffer> {
-    const { fs } = this.options;
-    if (this.kept.has(request.nodeId)) return this.attrs(request, KEPT, fs.getattrKept(String(request.nodeId)));
-    const path = this.path(request.nodeId);
-    return then(fs.getattr(path), (stat) => this.attrs(request, path, stat));
-  }
-
-  /** An attribute reply, cached as long as the path allows; `KEPT` for a node no path leads to. */
-  private attrs(request: Request, path: string, stat: FuseStat): Buffer {
-    return attrReply(request, request.nodeId, stat, this.options.cache(path).attr);
-  }
-
-  /** An entry reply for `name` in the request's directory, which the kernel now knows as a node. */
-  private entry(request: Request, name: string, path: string, stat: FuseStat): Buffer {
-    const cache = this.options.cache(path);
-    return entryReply(request, this.nodes.remember(request.nodeId, name).id, stat, cache.entry, cache.attr);
-  }
-
   private lookup(request: Request, name: string): Result<Buffer> {
+    const { cache } = this.options;
     const path = this.childPath(request.nodeId, name);
     let stat: Result<FuseStat>;
     try {
       stat = this.options.fs.getattr(path);
     } catch (error) {
-      return this.missing(request, path, error);
+      return this.missing(request, error);
     }
-    const found = (s: FuseStat): Buffer => this.entry(request, name, path, s);
-    return stat instanceof Promise ? stat.then(found, (error: unknown) => this.missing(request, path, error)) : found(stat);
+    const found = (s: FuseStat): Buffer => entryReply(request, this.nodes.remember(request.nodeId, name).id, s, cache.entry, cache.attr);
+    return stat instanceof Promise ? stat.then(found, (error: unknown) => this.missing(request, error)) : found(stat);
   }
 
   /** ENOENT from a lookup becomes a negative entry the kernel may cache (git probes many missing names). */
-  private missing(request: Request, path: string, error: unknown): Buffer {
-    const negative = this.options.cache(path).negative;
-    if (toErrno(error, () => undefined) !== E.ENOENT || negative <= 0) throw error;
-    return entryReply(request, 0, undefined, negative, 0);
+  private missing(request: Request, error: unknown): Buffer {
+    if (toErrno(error, () => undefined) !== E.ENOENT || this.options.cache.negative <= 0 || this.options.rememberMissing?.() === false) throw error;
+    return entryReply(request, 0, undefined, this.options.cache.negative, 0);
   }
 
   /** A new entry made by `make`: answered like its lookup. */
   private created(request: Request, name: string, make: (path: string) => Result<void>): Result<Buffer> {
     const path = this.childPath(request.nodeId, name);
-    return then(make(path), () => then(this.options.fs.getattr(path), (stat) => this.entry(request, name, path, stat)));
+    return then(make(path), () => then(this.options.fs.getattr(path), (stat) => entryReply(request, this.nodes.remember(request.nodeId, name).id, stat, this.options.cache.entry, this.options.cache.attr)));
   }
 
   private mknod(request: Request): Result<Buffer> {
@@ -337,8 +317,7 @@ export class FuseSession {
         throw error;
       }
       const out = request.reply(ENTRY_OUT + OPEN_OUT);
-      const cache = this.options.cache(path);
-      writeEntry(out, OUT_HEADER, node.id, stat, cache.entry, cache.attr);
+      writeEntry(out, OUT_HEADER, node.id, stat, this.options.cache.entry, this.options.cache.attr);
       writeOpen(out, OUT_HEADER + ENTRY_OUT, this.opened(node.id, opened, request.body.readUInt32LE(0)), cacheFlags(opened));
       return out;
     };
@@ -395,7 +374,7 @@ export class FuseSession {
       const mtimeMs = valid & Fattr.MTIME_NOW ? Date.now() : u64(body, 40) * 1000 + body.readUInt32LE(60) / 1e6;
       steps.push(() => fs.utimens(path, mtimeMs));
     }
-    const run = (i: number): Result<Buffer> => (i < steps.length ? then(steps[i]!(), () => run(i + 1)) : then(fs.getattr(path), (stat) => this.attrs(request, path, stat)));
+    const run = (i: number): Result<Buffer> => (i < steps.length ? then(steps[i]!(), () => run(i + 1)) : then(fs.getattr(path), (stat) => attrReply(request, request.nodeId, stat, this.options.cache.attr)));
     return run(0);
   }
 
@@ -403,7 +382,7 @@ export class FuseSession {
   private setattrKept(request: Request, valid: number): Result<Buffer> {
     const { fs } = this.options;
     if (valid & Fattr.SIZE && valid & Fattr.FH) fs.ftruncate(u64(request.body, 8), u64(request.body, 16));
-    return this.attrs(request, KEPT, fs.getattrKept(String(request.nodeId)));
+    return attrReply(request, request.nodeId, fs.getattrKept(String(request.nodeId)), this.options.cache.attr);
   }
 
   /** The key a node open at its unlink (or replacement) is kept under until its last release. */

@@ -1,6 +1,6 @@
 import type { FuseStat, FuseStatfs } from '../attributes.js';
 import { E, fsError } from '../errno.js';
-import { ATTR, ATTR_OUT, DIRENT_HEADER, ENTRY_OUT, IN_HEADER, NOTIFY_INVAL_INODE, OPEN_OUT, OUT_HEADER, STATFS_OUT } from './protocol.js';
+import { ATTR, ATTR_OUT, DIRENT_HEADER, ENTRY_OUT, IN_HEADER, OPEN_OUT, OUT_HEADER, STATFS_OUT } from './protocol.js';
 
 const TWO_32 = 2 ** 32;
 /** Names must be UTF-8: a lossy decode would make two different byte strings one path. */
@@ -187,20 +187,4 @@ export function direntsReply(request: Request, names: readonly string[], offset:
     used += length;
   }
   return bytesReply(request, Buffer.concat(records, used));
-}
-
-/** A notification's header: its length, the code in the error field, unique 0. */
-function notification(code: number, bodyBytes: number): Buffer {
-  const out = Buffer.alloc(OUT_HEADER + bodyBytes);
-  out.writeUInt32LE(out.length, 0);
-  out.writeInt32LE(code, 4);
-  return out;
-}
-
-/** FUSE_NOTIFY_INVAL_INODE with offset -1: the kernel forgets `nodeId`'s attributes, not its pages. */
-export function invalAttrNotification(nodeId: number): Buffer {
-  const out = notification(NOTIFY_INVAL_INODE, 24);
-  writeU64(out, nodeId, OUT_HEADER);
-  out.writeBigInt64LE(-1n, OUT_HEADER + 8);
-  return out;
 }
