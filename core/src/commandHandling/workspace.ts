@@ -79,7 +79,7 @@ export class ProjectWorkspace {
    */
   private readonly queued: QueuedCommand[] = [];
   private running = false;
-  /** Settles when the last command queued so far has (what `sync` and `close` wait for). */
+  /** The last command queued so far (what `sync` and `close` wait for, whatever its outcome). */
   private lastQueued: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
   private closed = false;
@@ -175,7 +175,7 @@ export class ProjectWorkspace {
         queueMicrotask(() => void this.runQueued());
       }
     });
-    this.lastQueued = settled.catch(() => undefined);
+    this.lastQueued = settled;
     return settled;
   }
 
@@ -201,7 +201,7 @@ export class ProjectWorkspace {
   async sync(): Promise<void> {
     // Commands still queued are part of "before": wait for their appends first (not for those
     // queued after the call: writers that keep writing would hold an fsync up for ever).
-    await this.lastQueued;
+    await this.lastQueued.catch(() => undefined);
     await this.store.sync(this.project);
   }
 
@@ -270,7 +270,7 @@ export class ProjectWorkspace {
     this.closed = true;
     clearTimeout(this.resubscribeTimer);
     await this.subscription?.close();
-    await this.lastQueued;
+    await this.lastQueued.catch(() => undefined);
     await this.catchingUp;
     await this.snapshots.idle();
     this.listeners.clear();
@@ -279,13 +279,7 @@ export class ProjectWorkspace {
   private async runQueued(): Promise<void> {
     try {
       while (this.queued.length > 0) {
-        let n = 1;
-        try {
-          n = leadingBatch(this.queued, this.limits);
-        } catch {
-          // A malformed command goes alone, and deciding it refuses it.
-        }
-        const batch = this.queued.splice(0, n);
+        const batch = this.queued.splice(0, leadingBatch(this.queued, this.limits));
         // Settling twice is harmless; a command left unsettled would hang its caller.
         await this.executeBatch(batch).catch((error: unknown) => batch.forEach((item) => item.reject(error)));
       }
