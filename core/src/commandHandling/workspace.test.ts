@@ -124,13 +124,9 @@ for (const backend of backends) {
     it('concurrent file writes share appends: each resolves with its own event, and every content is stored', async () => {
       const project = freshProject();
       let appends = 0;
-      const counting: EventStore = Object.create(store, {
-        append: {
-          value: (...args: Parameters<EventStore['append']>) => {
-            appends++;
-            return store.append(...args);
-          },
-        },
+      const counting = withAppend(store, (...args) => {
+        appends++;
+        return store.append(...args);
       });
       const ws = await open({ project, store: counting });
       await ws.execute({ type: 'MakeDirectory', path: 'd' });
@@ -170,13 +166,9 @@ for (const backend of backends) {
     });
 
     it('sync (fsync) waits for the writes queued before it, not for those that keep coming after it', async () => {
-      const slow: EventStore = Object.create(store, {
-        append: {
-          value: async (...args: Parameters<EventStore['append']>) => {
-            await new Promise((r) => setTimeout(r, 5));
-            return store.append(...args);
-          },
-        },
+      const slow = withAppend(store, async (...args) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return store.append(...args);
       });
       const ws = await open({ project: freshProject(), store: slow });
       const writes: Promise<unknown>[] = [];
@@ -200,16 +192,12 @@ for (const backend of backends) {
 
     it('a shared append the store refuses fails every write in it, records none, and the next write goes through', async () => {
       let refuse = true;
-      const failing: EventStore = Object.create(store, {
-        append: {
-          value: (...args: Parameters<EventStore['append']>) => {
-            if (refuse && args[1].length > 1) {
-              refuse = false;
-              return Promise.reject(new StoreUnavailableError('refused for the test'));
-            }
-            return store.append(...args);
-          },
-        },
+      const failing = withAppend(store, (...args) => {
+        if (refuse && args[1].length > 1) {
+          refuse = false;
+          return Promise.reject(new StoreUnavailableError('refused for the test'));
+        }
+        return store.append(...args);
       });
       const ws = await open({ project: freshProject(), store: failing });
       const outcomes = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => ws.writeFile(`f${i}`, Buffer.from(`${i}`))));
@@ -389,3 +377,8 @@ describe('ProjectWorkspace across a Redis restart', () => {
     }
   });
 });
+
+/** `store` with its append replaced by `append` (which calls the real one): everything else is the real store. */
+function withAppend(store: EventStore, append: EventStore['append']): EventStore {
+  return Object.create(store, { append: { value: append } }) as EventStore;
+}

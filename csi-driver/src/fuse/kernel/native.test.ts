@@ -90,6 +90,28 @@ describe('native addon and keeper', () => {
   before(async () => ({ dir, remove } = await tempDir('lhb-native-')));
   after(async () => remove());
 
+  /** A FUSE mount at mnt-NAME whose descriptor a keeper of its own holds as mnt-NAME; `close` ends both. */
+  async function heldMount(name: string): Promise<{ socket: string; keeper: Keeper; mnt: string; fd: number; close(): Promise<void> }> {
+    const socket = join(dir, `k-${name}`, 'keeper.sock');
+    const keeper = await startKeeper(socket);
+    const mnt = join(dir, `mnt-${name}`);
+    await mkdir(mnt);
+    const fd = mountFuse(mnt);
+    const close = async (): Promise<void> => {
+      closeSync(fd);
+      keeper.child.kill('SIGTERM');
+      await keeper.exited;
+    };
+    try {
+      assert.equal(call(socket, request('P', `mnt-${name}`), [fd]).op, 'K');
+    } catch (error) {
+      native.umount(mnt, MNT_DETACH);
+      await close();
+      throw error;
+    }
+    return { socket, keeper, mnt, fd, close };
+  }
+
   it('keeper: put, get, list, drop and bad messages', async () => {
     const socket = join(dir, 'k1', 'keeper.sock');
     const keeper = await startKeeper(socket);
@@ -181,13 +203,8 @@ describe('native addon and keeper', () => {
   });
 
   it('requests flow through the pump; after umount it ends with ENODEV and the keeper drops the descriptor', async () => {
-    const socket = join(dir, 'k3', 'keeper.sock');
-    const keeper = await startKeeper(socket);
-    const mnt = join(dir, 'mnt-a');
-    await mkdir(mnt);
-    const fd = mountFuse(mnt);
+    const { socket, keeper, mnt, fd, close } = await heldMount('a');
     try {
-      assert.equal(call(socket, request('P', 'mnt-a'), [fd]).op, 'K');
       const seen: number[] = [];
       const ends: number[] = [];
       native.startPump(fd, BUFFER_SIZE, (req) => answer(fd, req, seen), (errno) => ends.push(errno));
@@ -206,22 +223,15 @@ describe('native addon and keeper', () => {
       // Its log line may still be in the pipe when the listing comes back empty.
       await eventually('the keeper saying why', () => /connection of mnt-a ended/.test(keeper.stderr()), TIMEOUT_MS);
     } finally {
-      closeSync(fd);
-      keeper.child.kill('SIGTERM');
-      await keeper.exited;
+      await close();
     }
   });
 
   it('the keeper sleeps while the connection it holds serves requests (the kernel wakes every poller of /dev/fuse)', async () => {
-    const socket = join(dir, 'k6', 'keeper.sock');
-    const keeper = await startKeeper(socket);
-    const mnt = join(dir, 'mnt-quiet');
-    await mkdir(mnt);
-    const fd = mountFuse(mnt);
+    const { keeper, mnt, fd, close } = await heldMount('quiet');
     const switches = () => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${keeper.child.pid}/status`, 'utf8'))![1]);
     let pump: Pump | undefined;
     try {
-      assert.equal(call(socket, request('P', 'mnt-quiet'), [fd]).op, 'K');
       const seen: number[] = [];
       pump = native.startPump(fd, BUFFER_SIZE, (req) => answer(fd, req, seen), () => {});
       await run('stat', [mnt]).catch(() => undefined);
@@ -235,9 +245,7 @@ describe('native addon and keeper', () => {
     } finally {
       pump?.stop();
       native.umount(mnt, MNT_DETACH);
-      closeSync(fd);
-      keeper.child.kill('SIGTERM');
-      await keeper.exited;
+      await close();
     }
   });
 
