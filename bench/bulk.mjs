@@ -220,7 +220,7 @@ async function syscallTotals(path) {
 const cell = (r) => (r.seconds !== undefined ? r.seconds.toFixed(2) : 'skipped');
 const ratioOf = (row) => {
   if (row.bindfs.seconds === undefined || row.mount.seconds === undefined) return '-';
-  const each = row.ratios ? ` (rounds ${row.ratios.map((r) => `${r.toFixed(1)}x`).join(', ')})` : '';
+  const each = row.ratios ? ` (rounds ${row.ratios.map((r) => (Number.isNaN(r) ? 'skipped' : `${r.toFixed(1)}x`)).join(', ')})` : '';
   return `${(row.mount.seconds / row.bindfs.seconds).toFixed(1)}x${each}`;
 };
 

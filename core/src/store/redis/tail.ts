@@ -289,8 +289,8 @@ class TailLoop {
     if (this.interruptible && this.clientId === undefined) this.clientId = Number(await connection.client('ID'));
     this.blockedOn = new Set(keys);
     const ids = keys.map((k) => entryId(from.get(k) ?? 0));
-    const reply = block ? await connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids) : await connection.xread('COUNT', PAGE, 'STREAMS', ...keys, ...ids);
-    return reply as Array<[string, StreamEntry[]]> | null;
+    const reply = block ? connection.xread('COUNT', PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids) : connection.xread('COUNT', PAGE, 'STREAMS', ...keys, ...ids);
+    return (await reply) as Array<[string, StreamEntry[]]> | null;
   }
 
   /** `work`, or the stop, whichever comes first; `work` left behind may still settle, unheard. */
