@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { Socket } from 'node:net';
 
 /**
  * Servers the test helpers start (redis-server, etcd, kube-apiserver) are owned by this process:
@@ -7,6 +8,10 @@ import { accessSync, constants } from 'node:fs';
  * (and the registered cleanups run) when this process exits or gets SIGINT/SIGTERM/SIGHUP, and
  * where `setpriv` exists the kernel kills them even when this process itself is SIGKILLed
  * (parent-death signal).
+ *
+ * They never keep this process alive either: a test file whose `before` failed half-way (one
+ * server up, the next refused) ends, and its leftover servers with it, instead of waiting on them
+ * until CI's deadline.
  */
 const live = new Set<ChildProcess>();
 const cleanups: Array<() => void> = [];
@@ -46,6 +51,8 @@ export function spawnOwned(binary: string, args: string[], options: SpawnOptions
   installExitHook();
   const [command, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
   const child = spawn(command, argv, options);
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) if (stream instanceof Socket) stream.unref();
   live.add(child);
   child.once('exit', () => live.delete(child));
   child.once('error', () => live.delete(child));
