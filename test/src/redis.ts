@@ -58,7 +58,25 @@ atExit(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+export function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  return retryingPortClash(() => startRedisOnce(options));
+}
+
+/**
+ * A free port can still be taken between our check and the server's bind (by anything on the
+ * machine): that one failure is retried on other ports, twice; any other failure is not.
+ */
+async function retryingPortClash<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt === 3 || !String(error).includes('Address already in use')) throw error;
+    }
+  }
+}
+
+async function startRedisOnce(options: StartRedisOptions): Promise<RedisServer> {
   const { dir, remove: removeDir } = await tempDir('lhb-redis-');
   dirs.add(dir);
   const remove = async (): Promise<void> => {
@@ -191,18 +209,19 @@ export async function startRedisCluster(primaries = 3, options: { args?: string[
   };
   try {
     for (let i = 0; i < primaries; i++) {
-      // The bus port would default to port+10000, which may be taken or beyond 65535.
-      const busPort = await freePort();
       nodes.push(
-        await startRedis({
-          args: [
-            '--cluster-enabled', 'yes',
-            '--cluster-config-file', 'nodes.conf',
-            '--cluster-port', String(busPort),
-            '--cluster-node-timeout', '5000',
-            ...(options.args ?? []),
-          ],
-        }),
+        await retryingPortClash(async () =>
+          startRedisOnce({
+            args: [
+              '--cluster-enabled', 'yes',
+              '--cluster-config-file', 'nodes.conf',
+              // The bus port would default to port+10000, which may be taken or beyond 65535.
+              '--cluster-port', String(await freePort()),
+              '--cluster-node-timeout', '5000',
+              ...(options.args ?? []),
+            ],
+          }),
+        ),
       );
     }
     const addresses = nodes.map((n) => `${n.host}:${n.port}`);
