@@ -178,6 +178,29 @@ describe('embedded store on disk', () => {
     assert.ok(p90 < 50, `p90 ${p90} ms; all: ${latencies.join(',')}`);
   });
 
+  it('lets a subscriber to a project nobody wrote yet sit idle: the store directory is watched, not polled', async () => {
+    const reader = await open(true);
+    // Fifty mounts of new projects: one of them in a namespace that does not exist either.
+    const feeds = Array.from({ length: 50 }, (_, i) => reader.subscribe({ namespace: i === 0 ? 'elsewhere' : 'default', name: `idle${i}` }, 0, () => {}));
+    await sleep(300);
+    const before = process.cpuUsage();
+    await sleep(1_000);
+    const used = process.cpuUsage(before);
+    const cpuMs = (used.user + used.system) / 1000;
+    // Polling each missing log every 20 ms took ~220 ms of CPU a second here; watching, ~25 ms
+    // (what is left is the 250 ms safety poll, for filesystems whose watches miss events).
+    assert.ok(cpuMs < 80, `${cpuMs.toFixed(1)} ms of CPU in 1 s with 50 idle subscribers`);
+    // And another process's first event still arrives at once, down directories made meanwhile.
+    const latencies: number[] = [];
+    feeds.push(reader.subscribe(project, 0, (events) => latencies.push(...events.map((e) => Date.now() - Date.parse(e.time)))));
+    const child = spawnAppender(dir, 'paced');
+    children.push(child);
+    const deadline = Date.now() + 5_000;
+    while (latencies.length === 0 && Date.now() < deadline) await sleep(5);
+    await Promise.all(feeds.map((f) => f.close()));
+    assert.ok(latencies.length > 0 && latencies[0]! < 150, `the first event arrived after ${latencies[0] ?? 'more than 5000'} ms`);
+  });
+
   it('cuts a torn tail on open with a warning, recording the claimed seqs as lost: readers leave the file alone, no seq is reused', async () => {
     const store = await open();
     for (let i = 1; i <= 10; i++) await store.append(project, [event(`a${i}`, 1)]);

@@ -24,7 +24,7 @@ const BACKGROUND_SYNC_MS = 50;
 const RECENT_EVENTS = 4096;
 /** Batches up to this size are written synchronously: a page-cache copy, cheaper than a thread hop. */
 const SMALL_WRITE_BYTES = 64 * 1024;
-/** Readers in other processes poll this often when no fs.watch is possible (the log dir is missing). */
+/** Readers in other processes poll this often when no fs.watch is possible (not even the store's directory exists). */
 const POLL_MS = 20;
 /** And this often as a safety net when fs.watch is on (it can miss events on some filesystems). */
 const WATCHED_POLL_MS = 250;
@@ -135,6 +135,8 @@ export class ProjectLog {
    */
   private recent: RecordedEvent[] = [];
   private watcher?: FSWatcher;
+  /** What `watcher` watches: the log dir, or the nearest existing directory above it. */
+  private watchedDir?: string;
   private pollTimer?: NodeJS.Timeout;
   private closed = false;
 
@@ -617,38 +619,56 @@ export class ProjectLog {
   private updateWatching(): void {
     const wanted = this.listeners.size > 0 && !this.writer && !this.closed;
     if (!wanted) {
-      this.watcher?.close();
-      this.watcher = undefined;
+      this.unwatch();
       clearInterval(this.pollTimer);
       this.pollTimer = undefined;
       return;
     }
-    if (!this.watcher) {
-      try {
-        // Persistent like a Redis connection: an open subscription keeps the process alive.
-        this.watcher = watch(this.logDir, () => this.poll());
-        this.watcher.on('error', () => {
-          this.watcher?.close();
-          this.watcher = undefined;
-        });
-      } catch {
-        this.watcher = undefined; // the log dir does not exist yet; polling finds it
-      }
+    const watching = this.watcher !== undefined;
+    if (this.watchedDir !== this.logDir) this.watchNearest();
+    // The safety net's pace follows whether anything is watched at all.
+    if (this.pollTimer && watching !== (this.watcher !== undefined)) {
       clearInterval(this.pollTimer);
       this.pollTimer = undefined;
     }
-    if (!this.pollTimer) {
-      this.pollTimer = setInterval(() => {
-        if (!this.watcher) this.updateWatchingSoon();
-        this.poll();
-      }, this.watcher ? WATCHED_POLL_MS : POLL_MS);
+    this.pollTimer ??= setInterval(() => {
+      // A watch that failed (or a store directory still missing) is tried again at each tick.
+      if (!this.watcher) this.updateWatching();
+      this.poll();
+    }, this.watcher ? WATCHED_POLL_MS : POLL_MS);
+  }
+
+  /**
+   * Watches the log dir, or while it does not exist yet (a project nobody wrote), the nearest
+   * directory above it within the store: its creation shows there, and the watch moves down.
+   */
+  private watchNearest(): void {
+    this.unwatch();
+    const top = dirname(dirname(this.projectDir));
+    for (let dir = this.logDir; ; dir = dirname(dir)) {
+      try {
+        // Persistent like a Redis connection: an open subscription keeps the process alive.
+        const watcher = watch(dir, () => {
+          if (dir !== this.logDir) this.updateWatching();
+          this.poll();
+        });
+        watcher.on('error', () => {
+          if (this.watcher === watcher) this.unwatch();
+        });
+        this.watcher = watcher;
+        this.watchedDir = dir;
+        if (dir !== this.logDir) this.poll(); // it may have appeared between the two attempts
+        return;
+      } catch {
+        if (dir === top) return; // not even the store's directory: polling finds it
+      }
     }
   }
 
-  private updateWatchingSoon(): void {
-    clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
-    this.updateWatching();
+  private unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    this.watchedDir = undefined;
   }
 
   private polling = false;
@@ -664,7 +684,10 @@ export class ProjectLog {
     this.refresh()
       .then(
         () => {
-          if (this.headSeq !== before) this.notify();
+          if (this.headSeq === before) return;
+          // A log found by polling, not by the watch above it: watch the log itself from now on.
+          if (this.watchedDir !== this.logDir) this.updateWatching();
+          this.notify();
         },
         () => this.notify(), // listeners read, and so see the error themselves
       )
