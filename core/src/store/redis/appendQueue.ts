@@ -2,6 +2,7 @@ import type { RecordedEvent } from '../../events/events.js';
 import { ConcurrencyError, type LogRegression } from '../eventStore.js';
 import type { RedisClient } from '../../redis/client.js';
 import { singleChunk } from './chunks.js';
+import type { PipelineReply } from './luaScript.js';
 import { appendScript, encodeAppend, parseAppendReply, recorded, regressedHead, type AppendRequest } from './log.js';
 import type { LogHeads } from './logHeads.js';
 
@@ -89,15 +90,21 @@ export class AppendQueue {
       batch.push(next);
     }
     queue.inFlight++;
-    // Issued before the script in the same turn, so they travel in the same write (auto-pipelining)
-    // and run first: the close pays one round trip. The script checks each is there before it
-    // records the events naming it; a failed HSET shows as that append's refusal.
-    const stored = batch.map((pending) =>
-      pending.blobs.length === 0 ? undefined : Promise.all(pending.blobs.map((blob) => this.redis.hset(blob.key, singleChunk(blob.content)))).then(() => undefined, (error: unknown) => error),
-    );
+    // The blobs' HSETs and the script travel in one write and run in that order: the close pays
+    // one round trip. The script checks each blob is there before it records the events naming
+    // it; a failed HSET shows as that append's refusal.
+    const pipeline = this.redis.pipeline();
+    for (const pending of batch) for (const blob of pending.blobs) pipeline.hset(blob.key, singleChunk(blob.content));
+    appendScript.queue(pipeline, keys, args);
     try {
-      const outcomes = parseAppendReply(await appendScript.run(this.redis, keys, args), batch.length);
-      const failures = await Promise.all(stored);
+      const replies = ((await pipeline.exec()) ?? []) as PipelineReply[];
+      const outcomes = parseAppendReply(await appendScript.settle(this.redis, replies.at(-1), keys, args), batch.length);
+      // Each append's HSET replies, in the order they were queued: its first failure, if any.
+      let reply = 0;
+      const failures = batch.map((pending) => {
+        const own = replies.slice(reply, (reply += pending.blobs.length));
+        return own.find(([error]) => error)?.[0] ?? undefined;
+      });
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
         if (outcome.ok) {

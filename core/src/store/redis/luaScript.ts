@@ -1,5 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../../redis/client.js';
+
+/** One command's outcome in a pipeline's reply, as ioredis gives it. */
+export type PipelineReply = [error: Error | null, result: unknown];
 
 /**
  * A Lua script run by its SHA1 so each call sends only the arguments; the source is sent once per
@@ -16,8 +20,25 @@ export class LuaScript {
     try {
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      if (!isNoScript(error)) throw error;
       return client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
+
+  /** Adds a call by SHA1 to `pipeline`; `settle` turns its reply into the script's result. */
+  queue(pipeline: ChainableCommander, keys: string[], args: Array<string | Buffer>): void {
+    pipeline.evalsha(this.sha, keys.length, ...keys, ...args);
+  }
+
+  /** The result of a call added with `queue`: its reply, or on NOSCRIPT the script's source sent now. */
+  async settle(client: RedisClient, reply: PipelineReply | undefined, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
+    const [error, result] = reply ?? [new Error('the pipeline brought no reply to the script call'), undefined];
+    if (!error) return result;
+    if (!isNoScript(error)) throw error;
+    return client.eval(this.source, keys.length, ...keys, ...args);
+  }
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
