@@ -17,6 +17,9 @@
  *                                                # (no keeper, journal or write mirrors: ADR 0083's cost)
  *   node bench/bulk.mjs --strace                 # also count the workloads' syscalls (strace -f -c -w;
  *                                                # slows the mount side: read its times from a run without)
+ *   TMPDIR=/dev/shm node bench/bulk.mjs          # both sides on tmpfs: bindfs over ext4 swung 1.2-7.6 s
+ *                                                # for the package write with the disk's state; on tmpfs the
+ *                                                # ratio is the mount's own cost
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
