@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BoundHistogram } from './boundHistogram.js';
 
 /**
  * The process-wide registry every component registers into, so one `/metrics` endpoint shows the
@@ -93,13 +94,8 @@ export const fuseResentRequests = new Counter({
   registers: [registry],
 });
 
-export const fuseOpDuration = new Histogram({
-  name: METRIC.fuseOp,
-  help: 'Time to answer one FUSE operation, by project',
-  labelNames: ['op', ...PROJECT_LABELS] as const,
-  buckets: LATENCY_BUCKETS,
-  registers: [registry],
-});
+/** Observed once per FUSE request: see BoundHistogram. */
+export const fuseOpDuration = new BoundHistogram(METRIC.fuseOp, 'Time to answer one FUSE operation, by project', ['op', ...PROJECT_LABELS] as const, LATENCY_BUCKETS, [registry]);
 
 export const storeAppendDuration = new Histogram({
   name: METRIC.storeAppend,

@@ -82,7 +82,7 @@ export class FuseSession {
   private readonly kept = new Set<number>();
   private negotiated: Negotiated | undefined;
   private readonly observers = new Map<number, (seconds: number) => void>();
-  private readonly who: Record<string, string>;
+  private readonly who: ReturnType<typeof projectLabels>;
 
   constructor(private readonly options: SessionOptions) {
     this.nodes = new NodeTable(options.journal);
@@ -137,8 +137,7 @@ export class FuseSession {
   private observer(opcode: number): (seconds: number) => void {
     let observe = this.observers.get(opcode);
     if (!observe) {
-      const child = fuseOpDuration.labels({ op: OP_NAMES[opcode] ?? String(opcode), ...this.who });
-      observe = (seconds) => child.observe(seconds);
+      observe = fuseOpDuration.observer({ op: OP_NAMES[opcode] ?? String(opcode), ...this.who });
       this.observers.set(opcode, observe);
     }
     return observe;
