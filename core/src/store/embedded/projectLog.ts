@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -138,6 +138,7 @@ export class ProjectLog {
   /** What `watcher` watches: the log dir, or the nearest existing directory above it. */
   private watchedDir?: string;
   private pollTimer?: NodeJS.Timeout;
+  private pollPace?: number;
   private closed = false;
 
   constructor(
@@ -624,45 +625,53 @@ export class ProjectLog {
       this.pollTimer = undefined;
       return;
     }
-    const watching = this.watcher !== undefined;
     if (this.watchedDir !== this.logDir) this.watchNearest();
     // The safety net's pace follows whether anything is watched at all.
-    if (this.pollTimer && watching !== (this.watcher !== undefined)) {
+    const pace = this.watcher ? WATCHED_POLL_MS : POLL_MS;
+    if (this.pollTimer && this.pollPace !== pace) {
       clearInterval(this.pollTimer);
       this.pollTimer = undefined;
     }
+    this.pollPace = pace;
     this.pollTimer ??= setInterval(() => {
       // A watch that failed (or a store directory still missing) is tried again at each tick.
       if (!this.watcher) this.updateWatching();
       this.poll();
-    }, this.watcher ? WATCHED_POLL_MS : POLL_MS);
+    }, pace);
   }
 
   /**
    * Watches the log dir, or while it does not exist yet (a project nobody wrote), the nearest
    * directory above it within the store: its creation shows there, and the watch moves down.
+   * Only a missing directory sends the watch up; any other failure leaves the 20 ms poll.
    */
   private watchNearest(): void {
     this.unwatch();
     const top = dirname(dirname(this.projectDir));
-    for (let dir = this.logDir; ; dir = dirname(dir)) {
-      try {
-        // Persistent like a Redis connection: an open subscription keeps the process alive.
-        const watcher = watch(dir, () => {
-          if (dir !== this.logDir) this.updateWatching();
-          this.poll();
-        });
-        watcher.on('error', () => {
-          if (this.watcher === watcher) this.unwatch();
-        });
-        this.watcher = watcher;
-        this.watchedDir = dir;
-        if (dir !== this.logDir) this.poll(); // it may have appeared between the two attempts
-        return;
-      } catch {
-        if (dir === top) return; // not even the store's directory: polling finds it
+    // A few passes: a writer's mkdir -p may create the directories below while we climb.
+    for (let pass = 0; pass < 4; pass++) {
+      let below: string | undefined;
+      for (let dir = this.logDir; ; below = dir, dir = dirname(dir)) {
+        try {
+          // Persistent like a Redis connection: an open subscription keeps the process alive.
+          const watcher = watch(dir, () => {
+            if (dir !== this.logDir) this.updateWatching();
+            this.poll();
+          });
+          watcher.on('error', () => {
+            if (this.watcher === watcher) this.unwatch();
+          });
+          this.watcher = watcher;
+          this.watchedDir = dir;
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dir === top) return;
+        }
       }
+      if (below === undefined || !existsSync(below)) break;
+      this.unwatch();
     }
+    if (this.watchedDir !== this.logDir) this.poll(); // the log may have appeared meanwhile
   }
 
   private unwatch(): void {
