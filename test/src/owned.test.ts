@@ -40,6 +40,7 @@ describe('free ports', () => {
     const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     const ports = await Promise.all(Array.from({ length: 50 }, () => freePort()));
     assert.equal(new Set(ports).size, ports.length);
-    for (const port of ports) assert.ok(port >= 1024 && port < low!, `port ${port} is in the ephemeral range from ${low}`);
+    // Where the range leaves no room below it (it starts under 11000), the kernel picks instead.
+    if (low! > 11_000) for (const port of ports) assert.ok(port >= 10_000 && port < low!, `port ${port} is in the ephemeral range from ${low}`);
   });
 });

@@ -25,10 +25,10 @@ export async function freePort(): Promise<number> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const port = randomInt(LOWEST, highest + 1);
       if (handedOut.has(port)) continue;
-      if ((await bindTo(port).catch(() => 0)) === port) {
-        handedOut.add(port);
-        return port;
-      }
+      // Reserved before the check, so a concurrent call cannot draw it meanwhile.
+      handedOut.add(port);
+      if ((await bindTo(port).catch(() => 0)) === port) return port;
+      handedOut.delete(port);
     }
   }
   const port = await bindTo(0);

@@ -1,5 +1,5 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -152,7 +152,9 @@ class ManagedServer implements RedisServer {
       if (exitCode !== undefined) {
         throw new Error(`redis-server on port ${this.port} exited (${exitCode}) while starting: ${stderr.trim()}\n${await this.logTail()}`);
       }
-      if (await answersPing(this.port)) return;
+      // Whatever answers must be this server: a port taken meanwhile by someone else's listener
+      // answers too, while ours is about to exit on "Address already in use".
+      if ((await answersPing(this.port)) && listensOn(child.pid, this.port)) return;
       if (Date.now() > deadline) {
         await this.terminate('SIGKILL');
         throw new Error(`redis-server on port ${this.port} did not answer PING within ${START_TIMEOUT_MS} ms\n${await this.logTail()}`);
@@ -250,6 +252,29 @@ function runCli(args: string[]): Promise<string> {
       else resolve(stdout);
     });
   });
+}
+
+/** True when process `pid` holds the socket listening on 127.0.0.1:`port` (/proc/net/tcp, then its descriptors). */
+function listensOn(pid: number | undefined, port: number): boolean {
+  if (pid === undefined) return false;
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // local_address, rem_address, st (0A: LISTEN), ..., inode
+    if (fields[1] === local && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
+  }
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
 }
 
 /** True once the server answers (even with an auth error), false while refusing or still loading. */

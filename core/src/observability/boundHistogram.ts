@@ -65,9 +65,9 @@ export class BoundHistogram<L extends string> {
       let cumulative = 0;
       this.bounds.forEach((le, i) => {
         cumulative += counts[i]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le }, value: cumulative });
+        values.push({ metricName: `${this.name}_bucket`, labels: { le, ...labels }, value: cumulative });
       });
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: count });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', ...labels }, value: count });
       values.push({ metricName: `${this.name}_sum`, labels: { ...labels }, value: sum });
       values.push({ metricName: `${this.name}_count`, labels: { ...labels }, value: count });
     }
