@@ -83,12 +83,11 @@ export function createRedisClient(url: RedisUrl, options: RedisOptions, onConnec
   let client: RedisClient;
   if (url.cluster) {
     // These are the Cluster's own options; in redisOptions ioredis would ignore them.
-    const { retryStrategy, enableOfflineQueue, lazyConnect, enableAutoPipelining, ...node } = perNode;
+    const { retryStrategy, enableOfflineQueue, lazyConnect, ...node } = perNode;
     const cluster: ClusterOptions = {
       redisOptions: node,
       ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
       ...(lazyConnect !== undefined ? { lazyConnect } : {}),
-      ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
       // Without it a restarted primary is never reconnected to; MOVED alone cannot heal that.
       clusterNodeRetryStrategy: retryStrategy ?? null,
       ...(retryStrategy !== undefined ? { clusterRetryStrategy: retryStrategy } : {}),

@@ -6,23 +6,14 @@ import type { RedisClient } from '../../redis/client.js';
 export type PipelineReply = [error: Error | null, result: unknown];
 
 /**
- * A Lua script run by its SHA1 so each call sends only the arguments; the source is sent once per
- * server (again after a restart or on another Cluster node, which answer NOSCRIPT).
+ * A Lua script run by its SHA1 in a pipeline, so each call sends only the arguments; the source is
+ * sent once per server (again after a restart or on another Cluster node, which answer NOSCRIPT).
  */
 export class LuaScript {
   private readonly sha: string;
 
   constructor(private readonly source: string) {
     this.sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(client: RedisClient, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      return client.eval(this.source, keys.length, ...keys, ...args);
-    }
   }
 
   /** Adds a call by SHA1 to `pipeline`; `settle` turns its reply into the script's result. */
@@ -34,11 +25,7 @@ export class LuaScript {
   async settle(client: RedisClient, reply: PipelineReply | undefined, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
     const [error, result] = reply ?? [new Error('the pipeline brought no reply to the script call'), undefined];
     if (!error) return result;
-    if (!isNoScript(error)) throw error;
+    if (!error.message.startsWith('NOSCRIPT')) throw error;
     return client.eval(this.source, keys.length, ...keys, ...args);
   }
-}
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
