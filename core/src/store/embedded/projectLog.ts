@@ -648,30 +648,37 @@ export class ProjectLog {
   private watchNearest(): void {
     this.unwatch();
     const top = dirname(dirname(this.projectDir));
-    // A few passes: a writer's mkdir -p may create the directories below while we climb.
-    for (let pass = 0; pass < 4; pass++) {
-      let below: string | undefined;
-      for (let dir = this.logDir; ; below = dir, dir = dirname(dir)) {
-        try {
-          // Persistent like a Redis connection: an open subscription keeps the process alive.
-          const watcher = watch(dir, () => {
-            if (dir !== this.logDir) this.updateWatching();
-            this.poll();
-          });
-          watcher.on('error', () => {
-            if (this.watcher === watcher) this.unwatch();
-          });
-          this.watcher = watcher;
-          this.watchedDir = dir;
-          break;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dir === top) return;
-        }
+    let dir = this.logDir;
+    let below: string | undefined;
+    // Bounded: a writer's mkdir -p may create the directories below while we climb, a few times.
+    for (let attempt = 0; attempt < 16; attempt++) {
+      try {
+        this.watchDir(dir);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dir === top) return;
+        [below, dir] = [dir, dirname(dir)];
+        continue;
       }
       if (below === undefined || !existsSync(below)) break;
+      // Made while we climbed: start again from the log dir.
       this.unwatch();
+      [below, dir] = [undefined, this.logDir];
     }
     if (this.watchedDir !== this.logDir) this.poll(); // the log may have appeared meanwhile
+  }
+
+  /** Watches `dir` (throws when it cannot); on a directory above the log, an event means look again lower down. */
+  private watchDir(dir: string): void {
+    // Persistent like a Redis connection: an open subscription keeps the process alive.
+    const watcher = watch(dir, () => {
+      if (dir !== this.logDir) this.updateWatching();
+      this.poll();
+    });
+    watcher.on('error', () => {
+      if (this.watcher === watcher) this.unwatch();
+    });
+    this.watcher = watcher;
+    this.watchedDir = dir;
   }
 
   private unwatch(): void {
