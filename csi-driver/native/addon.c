@@ -1,12 +1,14 @@
 /* The native pieces our TypeScript FUSE server stands on (ADR 0083): mount(2)/umount2(2),
  * fusermount3's descriptor hand-over for non-root, reading each /dev/fuse connection on the event
- * loop, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in TypeScript;
- * this file only moves bytes and descriptors, so it stays small. Loaded by src/fuse/kernel/native.ts. */
+ * loop, a client for the keeper's socket, and SCHED_IDLE for V8's helper threads. Everything about
+ * the FUSE protocol itself lives in TypeScript; this file only moves bytes and descriptors, so it
+ * stays small. Loaded by src/fuse/kernel/native.ts. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -74,8 +76,11 @@ static bool arg_string(napi_env env, napi_value v, const char *what, char **out)
 
 static bool arg_int(napi_env env, napi_value v, const char *what, int64_t min, int64_t max, int64_t *out) {
   napi_valuetype t;
+  double d;
   napi_typeof(env, v, &t);
-  if (t != napi_number || napi_get_value_int64(env, v, out) != napi_ok || *out < min || *out > max) {
+  /* int64 conversion truncates: 1.5 would quietly be 1. */
+  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d ||
+      napi_get_value_int64(env, v, out) != napi_ok || *out < min || *out > max) {
     type_error(env, what);
     return false;
   }
@@ -464,6 +469,22 @@ out:
   return result;
 }
 
+/* ---- idleThread(tid): SCHED_IDLE for one thread of this process (ADR 0096) ---- */
+
+static napi_value js_idle_thread(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int64_t tid;
+  if (!arg_int(env, argv[0], "tid must be a positive integer", 1, 0x7fffffffLL, &tid)) return NULL;
+  /* As root sched_setscheduler takes any pid: only a thread of this process may be touched. */
+  char own[64];
+  snprintf(own, sizeof own, "/proc/self/task/%d", (int)tid);
+  if (access(own, F_OK) < 0) return errno_error(env, ESRCH, "thread %d is not one of this process's", (int)tid);
+  struct sched_param param = {0};
+  if (sched_setscheduler((pid_t)tid, SCHED_IDLE, &param) < 0) return errno_error(env, errno, "SCHED_IDLE for thread %d failed", (int)tid);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -471,6 +492,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"fusermountMount", NULL, js_fusermount_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"startPump", NULL, js_start_pump, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keeperCall", NULL, js_keeper_call, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"idleThread", NULL, js_idle_thread, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -193,6 +193,12 @@ describe('native addon and keeper', () => {
     );
   });
 
+  it('idleThread refuses a thread of another process (ESRCH) and a tid that is not a positive integer', () => {
+    assert.throws(() => native.idleThread(1), (e: unknown) => isNativeError(e) && e.code === 'ESRCH' && /not one of this process/.test(e.message));
+    assert.equal(readFileSync('/proc/1/stat', 'utf8').slice(readFileSync('/proc/1/stat', 'utf8').lastIndexOf(')') + 2).split(' ')[38], '0', 'pid 1 untouched');
+    for (const bad of [0, -3, 1.5, '7', undefined]) assert.throws(() => native.idleThread(bad as number), { name: 'TypeError' });
+  });
+
   it('mount and umount errors carry the errno name', () => {
     assert.throws(
       () => native.mount('none', join(dir, 'missing'), 'tmpfs', 0, ''),
