@@ -22,7 +22,8 @@ static int cmp(const void *a, const void *b) {
 
 static void report(const char *op, long long *v, int n) {
   qsort(v, n, sizeof *v, cmp);
-  printf("{\"op\":\"%s\",\"n\":%d,\"p50_us\":%.2f,\"p99_us\":%.2f}\n", op, n, v[n / 2] / 1e3, v[(int)(n * 0.99)] / 1e3);
+  printf("{\"op\":\"%s\",\"n\":%d,\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f}\n", op, n, v[n / 2] / 1e3,
+         v[(int)(n * 0.99)] / 1e3, v[(int)(n * 0.999)] / 1e3, v[n - 1] / 1e3);
 }
 
 static void fail(const char *what, const char *path) {

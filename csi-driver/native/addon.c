@@ -78,9 +78,10 @@ static bool arg_int(napi_env env, napi_value v, const char *what, int64_t min, i
   napi_valuetype t;
   double d;
   napi_typeof(env, v, &t);
-  /* int64 conversion truncates: 1.5 would quietly be 1. */
-  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d ||
-      napi_get_value_int64(env, v, out) != napi_ok || *out < min || *out > max) {
+  /* Integers only: int64 conversion truncates, so 1.5 would quietly be 1. The range test comes first
+   * because it also refuses NaN and infinities, whose conversion is undefined. */
+  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || !(d >= (double)min && d <= (double)max) ||
+      d != (double)(int64_t)d || napi_get_value_int64(env, v, out) != napi_ok) {
     type_error(env, what);
     return false;
   }
@@ -476,10 +477,15 @@ static napi_value js_idle_thread(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int64_t tid;
   if (!arg_int(env, argv[0], "tid must be a positive integer", 1, 0x7fffffffLL, &tid)) return NULL;
-  /* As root sched_setscheduler takes any pid: only a thread of this process may be touched. */
+  /* As root sched_setscheduler takes any pid: only a thread of this process may be touched. The tid
+   * could only be reused between the check and the call if the thread ended meanwhile; V8's workers
+   * live as long as the process. */
   char own[64];
   snprintf(own, sizeof own, "/proc/self/task/%d", (int)tid);
-  if (access(own, F_OK) < 0) return errno_error(env, ESRCH, "thread %d is not one of this process's", (int)tid);
+  if (access(own, F_OK) < 0) {
+    int err = errno == ENOENT ? ESRCH : errno;
+    return errno_error(env, err, "thread %d is not one of this process's", (int)tid);
+  }
   struct sched_param param = {0};
   if (sched_setscheduler((pid_t)tid, SCHED_IDLE, &param) < 0) return errno_error(env, errno, "SCHED_IDLE for thread %d failed", (int)tid);
   return NULL;

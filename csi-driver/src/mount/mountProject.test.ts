@@ -7,11 +7,12 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { openStore } from '@lighthouse-bridge/core';
 import { startRedis } from '@lighthouse-bridge/test/redis';
+import { SCHED_OTHER, threadsOf, v8WorkersNotIdle } from '@lighthouse-bridge/test/threads';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { lazyUnmount, mountAt } from './mountpoint.js';
 import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
@@ -90,22 +91,6 @@ async function deadMountWithSurvivor(): Promise<string> {
   await withTimeout(killed.exited, 'killed mount to exit');
   await assert.rejects(stat(join(dir, 'mnt')), { code: 'ENOTCONN' });
   return dir;
-}
-
-const SCHED_OTHER = 0;
-const SCHED_IDLE = 5;
-
-/** Each thread of `pid` with its name and scheduling policy (field 41 of /proc/PID/task/TID/stat). */
-async function threadsOf(pid: number): Promise<Array<{ tid: number; name: string; policy: number }>> {
-  const tids = await readdir(`/proc/${pid}/task`);
-  return Promise.all(
-    tids.map(async (tid) => {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      // Fields after the name (which may hold spaces) start at field 3.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return { tid: Number(tid), name: (await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8')).trimEnd(), policy: Number(fields[41 - 3]) };
-    }),
-  );
 }
 
 async function scratch(): Promise<string> {
@@ -266,23 +251,21 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     for (const line of cli.stderr().trim().split('\n')) JSON.parse(line);
   });
 
-  it('the mount command runs V8\'s worker threads under SCHED_IDLE and its own threads as normal (ADR 0096)', async () => {
-    const dir = await scratch();
-    const cli = cliMount(['demo', 'mnt'], dir);
-    await cli.ready;
-    try {
-      const threads = await threadsOf(cli.child.pid!);
-      const workers = threads.filter((t) => t.name === 'V8Worker');
-      // None found means Node renamed its pool, and the mount's latency tail is back.
-      assert.ok(workers.length > 0, `no V8Worker among ${threads.map((t) => t.name).join(', ')}`);
-      for (const worker of workers) assert.equal(worker.policy, SCHED_IDLE, `V8Worker ${worker.tid}`);
-      for (const own of threads.filter((t) => t.name !== 'V8Worker')) assert.equal(own.policy, SCHED_OTHER, `${own.name} ${own.tid}`);
-      assert.ok(threads.some((t) => t.tid === cli.child.pid), 'the main thread is listed');
-      await writeFile(join(dir, 'mnt', 'current', 'still.txt'), 'served');
-      assert.equal(await readFile(join(dir, 'mnt', 'current', 'still.txt'), 'utf8'), 'served');
-    } finally {
-      cli.child.kill('SIGTERM');
-      assert.equal(await withTimeout(cli.exited, 'mount to exit'), 0);
+  it('the mount command runs V8\'s worker threads under SCHED_IDLE with --idle-v8-workers, every thread as normal without (ADR 0096)', async () => {
+    for (const idle of [true, false]) {
+      const dir = await scratch();
+      const cli = cliMount(['demo', 'mnt', ...(idle ? ['--idle-v8-workers'] : [])], dir);
+      await cli.ready;
+      try {
+        const threads = await threadsOf(cli.child.pid!);
+        if (idle) assert.equal(await v8WorkersNotIdle(cli.child.pid!), undefined);
+        else assert.deepEqual(threads.filter((t) => t.policy !== SCHED_OTHER), [], 'no flag, no change');
+        await writeFile(join(dir, 'mnt', 'current', 'still.txt'), 'served');
+        assert.equal(await readFile(join(dir, 'mnt', 'current', 'still.txt'), 'utf8'), 'served');
+      } finally {
+        cli.child.kill('SIGTERM');
+        assert.equal(await withTimeout(cli.exited, 'mount to exit'), 0);
+      }
     }
   });
 

@@ -4,22 +4,17 @@ import { isNativeError, native } from './native.js';
 /** The name Node gives the threads of its V8 platform pool (garbage collection and compilation). */
 const V8_WORKER = 'V8Worker';
 
-let done = false;
-
 /**
- * Puts this process's V8 worker threads under SCHED_IDLE, once (ADR 0096). Every FUSE request
- * waits for our one JavaScript thread. When that thread, or the caller it answers, was woken on the
- * CPU where a worker was running 1-2 ms of marking or compiling, the scheduler left it waiting
- * behind the worker, often with the other CPU idle. A woken normal thread preempts a SCHED_IDLE one
- * at once. The workers' work still gets done: the main thread joins V8's parallel jobs when it
- * needs them finished.
+ * Puts this process's V8 worker threads under SCHED_IDLE (ADR 0096); for the processes that serve
+ * mounts, called once at their start. Every FUSE request waits for our one JavaScript thread. When
+ * that thread, or the caller it answers, was woken on the CPU where a worker was running 1-2 ms of
+ * marking or compiling, the scheduler left it waiting behind the worker, often with the other CPU
+ * idle. A woken normal thread preempts a SCHED_IDLE one at once.
  *
- * A failure is reported and the rest are left as they were: the mount works either way, only its
- * latency tail is longer.
+ * A failure goes to `onFailure` and leaves the remaining threads as they were: the mount works
+ * either way, only its latency tail is longer.
  */
-export function idleV8Workers(report: (op: string, error: unknown) => void): void {
-  if (done) return;
-  done = true;
+export function idleV8Workers(onFailure: (error: unknown) => void): void {
   try {
     for (const tid of readdirSync('/proc/self/task')) {
       if (threadName(tid) !== V8_WORKER) continue;
@@ -31,7 +26,7 @@ export function idleV8Workers(report: (op: string, error: unknown) => void): voi
       }
     }
   } catch (error) {
-    report('sched', error);
+    onFailure(error);
   }
 }
 

@@ -1,5 +1,4 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { idleV8Workers } from './helperThreads.js';
 import { MNT_DETACH, native, type Pump } from './native.js';
 import { FuseSession, type SessionOptions } from './session.js';
 import { MAX_WRITE, NOTIFY_RESEND, OUT_HEADER, REQUEST_BUFFER_BYTES } from './protocol.js';
@@ -99,7 +98,6 @@ function notify(fd: number, code: number): void {
 
 /** A session on `fd` that reads nothing until start(). */
 function serve(mountpoint: string, fd: number, setup: SessionSetup, adoptInit?: Buffer): KernelMount & { ended: Promise<number>; start(): void; stop(): Promise<void> } {
-  idleV8Workers(setup.report);
   let closed = false;
   const send = (reply: Buffer): void => {
     // An answer finishing after the descriptor closed must not land in whatever reused its number.

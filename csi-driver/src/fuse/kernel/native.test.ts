@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from '@lighthouse-bridge/test/eventually';
+import { SCHED_OTHER, threadsOf } from '@lighthouse-bridge/test/threads';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { KeeperClient } from '../custody/keeper.js';
 import { isNativeError, keeperPath, MNT_DETACH, native, type Pump } from './native.js';
@@ -193,10 +194,18 @@ describe('native addon and keeper', () => {
     );
   });
 
-  it('idleThread refuses a thread of another process (ESRCH) and a tid that is not a positive integer', () => {
-    assert.throws(() => native.idleThread(1), (e: unknown) => isNativeError(e) && e.code === 'ESRCH' && /not one of this process/.test(e.message));
-    assert.equal(readFileSync('/proc/1/stat', 'utf8').slice(readFileSync('/proc/1/stat', 'utf8').lastIndexOf(')') + 2).split(' ')[38], '0', 'pid 1 untouched');
-    for (const bad of [0, -3, 1.5, '7', undefined]) assert.throws(() => native.idleThread(bad as number), { name: 'TypeError' });
+  it('idleThread refuses a thread of another process (ESRCH) and a tid that is not a positive integer', async () => {
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      assert.throws(() => native.idleThread(other.pid!), (e: unknown) => isNativeError(e) && e.code === 'ESRCH' && /not one of this process/.test(e.message));
+      assert.deepEqual(
+        (await threadsOf(other.pid!)).map((t) => t.policy),
+        [SCHED_OTHER],
+      );
+    } finally {
+      other.kill('SIGKILL');
+    }
+    for (const bad of [0, -3, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 40, '7', undefined]) assert.throws(() => native.idleThread(bad as number), { name: 'TypeError' }, String(bad));
   });
 
   it('mount and umount errors carry the errno name', () => {
