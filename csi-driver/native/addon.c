@@ -1,14 +1,12 @@
 /* The native pieces our TypeScript FUSE server stands on (ADR 0083): mount(2)/umount2(2),
  * fusermount3's descriptor hand-over for non-root, reading each /dev/fuse connection on the event
- * loop, a client for the keeper's socket, and SCHED_IDLE for V8's helper threads. Everything about
- * the FUSE protocol itself lives in TypeScript; this file only moves bytes and descriptors, so it
- * stays small. Loaded by src/fuse/kernel/native.ts. */
+ * loop, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in
+ * TypeScript; this file only moves bytes and descriptors, so it stays small. Loaded by src/fuse/kernel/native.ts. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -470,27 +468,6 @@ out:
   return result;
 }
 
-/* ---- idleThread(tid): SCHED_IDLE for one thread of this process (ADR 0096) ---- */
-
-static napi_value js_idle_thread(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  int64_t tid;
-  if (!arg_int(env, argv[0], "tid must be a positive integer", 1, 0x7fffffffLL, &tid)) return NULL;
-  /* As root sched_setscheduler takes any pid: only a thread of this process may be touched. The tid
-   * could only be reused between the check and the call if the thread ended meanwhile; V8's workers
-   * live as long as the process. */
-  char own[64];
-  snprintf(own, sizeof own, "/proc/self/task/%d", (int)tid);
-  if (access(own, F_OK) < 0) {
-    int err = errno == ENOENT ? ESRCH : errno;
-    return errno_error(env, err, "thread %d is not one of this process's", (int)tid);
-  }
-  struct sched_param param = {0};
-  if (sched_setscheduler((pid_t)tid, SCHED_IDLE, &param) < 0) return errno_error(env, errno, "SCHED_IDLE for thread %d failed", (int)tid);
-  return NULL;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -498,7 +475,6 @@ static napi_value init(napi_env env, napi_value exports) {
       {"fusermountMount", NULL, js_fusermount_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"startPump", NULL, js_start_pump, NULL, NULL, NULL, napi_enumerable, NULL},
       {"keeperCall", NULL, js_keeper_call, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"idleThread", NULL, js_idle_thread, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

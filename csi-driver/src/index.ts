@@ -4,4 +4,3 @@ export type { ValidateBackend } from './fuse/validation.js';
 export { projectValidator, type ValidatorSettings } from './mount/projectValidator.js';
 export { custodyIn, type CustodyOptions } from './fuse/custody/custody.js';
 export { KeeperClient } from './fuse/custody/keeper.js';
-export { idleV8Workers } from './fuse/kernel/helperThreads.js';

@@ -98,8 +98,6 @@ describe('Helm chart', { skip }, () => {
     assert.ok(plugin.volumeMounts.some((v) => v.name === 'state-dir' && v.mountPath === '/var/lib/lighthouse-bridge'));
     assert.deepEqual(plugin.args.slice(0, 7), ['csi', '--mode', 'node', '--endpoint', 'unix:///csi/csi.sock', '--node-id', '$(NODE_NAME)']);
     assert.ok(!plugin.args.includes('--no-custody'));
-    // Its container has a CPU cgroup of its own, which makes SCHED_IDLE workers safe (ADR 0096).
-    assert.ok(plugin.args.includes('--idle-v8-workers'));
     assert.equal(plugin.securityContext?.privileged, true);
     assert.equal(plugin.securityContext?.runAsUser, 0, 'the image defaults to uid 65532; the node plugin must override it');
     assert.ok(plugin.volumeMounts.some((v) => v.mountPath === '/dev/fuse'));
@@ -163,15 +161,6 @@ describe('Helm chart', { skip }, () => {
     assert.equal(set.spec.serviceName, 'bundled-lighthouse-bridge-redis');
     assert.equal(set.spec.volumeClaimTemplates.length, 1);
     await kube.get(`/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets/bundled-lighthouse-bridge-operator`);
-  });
-
-  it('with csi.idleV8Workers=false, the node plugin keeps V8\'s workers at normal priority', async () => {
-    const rendered = await renderAs('plain', [], ['csi.idleV8Workers=false']);
-    const ds = rendered.find((m) => m.kind === 'DaemonSet' && m.metadata.name.endsWith('csi-node')) as Manifest & { spec: { template: { spec: { containers: Array<{ name: string; args: string[] }> } } } };
-    const plugin = ds.spec.template.spec.containers.find((c) => c.name === 'plugin');
-    assert.ok(plugin);
-    assert.ok(!plugin.args.includes('--idle-v8-workers'));
-    assert.ok(plugin.args.includes('--require-access-config'), 'the rest of the arguments as before');
   });
 
   it('with operator.watchNamespace, grants the operator a Role in that namespace only', async () => {

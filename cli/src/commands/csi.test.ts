@@ -9,7 +9,6 @@ import { loadCsiPackage, loadRegistrationPackage } from '@lighthouse-bridge/csi-
 import { csiClients, kubeletRegistrar, startPlugin, type PluginProcess } from '@lighthouse-bridge/test/csiPlugin';
 import { eventually } from '@lighthouse-bridge/test/eventually';
 import { freePort } from '@lighthouse-bridge/test/ports';
-import { v8WorkersNotIdle } from '@lighthouse-bridge/test/threads';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 
 /**
@@ -198,16 +197,5 @@ describe('bad flags', () => {
     assert.match(stderr, /notes\.txt exists and is not a socket; refusing to replace it/);
     assert.equal(await readFile(occupied, 'utf8'), 'not a socket\n');
     await assert.rejects(lstat(join(dir.dir, 'bad', 'csi.sock')), { code: 'ENOENT' }, 'the CSI socket was removed on the way out');
-  });
-});
-
-describe('the node plugin process', () => {
-  test('with --idle-v8-workers (as the chart runs it), runs V8\'s worker threads under SCHED_IDLE and its own threads as normal (ADR 0096)', async () => {
-    const plugin = await startPlugin({ socket: join(dir.dir, 'threads', 'csi.sock'), stateDir: join(dir.dir, 'threads', 'state'), store: `file://${join(dir.dir, 'threads', 'store')}`, args: ['--idle-v8-workers'] });
-    try {
-      assert.equal(await v8WorkersNotIdle(plugin.child.pid!), undefined, plugin.output());
-    } finally {
-      await plugin.kill('SIGKILL');
-    }
   });
 });

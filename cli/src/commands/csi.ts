@@ -23,7 +23,7 @@ import {
   type Mounter,
   type PluginRegistration,
 } from '@lighthouse-bridge/csi-driver/csi';
-import { idleV8Workers, projectValidator } from '@lighthouse-bridge/csi-driver';
+import { projectValidator } from '@lighthouse-bridge/csi-driver';
 import { parsePortFlag, runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
@@ -54,10 +54,6 @@ again for new pods (ADR 0071).
                              as its supervisor, else STATE-DIR/keeper.sock, a keeper this command
                              starts detached and that exits once it holds nothing)
   --no-custody               no keeper: if this process dies, its mounts are dead until remounted
-  --idle-v8-workers          run V8's worker threads under SCHED_IDLE: a shorter latency tail for
-                             FUSE requests, but only where this process has a CPU cgroup of its own
-                             (the chart's container); beside busy processes in the same cgroup,
-                             collections can stall for a second (ADR 0096)
   --mount-expiry SECONDS     a mount stops counting in the project's registry (BridgeProject status)
                              this long after its node plugin last refreshed it (default: 60)
 ${STORE_FLAGS_USAGE}`;
@@ -82,7 +78,6 @@ export function run(argv: string[]): Promise<number> {
         'mount-expiry': { type: 'string' },
         'keeper-socket': { type: 'string' },
         'no-custody': { type: 'boolean' },
-        'idle-v8-workers': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: false,
@@ -112,7 +107,6 @@ export function run(argv: string[]): Promise<number> {
     const parsedUrl = parseStoreUrl(storeUrl);
 
     const log = createLogger('csi');
-    if (values['idle-v8-workers']) idleV8Workers((error) => log.warn('V8 worker threads keep their normal priority', { error: (error as Error).message }));
     const custody = custodyFlags(values, mode, stateDir, (message, fields) => log.info(message, fields));
     const store = await openStore(storeUrl);
     const configs = parsedUrl.kind === 'redis' ? redisConfigSource(parsedUrl) : noConfig;

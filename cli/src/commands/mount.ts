@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProjectId, openStore, storeUrlFrom } from '@lighthouse-bridge/core';
 import { createLogger, serveMetrics, type MetricsServer } from '@lighthouse-bridge/core/observability';
-import { custodyIn, detachDeadFuseMount, idleV8Workers, mountAt, mountProject, projectValidator, SYNC_MODES, type SyncMode } from '@lighthouse-bridge/csi-driver';
+import { custodyIn, detachDeadFuseMount, mountAt, mountProject, projectValidator, SYNC_MODES, type SyncMode } from '@lighthouse-bridge/csi-driver';
 import { loadPolicyFile, type Validator } from '@lighthouse-bridge/core/speed-layer';
 import { actorFrom, parsePortFlag, positionals, projectArg, runCommand, STORE_FLAGS, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
@@ -12,7 +12,7 @@ import { EXIT, UsageError } from '../command.js';
 const MOUNT_CHECK_MS = 2000;
 const EXIT_GRACE_MS = 1000;
 
-const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N] [--sync fsync|close] [--custody-dir DIR | --no-custody] [--idle-v8-workers]
+const USAGE = `usage: lighthouse-bridge mount <project> <mountpoint> [--store URL] [--read-only] [--actor NAME] [--policy FILE] [--metrics-port N] [--write-buffer-mib N] [--sync fsync|close] [--custody-dir DIR | --no-custody]
 Mounts the project as a FUSE filesystem and serves it in the foreground until SIGINT/SIGTERM,
 which unmount it. Creates <mountpoint> when missing; refuses one that is mounted or not empty.
 Prints one line when the filesystem is ready; logs JSON on stderr.
@@ -30,10 +30,7 @@ ${STORE_FLAGS_USAGE}
   --sync close   every close and change waits for the disk too (slower; ADR 0081)
   --custody-dir DIR  where the keeper process holding the mount's connection, and the mount's
                  journal and unsaved writes, live (default: ${defaultCustodyDir()})
-  --no-custody   no keeper: if this process dies, the mount is dead (ENOTCONN) until unmounted
-  --idle-v8-workers  run V8's worker threads under SCHED_IDLE: a shorter latency tail, but only
-                 where this process has a CPU cgroup of its own (a container); beside busy
-                 processes in the same cgroup, collections can stall for a second (ADR 0096)`;
+  --no-custody   no keeper: if this process dies, the mount is dead (ENOTCONN) until unmounted`;
 
 /** A per-user runtime directory: /run for root, else XDG_RUNTIME_DIR or the temp dir. */
 function defaultCustodyDir(): string {
@@ -55,7 +52,6 @@ export function run(argv: string[]): Promise<number> {
         sync: { type: 'string' },
         'custody-dir': { type: 'string' },
         'no-custody': { type: 'boolean' },
-        'idle-v8-workers': { type: 'boolean' },
       },
       allowPositionals: true,
     });
@@ -75,7 +71,6 @@ export function run(argv: string[]): Promise<number> {
     });
 
     const log = createLogger('mount');
-    if (values['idle-v8-workers']) idleV8Workers((error) => log.warn('V8 worker threads keep their normal priority', { error: (error as Error).message }));
     const url = storeUrlFrom(values.store);
     const store = await openStore(url);
     let metrics: MetricsServer | undefined;

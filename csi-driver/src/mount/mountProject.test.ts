@@ -12,7 +12,6 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { openStore } from '@lighthouse-bridge/core';
 import { startRedis } from '@lighthouse-bridge/test/redis';
-import { SCHED_OTHER, threadsOf, v8WorkersNotIdle } from '@lighthouse-bridge/test/threads';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { lazyUnmount, mountAt } from './mountpoint.js';
 import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
@@ -249,24 +248,6 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     assert.equal(await withTimeout(cli.exited, 'mount to exit after SIGTERM'), 0, cli.stderr());
     assert.equal(await mountAt(join(dir, 'mnt')), undefined);
     for (const line of cli.stderr().trim().split('\n')) JSON.parse(line);
-  });
-
-  it('the mount command runs V8\'s worker threads under SCHED_IDLE with --idle-v8-workers, every thread as normal without (ADR 0096)', async () => {
-    for (const idle of [true, false]) {
-      const dir = await scratch();
-      const cli = cliMount(['demo', 'mnt', ...(idle ? ['--idle-v8-workers'] : [])], dir);
-      await cli.ready;
-      try {
-        const threads = await threadsOf(cli.child.pid!);
-        if (idle) assert.equal(await v8WorkersNotIdle(cli.child.pid!), undefined);
-        else assert.deepEqual(threads.filter((t) => t.policy !== SCHED_OTHER), [], 'no flag, no change');
-        await writeFile(join(dir, 'mnt', 'current', 'still.txt'), 'served');
-        assert.equal(await readFile(join(dir, 'mnt', 'current', 'still.txt'), 'utf8'), 'served');
-      } finally {
-        cli.child.kill('SIGTERM');
-        assert.equal(await withTimeout(cli.exited, 'mount to exit'), 0);
-      }
-    }
   });
 
   it('the mount command serves FUSE operation metrics on --metrics-port', async () => {

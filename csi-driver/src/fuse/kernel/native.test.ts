@@ -10,7 +10,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eventually } from '@lighthouse-bridge/test/eventually';
-import { SCHED_OTHER, threadsOf } from '@lighthouse-bridge/test/threads';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
 import { KeeperClient } from '../custody/keeper.js';
 import { isNativeError, keeperPath, MNT_DETACH, native, type Pump } from './native.js';
@@ -194,18 +193,12 @@ describe('native addon and keeper', () => {
     );
   });
 
-  it('idleThread refuses a thread of another process (ESRCH) and a tid that is not a positive integer', async () => {
-    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
-    try {
-      assert.throws(() => native.idleThread(other.pid!), (e: unknown) => isNativeError(e) && e.code === 'ESRCH' && /not one of this process/.test(e.message));
-      assert.deepEqual(
-        (await threadsOf(other.pid!)).map((t) => t.policy),
-        [SCHED_OTHER],
-      );
-    } finally {
-      other.kill('SIGKILL');
+  it('integer arguments refuse fractions, NaN, infinities and values out of range with a TypeError', () => {
+    // int64 conversion would have truncated 1.5 to 1 (MS_RDONLY for umount2) and made NaN 0.
+    for (const bad of [1.5, Number.NaN, Number.POSITIVE_INFINITY, -1, 2 ** 40, '2', undefined]) {
+      assert.throws(() => native.umount('/nonexistent-lhb-target', bad as number), { name: 'TypeError', message: 'flags must be a non-negative integer' }, String(bad));
     }
-    for (const bad of [0, -3, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 40, '7', undefined]) assert.throws(() => native.idleThread(bad as number), { name: 'TypeError' }, String(bad));
+    assert.throws(() => native.umount('/nonexistent-lhb-target', 0), (e: unknown) => isNativeError(e) && (e.code === 'ENOENT' || e.code === 'EINVAL'));
   });
 
   it('mount and umount errors carry the errno name', () => {

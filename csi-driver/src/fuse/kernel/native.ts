@@ -48,8 +48,6 @@ export interface NativeAddon {
   startPump(fd: number, bufferSize: number, onRequest: (req: Buffer) => void, onEnd: (errno: number) => void): Pump;
   /** One request to the keeper's SOCK_SEQPACKET socket, with descriptors, and its one reply. */
   keeperCall(socketPath: string, message: Buffer, fds: number[], timeoutMs: number): KeeperReply;
-  /** sched_setscheduler(tid, SCHED_IDLE); ESRCH for a tid that is not a thread of this process. */
-  idleThread(tid: number): void;
 }
 
 export const native = createRequire(import.meta.url)(`${buildDir}lighthouse_bridge.node`) as NativeAddon;
