@@ -1,7 +1,7 @@
 /* The native pieces our TypeScript FUSE server stands on (ADR 0083): mount(2)/umount2(2),
  * fusermount3's descriptor hand-over for non-root, reading each /dev/fuse connection on the event
- * loop, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in
- * TypeScript; this file only moves bytes and descriptors, so it stays small. Loaded by src/fuse/kernel/native.ts. */
+ * loop, and a client for the keeper's socket. Everything about the FUSE protocol itself lives in TypeScript;
+ * this file only moves bytes and descriptors, so it stays small. Loaded by src/fuse/kernel/native.ts. */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <uv.h>

@@ -194,7 +194,7 @@ describe('native addon and keeper', () => {
   });
 
   it('integer arguments refuse fractions, NaN, infinities and values out of range with a TypeError', () => {
-    // int64 conversion would have truncated 1.5 to 1 (MS_RDONLY for umount2) and made NaN 0.
+    // int64 conversion would have truncated 1.5 to 1 (MNT_FORCE for umount2) and made NaN 0.
     for (const bad of [1.5, Number.NaN, Number.POSITIVE_INFINITY, -1, 2 ** 40, '2', undefined]) {
       assert.throws(() => native.umount('/nonexistent-lhb-target', bad as number), { name: 'TypeError', message: 'flags must be a non-negative integer' }, String(bad));
     }
