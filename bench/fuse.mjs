@@ -89,16 +89,15 @@ async function main() {
   cleanups.push(() => run('fusermount', ['-uz', strict]).catch(() => undefined));
   console.log(`\ncreate+write 100 B+close, ${CREATES} files after ${CREATES} of warm-up (ours: close returns once the event is in the log file; --sync close: on disk):`);
   const creates = {};
-  const cold = {};
   // bindfs shows the tmpfs directory, so each gets its own subdirectories.
   const createDirs = [['tmpfs', join(tmpfs, 't1k')], ['bindfs', join(bound, 'b1k')], ['bridge embedded', join(ours, 'current', 'c1k')], ['bridge sync=close', join(strict, 'current', 'c1k')]];
   for (const [name, d] of createDirs) {
     // The first creates of a fresh process also pay for compiling the create path: shown, not the goal's figure.
     await mkdir(`${d}-warm-up`);
-    cold[name] = await probe(bin, 'create', `${d}-warm-up`, CREATES);
+    const warmUp = await probe(bin, 'create', `${d}-warm-up`, CREATES);
     await mkdir(d);
     creates[name] = await probe(bin, 'create', d, CREATES);
-    console.log(`  ${name.padEnd(17)} ${fmt(creates[name])}   (warm-up: ${fmt(cold[name])})`);
+    console.log(`  ${name.padEnd(17)} ${fmt(creates[name])}   (warm-up: ${fmt(warmUp)})`);
   }
   console.log(`  bridge vs bindfs p99 ${ratio(creates['bridge embedded'].p99_us, creates['bindfs'].p99_us)} (goal p99 < 1000 µs); --sync close ${ratio(creates['bridge sync=close'].p99_us, creates['bindfs'].p99_us)}`);
   console.log(`\nfsync after create+write 100 B, ${CREATES} files (bindfs over tmpfs: fsync is nearly free there):`);
