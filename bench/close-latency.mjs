@@ -2,9 +2,13 @@
 /**
  * Sequential create+write 100 B+close through `lighthouse-bridge mount` (custody on, as by default)
  * on the embedded store and on a loopback Redis, each file with content of its own (fuse-probe
- * create-distinct), after a warm-up of 1,000 files; bindfs over tmpfs in the same run is the
- * baseline. What one close costs where nothing is batched. Needs root, gcc, bindfs, redis-server
- * and a build (`make build`).
+ * create-distinct); bindfs over tmpfs in the same run, with the same sequence, is the baseline. What
+ * one close costs where nothing is batched, timed in two windows of one process's life (ADR 0097):
+ * - tier-up: creates 1,001-4,000, while V8 still compiles the hot functions (each concurrent compile
+ *   takes a CPU that the mount's thread or the caller is then woken onto);
+ * - steady: creates 20,001-23,000, once the compiles have stopped; what a node plugin that has
+ *   served its first 20,000 requests answers from then on.
+ * Needs root, gcc, bindfs, redis-server and a build (`make build`).
  *
  *   node bench/close-latency.mjs [--files 3000]
  *   node bench/close-latency.mjs --busy 2   # 2 busy-looping processes during each timed loop: the
@@ -24,7 +28,13 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { files: { type: 'string', default: '3000' }, busy: { type: 'string', default: '0' } } });
 const FILES = Number(values.files);
 const BUSY = Number(values.busy);
-const WARMUP = 1000;
+/** Creates before each timed window, counted from the mount's start. */
+const WINDOWS = [
+  ['tier-up', 1000],
+  ['steady', 20000],
+];
+if (!Number.isInteger(FILES) || FILES < 1 || FILES > WINDOWS[1][1] - WINDOWS[0][1]) throw new Error(`--files must be a whole number from 1 to ${WINDOWS[1][1] - WINDOWS[0][1]}, not ${values.files}`);
+console.log(`${FILES} sequential create+write 100 B+close per window, each file its own content`);
 
 const dir = await mkdtemp(join(tmpdir(), 'lhb-close-'));
 const probe = join(dir, 'fuse-probe');
@@ -37,33 +47,47 @@ await run('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', tmpfs]);
 await run('bindfs', [tmpfs, bound]);
 const redis = await startRedis();
 
-/** The timed loop, with BUSY busy-looping processes running meanwhile. */
-async function timed(root) {
-  await mkdir(join(root, 'warm'));
-  await mkdir(join(root, 'timed'));
-  await run(probe, ['create-distinct', join(root, 'warm'), String(WARMUP)]);
+/** FILES creates with BUSY busy-looping processes running meanwhile. */
+async function timed(dir) {
   const busy = Array.from({ length: BUSY }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   try {
-    return JSON.parse((await run(probe, ['create-distinct', join(root, 'timed'), String(FILES)])).stdout);
+    return JSON.parse((await run(probe, ['create-distinct', dir, String(FILES)])).stdout);
   } finally {
     await Promise.all(busy.map((b) => new Promise((resolve) => b.once('exit', resolve).kill('SIGKILL'))));
   }
 }
 
-const line = (name, r, base) =>
-  `${name.padEnd(9)} ${FILES} create+write 100 B+close: p50 ${r.p50_us.toFixed(1).padStart(7)} µs  p99 ${r.p99_us.toFixed(1).padStart(8)} µs  max ${(r.max_us / 1000).toFixed(1).padStart(7)} ms${base ? `  (p50 ${(r.p50_us / base.p50_us).toFixed(1)}x, p99 ${(r.p99_us / base.p99_us).toFixed(1)}x bindfs)` : ''}`;
+/** Each window's figures: untimed creates up to its start, then the timed ones. */
+async function windows(root) {
+  const results = [];
+  let done = 0;
+  for (const [name, start] of WINDOWS) {
+    const warm = join(root, `before-${name}`);
+    await mkdir(warm);
+    await run(probe, ['create-distinct', warm, String(start - done)]);
+    const dir = join(root, name);
+    await mkdir(dir);
+    results.push(await timed(dir));
+    done = start + FILES;
+  }
+  return results;
+}
+
+const line = (name, [window, start], r, base) =>
+  `${name.padEnd(9)} ${window.padEnd(7)} (creates ${start + 1}-${start + FILES}): p50 ${r.p50_us.toFixed(1).padStart(7)} µs  p99 ${r.p99_us.toFixed(1).padStart(8)} µs  max ${(r.max_us / 1000).toFixed(1).padStart(7)} ms${base ? `  (p50 ${(r.p50_us / base.p50_us).toFixed(1)}x, p99 ${(r.p99_us / base.p99_us).toFixed(1)}x bindfs)` : ''}`;
+const print = (name, results, base) => WINDOWS.forEach((w, i) => console.log(line(name, w, results[i], base?.[i])));
 
 if (BUSY > 0) console.log(`${BUSY} busy-looping processes during each timed loop`);
 
 try {
-  const base = await timed(bound);
-  console.log(line('bindfs', base));
+  const base = await windows(bound);
+  print('bindfs', base);
   for (const [name, store] of [['embedded', `file://${join(dir, 'store')}`], ['Redis', redis.url]]) {
     const mnt = join(dir, `mnt-${name}`);
     await mkdir(mnt);
     const child = await mountCli(['demo', mnt, '--store', store, '--custody-dir', join(dir, `custody-${name}`)], REPO, []);
     try {
-      console.log(line(name, await timed(join(mnt, 'current')), base));
+      print(name, await windows(join(mnt, 'current')), base);
     } finally {
       await stopChild(child);
     }
