@@ -21,6 +21,7 @@ const run = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ROUNDS_STAT = 20_000;
 const ROUNDS_READ = 10_000;
+const READ_WARM_UP = 20_000;
 const CREATES = 1_000;
 const PROPAGATION_ROUNDS = 1_000;
 
@@ -70,12 +71,15 @@ async function main() {
     ['bridge history/', join(ours, 'history', `@${head}`, 'f4k')],
   ];
   const results = {};
-  console.log(`cached stat (${ROUNDS_STAT} rounds) and open+read 4 KiB+close (${ROUNDS_READ} rounds):`);
+  // As for creates (ADR 0097): the first requests of a fresh mount also pay for V8's tier-up of the
+  // read path. The goal's figures come after READ_WARM_UP rounds; the first rounds are shown beside.
+  console.log(`cached stat (${ROUNDS_STAT} rounds) and open+read 4 KiB+close (${ROUNDS_READ} rounds after ${READ_WARM_UP} of warm-up):`);
   for (const [name, path] of targets) {
+    const warmUp = await probe(bin, 'read', path, READ_WARM_UP);
     const s = await probe(bin, 'stat', path, ROUNDS_STAT);
     const r = await probe(bin, 'read', path, ROUNDS_READ);
     results[name] = { stat: s, read: r };
-    console.log(`  ${name.padEnd(17)} stat ${fmt(s)}   read ${fmt(r)}`);
+    console.log(`  ${name.padEnd(17)} stat ${fmt(s)}   read ${fmt(r)}   (read warm-up: ${fmt(warmUp)})`);
   }
   const b = results['bindfs'];
   for (const name of ['bridge current/', 'bridge history/']) {
