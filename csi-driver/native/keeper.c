@@ -35,8 +35,9 @@
  * a pidfd) exited and that nobody got within S seconds is dropped; as the last holder, that ends
  * the connection and its users get ENOTCONN. For the `mount` command's keeper, so a crashed mount
  * nobody restarts does not hang its users forever.
- * --idle-exit S: exit once nothing has been held for S seconds (the `mount` command's detached
- * keeper). -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with
+ * --idle-exit S: exit once nothing has been held, and nobody has asked anything, for S seconds (the
+ * `mount` command's detached keeper: a mount that found it alive has S seconds to put its
+ * descriptor, instead of racing an exit already due). -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with
  * LHB_KEEPER_SOCKET=PATH, restart it whenever it dies (backoff 100 ms doubling to 5 s when it ran
  * under 2 s), reap every child (PID 1 in a container), forward SIGTERM/SIGINT and then exit with
  * the child's status. */
@@ -504,6 +505,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = n_clients; i-- > 0;) {
       short re = pfd[2 + i].revents;
+      if (re && n_held == 0) empty_since = now();
       if (re && !serve(clients[i])) {
         if (clients[i] == retire_client) retire_client = -1;
         close(clients[i]);
@@ -513,6 +515,7 @@ int main(int argc, char **argv) {
     if (pfd[1].revents) {
       int c = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (c >= 0) clients[n_clients++] = c;
+      if (c >= 0 && n_held == 0) empty_since = now();
     }
     if (pfd[0].revents) {
       struct signalfd_siginfo si;

@@ -7,12 +7,15 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { openStore } from '@lighthouse-bridge/core';
 import { startRedis } from '@lighthouse-bridge/test/redis';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
+import { custodyWith } from '../fuse/custody/custody.js';
+import { ensureKeeper } from '../fuse/custody/keeper.js';
 import { lazyUnmount, mountAt } from './mountpoint.js';
 import { mountProject as mountProjectNow, MountpointBusyError, type MountOptions, type MountedProject } from './mountProject.js';
 import { eventually } from '@lighthouse-bridge/test/eventually';
@@ -119,6 +122,27 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
     }
     assert.equal(await mountAt(join(dir, 'a')), undefined);
     assert.equal(await mountAt(join(dir, 'b')), undefined);
+  });
+
+  it('a mount whose detached keeper exited while it started starts another one and is held by it', async () => {
+    const dir = await scratch();
+    const store = await openStore(`file://${join(dir, 'store')}`);
+    const socket = join(dir, 'custody', 'keeper.sock');
+    const keeper = await ensureKeeper(socket, 0.3, 60);
+    const mountpoint = join(dir, 'mnt');
+    // Idle past --idle-exit after the first look, as a long replay before the put would leave it.
+    // Watched by its socket file: asking the keeper would start its idle time again.
+    await eventually('the idle keeper to exit', () => !existsSync(socket));
+    const mounted = await mountProject({ store, project: { namespace: 'default', name: 'kept' }, mountpoint, actor: 't', custody: custodyWith(keeper, join(dir, 'custody', 'mounts'), mountpoint) });
+    try {
+      assert.deepEqual(keeper.list(), [mountpoint]);
+      await writeFile(join(mountpoint, 'current', 'f'), 'served');
+      assert.equal(await readFile(join(mountpoint, 'current', 'f'), 'utf8'), 'served');
+    } finally {
+      await mounted.unmount();
+      await store.close();
+    }
+    assert.deepEqual(keeper.list(), []);
   });
 
   it('unmounts a busy mount lazily, recording what an open descriptor wrote', async () => {

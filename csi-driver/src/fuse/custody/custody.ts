@@ -122,6 +122,8 @@ export class Custody {
     let init: Buffer | undefined;
     const mounted = await mountKernel(mountpoint, { ...setup, journal: this.journal, onInit: (raw) => (init = raw) });
     try {
+      // The workspace's replay since the keeper was last asked may have outlasted a detached keeper.
+      await this.options.keeper.ready();
       const payload: Payload = { v: PAYLOAD_VERSION, init: init!.toString('base64') };
       this.options.keeper.put(this.options.name, mounted.fd, Buffer.from(JSON.stringify(payload)));
     } catch (error) {

@@ -29,8 +29,23 @@ export class KeeperError extends Error {
 export class KeeperClient {
   private path: string;
 
-  constructor(socket: string) {
+  /** `start` starts a keeper on the socket when none answers there (`ready`); without it, one must run. */
+  constructor(
+    socket: string,
+    private readonly start?: () => Promise<void>,
+  ) {
     this.path = socket;
+  }
+
+  /**
+   * Resolves once a keeper answers, started again if this client may start one: a detached keeper
+   * exits once idle (`--idle-exit`), also between the mount's first look and its put. Any request
+   * restarts that idle time, so a put right after this finds the keeper there.
+   */
+  async ready(): Promise<void> {
+    if (this.alive()) return;
+    if (!this.start) throw new KeeperError(`no keeper answers on ${this.socket}`);
+    await this.start();
   }
 
   /** Where it calls now: a successor's `PATH.next` becomes `PATH` once its predecessor is gone. */
@@ -42,9 +57,16 @@ export class KeeperClient {
     this.expect(this.call('P', name, payload, [fd]).reply, 'K');
   }
 
-  /** The descriptor held under `name` (a duplicate the caller owns), or undefined. */
+  /** The descriptor held under `name` (a duplicate the caller owns), or undefined (also when no keeper answers: none holds it). */
   get(name: string): Held | undefined {
-    const { reply, fds } = this.call('G', name);
+    let answer;
+    try {
+      answer = this.call('G', name);
+    } catch (error) {
+      if (isNoKeeper(error)) return undefined;
+      throw error;
+    }
+    const { reply, fds } = answer;
     if (reply[0] === 0x4e /* N */) return undefined;
     this.expect(reply, 'Y');
     const [fd, ...extra] = fds;
@@ -109,13 +131,19 @@ export class KeeperClient {
 }
 
 /**
- * The keeper on `socket`, started detached when none answers there: it outlives this process, and
- * exits by itself once it has held nothing for `idleExitSeconds`. A mount whose server died and was
- * not taken over within `orphanTimeoutSeconds` is ended (ENOTCONN) rather than left hanging.
+ * The keeper on `socket`, started detached when none answers there (now, or at a later `ready`): it
+ * outlives this process, and exits by itself once it has held nothing for `idleExitSeconds`. A mount
+ * whose server died and was not taken over within `orphanTimeoutSeconds` is ended (ENOTCONN) rather
+ * than left hanging.
  */
 export async function ensureKeeper(socket: string, idleExitSeconds: number, orphanTimeoutSeconds: number): Promise<KeeperClient> {
-  const client = new KeeperClient(socket);
-  if (client.alive()) return client;
+  const client: KeeperClient = new KeeperClient(socket, () => startKeeper(client, idleExitSeconds, orphanTimeoutSeconds));
+  await client.ready();
+  return client;
+}
+
+async function startKeeper(client: KeeperClient, idleExitSeconds: number, orphanTimeoutSeconds: number): Promise<void> {
+  const socket = client.socket;
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
   // Its own log: inheriting our stderr would hold open whatever pipe our parent reads to its end.
   const log = openSync(join(dirname(socket), 'keeper.log'), 'a', 0o600);
@@ -126,7 +154,7 @@ export async function ensureKeeper(socket: string, idleExitSeconds: number, orph
   }
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (client.alive()) return client;
+    if (client.alive()) return;
     await sleep(10);
   }
   throw new KeeperError(`keeper did not answer on ${socket} within ${START_TIMEOUT_MS} ms`);

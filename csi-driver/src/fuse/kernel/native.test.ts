@@ -186,6 +186,20 @@ describe('native addon and keeper', () => {
     assert.throws(() => names(socket), (error) => isNativeError(error) && error.code === 'ENOENT');
   });
 
+  it('--idle-exit: every request starts the idle time again, so a client that found the keeper can still put', async () => {
+    const socket = join(dir, 'k6', 'keeper.sock');
+    const keeper = await startKeeper(socket, ['--idle-exit', '0.4']);
+    const started = Date.now();
+    while (Date.now() - started < 1200) {
+      assert.deepEqual(names(socket), [], 'alive while asked, though it holds nothing');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    const asked = Date.now();
+    names(socket);
+    assert.equal(await keeper.exited, 0);
+    assert.ok(Date.now() - asked >= 350, 'not before the idle time after the last request');
+  });
+
   it('keeperCall without a keeper fails with ENOENT or ECONNREFUSED', () => {
     assert.throws(
       () => native.keeperCall(join(dir, 'nobody.sock'), request('L', ''), [], TIMEOUT_MS),
