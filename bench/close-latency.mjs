@@ -33,8 +33,11 @@ const WINDOWS = [
   ['tier-up', 1000],
   ['steady', 20000],
 ];
-if (!Number.isInteger(FILES) || FILES < 1 || FILES > WINDOWS[1][1] - WINDOWS[0][1]) throw new Error(`--files must be a whole number from 1 to ${WINDOWS[1][1] - WINDOWS[0][1]}, not ${values.files}`);
-console.log(`${FILES} sequential create+write 100 B+close per window, each file its own content`);
+// The steady window's warm-up must have at least one create of its own.
+const MAX_FILES = WINDOWS[1][1] - WINDOWS[0][1] - 1;
+if (!Number.isInteger(FILES) || FILES < 1 || FILES > MAX_FILES) throw new Error(`--files must be a whole number from 1 to ${MAX_FILES}, not ${values.files}`);
+if (!Number.isInteger(BUSY) || BUSY < 0) throw new Error(`--busy must be a whole number, not ${values.busy}`);
+console.log(`${FILES} sequential create+write 100 B+close per window, each file content no other has`);
 
 const dir = await mkdtemp(join(tmpdir(), 'lhb-close-'));
 const probe = join(dir, 'fuse-probe');
@@ -47,34 +50,37 @@ await run('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', tmpfs]);
 await run('bindfs', [tmpfs, bound]);
 const redis = await startRedis();
 
-/** FILES creates with BUSY busy-looping processes running meanwhile. */
-async function timed(dir) {
+/** FILES creates in `into`, contents numbered from `first`, with BUSY busy-looping processes running meanwhile. */
+async function timed(into, first) {
   const busy = Array.from({ length: BUSY }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
   try {
-    return JSON.parse((await run(probe, ['create-distinct', dir, String(FILES)])).stdout);
+    return JSON.parse((await run(probe, ['create-distinct', into, String(FILES), String(first)])).stdout);
   } finally {
     await Promise.all(busy.map((b) => new Promise((resolve) => b.once('exit', resolve).kill('SIGKILL'))));
   }
 }
 
-/** Each window's figures: untimed creates up to its start, then the timed ones. */
+/**
+ * Each window's figures: untimed creates up to its start, then the timed ones. Contents are numbered
+ * across the whole sequence, so no create stores content the store already holds.
+ */
 async function windows(root) {
   const results = [];
   let done = 0;
   for (const [name, start] of WINDOWS) {
     const warm = join(root, `before-${name}`);
     await mkdir(warm);
-    await run(probe, ['create-distinct', warm, String(start - done)]);
-    const dir = join(root, name);
-    await mkdir(dir);
-    results.push(await timed(dir));
+    await run(probe, ['create-distinct', warm, String(start - done), String(done)]);
+    const into = join(root, name);
+    await mkdir(into);
+    results.push(await timed(into, start));
     done = start + FILES;
   }
   return results;
 }
 
 const line = (name, [window, start], r, base) =>
-  `${name.padEnd(9)} ${window.padEnd(7)} (creates ${start + 1}-${start + FILES}): p50 ${r.p50_us.toFixed(1).padStart(7)} µs  p99 ${r.p99_us.toFixed(1).padStart(8)} µs  max ${(r.max_us / 1000).toFixed(1).padStart(7)} ms${base ? `  (p50 ${(r.p50_us / base.p50_us).toFixed(1)}x, p99 ${(r.p99_us / base.p99_us).toFixed(1)}x bindfs)` : ''}`;
+  `${name.padEnd(9)} ${`${window} (creates ${start + 1}-${start + FILES}):`.padEnd(32)} p50 ${r.p50_us.toFixed(1).padStart(7)} µs  p99 ${r.p99_us.toFixed(1).padStart(8)} µs  max ${(r.max_us / 1000).toFixed(1).padStart(7)} ms${base ? `  (p50 ${(r.p50_us / base.p50_us).toFixed(1)}x, p99 ${(r.p99_us / base.p99_us).toFixed(1)}x bindfs)` : ''}`;
 const print = (name, results, base) => WINDOWS.forEach((w, i) => console.log(line(name, w, results[i], base?.[i])));
 
 if (BUSY > 0) console.log(`${BUSY} busy-looping processes during each timed loop`);

@@ -34,13 +34,20 @@ static void fail(const char *what, const char *path) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: fuse-probe stat|read|create|create-distinct|fsync|readdir|seqwrite|seqread PATH N\n");
+    fprintf(stderr, "usage: fuse-probe stat|read|create|create-distinct|fsync|readdir|seqwrite|seqread PATH N [FIRST]\n");
     return 2;
   }
   const char *mode = argv[1], *path = argv[2];
   int n = atoi(argv[3]);
+  if (n < 1) {
+    fprintf(stderr, "fuse-probe: N must be at least 1, not %s\n", argv[3]);
+    return 2;
+  }
+  /* create-distinct: the number the first file's content starts with, so that calls on one store
+   * can go on where the last stopped instead of storing content it already has. */
+  int first = argc > 4 ? atoi(argv[4]) : 0;
   static char buf[131072];
-  long long *v = calloc(n > 0 ? n : 1, sizeof *v);
+  long long *v = calloc(n, sizeof *v);
   if (!strcmp(mode, "stat")) {
     struct stat st;
     if (stat(path, &st)) fail("stat", path);
@@ -61,13 +68,13 @@ int main(int argc, char **argv) {
     }
     report("open_read4k_close", v, n);
   } else if (!strcmp(mode, "create") || !strcmp(mode, "create-distinct")) {
-    /* create-distinct: each file's content starts with its number, so no two store one blob. */
+    /* create-distinct: each file's content starts with its number (from FIRST), so no two store one blob. */
     int distinct = !strcmp(mode, "create-distinct");
     char name[4096];
     memset(buf, 'x', 100);
     for (int i = 0; i < n; i++) {
       snprintf(name, sizeof name, "%s/f%06d", path, i);
-      if (distinct) buf[snprintf(buf, 100, "%d", i)] = 'x';
+      if (distinct) buf[snprintf(buf, 100, "%d", first + i)] = 'x';
       long long t = now_ns();
       int fd = open(name, O_CREAT | O_WRONLY | O_TRUNC, 0644);
       if (fd < 0) fail("create", name);
