@@ -35,8 +35,8 @@
  * a pidfd) exited and that nobody got within S seconds is dropped; as the last holder, that ends
  * the connection and its users get ENOTCONN. For the `mount` command's keeper, so a crashed mount
  * nobody restarts does not hang its users forever.
- * --idle-exit S: exit once nothing has been held, and nobody has asked anything, for S seconds (the
- * `mount` command's detached keeper: a mount that found it alive has S seconds to put its
+ * --idle-exit S: exit once nothing has been held, and nobody has asked anything, for S seconds
+ * (the `mount` command's detached keeper: a mount that found it alive has S seconds to put its
  * descriptor, instead of racing an exit already due). -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with
  * LHB_KEEPER_SOCKET=PATH, restart it whenever it dies (backoff 100 ms doubling to 5 s when it ran
  * under 2 s), reap every child (PID 1 in a container), forward SIGTERM/SIGINT and then exit with
@@ -466,7 +466,8 @@ int main(int argc, char **argv) {
   struct pollfd *pfd = NULL;
   for (;;) {
     drop_ended(orphan_timeout);
-    /* The idle clock starts when the last descriptor goes, dropped here or by a request below. */
+    /* The idle clock starts when the last descriptor goes, dropped here or by a request below, and
+     * starts again with every connection and request while nothing is held. */
     if (n_held == 0 && empty_since == 0) empty_since = now();
     if (n_held) empty_since = 0;
     /* 0: signals, 1: listener, then clients */

@@ -142,7 +142,8 @@ describe('mountProject lifecycle', { timeout: 120_000 }, () => {
       await mounted.unmount();
       await store.close();
     }
-    assert.deepEqual(keeper.list(), []);
+    // Dropped at the unmount; the keeper may since have exited, idle, which also holds nothing.
+    assert.equal(keeper.holds(mountpoint), false);
   });
 
   it('unmounts a busy mount lazily, recording what an open descriptor wrote', async () => {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isNativeError, keeperPath, native } from '../kernel/native.js';
+import { isNativeError, keeperPath, native, type KeeperReply } from '../kernel/native.js';
 
 const CALL_TIMEOUT_MS = 2000;
 /** The keeper SIGKILLs a command that has not exited 5 s after SIGTERM. */
@@ -57,17 +57,15 @@ export class KeeperClient {
     this.expect(this.call('P', name, payload, [fd]).reply, 'K');
   }
 
-  /** The descriptor held under `name` (a duplicate the caller owns), or undefined (also when no keeper answers: none holds it). */
+  /**
+   * The descriptor held under `name` (a duplicate the caller owns), or undefined. A keeper this
+   * client may start again holds nothing while none answers; a given one that does not answer is
+   * an error (its owner decides its life).
+   */
   get(name: string): Held | undefined {
-    let answer;
-    try {
-      answer = this.call('G', name);
-    } catch (error) {
-      if (isNoKeeper(error)) return undefined;
-      throw error;
-    }
+    const answer = this.start ? this.callIfAlive('G', name) : this.call('G', name);
+    if (!answer || answer.reply[0] === 0x4e /* N */) return undefined;
     const { reply, fds } = answer;
-    if (reply[0] === 0x4e /* N */) return undefined;
     this.expect(reply, 'Y');
     const [fd, ...extra] = fds;
     for (const e of extra) closeSync(e);
@@ -81,8 +79,7 @@ export class KeeperClient {
 
   list(): string[] {
     const { reply } = this.call('L', '*');
-    this.expect(reply, 'Y');
-    return reply.subarray(1).toString('utf8').split('\0').filter((n) => n !== '');
+    return this.names(reply);
   }
 
   /** True when a keeper answers on the socket and holds `name`. */
@@ -105,8 +102,18 @@ export class KeeperClient {
 
   /** What the keeper holds; undefined when none answers on the socket. */
   private listIfAlive(): string[] | undefined {
+    const answer = this.callIfAlive('L', '*');
+    return answer && this.names(answer.reply);
+  }
+
+  private names(reply: Buffer): string[] {
+    this.expect(reply, 'Y');
+    return reply.subarray(1).toString('utf8').split('\0').filter((n) => n !== '');
+  }
+
+  private callIfAlive(op: string, name: string): KeeperReply | undefined {
     try {
-      return this.list();
+      return this.call(op, name);
     } catch (error) {
       if (isNoKeeper(error)) return undefined;
       throw error;
@@ -145,22 +152,33 @@ export async function ensureKeeper(socket: string, idleExitSeconds: number, orph
 async function startKeeper(client: KeeperClient, idleExitSeconds: number, orphanTimeoutSeconds: number): Promise<void> {
   const socket = client.socket;
   mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
-  // Its own log: inheriting our stderr would hold open whatever pipe our parent reads to its end.
-  const log = openSync(join(dirname(socket), 'keeper.log'), 'a', 0o600);
-  try {
-    spawn(keeperPath, ['--socket', socket, '--idle-exit', String(idleExitSeconds), '--orphan-timeout', String(orphanTimeoutSeconds)], { detached: true, stdio: ['ignore', 'ignore', log] }).unref();
-  } finally {
-    closeSync(log);
-  }
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
+    // Its own log: inheriting our stderr would hold open whatever pipe our parent reads to its end.
+    const log = openSync(join(dirname(socket), 'keeper.log'), 'a', 0o600);
+    let exited = false;
+    try {
+      spawn(keeperPath, ['--socket', socket, '--idle-exit', String(idleExitSeconds), '--orphan-timeout', String(orphanTimeoutSeconds)], { detached: true, stdio: ['ignore', 'ignore', log] })
+        .once('exit', () => (exited = true))
+        .unref();
+    } finally {
+      closeSync(log);
+    }
+    // A keeper exiting idle still holds its lock for a moment after its socket is gone: one
+    // started then finds the lock taken and exits, and the next try gets the lock.
+    while (!exited && Date.now() < deadline) {
+      if (client.alive()) return;
+      await sleep(10);
+    }
     if (client.alive()) return;
-    await sleep(10);
   }
   throw new KeeperError(`keeper did not answer on ${socket} within ${START_TIMEOUT_MS} ms`);
 }
 
-/** Nothing listens on the socket: no file there, or a file left by a keeper that is gone. */
+/**
+ * Nothing listens on the socket: no file there, a file left by a keeper that is gone, or a keeper
+ * that exited with our connection still queued (closed without a reply).
+ */
 function isNoKeeper(error: unknown): boolean {
-  return isNativeError(error) && ['ENOENT', 'ECONNREFUSED'].includes(error.code);
+  return isNativeError(error) && ['ENOENT', 'ECONNREFUSED', 'ECONNRESET'].includes(error.code);
 }
