@@ -95,8 +95,17 @@ export class Custody {
     if (own || !options.handover?.holds(options.name)) return new Custody(options, own, false);
     // Our keeper holds a duplicate from now on, so the mount survives whatever happens to either side.
     const theirs = options.handover.predecessor.get(options.name);
-    if (theirs) options.keeper.put(options.name, theirs.fd, theirs.payload);
-    else options.handover.abandon(options.name);
+    if (!theirs) options.handover.abandon(options.name);
+    else {
+      try {
+        options.keeper.put(options.name, theirs.fd, theirs.payload);
+      } catch (error) {
+        // Nobody serves this mount then: the predecessor must not wait for us, nor the duplicate stay open.
+        closeSync(theirs.fd);
+        options.handover.abandon(options.name);
+        throw error;
+      }
+    }
     return new Custody(options, theirs, theirs !== undefined);
   }
 
