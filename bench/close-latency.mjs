@@ -6,8 +6,8 @@
  * one close costs where nothing is batched, timed in two windows of one process's life (ADR 0097):
  * - tier-up: creates 1,001-4,000, while V8 still compiles the hot functions (each concurrent compile
  *   takes a CPU that the mount's thread or the caller is then woken onto);
- * - steady: creates 20,001-23,000, once the compiles have stopped; what a node plugin that has
- *   served its first 20,000 requests answers from then on.
+ * - steady: creates 20,001-23,000, once the compiles have stopped; what a node plugin answers once
+ *   it has served as many.
  * Needs root, gcc, bindfs, redis-server and a build (`make build`).
  *
  *   node bench/close-latency.mjs [--files 3000]

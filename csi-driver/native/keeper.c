@@ -37,10 +37,10 @@
  * nobody restarts does not hang its users forever.
  * --idle-exit S: exit once nothing has been held, and nobody has asked anything, for S seconds
  * (the `mount` command's detached keeper: a mount that found it alive has S seconds to put its
- * descriptor, instead of racing an exit already due). -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with
- * LHB_KEEPER_SOCKET=PATH, restart it whenever it dies (backoff 100 ms doubling to 5 s when it ran
- * under 2 s), reap every child (PID 1 in a container), forward SIGTERM/SIGINT and then exit with
- * the child's status. */
+ * descriptor, instead of racing an exit already due).
+ * -- COMMAND: supervisor mode (node plugin entrypoint): run COMMAND with LHB_KEEPER_SOCKET=PATH,
+ * restart it whenever it dies (backoff 100 ms doubling to 5 s when it ran under 2 s), reap every
+ * child (PID 1 in a container), forward SIGTERM/SIGINT and then exit with the child's status. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -156,20 +156,22 @@ async function startKeeper(client: KeeperClient, idleExitSeconds: number, orphan
   while (Date.now() < deadline) {
     // Its own log: inheriting our stderr would hold open whatever pipe our parent reads to its end.
     const log = openSync(join(dirname(socket), 'keeper.log'), 'a', 0o600);
-    let exited = false;
+    let ended: Error | 'exited' | undefined;
     try {
       spawn(keeperPath, ['--socket', socket, '--idle-exit', String(idleExitSeconds), '--orphan-timeout', String(orphanTimeoutSeconds)], { detached: true, stdio: ['ignore', 'ignore', log] })
-        .once('exit', () => (exited = true))
+        .once('exit', () => (ended ??= 'exited'))
+        .once('error', (error) => (ended = error))
         .unref();
     } finally {
       closeSync(log);
     }
     // A keeper exiting idle still holds its lock for a moment after its socket is gone: one
     // started then finds the lock taken and exits, and the next try gets the lock.
-    while (!exited && Date.now() < deadline) {
+    while (ended === undefined && Date.now() < deadline) {
       if (client.alive()) return;
       await sleep(10);
     }
+    if (ended instanceof Error) throw new KeeperError(`starting ${keeperPath} failed: ${ended.message}`);
     if (client.alive()) return;
   }
   throw new KeeperError(`keeper did not answer on ${socket} within ${START_TIMEOUT_MS} ms`);
