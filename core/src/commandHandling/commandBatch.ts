@@ -17,35 +17,59 @@ export interface Queued {
 /**
  * How many of the queued commands, from the front, may share one append (at least one). Closes
  * of several writers arrive together; appended one after another, each waits for the one before
- * it (on Redis, a round trip each). They may share an append only when deciding them all on the
- * same head state gives what deciding them in turn would give:
- * - only WriteFile, which reads its own path, its parent directory and the project's totals;
- * - no two on one path, and none on an ancestor of another's path (a file written where the
- *   other needs its parent directory);
- * - the totals are checked for the batch as a whole (`fitTogether`) once each is decided.
+ * it (on Redis, a round trip each). So do attribute changes that nobody waits for (ADR 0098). They
+ * may share an append only when deciding them all on the same head state gives what deciding them
+ * in turn would give:
+ * - WriteFile reads its own path (the mode it keeps), its parent directory and the project's
+ *   totals: no two on one path, none on an ancestor of another's path (a file written where the
+ *   other needs its parent directory), none on a path whose attributes change before it in the
+ *   batch; the totals are checked for the batch as a whole (`fitTogether`) once each is decided;
+ * - ChangeAttributes reads only that its path exists: any number of them, on any paths but one a
+ *   WriteFile before it in the batch may be creating;
+ * - after attribute changes alone, one namespace change may end the batch: a rename, unlink,
+ *   mkdir, rmdir or symlink reads names and kinds, never modes or times (rsync's chmod, utimens,
+ *   then rename of its temporary file is one append).
  */
 export function leadingBatch(queue: readonly Queued[], limits: ProjectLimits): number {
-  const paths = new Set<string>();
+  const written = new Set<string>();
   const ancestors = new Set<string>();
+  const changed = new Set<string>();
   let bytes = 0;
   let n = 0;
   for (const { command, blobs } of queue) {
-    if (n === MAX_BATCH_COMMANDS || command.type !== 'WriteFile') break;
-    let path: string;
-    try {
-      path = normalizePath(command.path, limits);
-    } catch {
-      break; // refused when decided, on its own
+    if (n === MAX_BATCH_COMMANDS) break;
+    if (command.type !== 'WriteFile' && command.type !== 'ChangeAttributes') {
+      if (n > 0 && written.size === 0 && NAMESPACE_CHANGES.has(command.type)) n++;
+      break;
+    }
+    const path = normalized(command.path, limits);
+    if (path === undefined) break; // refused when decided, on its own
+    if (command.type === 'ChangeAttributes') {
+      if (written.has(path)) break;
+      changed.add(path);
+      n++;
+      continue;
     }
     const above = ancestorsOf(path);
-    if (paths.has(path) || ancestors.has(path) || above.some((a) => paths.has(a))) break;
+    if (written.has(path) || changed.has(path) || ancestors.has(path) || above.some((a) => written.has(a))) break;
     for (const blob of blobs ?? []) bytes += blob.content.byteLength;
     if (n > 0 && bytes > MAX_BATCH_BLOB_BYTES) break;
-    paths.add(path);
+    written.add(path);
     for (const a of above) ancestors.add(a);
     n++;
   }
   return Math.max(n, 1);
+}
+
+/** Commands that read names and kinds only: they may follow attribute changes in one append. */
+const NAMESPACE_CHANGES: ReadonlySet<Command['type']> = new Set(['Move', 'Delete', 'MakeDirectory', 'RemoveDirectory', 'CreateSymlink']);
+
+function normalized(path: string, limits: ProjectLimits): string | undefined {
+  try {
+    return normalizePath(path, limits);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether the files the batch writes, each within the limits alone, fit the project together. */

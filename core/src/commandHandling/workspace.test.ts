@@ -208,6 +208,56 @@ for (const backend of backends) {
       assert.equal(written?.seq, 1);
     });
 
+    it('attribute changes nobody waits for are shown at once, refused at once when they must be, and share the append of the rename after them', async () => {
+      const project = freshProject();
+      const appends: string[][] = [];
+      const counting = withAppend(store, (...args) => {
+        appends.push(args[1].map((e) => e.type));
+        return store.append(...args);
+      });
+      const ws = await open({ project, store: counting });
+      await ws.writeFile('tmp', Buffer.from('x'));
+      appends.length = 0;
+      assert.throws(() => ws.changeAttributesBehind('missing', { mode: 0o600 }), (e: unknown) => e instanceof DomainError && e.code === 'ENOENT');
+      assert.throws(() => ws.changeAttributesBehind('tmp', { mode: -1 }), (e: unknown) => e instanceof DomainError && e.code === 'EINVAL');
+      ws.changeAttributesBehind('tmp', { mode: 0o600 });
+      ws.changeAttributesBehind('./tmp', { mode: 0o755 });
+      ws.changeAttributesBehind('tmp', { mtimeMs: 1_000_000 });
+      assert.deepEqual({ ...ws.attributesBehind('tmp'), ctimeMs: 0 }, { mode: 0o755, mtimeMs: 1_000_000, ctimeMs: 0 });
+      assert.equal(ws.lookup('tmp')?.kind === 'file' && ws.lookup('tmp')?.mtimeMs !== 1_000_000, true, 'the head stays what the store has');
+      await ws.execute({ type: 'Move', from: 'tmp', to: 'final' });
+      assert.equal(ws.attributesBehind('tmp'), undefined);
+      const node = ws.lookup('final');
+      assert.deepEqual(node?.kind === 'file' && [node.mode, node.mtimeMs], [0o755, 1_000_000]);
+      assert.deepEqual(appends, [['AttributesChanged', 'AttributesChanged', 'AttributesChanged', 'PathMoved']]);
+      assert.deepEqual((await store.read(project)).map((e) => e.type), ['FileWritten', 'AttributesChanged', 'AttributesChanged', 'AttributesChanged', 'PathMoved']);
+    });
+
+    it('an attribute change refused or lost when its turn comes is reported and no longer shown', async () => {
+      let refuse = false;
+      const failing = withAppend(store, (...args) => (refuse ? Promise.reject(new StoreUnavailableError('refused for the test')) : store.append(...args)));
+      const errors: Error[] = [];
+      const ws = await open({ project: freshProject(), store: failing, onError: (e) => errors.push(e) });
+      await ws.writeFile('gone', Buffer.from('x'));
+      await ws.writeFile('kept', Buffer.from('x'));
+      // Accepted on the head it sees; the delete queued before it has removed the file by its turn.
+      const deleting = ws.execute({ type: 'Delete', path: 'gone' });
+      ws.changeAttributesBehind('gone', { mode: 0o600 });
+      await deleting;
+      await ws.sync();
+      assert.equal(ws.attributesBehind('gone'), undefined);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!.message, /^gone: a change of attributes that had already returned was not recorded: .*does not exist/);
+      refuse = true;
+      ws.changeAttributesBehind('kept', { mode: 0o600 });
+      assert.equal(ws.attributesBehind('kept')?.mode, 0o600);
+      await ws.sync();
+      assert.equal(ws.attributesBehind('kept'), undefined, 'stat shows what the store has again');
+      const kept = ws.lookup('kept');
+      assert.equal(kept?.kind === 'file' && kept.mode, 0o644);
+      assert.match(errors[1]?.message ?? '', /^kept: .*refused for the test/);
+    });
+
     it('close lets writes already queued finish, and refuses new ones', async () => {
       const project = freshProject();
       const ws = await open({ project });

@@ -46,6 +46,16 @@ interface QueuedCommand extends Queued {
   reject(error: unknown): void;
 }
 
+/** What stat shows of a path while attribute changes nobody waits for are queued (ADR 0098). */
+export interface AttributesBehind {
+  mode?: number;
+  mtimeMs?: EpochMs;
+  /** When the last of them was made. */
+  ctimeMs: EpochMs;
+}
+
+/** The longest an attribute change nobody waits for stays queued for company (ADR 0098). */
+const GATHER_ATTRIBUTES_MS = 2;
 /** Appends that lose the race this many times in a row give up with EBUSY. */
 const MAX_CONFLICT_RETRIES = 16;
 /** The longest pause before following a stopped tail again. */
@@ -82,9 +92,13 @@ export class ProjectWorkspace {
   /** The last command queued so far (what `sync` and `close` wait for, whatever its outcome). */
   private lastQueued: Promise<unknown> = Promise.resolve();
   private catchingUp: Promise<void> | undefined;
+  /** Attribute changes queued by `changeAttributesBehind` and not yet applied, by path. */
+  private readonly behind = new Map<string, { shown: AttributesBehind; queued: number }>();
   private closed = false;
   private tailFailures = 0;
   private resubscribeTimer: NodeJS.Timeout | undefined;
+  /** Starts the queue when attribute changes alone are waiting in it. */
+  private gatherTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: WorkspaceOptions, limits: ProjectLimits, state: ProjectState, snapshotSeq: number) {
     this.store = options.store;
@@ -168,15 +182,60 @@ export class ProjectWorkspace {
    */
   execute(command: Command, actor: string = this.actor, blobs?: readonly HashedBlob[]): Promise<RecordedEvent[]> {
     if (this.closed) return Promise.reject(new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`));
-    const settled = new Promise<RecordedEvent[]>((resolve, reject) => {
-      this.queued.push({ command, actor, blobs, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        queueMicrotask(() => void this.runQueued());
-      }
-    });
+    const settled = this.enqueue(command, actor, blobs);
+    this.run();
+    return settled;
+  }
+
+  private enqueue(command: Command, actor: string, blobs?: readonly HashedBlob[]): Promise<RecordedEvent[]> {
+    const settled = new Promise<RecordedEvent[]>((resolve, reject) => this.queued.push({ command, actor, blobs, resolve, reject }));
     this.lastQueued = settled;
     return settled;
+  }
+
+  /** Starts appending what is queued, unless an append is in flight (whose end takes the queue on). */
+  private run(): void {
+    clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
+    if (this.running) return;
+    this.running = true;
+    queueMicrotask(() => void this.runQueued());
+  }
+
+  /**
+   * chmod/utimens that the caller does not wait for (ADR 0098): refused at once if the command
+   * would be refused now, else queued behind everything before it, so every later change, `sync`
+   * and `close` wait for it, and shown by `attributesBehind` until it is applied. One refused or
+   * lost when its turn comes (the path went meanwhile, the store failed) is reported to `onError`.
+   */
+  changeAttributesBehind(path: string, change: { mode?: number; mtimeMs?: EpochMs }): void {
+    if (this.closed) throw new WorkspaceClosedError(`workspace for ${formatProjectId(this.project)} is closed`);
+    const command: Command = { type: 'ChangeAttributes', path: normalizePath(path, this.limits), ...change };
+    const [event] = decide(command, this.current, this.limits, Date.now(), this.actor);
+    if (event?.type !== 'AttributesChanged') return;
+    const key = event.data.path;
+    const entry = this.behind.get(key) ?? { shown: { ctimeMs: 0 }, queued: 0 };
+    if (event.data.mode !== undefined) entry.shown.mode = event.data.mode;
+    if (event.data.mtimeMs !== undefined) entry.shown.mtimeMs = event.data.mtimeMs;
+    entry.shown.ctimeMs = Date.now();
+    entry.queued++;
+    this.behind.set(key, entry);
+    const settled = (): void => {
+      if (--entry.queued === 0 && this.behind.get(key) === entry) this.behind.delete(key);
+    };
+    // Not sent at once: the change that follows (rsync's utimens, then its rename) comes within a
+    // round trip of the kernel's and goes out in the same append; nothing waits on this one meanwhile.
+    if (!this.running) this.gatherTimer ??= setTimeout(() => this.run(), GATHER_ATTRIBUTES_MS);
+    this.enqueue(command, this.actor).then(settled, (error: unknown) => {
+      settled();
+      const reason = error instanceof Error ? error.message : String(error);
+      this.onError(new Error(`${key}: a change of attributes that had already returned was not recorded: ${reason}`));
+    });
+  }
+
+  /** Attributes of `path` changed by `changeAttributesBehind` and not applied yet; undefined when none. */
+  attributesBehind(path: string): AttributesBehind | undefined {
+    return this.behind.size === 0 ? undefined : this.behind.get(path)?.shown;
   }
 
   /** Stores `content` as a blob and records it at `path`. Oversized content is refused before it is stored. */
@@ -197,10 +256,16 @@ export class ProjectWorkspace {
     return recorded;
   }
 
+  /** True when no command is queued or being appended (a process about to exit loses nothing of this workspace's). */
+  get idle(): boolean {
+    return !this.running && this.queued.length === 0;
+  }
+
   /** Resolves once every change this workspace made before the call is durable (fsync(2)). */
   async sync(): Promise<void> {
     // Commands still queued are part of "before": wait for their appends first (not for those
     // queued after the call: writers that keep writing would hold an fsync up for ever).
+    if (this.queued.length > 0) this.run();
     await this.lastQueued.catch(() => undefined);
     await this.store.sync(this.project);
   }
@@ -270,6 +335,7 @@ export class ProjectWorkspace {
     this.closed = true;
     clearTimeout(this.resubscribeTimer);
     await this.subscription?.close();
+    if (this.queued.length > 0) this.run();
     await this.lastQueued.catch(() => undefined);
     await this.catchingUp;
     await this.snapshots.idle();
