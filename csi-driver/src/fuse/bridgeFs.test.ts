@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, statfs, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { openStore, type EventStore, type RecordedEvent } from '@lighthouse-bridge/core';
 import { fuseOpDuration } from '@lighthouse-bridge/core/observability';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
 import { eventually } from '@lighthouse-bridge/test/eventually';
 import { tempDir } from '@lighthouse-bridge/test/tmp';
-import { mountProject, type MountedProject } from '../mount/mountProject.js';
+import { mountProject, type MountedProject, type SyncMode } from '../mount/mountProject.js';
 
 const run = promisify(execFile);
 const PROJECT = { namespace: 'default', name: 'fs-test' };
@@ -28,14 +29,39 @@ interface Fixture {
   cleanup(): Promise<void>;
 }
 
-async function mountFixture(options: { readOnly?: boolean; validator?: { validate(r: unknown): Promise<unknown> }; storeDir?: string; mnt?: string } = {}): Promise<Fixture> {
+interface FixtureOptions {
+  readOnly?: boolean;
+  validator?: { validate(r: unknown): Promise<unknown> };
+  storeDir?: string;
+  mnt?: string;
+  sync?: SyncMode;
+  /** Milliseconds each append of the mount waits before it goes to the (real) store. */
+  appendDelay?: () => number;
+}
+
+async function mountFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const tmp = await tempDir('lhb-fuse-');
   const storeDir = options.storeDir ?? join(tmp.dir, 'store');
   const mnt = options.mnt ?? join(tmp.dir, 'mnt');
   const store = await openStore(`file://${storeDir}`);
   let mounted: MountedProject;
   try {
-    mounted = await mountProject({ store, project: PROJECT, mountpoint: mnt, actor: 'test', limits: { maxFileBytes: MAX_FILE }, readOnly: options.readOnly ?? false, ...(options.validator ? { validator: options.validator } : {}) });
+    const { appendDelay } = options;
+    const served = !appendDelay
+      ? store
+      : (Object.create(store, {
+          append: { value: (...args: Parameters<EventStore['append']>) => sleep(appendDelay()).then(() => store.append(...args)) },
+        }) as EventStore);
+    mounted = await mountProject({
+      store: served,
+      project: PROJECT,
+      mountpoint: mnt,
+      actor: 'test',
+      limits: { maxFileBytes: MAX_FILE },
+      readOnly: options.readOnly ?? false,
+      ...(options.validator ? { validator: options.validator } : {}),
+      ...(options.sync ? { sync: options.sync } : {}),
+    });
   } catch (error) {
     await store.close();
     await tmp.remove();
@@ -557,6 +583,7 @@ except OSError as e:
     await writeFile(path, 't');
     await utimes(path, new Date('2024-01-01T00:00:00Z'), new Date('2020-01-01T00:00:00Z'));
     assert.equal((await stat(path)).mtimeMs, Date.parse('2020-01-01T00:00:00Z'));
+    await f.mounted.workspace.sync(); // utimens returned before its append (ADR 0098)
     const head = f.mounted.workspace.head;
     const [event] = await f.store.read(PROJECT, { from: head, to: head });
     assert.deepEqual(event?.data, { path: 'times.txt', mtimeMs: Date.parse('2020-01-01T00:00:00Z') });
@@ -621,6 +648,87 @@ except OSError as e:
     assert.equal(f.mounted.workspace.head, head);
     assert.deepEqual(await readFile(join(cur, 'many.txt')), content);
     assert.equal(await readFile(join(cur, 'tools', 'doc.txt'), 'utf8'), 'final');
+  });
+});
+
+describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { timeout: 60_000 }, () => {
+  const when = new Date('2021-02-03T04:05:06.789Z');
+
+  it('return before their append: stat shows them meanwhile, and a rename after them waits and shares their append', async () => {
+    let delay = 0;
+    let appends = 0;
+    const f = await mountFixture({
+      appendDelay: () => {
+        appends++;
+        return delay;
+      },
+    });
+    try {
+      const cur = join(f.mnt, 'current');
+      const tmp = join(cur, '.one.txt.Ab12Cd');
+      await writeFile(tmp, 'one');
+      const head = await f.store.head(PROJECT);
+      appends = 0;
+      delay = 400;
+      await chmod(tmp, 0o600);
+      await utimes(tmp, when, when);
+      assert.equal(await f.store.head(PROJECT), head, 'chmod and utimens returned before anything was appended');
+      // Past the kernel's 50 ms attribute cache: this stat is answered by the mount, from what is queued.
+      await sleep(120);
+      const shown = await stat(tmp);
+      assert.deepEqual([shown.mode & 0o7777, shown.mtimeMs], [0o600, when.getTime()]);
+      assert.equal(await f.store.head(PROJECT), head, 'still nothing appended when stat answered');
+      await rename(tmp, join(cur, 'one.txt'));
+      delay = 0;
+      assert.deepEqual((await events(f.store, head + 1)).map((e) => e.type), ['AttributesChanged', 'AttributesChanged', 'PathMoved']);
+      assert.equal(appends, 2, 'the rename shared an append with what was queued before it');
+      const moved = await stat(join(cur, 'one.txt'));
+      assert.deepEqual([moved.mode & 0o7777, moved.mtimeMs], [0o600, when.getTime()]);
+      await assert.rejects(chmod(join(cur, 'missing'), 0o600), { code: 'ENOENT' });
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it('with --sync close, return once their append has', async () => {
+    const f = await mountFixture({ sync: 'close', appendDelay: () => 50 });
+    try {
+      const path = join(f.mnt, 'current', 'strict.txt');
+      await writeFile(path, 'x');
+      const head = await f.store.head(PROJECT);
+      await chmod(path, 0o600);
+      assert.equal(await f.store.head(PROJECT), head + 1);
+      await utimes(path, when, when);
+      assert.equal(await f.store.head(PROJECT), head + 2);
+    } finally {
+      await f.cleanup();
+    }
+  });
+
+  it('fsync and unmount wait for them', async () => {
+    let delay = 0;
+    const f = await mountFixture({ appendDelay: () => delay });
+    const storeDir = join(f.root, 'store');
+    const cur = join(f.mnt, 'current');
+    await writeFile(join(cur, 'a'), 'a');
+    await writeFile(join(cur, 'b'), 'b');
+    delay = 200;
+    await chmod(join(cur, 'a'), 0o600);
+    const fh = await open(join(cur, 'a'), 'r');
+    await fh.sync();
+    await fh.close();
+    const afterFsync = await events(f.store, 1);
+    assert.deepEqual(afterFsync.at(-1)?.data, { path: 'a', mode: 0o600 });
+    await utimes(join(cur, 'b'), when, when);
+    await f.mounted.unmount();
+    const reopened = await openStore(`file://${storeDir}`);
+    try {
+      assert.deepEqual((await events(reopened, afterFsync.length + 1)).map((e) => e.data), [{ path: 'b', mtimeMs: when.getTime() }]);
+    } finally {
+      await reopened.close();
+      // cleanup unmounts again (a no-op) and closes the fixture's store.
+      await f.cleanup();
+    }
   });
 });
 

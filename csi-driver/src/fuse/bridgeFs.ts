@@ -42,6 +42,8 @@ export interface BridgeFsOptions {
   writeBudget: WriteBudget;
   /** Mirrors each writer's content outside the process, so a successor can take the mount over (custody). */
   mirrors?: MirrorFactory | undefined;
+  /** chmod/utimens of a recorded file return before their append (ADR 0098); false for `--sync close`. */
+  deferAttributes?: boolean | undefined;
 }
 
 /**
@@ -71,7 +73,7 @@ export class BridgeFs {
     this.readOnly = readOnly;
     const stats = (this.stats = new Stats(readOnly));
     this.root = rootView(stats);
-    this.current = new CurrentView(workspace, stats, budget, options.mirrors);
+    this.current = new CurrentView(workspace, stats, budget, options.mirrors, options.deferAttributes ?? false);
     this.history = new HistoryView(workspace, stats);
     this.shadows = new ShadowsView(workspace, stats, readOnly, budget);
     this.context = new ContextView(workspace, stats);

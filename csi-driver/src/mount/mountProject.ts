@@ -121,7 +121,15 @@ async function serve(options: MountOptions, mountpoint: string, projectName: str
   const readOnly = options.readOnly ?? false;
   const writeBudget = new WriteBudget(options.writeBufferBytes ?? DEFAULT_WRITE_BUFFER_BYTES, (message) => onError(new Error(message), { op: 'write', project: projectName }));
   const mirrors = custody?.mirrors;
-  const fs = new BridgeFs({ workspace, readOnly, mountpoint, validator: options.validator, writeBudget, mirrors: mirrors && ((content) => mirrors.create(content)) });
+  const fs = new BridgeFs({
+    workspace,
+    readOnly,
+    mountpoint,
+    validator: options.validator,
+    writeBudget,
+    mirrors: mirrors && ((content) => mirrors.create(content)),
+    deferAttributes: options.sync !== 'close',
+  });
   const report = (op: string, error: unknown): void => {
     const e = error instanceof Error ? error : new Error(String(error));
     fs.noteError(`${op}: ${e.message}`);

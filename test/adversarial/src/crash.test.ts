@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -156,10 +156,11 @@ describe('crash and corruption loops (embedded store, built CLI)', { timeout: 18
     t.diagnostic(`${killed} puts killed, ${[...acked.values()].flat().length} acknowledged and all present`);
   });
 
-  it('kill -9 of a mount writing with and without fsync: every fsync and every close that returned is kept, the log a prefix', async (t) => {
+  it('kill -9 of a mount writing with and without fsync, with chmods between: every fsync and every close that returned is kept, so is every chmod before one, the log a prefix', async (t) => {
     const dir = await scratch();
     const store = `file://${join(dir, 'store')}`;
     let acknowledged = 0;
+    let chmods = 0;
     for (let round = 0; round < 4; round++) {
       const project = round % 2 === 0 ? `default/mfresh${round}` : 'default/mexisting';
       const mnt = join(dir, `mnt${round}`);
@@ -168,7 +169,10 @@ describe('crash and corruption loops (embedded store, built CLI)', { timeout: 18
       await mounted.ready;
       // Every other file is fsync'd; the rest are acknowledged by close alone, which hands the
       // event to the log file before it returns: a kill -9 of the mount cannot lose either (ADR 0081).
+      // Every third file is then chmod'ed, which returns before its append (ADR 0098): it may be
+      // lost, but not once a later close or fsync has returned, and never out of order.
       const acked: Array<{ path: string; content: string; fsynced: boolean }> = [];
+      const chmodded: Array<{ path: string; before: number }> = [];
       const issued: string[] = [];
       let writing = true;
       const writer = (async () => {
@@ -178,12 +182,17 @@ describe('crash and corruption loops (embedded store, built CLI)', { timeout: 18
           const fsynced = i % 2 === 0;
           const file = await open(join(mnt, 'current', path), 'w').catch(() => undefined);
           if (!file) return; // the mount died under us
-          issued.push(path);
+          issued.push(`w ${path}`);
           try {
             await file.write(content);
             if (fsynced) await file.sync();
             await file.close();
             acked.push({ path, content, fsynced });
+            if (i % 3 === 1) {
+              issued.push(`m ${path}`);
+              await chmod(join(mnt, 'current', path), 0o600);
+              chmodded.push({ path, before: acked.length });
+            }
           } catch {
             await file.close().catch(() => undefined);
             return; // what neither fsync nor close returned from was never acknowledged
@@ -199,6 +208,7 @@ describe('crash and corruption loops (embedded store, built CLI)', { timeout: 18
       mountpoints.delete(mnt);
       assert.ok(acked.length > 0, `round ${round}: nothing was acknowledged before the kill`);
       acknowledged += acked.length;
+      chmods += chmodded.filter((c) => c.before < acked.length).length;
 
       const reader = await openStore(store, { readOnly: true });
       try {
@@ -209,16 +219,25 @@ describe('crash and corruption loops (embedded store, built CLI)', { timeout: 18
           assert.equal(node?.kind, 'file', `round ${round}: ${ack.fsynced ? "fsync'd" : 'closed'} ${ack.path} is missing`);
           assert.equal((await reader.getBlob(id, node.hash))?.toString(), ack.content, `round ${round}: ${ack.path} lost its content`);
         }
-        // What the log holds of this round is its files in the order they were written, none skipped.
-        const ours = (e: LogLine): boolean => e.type === 'FileWritten' && e.path?.startsWith(`r${round}-`) === true;
-        const recorded = [...new Set((await logOf(store, project)).filter(ours).map((e) => e.path))];
-        assert.deepEqual(recorded, issued.slice(0, recorded.length), `round ${round}: the log is not a prefix of the writes`);
+        // A chmod that returned before a close or fsync that returned is kept: they wait for it.
+        for (const { path, before } of chmodded.filter((c) => c.before < acked.length)) {
+          const node = state.nodes.get(path);
+          assert.equal(node?.kind === 'file' && node.mode, 0o600, `round ${round}: the chmod of ${path} is lost though ${acked[before]!.path} was closed after it`);
+        }
+        // What the log holds of this round is its files and chmods in the order they were made, none skipped.
+        const ours = (e: LogLine): boolean => (e.type === 'FileWritten' || e.type === 'AttributesChanged') && e.path?.startsWith(`r${round}-`) === true;
+        const recorded = (await logOf(store, project))
+          .filter(ours)
+          .map((e) => `${e.type === 'FileWritten' ? 'w' : 'm'} ${e.path}`)
+          .filter((op, k, all) => op !== all[k - 1]);
+        assert.deepEqual(recorded, issued.slice(0, recorded.length), `round ${round}: the log is not a prefix of the writes and chmods`);
       } finally {
         await reader.close();
       }
     }
     assert.ok(acknowledged >= 4);
-    t.diagnostic(`4 mounts killed, ${acknowledged} fsync'd or closed files acknowledged and all present`);
+    assert.ok(chmods > 0, 'no chmod was followed by a close before the kills');
+    t.diagnostic(`4 mounts killed, ${acknowledged} fsync'd or closed files acknowledged and all present, ${chmods} chmods followed by one kept`);
   });
 
   it("the issue's repro in a loop: fresh store, mount, echo to 3 files, SIGTERM, log", async () => {

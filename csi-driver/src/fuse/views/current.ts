@@ -1,5 +1,5 @@
 import type { FuseStat } from '../attributes.js';
-import { contentHash, nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace } from '@lighthouse-bridge/core';
+import { contentHash, nameOf, normalizePath, parentOf, storedMode, type ProjectWorkspace, type TreeNode } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { OpenFile, type ContentMirror, type Handle, type MirrorFactory } from '../handles.js';
 import type { At } from '../layout.js';
@@ -32,6 +32,8 @@ export class CurrentView implements View<At<'current'>> {
     private readonly stats: Stats,
     private readonly budget: WriteBudget,
     private readonly mirrors?: MirrorFactory,
+    /** chmod/utimens of a recorded file return before their append (ADR 0098); `--sync close` waits. */
+    private readonly deferAttributes = false,
   ) {}
 
   get openFileCount(): number {
@@ -41,7 +43,16 @@ export class CurrentView implements View<At<'current'>> {
   getattr({ path }: At<'current'>): FuseStat {
     const open = this.openFiles.get(path);
     if (open) return this.fileStat(open);
-    return this.stats.node(requireNode(this.workspace.state, path), false);
+    return this.nodeStat(path, requireNode(this.workspace.state, path));
+  }
+
+  /** A recorded node as stat shows it: with the attribute changes still queued for it (ADR 0098). */
+  private nodeStat(path: string, node: TreeNode): FuseStat {
+    const behind = this.workspace.attributesBehind(path);
+    if (!behind) return this.stats.node(node, false);
+    const shown = { ...node, mtimeMs: behind.mtimeMs ?? node.mtimeMs, ctimeMs: behind.ctimeMs };
+    if (shown.kind !== 'symlink' && behind.mode !== undefined) shown.mode = behind.mode;
+    return this.stats.node(shown, false);
   }
 
   /** stat of a file unlinked while open (fstat on a descriptor the session still serves). */
@@ -200,7 +211,7 @@ export class CurrentView implements View<At<'current'>> {
     if (open) open.mode = storedMode(mode);
     // Not recorded yet (new, or written since its last record): the mode travels with the content.
     if (open?.pending || open?.dirty) return;
-    await this.workspace.execute({ type: 'ChangeAttributes', path, mode: storedMode(mode) });
+    await this.changeAttributes(path, { mode: storedMode(mode) });
   }
 
   async utimens(path: string, mtimeMs: number): Promise<void> {
@@ -209,7 +220,12 @@ export class CurrentView implements View<At<'current'>> {
       open.mtimeMs = mtimeMs;
       return;
     }
-    await this.workspace.execute({ type: 'ChangeAttributes', path, mtimeMs });
+    await this.changeAttributes(path, { mtimeMs });
+  }
+
+  private async changeAttributes(path: string, change: { mode?: number; mtimeMs?: number }): Promise<void> {
+    if (this.deferAttributes) this.workspace.changeAttributesBehind(path, change);
+    else await this.workspace.execute({ type: 'ChangeAttributes', path, ...change });
   }
 
   /** Records every file still dirty in an open handle (unmount of a busy mount); failures are reported, not thrown. */
@@ -251,7 +267,7 @@ export class CurrentView implements View<At<'current'>> {
     const node = keepAs === undefined ? undefined : this.workspace.state.nodes.get(path);
     if (node?.kind !== 'file') return () => {};
     // Only readers have it open: its stat as it is now, before the change removes it.
-    const stat = this.stats.node(node, false);
+    const stat = this.nodeStat(path, node);
     return () => this.kept.set(keepAs!, stat);
   }
 
