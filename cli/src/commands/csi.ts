@@ -20,12 +20,14 @@ import {
   startCsiDriver,
   type CustodySource,
   type DriverMode,
-  type Mounter,
   type PluginRegistration,
 } from '@lighthouse-bridge/csi-driver/csi';
 import { projectValidator } from '@lighthouse-bridge/csi-driver';
 import { parsePortFlag, runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
+
+/** How long a stopping plugin waits for its mounts' queued changes to reach the store (the keeper's SIGKILL comes at 5 s). */
+const SETTLE_MS = 3_000;
 
 const USAGE = `usage: lighthouse-bridge csi --endpoint unix:///PATH.sock --node-id NODE [options]
 Runs the CSI driver bridge.lighthouse.dev on a unix socket. A keeper process holds each mount's FUSE
@@ -115,7 +117,7 @@ export function run(argv: string[]): Promise<number> {
       parsedUrl.kind === 'redis'
         ? new MountRegistry({ client: createRedisClient(parsedUrl, clientOptions.mountRegistry()), nodeId, expiryMs: mountExpirySeconds * 1000, log })
         : undefined;
-    const fuse: Mounter = new FuseMounter(
+    const fuse = new FuseMounter(
       store,
       (error, context) => log.error('filesystem error', { ...context, error: error.message }),
       // Not the kubelet target: agents name files by where their containers mount the volume.
@@ -191,11 +193,15 @@ export function run(argv: string[]): Promise<number> {
     });
     log.info(custody ? 'stopping; the keeper holds the mounts for the next plugin instance' : 'stopping; the next plugin instance mounts these targets again', { signal });
     await stopAll();
+    // The mounts are still served until the exit: changes already answered but still queued
+    // (chmod, utimens, ADR 0098) reach the store first, and the exit follows the last check at once.
+    if (!(await fuse.settle(SETTLE_MS))) log.warn('changes still queued at exit after waiting for the store', { waitedMs: SETTLE_MS });
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {
       setTimeout(done, 1000).unref();
       log.on('finish', done).end();
     });
+    await fuse.settle(SETTLE_MS);
     process.exit(EXIT.ok);
   });
 }

@@ -92,6 +92,27 @@ export class FuseMounter implements Mounter {
     this.mounted.set(request.target, { mount, validator });
   }
 
+  /**
+   * Waits, up to `deadlineMs`, until no mount has a change queued, attribute changes that already
+   * returned among them (ADR 0098); the caller exits right after, in the same turn, so none is
+   * answered meanwhile. For a plugin that stops and leaves its mounts to the next instance.
+   */
+  async settle(deadlineMs: number): Promise<boolean> {
+    const until = performance.now() + deadlineMs;
+    const busy = (): MountedProject[] => [...this.mounted.values()].map((m) => m.mount).filter((m) => !m.workspace.idle);
+    for (let waiting = busy(); waiting.length > 0; waiting = busy()) {
+      const left = until - performance.now();
+      if (left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(waiting.map((m) => m.workspace.sync().catch(() => undefined))),
+        new Promise((expired) => (timer = setTimeout(expired, left))),
+      ]);
+      clearTimeout(timer);
+    }
+    return true;
+  }
+
   async unmount(target: string): Promise<void> {
     const served = this.mounted.get(target);
     if (served) {
