@@ -35,8 +35,8 @@ interface FixtureOptions {
   storeDir?: string;
   mnt?: string;
   sync?: SyncMode;
-  /** Milliseconds each append of the mount waits before it goes to the (real) store. */
-  appendDelay?: () => number;
+  /** Awaited before each append of the mount goes to the (real) store, with the types of its events. */
+  beforeAppend?: (types: string[]) => Promise<unknown>;
 }
 
 async function mountFixture(options: FixtureOptions = {}): Promise<Fixture> {
@@ -46,11 +46,11 @@ async function mountFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const store = await openStore(`file://${storeDir}`);
   let mounted: MountedProject;
   try {
-    const { appendDelay } = options;
-    const served = !appendDelay
+    const { beforeAppend } = options;
+    const served = !beforeAppend
       ? store
       : (Object.create(store, {
-          append: { value: (...args: Parameters<EventStore['append']>) => sleep(appendDelay()).then(() => store.append(...args)) },
+          append: { value: (...args: Parameters<EventStore['append']>) => beforeAppend(args[1].map((e) => e.type)).then(() => store.append(...args)) },
         }) as EventStore);
     mounted = await mountProject({
       store: served,
@@ -654,44 +654,89 @@ except OSError as e:
 describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { timeout: 60_000 }, () => {
   const when = new Date('2021-02-03T04:05:06.789Z');
 
-  it('return before their append: stat shows them meanwhile, and a rename after them waits and shares their append', async () => {
-    let delay = 0;
-    let appends = 0;
-    const f = await mountFixture({
-      appendDelay: () => {
-        appends++;
-        return delay;
+  /** Appends held until `release()`, and the event types of each append, in order. */
+  const held = () => {
+    let gate: Promise<void> | undefined;
+    let release = (): void => {};
+    const appends: string[][] = [];
+    return {
+      appends,
+      hold: () => (gate = new Promise<void>((r) => (release = r))),
+      release: () => {
+        gate = undefined;
+        release();
       },
-    });
+      beforeAppend: (types: string[]) => {
+        appends.push(types);
+        return gate ?? Promise.resolve();
+      },
+    };
+  };
+
+  it('return before their append: stat shows them meanwhile, and a rename after them waits and shares an append with them', async () => {
+    const appends = held();
+    const f = await mountFixture({ beforeAppend: appends.beforeAppend });
     try {
       const cur = join(f.mnt, 'current');
       const tmp = join(cur, '.one.txt.Ab12Cd');
       await writeFile(tmp, 'one');
       const head = await f.store.head(PROJECT);
-      appends = 0;
-      delay = 400;
+      appends.hold();
       await chmod(tmp, 0o600);
-      await utimes(tmp, when, when);
-      assert.equal(await f.store.head(PROJECT), head, 'chmod and utimens returned before anything was appended');
+      assert.equal(await f.store.head(PROJECT), head, 'chmod returned before anything was appended');
       // Past the kernel's 50 ms attribute cache: this stat is answered by the mount, from what is queued.
       await sleep(120);
       const shown = await stat(tmp);
-      assert.deepEqual([shown.mode & 0o7777, shown.mtimeMs], [0o600, when.getTime()]);
-      assert.equal(await f.store.head(PROJECT), head, 'still nothing appended when stat answered');
-      await rename(tmp, join(cur, 'one.txt'));
-      delay = 0;
+      assert.equal(shown.mode & 0o7777, 0o600);
+      await utimes(tmp, when, when);
+      const renamed = rename(tmp, join(cur, 'one.txt'));
+      // The chmod's append is held: utimens and the rename queue behind it, and go out together.
+      await sleep(100);
+      assert.equal(await f.store.head(PROJECT), head, 'still nothing appended');
+      appends.release();
+      await renamed;
+      assert.deepEqual(appends.appends.slice(1), [['AttributesChanged'], ['AttributesChanged', 'PathMoved']]);
       assert.deepEqual((await events(f.store, head + 1)).map((e) => e.type), ['AttributesChanged', 'AttributesChanged', 'PathMoved']);
-      assert.equal(appends, 2, 'the rename shared an append with what was queued before it');
       const moved = await stat(join(cur, 'one.txt'));
       assert.deepEqual([moved.mode & 0o7777, moved.mtimeMs], [0o600, when.getTime()]);
       await assert.rejects(chmod(join(cur, 'missing'), 0o600), { code: 'ENOENT' });
     } finally {
+      appends.release();
+      await f.cleanup();
+    }
+  });
+
+  it('a file opened for writing while they are queued starts from them, so its record keeps them', async () => {
+    const appends = held();
+    const f = await mountFixture({ beforeAppend: appends.beforeAppend });
+    try {
+      const path = join(f.mnt, 'current', 'run.sh');
+      await writeFile(path, 'echo a\n');
+      const head = await f.store.head(PROJECT);
+      appends.hold();
+      await chmod(path, 0o755);
+      await utimes(path, when, when);
+      const untouched = await open(path, 'r+');
+      assert.equal((await untouched.stat()).mtimeMs, when.getTime(), 'an open writer that has not written shows the queued mtime');
+      await untouched.close();
+      const closed = appendFile(path, 'echo b\n');
+      await sleep(100);
+      appends.release();
+      await closed;
+      const recorded = await events(f.store, head + 1);
+      assert.deepEqual(recorded.map((e) => e.type), ['AttributesChanged', 'AttributesChanged', 'FileWritten']);
+      const written = recorded[2];
+      assert.equal(written?.type === 'FileWritten' && written.data.mode, 0o755, 'the write keeps the chmod queued before it');
+      assert.equal((await stat(path)).mode & 0o7777, 0o755);
+    } finally {
+      appends.release();
       await f.cleanup();
     }
   });
 
   it('with --sync close, return once their append has', async () => {
-    const f = await mountFixture({ sync: 'close', appendDelay: () => 50 });
+    // Each append 50 ms late: a chmod that did not wait would return before the head moves.
+    const f = await mountFixture({ sync: 'close', beforeAppend: () => sleep(50) });
     try {
       const path = join(f.mnt, 'current', 'strict.txt');
       await writeFile(path, 'x');
@@ -707,7 +752,7 @@ describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { t
 
   it('fsync and unmount wait for them', async () => {
     let delay = 0;
-    const f = await mountFixture({ appendDelay: () => delay });
+    const f = await mountFixture({ beforeAppend: () => sleep(delay) });
     const storeDir = join(f.root, 'store');
     const cur = join(f.mnt, 'current');
     await writeFile(join(cur, 'a'), 'a');

@@ -46,13 +46,21 @@ export class CurrentView implements View<At<'current'>> {
     return this.nodeStat(path, requireNode(this.workspace.state, path));
   }
 
-  /** A recorded node as stat shows it: with the attribute changes still queued for it (ADR 0098). */
-  private nodeStat(path: string, node: TreeNode): FuseStat {
+  /**
+   * A recorded node as this mount shows it: with the attribute changes still queued for it (ADR
+   * 0098). Whatever starts from a recorded file (stat, an open for writing, a truncate) starts
+   * here, or its record would carry the old mode behind the queued chmod and undo it.
+   */
+  private shown<N extends TreeNode>(path: string, node: N): N {
     const behind = this.workspace.attributesBehind(path);
-    if (!behind) return this.stats.node(node, false);
+    if (!behind) return node;
     const shown = { ...node, mtimeMs: behind.mtimeMs ?? node.mtimeMs, ctimeMs: behind.ctimeMs };
     if (shown.kind !== 'symlink' && behind.mode !== undefined) shown.mode = behind.mode;
-    return this.stats.node(shown, false);
+    return shown;
+  }
+
+  private nodeStat(path: string, node: TreeNode): FuseStat {
+    return this.stats.node(this.shown(path, node), false);
   }
 
   /** stat of a file unlinked while open (fstat on a descriptor the session still serves). */
@@ -98,10 +106,11 @@ export class CurrentView implements View<At<'current'>> {
       // Another open may have raced us while the blob loaded; share its copy.
       let file = this.openFiles.get(path);
       if (!file) {
-        file = new OpenFile(path, Buffer.from(data), node.mode, false, this.budget);
+        const recorded = this.shown(path, node);
+        file = new OpenFile(path, Buffer.from(data), recorded.mode, false, this.budget);
         file.mirror = this.mirrors?.(data);
         // Until a write, stat shows the recorded mtime, not the time of the open.
-        file.lastWriteMs = node.mtimeMs;
+        file.lastWriteMs = recorded.mtimeMs;
         this.openFiles.set(path, file);
       }
       return this.handle(file, true);
@@ -132,7 +141,7 @@ export class CurrentView implements View<At<'current'>> {
     let file = this.openFiles.get(path);
     if (file && file.mirror === mirror) return this.handle(file, true);
     const node = this.workspace.state.nodes.get(path);
-    const recorded = node?.kind === 'file' ? node : undefined;
+    const recorded = node?.kind === 'file' ? this.shown(path, node) : undefined;
     const data = content();
     file = new OpenFile(path, data, recorded?.mode ?? 0o644, node === undefined, this.budget);
     file.mirror = mirror;
@@ -154,7 +163,8 @@ export class CurrentView implements View<At<'current'>> {
     const node = requireNode(this.workspace.state, path);
     if (node.kind === 'directory') throw fsError(E.EISDIR, `${path} is a directory`);
     if (node.kind !== 'file') throw fsError(E.EINVAL, `${path} is not a regular file`);
-    const file = new OpenFile(path, Buffer.from(await this.workspace.readBlob(node.hash)), node.mode, false, this.budget);
+    const content = Buffer.from(await this.workspace.readBlob(node.hash));
+    const file = new OpenFile(path, content, this.shown(path, node).mode, false, this.budget);
     try {
       file.truncate(size, this.workspace.limits.maxFileBytes);
       await this.commit(file);
