@@ -26,8 +26,11 @@ import { projectValidator } from '@lighthouse-bridge/csi-driver';
 import { parsePortFlag, runCommand, STORE_FLAGS_USAGE, writeOut } from '../args.js';
 import { EXIT, UsageError } from '../command.js';
 
-/** How long a stopping plugin waits for its mounts' queued changes to reach the store (the keeper's SIGKILL comes at 5 s). */
-const SETTLE_MS = 3_000;
+/**
+ * From SIGTERM, how long a stopping plugin may wait for its mounts' queued changes to reach the
+ * store: the keeper SIGKILLs it 5 s after its SIGTERM, and the log needs its flush.
+ */
+const SETTLE_MS = 3_500;
 
 const USAGE = `usage: lighthouse-bridge csi --endpoint unix:///PATH.sock --node-id NODE [options]
 Runs the CSI driver bridge.lighthouse.dev on a unix socket. A keeper process holds each mount's FUSE
@@ -191,17 +194,20 @@ export function run(argv: string[]): Promise<number> {
       process.once('SIGTERM', () => done('SIGTERM'));
       process.once('SIGINT', () => done('SIGINT'));
     });
+    const settleBy = performance.now() + SETTLE_MS;
+    const settleLeft = (): number => Math.max(0, settleBy - performance.now());
     log.info(custody ? 'stopping; the keeper holds the mounts for the next plugin instance' : 'stopping; the next plugin instance mounts these targets again', { signal });
     await stopAll();
     // The mounts are still served until the exit: changes already answered but still queued
     // (chmod, utimens, ADR 0098) reach the store first, and the exit follows the last check at once.
-    if (!(await fuse.settle(SETTLE_MS))) log.warn('changes still queued at exit after waiting for the store', { waitedMs: SETTLE_MS });
+    if (!(await fuse.settle(settleLeft()))) log.warn('changes still queued at exit: the store did not take them in time', { waitedMs: SETTLE_MS });
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {
       setTimeout(done, 1000).unref();
       log.on('finish', done).end();
     });
-    await fuse.settle(SETTLE_MS);
+    // What was answered while the log flushed.
+    await fuse.settle(settleLeft());
     process.exit(EXIT.ok);
   });
 }

@@ -10,10 +10,11 @@ import { FuseMounter } from './mounter.js';
 test('settle waits until a chmod that already returned is in the store, and gives up at its deadline', { timeout: 60_000 }, async () => {
   const dir = await tempDir('lhb-mounter-');
   const store = await openStore(`file://${join(dir.dir, 'store')}`);
-  let delay = 0;
-  // The real store, its appends held back: what a slow Redis does to a plugin that is stopping.
+  let gate: Promise<void> | undefined;
+  let release = (): void => {};
+  // The real store, its appends held back until released: a slow Redis under a stopping plugin.
   const slow = Object.create(store, {
-    append: { value: (...args: Parameters<EventStore['append']>) => sleep(delay).then(() => store.append(...args)) },
+    append: { value: (...args: Parameters<EventStore['append']>) => (gate ?? Promise.resolve()).then(() => store.append(...args)) },
   }) as EventStore;
   const mounter = new FuseMounter(slow);
   const project = parseProjectId('team/settle');
@@ -24,16 +25,19 @@ test('settle waits until a chmod that already returned is in the store, and give
     const file = join(target, 'current', 'a.sh');
     await writeFile(file, 'echo a\n');
     const head = await store.head(project);
-    delay = 300;
+    gate = new Promise<void>((r) => (release = r));
     await chmod(file, 0o755);
     assert.equal(await store.head(project), head, 'the chmod returned before its append');
     assert.equal(await mounter.settle(50), false, 'still queued at the deadline');
-    assert.equal(await mounter.settle(5_000), true);
+    const settled = mounter.settle(5_000);
+    await sleep(50);
+    release();
+    assert.equal(await settled, true);
     const [event] = await store.read(project, { from: head + 1 });
     assert.deepEqual([event?.type, event?.data], ['AttributesChanged', { path: 'a.sh', mode: 0o755 }]);
     assert.equal(await mounter.settle(0), true, 'nothing queued: settled at once');
   } finally {
-    delay = 0;
+    release();
     await mounter.unmount(target);
     await store.close();
     await dir.remove();
