@@ -197,10 +197,11 @@ export function run(argv: string[]): Promise<number> {
     const settleBy = performance.now() + SETTLE_MS;
     const settleLeft = (): number => Math.max(0, settleBy - performance.now());
     log.info(custody ? 'stopping; the keeper holds the mounts for the next plugin instance' : 'stopping; the next plugin instance mounts these targets again', { signal });
-    await stopAll();
     // The mounts are still served until the exit: changes already answered but still queued
     // (chmod, utimens, ADR 0098) reach the store first, and the exit follows the last check at once.
-    if (!(await fuse.settle(settleLeft()))) log.warn('changes still queued at exit: the store did not take them in time', { waitedMs: SETTLE_MS });
+    // Alongside stopAll, which may wait for a gRPC call in flight: the keeper's SIGKILL does not.
+    const [, settled] = await Promise.all([stopAll(), fuse.settle(settleLeft())]);
+    if (!settled) log.warn('changes still queued at exit: the store did not take them in time', { settleMs: SETTLE_MS });
     // The FUSE sessions keep the event loop alive by design (see ADR 0071): leave explicitly.
     await new Promise<void>((done) => {
       setTimeout(done, 1000).unref();

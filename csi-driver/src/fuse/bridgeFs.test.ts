@@ -10,7 +10,7 @@ import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, readlink, ren
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { openStore, type EventStore, type RecordedEvent } from '@lighthouse-bridge/core';
+import { openStore, type Command, type EventStore, type ProjectWorkspace, type RecordedEvent } from '@lighthouse-bridge/core';
 import { fuseOpDuration } from '@lighthouse-bridge/core/observability';
 import { MAX_REQUEST_BYTES } from '@lighthouse-bridge/core/speed-layer';
 import { eventually } from '@lighthouse-bridge/test/eventually';
@@ -653,6 +653,7 @@ except OSError as e:
 
 describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { timeout: 60_000 }, () => {
   const when = new Date('2021-02-03T04:05:06.789Z');
+  const later = new Date('2022-02-03T04:05:06.789Z');
 
   /** Appends held until `release()`, and the event types of each append, in order. */
   const held = () => {
@@ -673,6 +674,17 @@ describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { t
     };
   };
 
+  /** Resolves once the mount has handed a command of `type` to its workspace (a spy: the call goes on unchanged). */
+  const handedOver = (workspace: ProjectWorkspace): ((type: Command['type']) => Promise<unknown>) => {
+    const seen: Command['type'][] = [];
+    const execute = workspace.execute.bind(workspace);
+    workspace.execute = (command, ...rest) => {
+      seen.push(command.type);
+      return execute(command, ...rest);
+    };
+    return (type) => eventually(`the mount to queue a ${type}`, () => seen.includes(type));
+  };
+
   it('return before their append: stat shows them meanwhile, and a rename after them waits and shares an append with them', async () => {
     const appends = held();
     const f = await mountFixture({ beforeAppend: appends.beforeAppend });
@@ -688,14 +700,15 @@ describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { t
       await sleep(120);
       const shown = await stat(tmp);
       assert.equal(shown.mode & 0o7777, 0o600);
+      const queued = handedOver(f.mounted.workspace);
       await utimes(tmp, when, when);
       const renamed = rename(tmp, join(cur, 'one.txt'));
       // The chmod's append is held: utimens and the rename queue behind it, and go out together.
-      await sleep(100);
+      await queued('Move');
       assert.equal(await f.store.head(PROJECT), head, 'still nothing appended');
       appends.release();
       await renamed;
-      assert.deepEqual(appends.appends.slice(1), [['AttributesChanged'], ['AttributesChanged', 'PathMoved']]);
+      assert.deepEqual(appends.appends.slice(-2), [['AttributesChanged'], ['AttributesChanged', 'PathMoved']]);
       assert.deepEqual((await events(f.store, head + 1)).map((e) => e.type), ['AttributesChanged', 'AttributesChanged', 'PathMoved']);
       const moved = await stat(join(cur, 'one.txt'));
       assert.deepEqual([moved.mode & 0o7777, moved.mtimeMs], [0o600, when.getTime()]);
@@ -717,15 +730,21 @@ describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { t
       await chmod(path, 0o755);
       await utimes(path, when, when);
       const untouched = await open(path, 'r+');
-      assert.equal((await untouched.stat()).mtimeMs, when.getTime(), 'an open writer that has not written shows the queued mtime');
-      await untouched.close();
+      try {
+        assert.equal((await untouched.stat()).mtimeMs, when.getTime(), 'an open writer that has not written shows the queued mtime');
+        await utimes(path, later, later);
+        assert.equal((await untouched.stat()).mtimeMs, later.getTime(), 'and a utimens made while it is open');
+      } finally {
+        await untouched.close();
+      }
+      const queued = handedOver(f.mounted.workspace);
       const closed = appendFile(path, 'echo b\n');
-      await sleep(100);
+      await queued('WriteFile');
       appends.release();
       await closed;
       const recorded = await events(f.store, head + 1);
-      assert.deepEqual(recorded.map((e) => e.type), ['AttributesChanged', 'AttributesChanged', 'FileWritten']);
-      const written = recorded[2];
+      assert.deepEqual(recorded.map((e) => e.type), ['AttributesChanged', 'AttributesChanged', 'AttributesChanged', 'FileWritten']);
+      const written = recorded[3];
       assert.equal(written?.type === 'FileWritten' && written.data.mode, 0o755, 'the write keeps the chmod queued before it');
       assert.equal((await stat(path)).mode & 0o7777, 0o755);
     } finally {
@@ -753,25 +772,28 @@ describe('FUSE filesystem: chmod and utimens of a recorded file (ADR 0098)', { t
   it('fsync and unmount wait for them', async () => {
     let delay = 0;
     const f = await mountFixture({ beforeAppend: () => sleep(delay) });
-    const storeDir = join(f.root, 'store');
-    const cur = join(f.mnt, 'current');
-    await writeFile(join(cur, 'a'), 'a');
-    await writeFile(join(cur, 'b'), 'b');
-    delay = 200;
-    await chmod(join(cur, 'a'), 0o600);
-    const fh = await open(join(cur, 'a'), 'r');
-    await fh.sync();
-    await fh.close();
-    const afterFsync = await events(f.store, 1);
-    assert.deepEqual(afterFsync.at(-1)?.data, { path: 'a', mode: 0o600 });
-    await utimes(join(cur, 'b'), when, when);
-    await f.mounted.unmount();
-    const reopened = await openStore(`file://${storeDir}`);
     try {
-      assert.deepEqual((await events(reopened, afterFsync.length + 1)).map((e) => e.data), [{ path: 'b', mtimeMs: when.getTime() }]);
+      const storeDir = join(f.root, 'store');
+      const cur = join(f.mnt, 'current');
+      await writeFile(join(cur, 'a'), 'a');
+      await writeFile(join(cur, 'b'), 'b');
+      delay = 200;
+      await chmod(join(cur, 'a'), 0o600);
+      const fh = await open(join(cur, 'a'), 'r');
+      await fh.sync();
+      await fh.close();
+      const afterFsync = await events(f.store, 1);
+      assert.deepEqual(afterFsync.at(-1)?.data, { path: 'a', mode: 0o600 });
+      await utimes(join(cur, 'b'), when, when);
+      await f.mounted.unmount();
+      const reopened = await openStore(`file://${storeDir}`);
+      try {
+        assert.deepEqual((await events(reopened, afterFsync.length + 1)).map((e) => e.data), [{ path: 'b', mtimeMs: when.getTime() }]);
+      } finally {
+        await reopened.close();
+      }
     } finally {
-      await reopened.close();
-      // cleanup unmounts again (a no-op) and closes the fixture's store.
+      // Unmounts (again: a no-op after the one above) and closes the fixture's store.
       await f.cleanup();
     }
   });

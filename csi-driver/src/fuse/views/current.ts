@@ -230,6 +230,8 @@ export class CurrentView implements View<At<'current'>> {
       open.mtimeMs = mtimeMs;
       return;
     }
+    // A writer that has not written shows the recorded mtime until it writes: this one, now.
+    if (open) open.lastWriteMs = mtimeMs;
     await this.changeAttributes(path, { mtimeMs });
   }
 
