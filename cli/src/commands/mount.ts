@@ -26,7 +26,9 @@ ${STORE_FLAGS_USAGE}
   --write-buffer-mib N  memory for files open for writing, all together (default 256); past it
                  writes fail with ENOSPC and a log line says why
   --sync fsync   (default) fsync, fdatasync and unmount wait for the disk; close returns once the
-                 change is visible to every mount of the project, its disk write under way
+                 change is visible to every mount of the project, its disk write under way; chmod
+                 and utimens of a closed file return before they are stored, and every change
+                 after them waits for them (ADR 0098)
   --sync close   every close and change waits for the disk too (slower; ADR 0081)
   --custody-dir DIR  where the keeper process holding the mount's connection, and the mount's
                  journal and unsaved writes, live (default: ${defaultCustodyDir()})

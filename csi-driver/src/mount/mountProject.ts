@@ -23,7 +23,8 @@ export interface MountOptions {
   writeBufferBytes?: number;
   /**
    * What waits for the disk (ADR 0081): `fsync` (default) — fsync/fdatasync and unmount, while close
-   * returns once the change is visible to every mount; `close` — every close and change too.
+   * returns once the change is visible to every mount, and chmod/utimens of a recorded file before
+   * it is stored (ADR 0098); `close` — every close and change too.
    */
   sync?: SyncMode;
   /**
