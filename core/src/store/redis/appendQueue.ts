@@ -1,6 +1,8 @@
 import type { RecordedEvent } from '../../events/events.js';
 import { ConcurrencyError, type LogRegression } from '../eventStore.js';
 import type { RedisClient } from '../../redis/client.js';
+import { singleChunk } from './chunks.js';
+import type { PipelineReply } from './luaScript.js';
 import { appendScript, encodeAppend, parseAppendReply, recorded, regressedHead, type AppendRequest } from './log.js';
 import type { LogHeads } from './logHeads.js';
 
@@ -14,7 +16,7 @@ const MAX_APPENDS_PER_CALL = 256;
 const MAX_BYTES_PER_CALL = 1024 * 1024;
 
 interface Pending extends AppendRequest {
-  args(firstBlobKey: number): Array<string | Buffer>;
+  args(firstBlobKey: number): string[];
   bytes: number;
   resolve(events: RecordedEvent[]): void;
   reject(error: Error): void;
@@ -78,7 +80,7 @@ export class AppendQueue {
     // Read at send time, so a batch never lands below a head seen since it was queued.
     const floor = this.heads.floor(log);
     const keys = [log];
-    const args: Array<string | Buffer> = [String(floor)];
+    const args = [String(floor)];
     let bytes = 0;
     while (queue.waiting.length > 0 && batch.length < MAX_APPENDS_PER_CALL && (batch.length === 0 || bytes < MAX_BYTES_PER_CALL)) {
       const next = queue.waiting.shift()!;
@@ -88,17 +90,28 @@ export class AppendQueue {
       batch.push(next);
     }
     queue.inFlight++;
+    // The blobs' HSETs and the script travel in one write and run in that order: the close pays
+    // one round trip. The script checks each blob is there before it records the events naming
+    // it; a failed HSET shows as that append's refusal.
+    const pipeline = this.redis.pipeline();
+    for (const pending of batch) for (const blob of pending.blobs) pipeline.hset(blob.key, singleChunk(blob.content));
+    appendScript.queue(pipeline, keys, args);
     try {
-      // One command: the script stores the blobs of each append it writes (one chunk each), so a
-      // close pays one round trip and Redis parses one command per batch.
-      const outcomes = parseAppendReply(await appendScript.run(this.redis, keys, args), batch.length);
+      const replies = ((await pipeline.exec()) ?? []) as PipelineReply[];
+      const outcomes = parseAppendReply(await appendScript.settle(this.redis, replies.at(-1), keys, args), batch.length);
+      // Each append's HSET replies, in the order they were queued: its first failure, if any.
+      let reply = 0;
+      const failures = batch.map((pending) => {
+        const own = replies.slice(reply, (reply += pending.blobs.length));
+        return own.find(([error]) => error)?.[0] ?? undefined;
+      });
       batch.forEach((pending, i) => {
         const outcome = outcomes[i]!;
         if (outcome.ok) {
           this.heads.saw(log, outcome.headBefore + pending.events.length);
           pending.resolve(recorded(pending.events, outcome.headBefore, outcome.ms));
-        } else if (outcome.blobError !== undefined) {
-          pending.reject(this.failure(new Error(`storing a blob of the append failed: ${outcome.blobError}`)));
+        } else if (outcome.blobMissing) {
+          pending.reject(this.failure(failures[i] ?? new Error('a blob of the append was not stored')));
         } else {
           this.heads.saw(log, outcome.head);
           pending.reject(new ConcurrencyError(pending.expectedVersion ?? -1, outcome.head));

@@ -17,13 +17,11 @@ import { LuaScript } from './luaScript.js';
  * expected version. KEYS[1] = log; ARGV[1] = the floor: the highest head the caller has seen, below
  * which the log has lost events, so the script writes nothing and answers the error
  * `LOGREGRESSED <head>`. Then per append: expected head (-1 = any), the time to record in ms (-1 =
- * Redis TIME; given by an import), event count n, blob count k, the KEYS index and the content of
- * each of its k blobs, then type, actor, data per event. Returns {r1, ms1, r2, ms2, ...}: r = the
- * head before that append when it was written, or -1 - head when it was not (nothing of it
- * written): ms = 0 when its expected version did not match, 'blob:<error>' when one of its blobs
- * could not be stored (a key of another type where it goes); else ms = the time it was recorded with.
- * A blob is stored as one chunk (chunks.ts's header with the content in it), only for an append
- * whose expected version matched, before its events: an event never names a blob that is not there.
+ * Redis TIME; given by an import), event count n, blob count k, the KEYS index of each of its k
+ * blobs, then type, actor, data per event. Returns {r1, ms1, r2, ms2, ...}: r = the head before
+ * that append when it was written, or -1 - head when it was not (nothing of it written): ms = 0
+ * when its expected version did not match, 'blob' when one of its blobs is not stored (the HSET
+ * sent just before it failed); else ms = the time it was recorded with.
  * Atomic: a script runs alone on its server and one project's keys are one slot, so no writer
  * comes between a check and its XADDs. One TIME and one look at the head serve the whole batch.
  */
@@ -50,40 +48,30 @@ while i <= #ARGV do
   local ms = tonumber(ARGV[i + 1])
   local n = tonumber(ARGV[i + 2])
   local k = tonumber(ARGV[i + 3])
-  local failed = nil
-  if expected >= 0 and expected ~= head then
+  local stored = true
+  for j = i + 4, i + 3 + k do
+    if redis.pcall('HEXISTS', KEYS[tonumber(ARGV[j])], 'size') ~= 1 then stored = false end
+  end
+  i = i + 4 + k
+  if ms < 0 then ms = clock end
+  if ms < lastMs then ms = lastMs end
+  local msText = string.format('%.0f', ms)
+  if not stored then
+    out[#out + 1] = -1 - head
+    out[#out + 1] = 'blob'
+  elseif expected >= 0 and expected ~= head then
     out[#out + 1] = -1 - head
     out[#out + 1] = 0
   else
-    -- pcall: a blob refused is this append's refusal, not an error that ends the batch after
-    -- earlier appends in it were written.
-    for j = i + 4, i + 3 + 2 * k, 2 do
-      local data = ARGV[j + 1]
-      local set = redis.pcall('HSET', KEYS[tonumber(ARGV[j])], 'size', tostring(#data), 'chunks', '0', 'data', data)
-      if type(set) == 'table' and set.err then
-        failed = set.err
-        break
-      end
-    end
-    if ms < 0 then ms = clock end
-    if ms < lastMs then ms = lastMs end
-    if failed then
-      out[#out + 1] = -1 - head
-      out[#out + 1] = 'blob:' .. failed
-    else
-      local msText = string.format('%.0f', ms)
-      out[#out + 1] = head
-      out[#out + 1] = msText
-      lastMs = ms
-      local b = i + 4 + 2 * k
-      for e = 1, n do
-        head = head + 1
-        redis.call('XADD', log, string.format('%.0f-0', head), 'type', ARGV[b], 'actor', ARGV[b + 1], 'ms', msText, 'data', ARGV[b + 2])
-        b = b + 3
-      end
+    out[#out + 1] = head
+    out[#out + 1] = msText
+    lastMs = ms
+    for b = i, i + (n - 1) * 3, 3 do
+      head = head + 1
+      redis.call('XADD', log, string.format('%.0f-0', head), 'type', ARGV[b], 'actor', ARGV[b + 1], 'ms', msText, 'data', ARGV[b + 2])
     end
   end
-  i = i + 4 + 2 * k + n * 3
+  i = i + n * 3
 end
 return out
 `);
@@ -102,15 +90,14 @@ export interface BlobWrite {
   content: Buffer;
 }
 
-/** Refused: `blobError` is Redis's refusal of one of its blobs; absent, its expected version did not match. */
-export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number; blobError?: string };
+export type AppendOutcome = { ok: true; headBefore: number; ms: number } | { ok: false; head: number; blobMissing: boolean };
 
 /**
  * One append for the script: its arguments once its blobs' keys are placed at KEYS[firstBlobKey]
  * onward (known only when its batch is put together), and how many bytes it carries, event data
  * and blobs. The events are encoded once, here.
  */
-export function encodeAppend(request: AppendRequest): { args(firstBlobKey: number): Array<string | Buffer>; bytes: number } {
+export function encodeAppend(request: AppendRequest): { args(firstBlobKey: number): string[]; bytes: number } {
   const events: string[] = [];
   let bytes = 0;
   for (const e of request.events) {
@@ -120,7 +107,7 @@ export function encodeAppend(request: AppendRequest): { args(firstBlobKey: numbe
   }
   for (const blob of request.blobs) bytes += blob.content.length;
   const head = [String(request.expectedVersion ?? -1), String(request.timeMs ?? -1), String(request.events.length), String(request.blobs.length)];
-  return { args: (first) => [...head, ...request.blobs.flatMap((blob, k) => [String(first + k), blob.content]), ...events], bytes };
+  return { args: (first) => [...head, ...request.blobs.map((_, k) => String(first + k)), ...events], bytes };
 }
 
 /** The head the append script found below its floor, from its `LOGREGRESSED <head>` error; undefined for other errors. */
@@ -135,9 +122,7 @@ export function parseAppendReply(reply: unknown, appends: number): AppendOutcome
   }
   return Array.from({ length: appends }, (_, k): AppendOutcome => {
     const r = reply[2 * k] as number;
-    if (r >= 0) return { ok: true, headBefore: r, ms: Number(reply[2 * k + 1]) };
-    const why = reply[2 * k + 1];
-    return typeof why === 'string' && why.startsWith('blob:') ? { ok: false, head: -1 - r, blobError: why.slice('blob:'.length) } : { ok: false, head: -1 - r };
+    return r >= 0 ? { ok: true, headBefore: r, ms: Number(reply[2 * k + 1]) } : { ok: false, head: -1 - r, blobMissing: reply[2 * k + 1] === 'blob' };
   });
 }
 
