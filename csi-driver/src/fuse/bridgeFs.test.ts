@@ -82,11 +82,11 @@ async function mountFixture(options: FixtureOptions = {}): Promise<Fixture> {
   return fixture;
 }
 
-const COUNTED_OPS = ['open', 'read', 'flush', 'getattr'] as const;
+const COUNTED_OPS = ['open', 'read', 'flush', 'getattr', 'lookup', 'readdirplus'] as const;
 
 /** How many operations of each kind the mounts of PROJECT answered in JavaScript so far. */
 async function opCounts(): Promise<Record<(typeof COUNTED_OPS)[number], number>> {
-  const counts = { open: 0, read: 0, flush: 0, getattr: 0 };
+  const counts = { open: 0, read: 0, flush: 0, getattr: 0, lookup: 0, readdirplus: 0 };
   for (const v of (await fuseOpDuration.get()).values) {
     const op = COUNTED_OPS.find((o) => o === v.labels['op']);
     if (op && v.metricName?.endsWith('_count') && v.labels['project'] === PROJECT.name) counts[op] += v.value;
@@ -620,6 +620,26 @@ except OSError as e:
     // current/ itself as its 50 ms entry expires); each change used to add one more.
     const getattrs = (await opCounts()).getattr - before.getattr;
     assert.ok(getattrs < 2 * files, `${getattrs} getattr round trips for ${files} files`);
+  });
+
+  it('lists a directory with each name\'s attributes: stat and unlink of a listed name need no LOOKUP (READDIRPLUS)', async () => {
+    const dir = join(cur, 'listed');
+    await mkdir(dir);
+    const files = 60;
+    for (let i = 0; i < files; i++) await writeFile(join(dir, `f${i}`), 'x'.repeat(i));
+    // The entries the creates gave the kernel expire (50 ms): from here on, only the listing's count.
+    await sleep(120);
+    const before = await opCounts();
+    const names = await readdir(dir);
+    assert.equal(names.length, files);
+    for (const name of names) assert.equal((await lstat(join(dir, name))).size, Number(name.slice(1)));
+    for (const name of names) await unlink(join(dir, name));
+    const after = await opCounts();
+    assert.ok(after.readdirplus > before.readdirplus, 'the kernel asked for the plus form');
+    // A name stat'ed or unlinked more than 50 ms after the listing is looked up again: a few may be.
+    const lookups = after.lookup - before.lookup;
+    assert.ok(lookups < files / 4, `${lookups} LOOKUPs for ${files} listed names`);
+    assert.deepEqual(await readdir(dir), []);
   });
 
   it('shows another mount\'s change of a file it has cached at the next open (close-to-open)', async () => {

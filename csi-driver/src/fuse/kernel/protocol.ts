@@ -39,6 +39,7 @@ export const Op = {
   INTERRUPT: 36,
   DESTROY: 38,
   BATCH_FORGET: 42,
+  READDIRPLUS: 44,
   RENAME2: 45,
 } as const;
 
@@ -61,6 +62,8 @@ export const DIRENT_HEADER = 24;
 export const Init = {
   ASYNC_READ: 1 << 0,
   BIG_WRITES: 1 << 5,
+  /** Every READDIR becomes READDIRPLUS (without READDIRPLUS_AUTO, which asks for it only at offset 0). */
+  DO_READDIRPLUS: 1 << 13,
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
   INIT_EXT: 1 << 30,

@@ -6,7 +6,7 @@ import { E, fsError, toErrno } from '../errno.js';
 import { then } from '../views/view.js';
 import { NodeTable, type Node, type NodeJournal } from './nodes.js';
 import { Fattr, Fopen, Init, INIT_OUT, KERNEL_MINOR, KERNEL_VERSION, MAX_PAGES, MAX_WRITE, NO_REPLY, Op, OPEN_OUT, OUT_HEADER, RENAME_NOREPLACE, WRITE_IN, ENTRY_OUT } from './protocol.js';
-import { attrReply, bytesReply, direntsReply, entryReply, openReply, Request, statfsReply, u64, writeCountReply, writeEntry, writeOpen } from './wire.js';
+import { attrReply, bytesReply, direntplusReply, direntsReply, entryReply, fittingNames, openReply, Request, statfsReply, u64, writeCountReply, writeEntry, writeOpen } from './wire.js';
 
 type Result<T> = T | Promise<T>;
 
@@ -230,6 +230,8 @@ export class FuseSession {
       }
       case Op.READDIR:
         return this.readdir(request, u64(body, 0), u64(body, 8), body.readUInt32LE(16));
+      case Op.READDIRPLUS:
+        return this.readdirplus(request, u64(body, 0), u64(body, 8), body.readUInt32LE(16));
       case Op.RELEASEDIR:
         this.dirs.delete(u64(body, 0));
         return request.reply(0);
@@ -428,15 +430,52 @@ export class FuseSession {
     });
   }
 
-  private readdir(request: Request, fh: number, offset: number, size: number): Result<Buffer> {
+  /** The directory's names, "." and ".." first: listed at offset 0, kept for the reads that continue it. */
+  private listing(request: Request, fh: number, offset: number): Result<readonly string[]> {
     let dir = this.dirs.get(fh);
     // A handle of a predecessor (custody): listed again from its node.
     if (!dir || dir.node !== request.nodeId) this.dirs.set(fh, (dir = { node: request.nodeId }));
     const listing = dir;
-    if (offset > 0 && listing.names) return direntsReply(request, listing.names, offset, size);
-    return then(this.options.fs.readdir(this.path(listing.node)), (names) => {
-      listing.names = ['.', '..', ...names];
-      return direntsReply(request, listing.names, offset, size);
+    if (offset > 0 && listing.names) return listing.names;
+    return then(this.options.fs.readdir(this.path(listing.node)), (names) => (listing.names = ['.', '..', ...names]));
+  }
+
+  private readdir(request: Request, fh: number, offset: number, size: number): Result<Buffer> {
+    return then(this.listing(request, fh, offset), (names) => direntsReply(request, fittingNames(names, offset, size, 0)));
+  }
+
+  /**
+   * READDIRPLUS: each name that fits with its node and attributes, counted as a lookup, as the
+   * kernel counts it. Only the names that fit are looked at. One whose attributes cannot be had
+   * (it went meanwhile, its view failed) is listed without an entry: the kernel looks it up if it
+   * is used, and that lookup answers why.
+   */
+  private readdirplus(request: Request, fh: number, offset: number, size: number): Result<Buffer> {
+    return then(this.listing(request, fh, offset), (names) => {
+      const { cache, fs } = this.options;
+      const dir = this.path(request.nodeId);
+      const fitting = fittingNames(names, offset, size, ENTRY_OUT);
+      // "." and ".." (indexes 0 and 1) the kernel never links: listed without an entry.
+      const stats = fitting.map(({ index }): Result<FuseStat | undefined> => {
+        if (index < 2) return undefined;
+        try {
+          const stat = fs.getattr(join(dir, names[index]!));
+          return stat instanceof Promise ? stat.catch(() => undefined) : stat;
+        } catch {
+          return undefined;
+        }
+      });
+      const answer = (resolved: ReadonlyArray<FuseStat | undefined>): Buffer =>
+        direntplusReply(
+          request,
+          fitting.map((listed, i) => {
+            const stat = resolved[i];
+            return { ...listed, stat, nodeId: stat ? this.nodes.remember(request.nodeId, names[listed.index]!).id : 0 };
+          }),
+          cache.entry,
+          cache.attr,
+        );
+      return stats.some((stat) => stat instanceof Promise) ? Promise.all(stats).then(answer) : answer(stats as Array<FuseStat | undefined>);
     });
   }
 }
@@ -446,7 +485,7 @@ function negotiate(request: Request): { negotiated: Negotiated; flags: number } 
   const kernelMinor = body.readUInt32LE(4);
   const kernelFlags = body.readUInt32LE(12);
   const flags2 = kernelFlags & Init.INIT_EXT && body.length >= 20 ? body.readUInt32LE(16) : 0;
-  const wanted = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.PARALLEL_DIROPS;
+  const wanted = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.PARALLEL_DIROPS | Init.DO_READDIRPLUS;
   return {
     negotiated: { minor: Math.min(kernelMinor, KERNEL_MINOR), resend: (flags2 & Init.FLAGS2_HAS_RESEND) !== 0 },
     flags: kernelFlags & wanted,

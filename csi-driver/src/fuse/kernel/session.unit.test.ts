@@ -2,18 +2,52 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BridgeFs } from '../bridgeFs.js';
 import { E, fsError } from '../errno.js';
-import { ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID } from './protocol.js';
+import type { FuseStat } from '../attributes.js';
+import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID } from './protocol.js';
 import { FuseSession } from './session.js';
 
-/** A LOOKUP of `name` in the root, as the kernel writes it. */
-function lookup(name: string, unique: number): Buffer {
-  const raw = Buffer.alloc(IN_HEADER + Buffer.byteLength(name) + 1);
+/** A request to the root as the kernel writes it: header, then `body`. */
+function request(opcode: number, unique: number, body: Buffer): Buffer {
+  const raw = Buffer.alloc(IN_HEADER + body.length);
   raw.writeUInt32LE(raw.length, 0);
-  raw.writeUInt32LE(Op.LOOKUP, 4);
+  raw.writeUInt32LE(opcode, 4);
   raw.writeBigUInt64LE(BigInt(unique), 8);
   raw.writeBigUInt64LE(BigInt(ROOT_ID), 16);
-  raw.write(name, IN_HEADER);
+  body.copy(raw, IN_HEADER);
   return raw;
+}
+
+/** A LOOKUP of `name` in the root. */
+function lookup(name: string, unique: number): Buffer {
+  return request(Op.LOOKUP, unique, Buffer.from(`${name}\0`));
+}
+
+/** fuse_read_in of a READDIR/READDIRPLUS: handle, offset, size. */
+function readIn(fh: number, offset: number, size: number): Buffer {
+  const body = Buffer.alloc(40);
+  body.writeBigUInt64LE(BigInt(fh), 0);
+  body.writeBigUInt64LE(BigInt(offset), 8);
+  body.writeUInt32LE(size, 16);
+  return body;
+}
+
+/** The records of a READDIRPLUS reply: node id, entry timeout (ns part), and the dirent's fields. */
+function direntplus(reply: Buffer): Array<{ node: bigint; ino: bigint; next: bigint; type: number; name: string; size: bigint }> {
+  const records = [];
+  for (let at = OUT_HEADER; at < reply.length; ) {
+    const d = at + ENTRY_OUT;
+    const length = reply.readUInt32LE(d + 16);
+    records.push({
+      node: reply.readBigUInt64LE(at),
+      size: reply.readBigUInt64LE(at + 40 + 8),
+      ino: reply.readBigUInt64LE(d),
+      next: reply.readBigUInt64LE(d + 8),
+      type: reply.readUInt32LE(d + 20),
+      name: reply.toString('utf8', d + DIRENT_HEADER, d + DIRENT_HEADER + length),
+    });
+    at += (ENTRY_OUT + DIRENT_HEADER + length + 7) & ~7;
+  }
+  return records;
 }
 
 describe('FuseSession: a name that does not exist', () => {
@@ -47,5 +81,79 @@ describe('FuseSession: a name that does not exist', () => {
     const refused = replies.pop()!;
     assert.equal(refused.length, OUT_HEADER, 'an error reply: nothing for the kernel to keep');
     assert.equal(refused.readInt32LE(4), E.ENOENT);
+  });
+});
+
+describe('FuseSession: READDIRPLUS', () => {
+  const file = (size: number): FuseStat => ({ mode: 0o100644, size, mtime: 0, atime: 0, ctime: 0, uid: 0, gid: 0, nlink: 1 });
+  const dir: FuseStat = { ...file(0), mode: 0o40755, nlink: 2 };
+
+  it('lists each name that fits with its node and attributes, counts it as a lookup, and stats only what it sends', async () => {
+    const names = Array.from({ length: 100 }, (_, i) => `file-${i}`);
+    const statted: string[] = [];
+    const fs = {
+      readdir: () => [...names, 'gone', 'sub'],
+      getattr: (path: string) => {
+        statted.push(path);
+        if (path === '/') return dir;
+        if (path === '/gone') throw fsError(E.ENOENT, 'removed after the listing');
+        // One answer waits, as a view being restored does: the reply waits for it.
+        if (path === '/sub') return Promise.resolve(dir);
+        return file(Number(path.slice('/file-'.length)));
+      },
+    } as unknown as BridgeFs;
+    const replies: Buffer[] = [];
+    const session = new FuseSession({
+      fs,
+      project: { namespace: 'unit', name: 'session' },
+      cache: { entry: 0.05, attr: 0.05, negative: 0.05 },
+      send: (reply) => replies.push(reply),
+      report: (op, error) => assert.fail(`${op}: ${String(error)}`),
+    });
+    session.handle(request(Op.OPENDIR, 1, Buffer.alloc(8)));
+    const fh = Number(replies.pop()!.readBigUInt64LE(OUT_HEADER));
+
+    session.handle(request(Op.READDIRPLUS, 2, readIn(fh, 0, 4096)));
+    const first = direntplus(replies.pop()!);
+    // 160 bytes each (152 of entry and dirent header, the name, padding to 8): 25 records in 4 KiB.
+    assert.equal(first.length, 25);
+    assert.deepEqual(first.slice(0, 3).map((r) => [r.name, r.node]), [['.', 0n], ['..', 0n], ['file-0', first[2]!.node]]);
+    assert.ok(first[2]!.node > BigInt(ROOT_ID));
+    assert.equal(first[12]!.size, 10n, 'the attributes of file-10');
+    assert.equal(first[12]!.ino, first[12]!.node, 'd_ino is the node id stat shows');
+    assert.equal(first[12]!.type, 8, 'DT_REG');
+    assert.deepEqual(first.map((r) => r.next), first.map((_, i) => BigInt(i + 1)));
+    assert.equal(statted.length, 23, 'only the names sent were looked at');
+    assert.equal(session.nodes.get(Number(first[12]!.node))?.lookups, 1);
+
+    // The rest, from where the kernel stopped; a name gone meanwhile is listed without an entry.
+    let offset = Number(first.at(-1)!.next);
+    const rest = [];
+    for (let unique = 3; offset < names.length + 4; unique++) {
+      session.handle(request(Op.READDIRPLUS, unique, readIn(fh, offset, 4096)));
+      // The page holding "sub" waits for its attributes.
+      await new Promise((resolve) => setImmediate(resolve));
+      const records = direntplus(replies.pop()!);
+      rest.push(...records);
+      offset = Number(records.at(-1)!.next);
+    }
+    const gone = rest.find((r) => r.name === 'gone')!;
+    assert.equal(gone.node, 0n);
+    assert.equal(gone.type, 0, 'DT_UNKNOWN: nothing known of it');
+    const sub = rest.find((r) => r.name === 'sub')!;
+    assert.equal(sub.type, 4, 'DT_DIR');
+    assert.equal(first.length + rest.length, names.length + 4);
+
+    // Listed again: the same node, counted again; a FORGET of both lookups drops it.
+    session.handle(request(Op.READDIRPLUS, 100, readIn(fh, 0, 4096)));
+    const again = direntplus(replies.pop()!);
+    assert.equal(again[12]!.node, first[12]!.node);
+    assert.equal(session.nodes.get(Number(first[12]!.node))?.lookups, 2);
+    const forget = Buffer.alloc(8);
+    forget.writeBigUInt64LE(2n, 0);
+    const raw = request(Op.FORGET, 101, forget);
+    raw.writeBigUInt64LE(first[12]!.node, 16);
+    session.handle(raw);
+    assert.equal(session.nodes.get(Number(first[12]!.node)), undefined);
   });
 });

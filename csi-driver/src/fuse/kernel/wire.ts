@@ -166,25 +166,76 @@ const DT_UNKNOWN = 0;
 /** What libfuse shows as d_ino when it does not know the inode: it must not be 0 (readdir(3) skips those). */
 const UNKNOWN_INO = 0xffffffff;
 
+function direntLength(nameBytes: number, entryBytes: number): number {
+  return (entryBytes + DIRENT_HEADER + nameBytes + 7) & ~7;
+}
+
+/** struct fuse_dirent at `at`; `next` is the offset the kernel passes back to continue after it. */
+function writeDirent(out: Buffer, at: number, ino: number, next: number, type: number, name: Buffer): void {
+  writeU64(out, ino, at);
+  writeU64(out, next, at + 8);
+  out.writeUInt32LE(name.length, at + 16);
+  out.writeUInt32LE(type, at + 20);
+  name.copy(out, at + DIRENT_HEADER);
+  out.fill(0, at + DIRENT_HEADER + name.length, at + direntLength(name.length, 0));
+}
+
+/** One name of a listing, from `index` (its offset) on, in the bytes it takes. */
+export interface ListedName {
+  index: number;
+  name: Buffer;
+}
+
 /**
- * fuse_dirent records for `names` from index `offset` on, as many as fit in `size` bytes; each
- * record's `off` is the index of the next, which is what the kernel passes back to continue.
+ * The names of `names` from index `offset` on that fit in `size` bytes of records, each record
+ * `entryBytes` (a fuse_entry_out for READDIRPLUS, else none) plus its fuse_dirent.
  */
-export function direntsReply(request: Request, names: readonly string[], offset: number, size: number): Buffer {
-  const records: Buffer[] = [];
+export function fittingNames(names: readonly string[], offset: number, size: number, entryBytes: number): ListedName[] {
+  const fitting: ListedName[] = [];
   let used = 0;
   for (let i = offset; i < names.length; i++) {
     const name = Buffer.from(names[i]!, 'utf8');
-    const length = (DIRENT_HEADER + name.length + 7) & ~7;
-    if (used + length > size) break;
-    const record = Buffer.alloc(length);
-    writeU64(record, UNKNOWN_INO, 0);
-    writeU64(record, i + 1, 8);
-    record.writeUInt32LE(name.length, 16);
-    record.writeUInt32LE(DT_UNKNOWN, 20);
-    name.copy(record, DIRENT_HEADER);
-    records.push(record);
-    used += length;
+    used += direntLength(name.length, entryBytes);
+    if (used > size) break;
+    fitting.push({ index: i, name });
   }
-  return bytesReply(request, Buffer.concat(records, used));
+  return fitting;
+}
+
+/**
+ * fuse_dirent records for the names that fit (`fittingNames` with no entry part); each record's
+ * `off` is the index of the next, which is what the kernel passes back to continue.
+ */
+export function direntsReply(request: Request, names: readonly ListedName[]): Buffer {
+  const out = request.reply(names.reduce((sum, { name }) => sum + direntLength(name.length, 0), 0));
+  let at = OUT_HEADER;
+  for (const { index, name } of names) {
+    writeDirent(out, at, UNKNOWN_INO, index + 1, DT_UNKNOWN, name);
+    at += direntLength(name.length, 0);
+  }
+  return out;
+}
+
+/** A name of a READDIRPLUS listing with what the kernel may keep of it; node 0 gives the name alone. */
+export interface ListedEntry extends ListedName {
+  nodeId: number;
+  stat: FuseStat | undefined;
+}
+
+/**
+ * fuse_direntplus records: each name with its entry (node id and attributes), which the kernel
+ * links into its caches as if the name had been looked up, so stat, open and unlink of a listed
+ * name need no LOOKUP of their own while the entry is valid.
+ */
+export function direntplusReply(request: Request, entries: readonly ListedEntry[], entryTimeout: number, attrTimeout: number): Buffer {
+  const out = request.reply(entries.reduce((sum, { name }) => sum + direntLength(name.length, ENTRY_OUT), 0));
+  let at = OUT_HEADER;
+  for (const { index, name, nodeId, stat } of entries) {
+    const linked = nodeId !== 0 && stat !== undefined;
+    if (linked) writeEntry(out, at, nodeId, stat, entryTimeout, attrTimeout);
+    else writeEntry(out, at, 0, undefined, 0, 0);
+    writeDirent(out, at + ENTRY_OUT, linked ? nodeId : UNKNOWN_INO, index + 1, linked ? (stat.mode >>> 12) & 0o17 : DT_UNKNOWN, name);
+    at += direntLength(name.length, ENTRY_OUT);
+  }
+  return out;
 }
