@@ -642,6 +642,16 @@ except OSError as e:
     assert.deepEqual(await readdir(dir), []);
   });
 
+  it('lists history/ without restoring a past view: a listing carries only what is at hand', async () => {
+    for (let i = 0; i < 3; i++) await writeFile(join(cur, `past${i}.txt`), `v${i}`);
+    const seq = f.mounted.workspace.head - 1;
+    assert.ok((await readdir(join(f.mnt, 'history'))).includes(`@${seq}`));
+    assert.equal(f.mounted.workspace.readyStateAt(seq), undefined, 'the listing restored nothing');
+    // Used, it loads as before.
+    assert.ok((await stat(join(f.mnt, 'history', `@${seq}`))).isDirectory());
+    assert.notEqual(f.mounted.workspace.readyStateAt(seq), undefined);
+  });
+
   it('shows another mount\'s change of a file it has cached at the next open (close-to-open)', async () => {
     const other = await mountFixture({ storeDir: join(f.root, 'store') });
     try {

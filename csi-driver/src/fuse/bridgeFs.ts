@@ -111,6 +111,11 @@ export class BridgeFs {
     return this.route(fusePath).getattr();
   }
 
+  /** What a listing may show of `fusePath` without loading anything (READDIRPLUS); undefined when that is nothing. */
+  getattrAtHand(fusePath: string): FuseStat | undefined {
+    return this.route(fusePath).getattrAtHand();
+  }
+
   readdir(fusePath: string): Result<string[]> {
     return this.route(fusePath).readdir();
   }

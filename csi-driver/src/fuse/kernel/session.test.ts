@@ -23,15 +23,13 @@ describe('FuseSession against the kernel: READDIRPLUS', { timeout: 60_000 }, () 
     ({ dir, remove } = await tempDir('lhb-session-'));
     await mkdir(join(dir, 'mnt'));
     const stat = (mode: number, size: number): FuseStat => ({ mode, size, mtime: 0, atime: 0, ctime: 0, uid: 0, gid: 0, nlink: 1 });
-    const fs = {
-      readdir: (path: string) => (path === '/' ? NAMES : []),
-      getattr: (path: string) => {
-        if (path === '/') return stat(0o40755, 0);
-        const i = NAMES.indexOf(path.slice(1));
-        if (i < 0) throw fsError(E.ENOENT, `${path} does not exist`);
-        return stat(0o100644, i);
-      },
-    } as unknown as BridgeFs;
+    const getattr = (path: string): FuseStat => {
+      if (path === '/') return stat(0o40755, 0);
+      const i = NAMES.indexOf(path.slice(1));
+      if (i < 0) throw fsError(E.ENOENT, `${path} does not exist`);
+      return stat(0o100644, i);
+    };
+    const fs = { readdir: (path: string) => (path === '/' ? NAMES : []), getattr, getattrAtHand: getattr } as unknown as BridgeFs;
     mounted = await mountKernel(join(dir, 'mnt'), {
       fs,
       project: { namespace: 'unit', name: 'session-kernel' },

@@ -446,37 +446,29 @@ export class FuseSession {
 
   /**
    * READDIRPLUS: each name that fits with its node and attributes, counted as a lookup, as the
-   * kernel counts it. Only the names that fit are looked at. One whose attributes cannot be had
-   * (it went meanwhile, its view failed) is listed without an entry: the kernel looks it up if it
-   * is used, and that lookup answers why.
+   * kernel counts it. Only the names that fit are looked at, and only at what is at hand: a listing
+   * loads nothing (a name of `history/` whose view is not restored, one that went meanwhile, one
+   * whose view failed is listed without an entry; the kernel looks it up if it is used, and that
+   * lookup loads it or answers why not).
    */
   private readdirplus(request: Request, fh: number, offset: number, size: number): Result<Buffer> {
     return then(this.listing(request, fh, offset), (names) => {
-      const { cache, fs } = this.options;
       const dir = this.path(request.nodeId);
-      const fitting = fittingNames(names, offset, size, ENTRY_OUT);
-      // "." and ".." (indexes 0 and 1) the kernel never links: listed without an entry.
-      const stats = fitting.map(({ index }): Result<FuseStat | undefined> => {
-        if (index < 2) return undefined;
-        try {
-          const stat = fs.getattr(join(dir, names[index]!));
-          return stat instanceof Promise ? stat.catch(() => undefined) : stat;
-        } catch {
-          return undefined;
-        }
+      const entries = fittingNames(names, offset, size, ENTRY_OUT).map((listed) => {
+        // "." and ".." (indexes 0 and 1) the kernel never links.
+        const stat = listed.index < 2 ? undefined : this.atHand(join(dir, names[listed.index]!));
+        return { ...listed, stat, nodeId: stat ? this.nodes.remember(request.nodeId, names[listed.index]!).id : 0 };
       });
-      const answer = (resolved: ReadonlyArray<FuseStat | undefined>): Buffer =>
-        direntplusReply(
-          request,
-          fitting.map((listed, i) => {
-            const stat = resolved[i];
-            return { ...listed, stat, nodeId: stat ? this.nodes.remember(request.nodeId, names[listed.index]!).id : 0 };
-          }),
-          cache.entry,
-          cache.attr,
-        );
-      return stats.some((stat) => stat instanceof Promise) ? Promise.all(stats).then(answer) : answer(stats as Array<FuseStat | undefined>);
+      return direntplusReply(request, entries, this.options.cache.entry, this.options.cache.attr);
     });
+  }
+
+  private atHand(path: string): FuseStat | undefined {
+    try {
+      return this.options.fs.getattrAtHand(path);
+    } catch {
+      return undefined;
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { BytesHandle, type Handle } from '../handles.js';
 import { HISTORY_LOG, type At, type HistoryRef } from '../layout.js';
 import { renderLogLine } from '../renderers.js';
 import type { Stats } from './stats.js';
-import { openBlob, requireDirectory, requireNode, requireSymlinkTarget, then, type Result, type View } from './view.js';
+import { atHand, openBlob, requireDirectory, requireNode, requireSymlinkTarget, then, type Result, type View } from './view.js';
 
 /** history/ lists this many of the newest @<seq> views; any older one still resolves by name. */
 const LISTED_HISTORY_VIEWS = 1000;
@@ -33,6 +33,14 @@ export class HistoryView implements View<HistoryAt> {
       case 'history':
         return then(this.stateFor(at.at), (state) => this.stats.node(requireNode(state, at.path), true));
     }
+  }
+
+  /** A listed `@<seq>` (or a name in one) whose view is not restored yet has none: listing history restores nothing. */
+  getattrAtHand(at: HistoryAt): FuseStat | undefined {
+    if (at.view !== 'history') return atHand(this.getattr(at));
+    const seq = 'seq' in at.at ? at.at.seq : this.timeViews.get(at.at.name);
+    const state = seq === undefined ? undefined : this.workspace.readyStateAt(seq);
+    return state && this.stats.node(requireNode(state, at.path), true);
   }
 
   readdir(at: HistoryAt): Result<string[]> {

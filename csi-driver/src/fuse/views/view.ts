@@ -12,10 +12,22 @@ export type Result<T> = T | Promise<T>;
  */
 export interface View<L> {
   getattr(at: L): Result<FuseStat>;
+  /**
+   * The attributes a listing gives with the name (READDIRPLUS) when they are at hand, else
+   * undefined: a listing must not load anything. Absent: getattr is always at hand.
+   */
+  getattrAtHand?(at: L): FuseStat | undefined;
   readdir(at: L): Result<string[]>;
   open(at: L, writing: boolean, truncating: boolean): Result<Handle>;
   /** Absent: nothing in this view is a symlink (EINVAL). */
   readlink?(at: L): Result<string>;
+}
+
+/** `value` when it is already there, else undefined (a promise is left to settle unseen). */
+export function atHand<T>(value: Result<T>): T | undefined {
+  if (!(value instanceof Promise)) return value;
+  value.catch(() => undefined);
+  return undefined;
 }
 
 /** Applies `fn` now when `value` is already there, else when it resolves. */
@@ -51,6 +63,7 @@ export function openBlob(workspace: ProjectWorkspace, node: TreeNode, label: str
 /** One location bound to the view that answers for it. */
 export interface Routed {
   getattr(): Result<FuseStat>;
+  getattrAtHand(): FuseStat | undefined;
   readdir(): Result<string[]>;
   readlink(): Result<string>;
   open(writing: boolean, truncating: boolean): Result<Handle>;
@@ -59,6 +72,7 @@ export interface Routed {
 export function bound<L>(view: View<L>, at: L, fusePath: string): Routed {
   return {
     getattr: () => view.getattr(at),
+    getattrAtHand: () => (view.getattrAtHand ? view.getattrAtHand(at) : atHand(view.getattr(at))),
     readdir: () => view.readdir(at),
     readlink: () => {
       if (!view.readlink) throw fsError(E.EINVAL, `${fusePath} is not a symlink`);
