@@ -625,20 +625,30 @@ except OSError as e:
   it('lists a directory with each name\'s attributes: stat and unlink of a listed name need no LOOKUP (READDIRPLUS)', async () => {
     const dir = join(cur, 'listed');
     await mkdir(dir);
-    const files = 60;
+    const files = 40;
     for (let i = 0; i < files; i++) await writeFile(join(dir, `f${i}`), 'x'.repeat(i));
     // The entries the creates gave the kernel expire (50 ms): from here on, only the listing's count.
     await sleep(120);
     const before = await opCounts();
     const names = await readdir(dir);
+    const listedAt = performance.now();
     assert.equal(names.length, files);
-    for (const name of names) assert.equal((await lstat(join(dir, name))).size, Number(name.slice(1)));
-    for (const name of names) await unlink(join(dir, name));
+    // A name used more than 50 ms after the listing is looked up again (a slow machine): those may be.
+    let late = 0;
+    const timely = (): void => void (performance.now() - listedAt > 40 && late++);
+    for (const name of names) {
+      timely();
+      assert.equal((await lstat(join(dir, name))).size, Number(name.slice(1)));
+    }
+    for (const name of names) {
+      timely();
+      await unlink(join(dir, name));
+    }
     const after = await opCounts();
     assert.ok(after.readdirplus > before.readdirplus, 'the kernel asked for the plus form');
-    // A name stat'ed or unlinked more than 50 ms after the listing is looked up again: a few may be.
+    // Plus the listed directory's own, once its entry expires.
     const lookups = after.lookup - before.lookup;
-    assert.ok(lookups < files / 4, `${lookups} LOOKUPs for ${files} listed names`);
+    assert.ok(lookups <= late + 2, `${lookups} LOOKUPs for ${2 * files} uses of listed names, ${late} of them late`);
     assert.deepEqual(await readdir(dir), []);
   });
 

@@ -456,16 +456,21 @@ export class FuseSession {
       const dir = this.path(request.nodeId);
       const entries = fittingNames(names, offset, size, ENTRY_OUT).map((listed) => {
         // "." and ".." (indexes 0 and 1) the kernel never links.
-        const stat = listed.index < 2 ? undefined : this.atHand(join(dir, names[listed.index]!));
-        return { ...listed, stat, nodeId: stat ? this.nodes.remember(request.nodeId, names[listed.index]!).id : 0 };
+        const entry = listed.index < 2 ? undefined : this.listedEntry(request.nodeId, dir, names[listed.index]!);
+        return { ...listed, stat: entry?.stat, nodeId: entry?.nodeId ?? 0 };
       });
       return direntplusReply(request, entries, this.options.cache.entry, this.options.cache.attr);
     });
   }
 
-  private atHand(path: string): FuseStat | undefined {
+  /**
+   * A listed name's attributes and node, counted as a lookup; undefined (listed without an entry)
+   * when either cannot be had. Never throws, so no name counted before it goes unsent.
+   */
+  private listedEntry(parent: number, dir: string, name: string): { stat: FuseStat; nodeId: number } | undefined {
     try {
-      return this.options.fs.getattrAtHand(path);
+      const stat = this.options.fs.getattrAtHand(join(dir, name));
+      return stat && { stat, nodeId: this.nodes.remember(parent, name).id };
     } catch {
       return undefined;
     }

@@ -4,7 +4,7 @@ import type { BridgeFs } from '../bridgeFs.js';
 import { E, fsError } from '../errno.js';
 import type { FuseStat } from '../attributes.js';
 import { DIRENT_HEADER, ENTRY_OUT, IN_HEADER, Op, OUT_HEADER, ROOT_ID } from './protocol.js';
-import { FuseSession } from './session.js';
+import { FuseSession, type SessionOptions } from './session.js';
 
 /** A request to the root as the kernel writes it: header, then `body`. */
 function request(opcode: number, unique: number, body: Buffer): Buffer {
@@ -50,6 +50,24 @@ function direntplus(reply: Buffer): Array<{ node: bigint; ino: bigint; next: big
   return records;
 }
 
+/** A session over `fs` whose replies land in `replies`; any reported failure fails the test. */
+function sessionOver(fs: Partial<Record<keyof BridgeFs, unknown>>, replies: Buffer[], extra: Partial<SessionOptions> = {}): FuseSession {
+  return new FuseSession({
+    fs: fs as BridgeFs,
+    project: { namespace: 'unit', name: 'session' },
+    cache: { entry: 0.05, attr: 0.05, negative: 0.05 },
+    send: (reply) => replies.push(reply),
+    report: (op, error) => assert.fail(`${op}: ${String(error)}`),
+    ...extra,
+  });
+}
+
+/** OPENDIR of the root: the handle to list it with. */
+function openRoot(session: FuseSession, replies: Buffer[]): number {
+  session.handle(request(Op.OPENDIR, 1, Buffer.alloc(8)));
+  return Number(replies.pop()!.readBigUInt64LE(OUT_HEADER));
+}
+
 describe('FuseSession: a name that does not exist', () => {
   it('is a negative entry the kernel may keep, except while a missing name must not be remembered (ADR 0092)', () => {
     const replies: Buffer[] = [];
@@ -59,15 +77,8 @@ describe('FuseSession: a name that does not exist', () => {
       getattr: (path: string) => {
         throw fsError(E.ENOENT, `${path} does not exist`);
       },
-    } as unknown as BridgeFs;
-    const session = new FuseSession({
-      fs,
-      project: { namespace: 'unit', name: 'session' },
-      cache: { entry: 0.05, attr: 0.05, negative: 0.05 },
-      rememberMissing: () => remember,
-      send: (reply) => replies.push(reply),
-      report: (op, error) => assert.fail(`${op}: ${String(error)}`),
-    });
+    };
+    const session = sessionOver(fs, replies, { rememberMissing: () => remember });
 
     session.handle(lookup('missing', 1));
     const negative = replies.pop()!;
@@ -102,17 +113,10 @@ describe('FuseSession: READDIRPLUS', () => {
         if (path === '/sub') return dir;
         return file(Number(path.slice('/file-'.length)));
       },
-    } as unknown as BridgeFs;
+    };
     const replies: Buffer[] = [];
-    const session = new FuseSession({
-      fs,
-      project: { namespace: 'unit', name: 'session' },
-      cache: { entry: 0.05, attr: 0.05, negative: 0.05 },
-      send: (reply) => replies.push(reply),
-      report: (op, error) => assert.fail(`${op}: ${String(error)}`),
-    });
-    session.handle(request(Op.OPENDIR, 1, Buffer.alloc(8)));
-    const fh = Number(replies.pop()!.readBigUInt64LE(OUT_HEADER));
+    const session = sessionOver(fs, replies);
+    const fh = openRoot(session, replies);
 
     session.handle(request(Op.READDIRPLUS, 2, readIn(fh, 0, 4096)));
     const first = direntplus(replies.pop()!);
@@ -156,5 +160,27 @@ describe('FuseSession: READDIRPLUS', () => {
     raw.writeBigUInt64LE(first[12]!.node, 16);
     session.handle(raw);
     assert.equal(session.nodes.get(Number(first[12]!.node)), undefined);
+  });
+
+  it('lists a name whose node cannot be journaled without an entry, and still sends the names counted before it', () => {
+    const replies: Buffer[] = [];
+    const session = sessionOver({ readdir: () => ['a', 'b', 'c', 'd'], getattrAtHand: () => file(1) }, replies, {
+      journal: {
+        added: (node) => {
+          if (node.name === 'c') throw new Error('journal: no space left on device');
+        },
+        moved: () => undefined,
+        dropped: () => undefined,
+        opened: () => undefined,
+        closed: () => undefined,
+      },
+    });
+    const fh = openRoot(session, replies);
+    session.handle(request(Op.READDIRPLUS, 2, readIn(fh, 0, 4096)));
+    const reply = replies.pop()!;
+    assert.equal(reply.readInt32LE(4), 0, 'a listing, not an error the kernel would drop every counted name with');
+    const records = direntplus(reply);
+    assert.deepEqual(records.map((r) => [r.name, r.node > 0n]), [['.', false], ['..', false], ['a', true], ['b', true], ['c', false], ['d', true]]);
+    for (const r of records.filter((r) => r.node > 0n)) assert.equal(session.nodes.get(Number(r.node))?.lookups, 1);
   });
 });

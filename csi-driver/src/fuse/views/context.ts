@@ -1,5 +1,5 @@
 import type { FuseStat } from '../attributes.js';
-import type { ProjectWorkspace } from '@lighthouse-bridge/core';
+import type { ContextPackage, ProjectWorkspace } from '@lighthouse-bridge/core';
 import { E, fsError } from '../errno.js';
 import { BytesHandle, type Handle } from '../handles.js';
 import type { At } from '../layout.js';
@@ -51,13 +51,40 @@ export class ContextView implements View<At<'context'>> {
     const pkg = packages.get(name);
     if (!pkg) throw fsError(E.ENOENT, `context/${rel} does not exist`);
     if (inner === MANIFEST) return { kind: 'manifest', manifest: pkg };
-    const names = new Set<string>(inner === '' ? [MANIFEST] : []);
-    const prefix = inner === '' ? '' : `${inner}/`;
-    for (const file of pkg.files) {
-      if (file.path === inner) return { kind: 'file', hash: file.hash, size: file.size, time: pkg.time };
-      if (file.path.startsWith(prefix)) names.add(file.path.slice(prefix.length).split('/', 1)[0]!);
-    }
-    if (names.size === 0) throw fsError(E.ENOENT, `context/${rel} does not exist`);
-    return { kind: 'dir', names: [...names] };
+    const index = indexOf(pkg);
+    const file = index.files.get(inner);
+    if (file) return { kind: 'file', hash: file.hash, size: file.size, time: pkg.time };
+    const names = index.dirs.get(inner);
+    if (!names) throw fsError(E.ENOENT, `context/${rel} does not exist`);
+    return { kind: 'dir', names };
   }
+}
+
+interface PackageIndex {
+  files: Map<string, ContextPackage['files'][number]>;
+  /** Each directory of the package ('' its top) and the names in it. */
+  dirs: Map<string, string[]>;
+}
+
+/** Packages never change once recorded: each is indexed once, so a stat of one of its names is not a scan of all. */
+const indexes = new WeakMap<ContextPackage, PackageIndex>();
+
+function indexOf(pkg: ContextPackage): PackageIndex {
+  let index = indexes.get(pkg);
+  if (index) return index;
+  const files = new Map<string, ContextPackage['files'][number]>();
+  const dirs = new Map<string, Set<string>>([['', new Set([MANIFEST])]]);
+  for (const file of pkg.files) {
+    files.set(file.path, file);
+    const parts = file.path.split('/');
+    for (let depth = 0; depth < parts.length; depth++) {
+      const dir = parts.slice(0, depth).join('/');
+      let names = dirs.get(dir);
+      if (!names) dirs.set(dir, (names = new Set()));
+      names.add(parts[depth]!);
+    }
+  }
+  index = { files, dirs: new Map([...dirs].map(([dir, names]) => [dir, [...names]])) };
+  indexes.set(pkg, index);
+  return index;
 }

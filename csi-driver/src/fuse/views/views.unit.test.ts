@@ -172,6 +172,35 @@ describe('fuse views (unit, no FUSE)', () => {
     assert.equal(await errno(() => f.fs.getattr('/context/nope')), E.ENOENT);
   });
 
+  it('context: a package\'s tree by path, each directory listing its names', async () => {
+    for (const dir of ['pkg', 'pkg/a', 'pkg/a/deep', 'pkg/a.d']) await f.fs.mkdir(`/current/${dir}`, 0o755);
+    for (const path of ['pkg/a/one.ts', 'pkg/a/deep/two.ts', 'pkg/b.ts', 'pkg/a.d/three.ts']) await writeFile(f.fs, `/current/${path}`, path);
+    await f.fs.workspace.execute({ type: 'CreateContextPackage', name: 'tree', paths: ['pkg'] });
+    assert.deepEqual((await f.fs.readdir('/context/tree')).sort(), ['manifest.json', 'pkg']);
+    assert.deepEqual((await f.fs.readdir('/context/tree/pkg')).sort(), ['a', 'a.d', 'b.ts']);
+    assert.deepEqual((await f.fs.readdir('/context/tree/pkg/a')).sort(), ['deep', 'one.ts']);
+    assert.equal((f.fs.getattr('/context/tree/pkg/a/deep') as { mode: number }).mode & 0o170000, 0o040000);
+    assert.equal((f.fs.getattr('/context/tree/pkg/a/deep/two.ts') as { size: number }).size, 'pkg/a/deep/two.ts'.length);
+    assert.equal(await readAll(f.fs, '/context/tree/pkg/a.d/three.ts'), 'pkg/a.d/three.ts');
+    assert.equal(await errno(() => f.fs.getattr('/context/tree/pkg/a/missing')), E.ENOENT);
+    assert.equal(await errno(() => f.fs.getattr('/context/tree/pk')), E.ENOENT);
+    // What a listing may show of a name is what a stat shows (no view here loads anything).
+    assert.deepEqual(f.fs.getattrAtHand('/context/tree/pkg/b.ts'), f.fs.getattr('/context/tree/pkg/b.ts'));
+  });
+
+  it('history: a listing has nothing at hand for a past view not restored, and what getattr gives once it is', async () => {
+    await writeFile(f.fs, '/current/past.txt', 'then');
+    await writeFile(f.fs, '/current/past.txt', 'now');
+    const seq = f.fs.workspace.head - 1;
+    assert.equal(f.fs.getattrAtHand(`/history/@${seq}`), undefined);
+    assert.equal(f.fs.getattrAtHand(`/history/@${seq}/past.txt`), undefined);
+    assert.equal(f.fs.workspace.readyStateAt(seq), undefined, 'asking restored nothing');
+    const restored = await f.fs.getattr(`/history/@${seq}/past.txt`);
+    assert.equal(restored.size, 4);
+    assert.deepEqual(f.fs.getattrAtHand(`/history/@${seq}/past.txt`), restored);
+    assert.equal(await errno(() => f.fs.getattrAtHand(`/history/@${seq}/nothing-here`)), E.ENOENT);
+  });
+
   it('streams: a reader gets each new event as a JSON line', async () => {
     const { fd } = await f.fs.open('/streams/events', O_RDONLY);
     const buf = Buffer.alloc(64 * 1024);
