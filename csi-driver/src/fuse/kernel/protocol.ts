@@ -62,8 +62,9 @@ export const DIRENT_HEADER = 24;
 export const Init = {
   ASYNC_READ: 1 << 0,
   BIG_WRITES: 1 << 5,
-  /** Every READDIR becomes READDIRPLUS (without READDIRPLUS_AUTO, which asks for it only at offset 0). */
   DO_READDIRPLUS: 1 << 13,
+  /** With DO_READDIRPLUS: the plus form for a listing's first request, and where lookups followed. */
+  READDIRPLUS_AUTO: 1 << 14,
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
   INIT_EXT: 1 << 30,

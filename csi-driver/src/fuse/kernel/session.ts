@@ -482,7 +482,7 @@ function negotiate(request: Request): { negotiated: Negotiated; flags: number } 
   const kernelMinor = body.readUInt32LE(4);
   const kernelFlags = body.readUInt32LE(12);
   const flags2 = kernelFlags & Init.INIT_EXT && body.length >= 20 ? body.readUInt32LE(16) : 0;
-  const wanted = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.PARALLEL_DIROPS | Init.DO_READDIRPLUS;
+  const wanted = Init.ASYNC_READ | Init.BIG_WRITES | Init.MAX_PAGES | Init.PARALLEL_DIROPS | Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
   return {
     negotiated: { minor: Math.min(kernelMinor, KERNEL_MINOR), resend: (flags2 & Init.FLAGS2_HAS_RESEND) !== 0 },
     flags: kernelFlags & wanted,
